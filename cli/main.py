@@ -1,0 +1,299 @@
+"""The ``kirmatch`` command line (Typer). Thin: parse options, call one library
+function, render, and map errors to exit codes (0 ok, 1 invalid input, 2 usage).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from kirmatch import __version__
+from kirmatch.errors import KirmatchError, UsageError
+from kirmatch.options import RULES_VERSION
+
+from .options import (
+    A25Bw4Opt,
+    Ambiguity,
+    AmbiguityOpt,
+    DsaHighOpt,
+    DsaLowOpt,
+    DsaVeryHighOpt,
+    ExcludeNullOpt,
+    HlaABw4Opt,
+    IncludeA3A11Opt,
+    IpdCompatibleOpt,
+    JsonOpt,
+    SingleAllele,
+    SingleAlleleOpt,
+    build_options,
+)
+
+app = typer.Typer(
+    name="kirmatch",
+    help=("KIR/HLA NK-alloreactivity models and transparent haploidentical donor ranking. "
+          "Research and decision support, not a medical device."),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="The py-ard (HLA nomenclature) database: status and build.",
+                       no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn library errors into one-line messages and exit codes; never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except UsageError as exc:
+            raise fail(str(exc), 2) from None
+        except KirmatchError as exc:
+            raise fail(str(exc).replace("\n", " "), 1) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+        except Exception as exc:  # pragma: no cover - last-resort guard
+            raise fail(f"internal error ({type(exc).__name__}: {exc}); please report it", 3) \
+                from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def version_text() -> str:
+    from kirmatch.tables import load_reference_tables
+
+    try:
+        t = load_reference_tables()
+        tables = f"IPD-IMGT/HLA {t.hla_release}, IPD-KIR {t.kir_release}"
+    except KirmatchError as exc:
+        tables = f"reference tables unavailable ({exc})"
+    return f"kirmatch {__version__}\n{RULES_VERSION}\n{tables}"
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version_callback, is_eager=True,
+        help="Print the kirmatch version, rules version and reference table releases.")] = False,
+) -> None:
+    """kirmatch command line."""
+
+
+def _backend() -> Any:
+    from kirmatch.pyard_backend import get_backend
+
+    return get_backend()
+
+
+def emit_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+# ---------------------------------------------------------------------------
+# kirmatch ligands
+# ---------------------------------------------------------------------------
+
+@app.command()
+@handle_errors
+def ligands(
+    gl_string: Annotated[str, typer.Argument(help="HLA typing, e.g. a GL string "
+                                             "'A*02:01+A*24:02^B*07:02+B*44:02^C*07:02+C*05:01'.")],
+    json_out: JsonOpt = False,
+    ambiguity: AmbiguityOpt = Ambiguity.strict,
+    hla_a_bw4: HlaABw4Opt = True,
+    a25_bw4: A25Bw4Opt = False,
+    single_allele: SingleAlleleOpt = SingleAllele.homozygous,
+) -> None:
+    """KIR-ligand call per allele (rule 1) and the genotype summary (rule 3)."""
+    from kirmatch.hla import parse_hla_genotype
+    from kirmatch.ligands import LigandResolver
+    from kirmatch.pair import run_record
+    from kirmatch.tables import load_reference_tables
+
+    from .render import render_ligands
+
+    opts = build_options(ambiguity=ambiguity, hla_a_bw4=hla_a_bw4, a25_bw4=a25_bw4,
+                         single_allele=single_allele)
+    tables = load_reference_tables()
+    resolver = LigandResolver(tables, opts, _backend())
+    genotype = parse_hla_genotype(gl_string)
+    person = resolver.resolve_genotype(genotype, "person")
+    summary = resolver.summarize(person)
+    result = {
+        "genotype": str(genotype),
+        "c_group": summary.c_group or "",
+        "b_class": summary.b_class or "",
+        "ligands": ";".join(sorted(summary.ligands)) if summary.ligands is not None else "",
+        "b_c1": summary.b_c1 if summary.b_c1 is not None else "",
+        "unknown": summary.unknown,
+        "alleles": [c.to_dict() for c in summary.calls],
+        "warnings": sorted(set(summary.warnings)),
+        "options": run_record(opts, tables),
+    }
+    if json_out:
+        emit_json(result)
+    else:
+        typer.echo(render_ligands(result))
+
+
+# ---------------------------------------------------------------------------
+# kirmatch pair
+# ---------------------------------------------------------------------------
+
+@app.command()
+@handle_errors
+def pair(
+    recipient_hla: Annotated[str, typer.Option("--recipient-hla", help="Recipient HLA (GL).")],
+    donor_hla: Annotated[str, typer.Option("--donor-hla", help="Donor HLA (GL string).")],
+    donor_kir: Annotated[str | None, typer.Option("--donor-kir", help="Donor KIR typing.")] = None,
+    recipient_kir: Annotated[str | None, typer.Option("--recipient-kir",
+                                                      help="Recipient KIR typing.")] = None,
+    recipient_id: Annotated[str, typer.Option("--recipient-id")] = "recipient",
+    donor_id: Annotated[str, typer.Option("--donor-id")] = "donor",
+    antibodies: Annotated[Path | None, typer.Option(
+        "--antibodies", help="Recipient antibodies CSV (specificity, mfi[, c1q]).",
+        exists=True, dir_okay=False)] = None,
+    json_out: JsonOpt = False,
+    ambiguity: AmbiguityOpt = Ambiguity.strict,
+    hla_a_bw4: HlaABw4Opt = True,
+    a25_bw4: A25Bw4Opt = False,
+    include_a3a11: IncludeA3A11Opt = False,
+    ipd_compatible: IpdCompatibleOpt = False,
+    exclude_null_kir3dl1: ExcludeNullOpt = False,
+    single_allele: SingleAlleleOpt = SingleAllele.homozygous,
+    dsa_low_mfi: DsaLowOpt = 1000.0,
+    dsa_high_mfi: DsaHighOpt = 5000.0,
+    dsa_very_high_mfi: DsaVeryHighOpt = 20000.0,
+) -> None:
+    """All NK-alloreactivity models for one recipient-donor pair (rules 3-13)."""
+    from kirmatch.pair import assess_pair, make_person
+    from kirmatch.tables import load_reference_tables
+
+    from .render import render_pair
+
+    opts = build_options(ambiguity=ambiguity, hla_a_bw4=hla_a_bw4, a25_bw4=a25_bw4,
+                         include_a3a11=include_a3a11, ipd_compatible=ipd_compatible,
+                         exclude_null_kir3dl1=exclude_null_kir3dl1,
+                         single_allele=single_allele, dsa_low_mfi=dsa_low_mfi,
+                         dsa_high_mfi=dsa_high_mfi, dsa_very_high_mfi=dsa_very_high_mfi)
+    tables = load_reference_tables()
+    r = make_person(recipient_id, recipient_hla, recipient_kir, tables=tables)
+    d = make_person(donor_id, donor_hla, donor_kir, tables=tables)
+    abs_ = None
+    if antibodies is not None:
+        from kirmatch.dsa import read_antibodies_csv
+
+        by_recipient = read_antibodies_csv(antibodies, tables=tables)
+        abs_ = by_recipient.get(recipient_id)
+        if abs_ is None and len(by_recipient) == 1 and "" in by_recipient:
+            abs_ = by_recipient[""]
+    res = assess_pair(r, d, opts, tables=tables, antibodies=abs_, pyard=_backend())
+    if json_out:
+        emit_json(res.to_dict())
+    else:
+        typer.echo(render_pair(res, r, d, tables, opts))
+
+
+# ---------------------------------------------------------------------------
+# kirmatch data
+# ---------------------------------------------------------------------------
+
+@data_app.command("status")
+@handle_errors
+def data_status(
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="py-ard database folder "
+                                                  "(default: $KIRMATCH_PYARD_DIR or cache).")]
+    = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show the py-ard database: release, path, whether MAC codes are loaded."""
+    from kirmatch.pyard_backend import status
+
+    st = status(data_dir)
+    if json_out:
+        emit_json(st.to_dict())
+        return
+    typer.echo(f"py-ard {st.pyard_version or '(not installed)'}; IPD-IMGT/HLA release "
+               f"{st.imgt_version}")
+    typer.echo(f"database: {st.database} "
+               f"({'ready' if st.database_ready else 'NOT BUILT'}, {st.size_bytes:,} bytes)")
+    typer.echo(f"MAC codes loaded: {'yes' if st.mac_loaded else 'no'}")
+    if not st.database_ready:
+        typer.echo("build it with `kirmatch data build` (online) or "
+                   "`kirmatch data build --imgt-mirror DIR` (air-gapped)")
+
+
+@data_app.command("build")
+@handle_errors
+def data_build(
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Target folder.")] = None,
+    imgt_mirror: Annotated[Path | None, typer.Option(
+        "--imgt-mirror", help="Local copy of the IPD-IMGT/HLA files (air-gapped sites).",
+        exists=True, file_okay=False)] = None,
+    mac_file: Annotated[Path | None, typer.Option(
+        "--mac-file", help="Local NMDP numer.v3.zip to load MAC codes from.",
+        exists=True, dir_okay=False)] = None,
+) -> None:
+    """Build the py-ard database for IPD-IMGT/HLA 3.58.0 (online, or from a mirror)."""
+    import time
+
+    from kirmatch.pyard_backend import build_database
+
+    t0 = time.perf_counter()
+    st = build_database(data_dir, imgt_mirror=imgt_mirror, mac_file=mac_file)
+    typer.echo(f"built {st.database} ({st.size_bytes:,} bytes, MAC codes "
+               f"{'loaded' if st.mac_loaded else 'not loaded'}) in "
+               f"{time.perf_counter() - t0:.1f} s")
+
+
+def _register_optional() -> None:
+    """Commands that live in their own modules (batch, rank, convert)."""
+    import importlib
+
+    for name in ("batch_cmd", "rank_cmd", "convert_cmd"):
+        try:
+            mod = importlib.import_module(f"{__package__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.endswith(name):
+                continue
+            raise
+        mod.register(app, handle_errors)
+
+
+_register_optional()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KirmatchError as exc:  # pragma: no cover - commands handle their own
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,72 @@
+"""Shared Typer option types (defined once, reused by every command)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from kirmatch.options import Options
+
+MODEL_PANEL = "Model options (kirmatch rules v1)"
+
+
+class Ambiguity(str, Enum):
+    strict = "strict"
+    cwd = "cwd"
+    majority = "majority"
+
+
+class SingleAllele(str, Enum):
+    homozygous = "homozygous"
+    unknown = "unknown"
+
+
+AmbiguityOpt = Annotated[Ambiguity, typer.Option(
+    "--ambiguity", help="How ambiguous HLA typings are resolved (rule 2).",
+    rich_help_panel=MODEL_PANEL)]
+HlaABw4Opt = Annotated[bool, typer.Option(
+    "--hla-a-bw4/--no-hla-a-bw4", help="Count HLA-A*23/*24/*32 Bw4 in the ligand set (rule 3).",
+    rich_help_panel=MODEL_PANEL)]
+A25Bw4Opt = Annotated[bool, typer.Option(
+    "--a25-bw4/--no-a25-bw4", help="Also count HLA-A*25 Bw4 (only with --hla-a-bw4).",
+    rich_help_panel=MODEL_PANEL)]
+IncludeA3A11Opt = Annotated[bool, typer.Option(
+    "--include-a3a11/--no-include-a3a11",
+    help="Add A3/A11 to the ligand-ligand model and KIR3DL2 to receptor-ligand (rules 4, 6).",
+    rich_help_panel=MODEL_PANEL)]
+IpdCompatibleOpt = Annotated[bool, typer.Option(
+    "--ipd-compatible/--no-ipd-compatible",
+    help="Rule 4 from HLA-B and HLA-C only, like the IPD-KIR ligand calculator.",
+    rich_help_panel=MODEL_PANEL)]
+ExcludeNullOpt = Annotated[bool, typer.Option(
+    "--exclude-null-kir3dl1/--no-exclude-null-kir3dl1",
+    help="Count KIR3DL1 in CF-iKIR only with a class H or L allele (rule 8).",
+    rich_help_panel=MODEL_PANEL)]
+SingleAlleleOpt = Annotated[SingleAllele, typer.Option(
+    "--single-allele", help="Read a single typing at a locus as homozygous, or as unknown.",
+    rich_help_panel=MODEL_PANEL)]
+DsaLowOpt = Annotated[float, typer.Option("--dsa-low-mfi", help="Lower bound of DSA tier low.",
+                                          rich_help_panel=MODEL_PANEL)]
+DsaHighOpt = Annotated[float, typer.Option("--dsa-high-mfi", help="Above this MFI: tier high.",
+                                           rich_help_panel=MODEL_PANEL)]
+DsaVeryHighOpt = Annotated[float, typer.Option(
+    "--dsa-very-high-mfi", help="Above this MFI: tier very high.", rich_help_panel=MODEL_PANEL)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+
+
+def build_options(*, ambiguity: Ambiguity = Ambiguity.strict, hla_a_bw4: bool = True,
+                  a25_bw4: bool = False, include_a3a11: bool = False,
+                  ipd_compatible: bool = False, exclude_null_kir3dl1: bool = False,
+                  single_allele: SingleAllele = SingleAllele.homozygous,
+                  dsa_low_mfi: float = 1000.0, dsa_high_mfi: float = 5000.0,
+                  dsa_very_high_mfi: float = 20000.0, ranking_policy: str = "kir-first",
+                  **_: object) -> Options:
+    return Options(
+        ambiguity_policy=ambiguity.value, hla_a_bw4=hla_a_bw4, a25_bw4=a25_bw4,
+        include_a3a11=include_a3a11, ipd_compatible=ipd_compatible,
+        exclude_null_kir3dl1=exclude_null_kir3dl1, single_allele=single_allele.value,
+        dsa_low_mfi=dsa_low_mfi, dsa_high_mfi=dsa_high_mfi,
+        dsa_very_high_mfi=dsa_very_high_mfi, ranking_policy=ranking_policy,
+    )

@@ -1,0 +1,263 @@
+"""Donor-specific anti-HLA antibodies (DSA), rule 13.
+
+Basis: Ciurea SO et al., EBMT consensus on DSA in haploidentical HCT, Bone
+Marrow Transplant 2018;53:521-534, doi:10.1038/s41409-018-0112-y; MD Anderson
+data (Ciurea et al., Biol Blood Marrow Transplant 2015;21:1392).
+
+An antibody is donor-specific when its allele has the same 2-field protein as
+an expressed donor allele at that locus, or its antigen is among the serologic
+antigens py-ard maps from a donor allele (split and broad: B*57:01 -> B57, B17).
+Donor ambiguity is handled by propagation: a tier is reported only when every
+resolution of the donor typing gives the same tier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import product
+from typing import TYPE_CHECKING
+
+from kirmatch.errors import HLAParseError, PyardUnavailableError, UnknownAlleleError
+from kirmatch.hla import HLAGenotype, HLATyping, TypingKind, parse_hla_typing
+from kirmatch.options import Options
+from kirmatch.pyard_backend import PyardBackend
+from kirmatch.tables import ReferenceTables
+
+if TYPE_CHECKING:
+    from kirmatch.ligands import PersonHLA
+
+__all__ = ["Antibody", "DSAHit", "DSAResult", "assess_dsa", "dsa_tier", "parse_antibody"]
+
+TIERS = ("none", "low", "high", "very high")
+
+
+@dataclass(frozen=True, slots=True)
+class Antibody:
+    """One recipient antibody: a specificity (allele or antigen, or ``NONE`` for a
+    negative screen), its MFI and an optional C1q result."""
+
+    specificity: str
+    mfi: float
+    c1q: bool | None = None
+    typing: HLATyping | None = None
+
+    @property
+    def negative_screen(self) -> bool:
+        return self.typing is None
+
+
+def parse_antibody(specificity: str, mfi: object, c1q: object = None, *,
+                   tables: ReferenceTables | None = None) -> Antibody:
+    """Validate one antibody row (errors name the value).
+
+    >>> parse_antibody("HLA-Cw4", "3000").typing.name
+    'Cw4'
+    >>> parse_antibody("B*57:01", 14500, "pos").c1q
+    True
+    >>> parse_antibody("B44", -1)
+    Traceback (most recent call last):
+    ...
+    kirmatch.errors.HLAParseError: cannot parse '-1': MFI must be a non-negative number
+    """
+    spec = str(specificity or "").strip()
+    try:
+        value = float(str(mfi).replace(",", "")) if str(mfi).strip() else float("nan")
+    except ValueError:
+        raise HLAParseError(str(mfi), "MFI must be a non-negative number") from None
+    if not value >= 0:
+        raise HLAParseError(str(mfi), "MFI must be a non-negative number")
+    c = None if c1q is None else str(c1q).strip().lower()
+    if c in (None, "", "nan", "na"):
+        c1 = None
+    elif c in ("pos", "positive", "+", "1", "true", "yes"):
+        c1 = True
+    elif c in ("neg", "negative", "-", "0", "false", "no"):
+        c1 = False
+    else:
+        raise HLAParseError(str(c1q), "C1q must be pos, neg or blank")
+    if spec.upper() in ("NONE", "NEG", "NEGATIVE"):
+        return Antibody("NONE", value, c1)
+    if not spec:
+        raise HLAParseError(spec, "empty antibody specificity")
+    t = parse_hla_typing(spec.replace(" ", ""))
+    if t.kind not in (TypingKind.ALLELE, TypingKind.SEROLOGY):
+        raise HLAParseError(spec, "an antibody specificity must be an allele (A*02:01) or an "
+                            "antigen (A2, B44, Cw4, DR4, DQ7)")
+    if t.kind == TypingKind.ALLELE and tables is not None and t.locus in ("A", "B", "C") and \
+            not tables.hla_records_with_prefix(t.name):
+        raise UnknownAlleleError(t.name, "IPD-IMGT/HLA 3.58.0")
+    return Antibody(t.name, value, c1, t)
+
+
+@dataclass(frozen=True, slots=True)
+class DSAHit:
+    """One donor-specific antibody and the donor allele it hits."""
+
+    specificity: str
+    mfi: float
+    c1q: bool | None
+    donor_allele: str
+
+    def label(self) -> str:
+        return f"{self.specificity}, MFI {self.mfi:,.0f}" + (", C1q+" if self.c1q else "")
+
+
+@dataclass(frozen=True, slots=True)
+class DSAResult:
+    max_mfi: float | None
+    tier: str | None
+    hits: tuple[DSAHit, ...]
+    reason: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def dsa_tier(max_mfi: float, any_c1q: bool, options: Options) -> str:
+    """Tier per rule 13 (highest that applies).
+
+    >>> o = Options()
+    >>> dsa_tier(3200, False, o), dsa_tier(14500, True, o), dsa_tier(500, True, o)
+    ('low', 'high', 'high')
+    >>> dsa_tier(20001, False, o), dsa_tier(999, False, o), dsa_tier(5000, False, o)
+    ('very high', 'none', 'low')
+    """
+    if max_mfi > options.dsa_very_high_mfi:
+        return "very high"
+    if max_mfi > options.dsa_high_mfi or any_c1q:
+        return "high"
+    if max_mfi >= options.dsa_low_mfi:
+        return "low"
+    return "none"
+
+
+def _donor_slots(donor: HLAGenotype | None, locus: str) -> list[list[HLATyping]] | None:
+    """Each donor position at ``locus`` as its alternative typings (None = untyped)."""
+    if donor is None:
+        return None
+    lt = donor.locus(locus)
+    if lt is None:
+        return None
+    out: list[list[HLATyping]] = []
+    for alt in lt.alternatives:
+        for slot in alt:
+            out.append(list(slot.alternatives))
+    return out
+
+
+def _match(ab: Antibody, typing: HLATyping, pyard: PyardBackend | None) -> bool | None:
+    """Does this antibody hit this donor typing? None = cannot tell."""
+    t = ab.typing
+    assert t is not None
+    if typing.suffix == "N":
+        return False
+    if t.kind == TypingKind.ALLELE:
+        if typing.kind == TypingKind.ALLELE:
+            return typing.protein == t.protein
+        return None
+    # antigen-level
+    if typing.kind == TypingKind.SEROLOGY:
+        if typing.name.upper() == t.name.upper():
+            return True
+        if pyard is None:
+            return None
+    if pyard is None:
+        raise PyardUnavailableError(
+            f"antigen-level antibody {ab.specificity!r} needs py-ard's serology tables; build "
+            "its database with `kirmatch data build` (or --imgt-mirror DIR offline)"
+        )
+    try:
+        if typing.kind == TypingKind.ALLELE:
+            antigens = {a.upper() for a in pyard.serology(typing.protein or typing.name)}
+        else:
+            antigens = {a.upper() for a in pyard.serology(typing.name)}
+    except LookupError:
+        return None
+    return t.name.upper() in antigens
+
+
+def assess_dsa(antibodies: Sequence[Antibody] | None, donor: HLAGenotype | None,
+               options: Options, *, tables: ReferenceTables | None = None,
+               pyard: PyardBackend | None = None,
+               donor_hla: PersonHLA | None = None) -> DSAResult:
+    """DSA columns for one pair: max donor-specific MFI, tier and the hits.
+
+    Missing data: no antibody rows -> unknown (``no_antibody_data``); an
+    antibody at or above ``dsa_low_mfi`` against a locus the donor was not
+    typed at -> unknown (``antibody_locus_untyped``).
+    """
+    if not antibodies:
+        return DSAResult(None, None, (), "no_antibody_data")
+    warnings: list[str] = []
+    sure: list[DSAHit] = []
+    maybe: list[DSAHit] = []
+    for ab in antibodies:
+        if ab.negative_screen:
+            continue
+        t = ab.typing
+        assert t is not None
+        slots = _donor_slots(donor, t.locus)
+        if slots is None:
+            if ab.mfi >= options.dsa_low_mfi:
+                warnings.append(f"antibody_locus_untyped({ab.specificity})")
+                return DSAResult(None, None, (), "antibody_locus_untyped", tuple(warnings))
+            continue
+        for alts in slots:
+            results = [_match(ab, typ, pyard) for typ in alts]
+            allele = "/".join(str(a) for a in alts)
+            if results and all(r is True for r in results):
+                sure.append(DSAHit(ab.specificity, ab.mfi, ab.c1q, allele))
+            elif any(r is not False for r in results):
+                maybe.append(DSAHit(ab.specificity, ab.mfi, ab.c1q, allele))
+    sure = list(dict.fromkeys(sure))
+    maybe = [m for m in dict.fromkeys(maybe) if m not in sure]
+
+    def outcome(hits: Sequence[DSAHit]) -> tuple[float, str]:
+        mx = max((h.mfi for h in hits), default=0.0)
+        return mx, dsa_tier(mx, any(h.c1q for h in hits), options)
+
+    outcomes = set()
+    for mask in product((False, True), repeat=min(len(maybe), 12)):
+        hits = sure + [m for m, use in zip(maybe, mask, strict=False) if use]
+        outcomes.add(outcome(hits))
+    if len(outcomes) > 1:
+        return DSAResult(None, None, tuple(sure), "ambiguous_typing", tuple(warnings))
+    mx, tier = outcomes.pop()
+    hits = tuple(sorted(sure, key=lambda h: (-h.mfi, h.specificity)))
+    return DSAResult(mx, tier, hits, None, tuple(warnings))
+
+
+def read_antibodies_csv(path: object, *, tables: ReferenceTables | None = None
+                        ) -> dict[str, list[Antibody]]:
+    """Read an antibodies CSV (``recipient_id`` optional, ``specificity``, ``mfi``,
+    ``c1q`` optional) into antibodies per recipient id (``""`` without the column).
+
+    Errors name the file, the row (1-based, header = row 1) and the column.
+    """
+    import csv
+    from pathlib import Path
+
+    from kirmatch.errors import InputSchemaError, KirmatchError
+
+    p = Path(str(path))
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputSchemaError(f"{p}: not UTF-8 text (byte {exc.start})", raw=str(p)) from None
+    rows = list(csv.DictReader(text.splitlines(), delimiter="\t" if p.suffix == ".tsv" else ","))
+    if not rows:
+        raise InputSchemaError(f"{p}: no antibody rows", raw=str(p))
+    cols = {c.strip().lower(): c for c in rows[0] if c}
+    for need in ("specificity", "mfi"):
+        if need not in cols:
+            raise InputSchemaError(f"{p}: missing required column {need!r}", raw=str(p),
+                                   column=need)
+    out: dict[str, list[Antibody]] = {}
+    for i, row in enumerate(rows, start=2):
+        rid = (row.get(cols["recipient_id"]) or "").strip() if "recipient_id" in cols else ""
+        try:
+            ab = parse_antibody(row.get(cols["specificity"]) or "", row.get(cols["mfi"]) or "",
+                                row.get(cols["c1q"]) if "c1q" in cols else None, tables=tables)
+        except KirmatchError as exc:
+            raise exc.located(row=i, column="specificity") from None
+        out.setdefault(rid, []).append(ab)
+    return out

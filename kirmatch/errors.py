@@ -1,0 +1,148 @@
+"""One exception tree for kirmatch, rooted at :class:`KirmatchError`.
+
+Every exception carries the offending value (``raw``) and, where known, where it
+was found (``position`` in a string, ``row`` and ``column`` in a file), and puts
+them in its message so that a user can find and fix the input.
+
+>>> err = HLAParseError("C*07:0x", "field 2 must be digits", position=6)
+>>> str(err)
+"cannot parse 'C*07:0x': field 2 must be digits (char 6)"
+>>> isinstance(err, ValueError) and isinstance(err, KirmatchError)
+True
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AmbiguityError",
+    "HLAParseError",
+    "InputSchemaError",
+    "KIRParseError",
+    "KirmatchError",
+    "ParseError",
+    "PyardUnavailableError",
+    "ReferenceTableError",
+    "UnknownAlleleError",
+    "UsageError",
+]
+
+
+class KirmatchError(Exception):
+    """Root of every error kirmatch raises on purpose.
+
+    ``code`` is the machine-readable error code of DOMAIN.md §A.17 used in the
+    ``error`` output column (``code: message``).
+    """
+
+    code = "input_parse_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw: str | None = None,
+        position: int | None = None,
+        row: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        self.raw = raw
+        self.position = position
+        self.row = row
+        self.column = column
+        self.reason = message
+        super().__init__(self._render(message))
+
+    def _render(self, message: str) -> str:
+        where = []
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column {self.column!r}")
+        text = message
+        if self.position is not None:
+            text = f"{text} (char {self.position})"
+        if where:
+            text = f"{text} [{', '.join(where)}]"
+        return text
+
+    def located(self, *, row: int | None = None, column: str | None = None) -> KirmatchError:
+        """Return a copy of this error that also names the row and/or column."""
+        new = self.__class__.__new__(self.__class__)
+        new.__dict__.update(self.__dict__)
+        if row is not None:
+            new.row = row
+        if column is not None:
+            new.column = column
+        Exception.__init__(new, new._render(new.reason))
+        return new
+
+    def as_cell(self) -> str:
+        """Render as the ``error`` output cell: ``code: message``."""
+        return f"{self.code}: {self}"
+
+
+class ParseError(KirmatchError, ValueError):
+    """A typing string or input value cannot be parsed."""
+
+    code = "input_parse_error"
+
+    def __init__(self, raw: str, reason: str, **kwargs: object) -> None:
+        super().__init__(f"cannot parse {raw!r}: {reason}", raw=raw, **kwargs)  # type: ignore[arg-type]
+        self.reason = f"cannot parse {raw!r}: {reason}"
+        self.detail = reason
+
+
+class HLAParseError(ParseError):
+    """An HLA typing (allele name, GL string, serology) cannot be parsed."""
+
+
+class KIRParseError(ParseError):
+    """A KIR typing (gene list, allele, POS/NEG value) cannot be parsed."""
+
+
+class UnknownAlleleError(KirmatchError, ValueError):
+    """A well-formed allele name that is absent from the pinned release."""
+
+    code = "unknown_allele"
+
+    def __init__(self, allele: str, release: str, **kwargs: object) -> None:
+        msg = (
+            f"unknown allele {allele!r}: not in {release}; alleles named after that "
+            "release need newer reference tables (rebuild them with "
+            "reference_tables/build/build_tables.py from a newer release)"
+        )
+        super().__init__(msg, raw=allele, **kwargs)  # type: ignore[arg-type]
+        self.release = release
+
+
+class AmbiguityError(KirmatchError, ValueError):
+    """Raised only where a caller explicitly asked for an unambiguous value."""
+
+    code = "input_parse_error"
+
+
+class ReferenceTableError(KirmatchError):
+    """A shipped reference table is missing, malformed or fails its checksum."""
+
+    code = "reference_data_error"
+
+
+class InputSchemaError(KirmatchError, ValueError):
+    """An input file is empty, undecodable or lacks a required column."""
+
+    code = "input_parse_error"
+
+
+class PyardUnavailableError(KirmatchError):
+    """py-ard (or its database, or the MAC table) is needed but not available.
+
+    The message always says how to make it available (``kirmatch data build``).
+    """
+
+    code = "reference_data_error"
+
+
+class UsageError(KirmatchError, ValueError):
+    """An invalid option value or combination (CLI exit code 2)."""
+
+    code = "input_parse_error"

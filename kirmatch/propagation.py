@@ -1,0 +1,130 @@
+"""Candidate sets and propagation (DOMAIN.md §A.0).
+
+An unresolved input is held as the set of values it could take. Each output is
+evaluated over every combination of candidates; if all combinations agree the
+value is reported, otherwise it is unknown, with the reason of the input that
+made it vary. This never guesses.
+
+>>> a = Cand.of(1)
+>>> b = Cand(frozenset({2, 3}), "ambiguous_typing")
+>>> evaluate(lambda x, y: x + y > 2, a, b)
+(True, None)
+>>> evaluate(lambda x, y: x + y, a, b)
+(None, 'ambiguous_typing')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
+from itertools import product
+from typing import Any, Generic, TypeVar
+
+__all__ = ["Cand", "Unknown", "evaluate"]
+
+T = TypeVar("T", bound=Hashable)
+
+
+@dataclass(frozen=True, slots=True)
+class Cand(Generic[T]):
+    """The values an input could take, and the reason code when there are several.
+
+    A value of ``None`` inside ``values`` means "cannot be known at all" (for
+    example an allele missing from a class table); any combination that meets
+    it makes the output unknown with this candidate's ``reason``.
+    """
+
+    values: frozenset[T]
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, value: T) -> Cand[T]:
+        return cls(frozenset((value,)), None)
+
+    @classmethod
+    def any_of(cls, values: Iterable[T], reason: str | None) -> Cand[T]:
+        vals = frozenset(values)
+        return cls(vals, reason if (len(vals) != 1 or None in vals) else None)
+
+    @property
+    def known(self) -> bool:
+        return len(self.values) == 1 and None not in self.values
+
+    @property
+    def value(self) -> T:
+        if not self.known:
+            raise ValueError("candidate set is not a single known value")
+        return next(iter(self.values))
+
+    def map(self, fn: Callable[[T], Any]) -> Cand[Any]:
+        return Cand.any_of((fn(v) if v is not None else None for v in self.values), self.reason)
+
+
+_MAX_COMBOS = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """Returned by a model when a definite rule makes its value unknown
+    (e.g. ``cen_unclassifiable``), as opposed to unresolved input."""
+
+    reason: str
+
+
+def evaluate(fn: Callable[..., Any], *cands: Cand[Any]) -> tuple[Any, str | None]:
+    """Evaluate ``fn`` over every combination of candidate values.
+
+    Returns ``(value, None)`` when all combinations agree on a non-``None``
+    value, else ``(None, reason)`` where ``reason`` belongs to the first input
+    (in argument order) whose variation changes the output, or which holds an
+    unknowable ``None``.
+    """
+    if all(len(c.values) == 1 for c in cands):
+        args = [next(iter(c.values)) for c in cands]
+        if any(a is None for a in args):
+            return None, next(c.reason for c, a in zip(cands, args, strict=True) if a is None)
+        value = fn(*args)
+        if isinstance(value, Unknown):
+            return None, value.reason
+        return (value, None) if value is not None else (None, _first_reason(cands))
+    n = 1
+    for c in cands:
+        n *= len(c.values)
+    if n > _MAX_COMBOS:  # pragma: no cover - guard against pathological inputs
+        return None, _first_reason(cands)
+    results: dict[tuple[Any, ...], Any] = {}
+    seen: set[Any] = set()
+    for combo in product(*(sorted(c.values, key=repr) for c in cands)):
+        if any(v is None for v in combo):
+            idx = next(i for i, v in enumerate(combo) if v is None)
+            return None, cands[idx].reason
+        r = fn(*combo)
+        if r is None:
+            return None, _first_reason(cands)
+        results[combo] = r
+        seen.add(r)
+    if len(seen) == 1:
+        only = next(iter(seen))
+        if isinstance(only, Unknown):
+            return None, only.reason
+        return only, None
+    # Which input makes the output vary? The first one (in order) that does.
+    multi = [i for i, c in enumerate(cands) if len(c.values) > 1]
+    for i in multi:
+        groups: dict[tuple[Any, ...], set[Any]] = {}
+        for combo, r in results.items():
+            key = combo[:i] + combo[i + 1:]
+            groups.setdefault(key, set()).add(r)
+            if len(groups[key]) > 1:
+                return None, cands[i].reason
+    return None, cands[multi[0]].reason if multi else None  # pragma: no cover
+
+
+def _first_reason(cands: Iterable[Cand[Any]]) -> str | None:
+    for c in cands:
+        if c.reason and (len(c.values) > 1 or None in c.values):
+            return c.reason
+    for c in cands:
+        if c.reason:
+            return c.reason
+    return None

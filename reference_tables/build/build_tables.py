@@ -1,0 +1,1030 @@
+#!/usr/bin/env python3
+"""Build kirmatch's derived reference tables from the pinned IPD releases.
+
+Offline, deterministic and stdlib-only. Reads the read-only copies of
+IPD-IMGT/HLA 3.58.0 and IPD-KIR 2.13.0 in ``../shared`` (never the network)
+and writes small TSV tables plus ``MANIFEST.toml`` into ``--out``::
+
+    python reference_tables/build/build_tables.py --shared ../shared \\
+        --out reference_tables [--date YYYY-MM-DD]
+
+The date (default: the one already recorded in ``<out>/MANIFEST.toml``, else
+today) is the only run-dependent value written, so a rebuild with the same date
+is byte-identical. Rules: DOMAIN.md §A.2 (rule 1), §C.6, §C.7; provenance:
+STYLE.md §5. See ``reference_tables/build/README.md``.
+
+The script fails loudly (``BuildError``, exit status 1) whenever an input does
+not look like the pinned release or a rule's stated invariant does not hold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as _dt
+import gzip
+import hashlib
+import re
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+# --------------------------------------------------------------------------
+# Pinned releases (DOMAIN.md §A.1, §C.15). A newer release means new constants
+# here, new expected facts in tests/test_tables.py and a new MANIFEST.
+# --------------------------------------------------------------------------
+SCHEMA_VERSION = 1
+RULES_ID = "kirmatch-rules-v1"
+RULES_RELEASE = "kirmatch rules v1"
+HLA_RELEASE = "3.58.0"
+HLA_RELEASE_LABEL = f"IPD-IMGT/HLA {HLA_RELEASE}"
+HLA_COMMIT = "c17540e5f55011c51fd338f0167a106c27ec06bf"
+KIR_RELEASE = "2.13.0"
+KIR_RELEASE_LABEL = f"IPD-KIR {KIR_RELEASE}"
+KIR_COMMIT = "ed2e1b401a512481f887df39f87422ea633a60b2"
+HLA_URL = f"https://github.com/ANHIG/IMGTHLA/tree/{HLA_COMMIT}"
+KIR_URL = f"https://github.com/ANHIG/IPDKIR/tree/{KIR_COMMIT}"
+KIR_ALLELELIST_URL = f"https://github.com/ANHIG/IPDKIR/blob/{KIR_COMMIT}/Allelelist.txt"
+
+SCRIPT = "reference_tables/build/build_tables.py"
+HLA_LICENSE = "derived from IPD-IMGT/HLA (CC BY-ND); see reference_tables/build/README.md"
+KIR_LICENSE = "derived from IPD-KIR (CC BY-ND); see reference_tables/build/README.md"
+CURATED_KIR_LICENSE = (
+    "curated from the cited literature and IPD-KIR (CC BY-ND) nomenclature; "
+    "see reference_tables/build/README.md"
+)
+POLICY_LICENSE = "kirmatch project file (no IPD data)"
+
+# Source files, relative to shared/.
+HLA_ALLELELIST = "imgt/Latest/allelelist/Allelelist.3580.txt"
+HLA_FASTA = {locus: f"imgt/3580/fasta/{locus}_prot.fasta.gz" for locus in "ABC"}
+KIR_ALLELELIST = "ipdkir/Allelelist.txt"
+KIR2DL1_FASTA = "ipdkir/fasta/KIR2DL1_prot.fasta.gz"
+HLA_LOCI = ("A", "B", "C")
+
+# --------------------------------------------------------------------------
+# Rule 1 alignment constants (DOMAIN.md §A.2).
+# --------------------------------------------------------------------------
+# Full-length locus references; their first 24 residues are the class I leader.
+HLA_REFERENCE = {"A": "A*01:01:01:01", "B": "B*07:02:01:01", "C": "C*01:02:01:01"}
+LEADER_LENGTH = 24
+MIN_OVERLAP = 60
+MIN_IDENTITY = 0.80
+# The reference used for the ungapped best-offset match is the mature alpha-1 +
+# alpha-2 domains (residues 1-182, exons 2-3), i.e. "the start of each
+# sequence" (shared/imgt/README.md): partial entries cover exactly these exons,
+# and several expressed full-length Q/L alleles carry frameshifts or indels in
+# exons 4-8 (e.g. C*17:42) that would otherwise drag whole-sequence identity
+# below 0.80 without touching residues 76-83.
+GLOBAL_WINDOW = (1, 182)
+# Realignment window around the ligand residues, used when the global match
+# fails, when an anchor sits at the wrong place (an indel upstream), or to
+# confirm the global offset. 70 residues, so overlap >= 60 is reachable, and
+# residues 76-83 lie >= 27 residues from either edge: a window that passes
+# identity >= 0.80 cannot have its offset set by sequence on the far side of
+# an indel that would displace residues 76-83.
+LOCAL_WINDOW = (41, 110)
+# (name, regex, mature residue where the match must start).
+ANCHORS = (
+    ("SHSM[RKT]YF", re.compile(r"SHSM[RKT]YF"), 2),
+    ("P[EG][YF]WD", re.compile(r"P[EG][YF]WD"), 57),
+)
+KMER = 4
+RESIDUES = tuple(range(76, 84))  # 76..83
+NEEDED_LIGAND = {"A": (80, 82, 83), "B": (80, 82, 83), "C": (80,)}
+NEEDED_BC1 = (76, 80)
+HLA_SUFFIXES = "NLSCAQ"
+HLA_NAME_RE = re.compile(r"^(?P<locus>[A-Z][A-Z0-9]*)\*(?P<fields>\d+(?::\d+)*)(?P<suffix>[A-Z]?)$")
+LIGANDS = ("C1", "C2", "Bw4-80I", "Bw4-80T", "Bw6", "unclassified", "none")
+
+# --------------------------------------------------------------------------
+# KIR constants (DOMAIN.md §A.0, §C.6, §C.7, §C.13).
+# --------------------------------------------------------------------------
+KIR_CANONICAL = (
+    "KIR2DL1", "KIR2DL2", "KIR2DL3", "KIR2DL4", "KIR2DL5",
+    "KIR2DS1", "KIR2DS2", "KIR2DS3", "KIR2DS4", "KIR2DS5",
+    "KIR3DL1", "KIR3DL2", "KIR3DL3", "KIR3DS1", "KIR2DP1", "KIR3DP1",
+)  # fmt: skip
+KIR_ALLELE_RE = re.compile(r"^(?P<gene>KIR[0-9][A-Z0-9]+)\*(?P<digits>\d+)(?P<suffix>[A-Z]?)$")
+KIR2DL1_245_RE = re.compile(r"LLFFLLH(.)")
+KIR2DL1_MATURE_START = re.compile(r"HEGVHRKP")  # mature residue 1 is this H
+KIR2DL1_245 = 245
+
+
+class BuildError(RuntimeError):
+    """An input or invariant check failed; the build must not write tables."""
+
+
+# --------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_ipd_csv(path: Path, expected_version: str) -> list[tuple[str, str]]:
+    """Read an IPD ``Allelelist`` file: ``# key: value`` header lines, then CSV.
+
+    The ``#`` lines are stripped explicitly (never via a comment option, which
+    would also cut data fields). Checks the release in ``# version:``.
+    """
+    version = None
+    rows: list[tuple[str, str]] = []
+    header_seen = False
+    with path.open(encoding="utf-8") as handle:
+        for lineno, raw in enumerate(handle, 1):
+            line = raw.rstrip("\r\n")
+            if line.startswith("#"):
+                key, _, value = line[1:].partition(":")
+                if key.strip() == "version":
+                    version = value.strip()
+                continue
+            if not line.strip():
+                continue
+            if not header_seen:
+                if line != "AlleleID,Allele":
+                    raise BuildError(f"{path}:{lineno}: expected header 'AlleleID,Allele'")
+                header_seen = True
+                continue
+            parts = line.split(",")
+            if len(parts) != 2 or not parts[0] or not parts[1]:
+                raise BuildError(f"{path}:{lineno}: malformed row {line!r}")
+            rows.append((parts[0].strip(), parts[1].strip()))
+    if version != expected_version:
+        raise BuildError(f"{path}: '# version:' is {version!r}, expected {expected_version!r}")
+    return rows
+
+
+def read_fasta_gz(path: Path) -> dict[str, str]:
+    """IPD protein FASTA: ``>HLA:HLA00401 C*01:02:01:01 366 bp``; name = 2nd token."""
+    seqs: dict[str, list[str]] = {}
+    name = None
+    with gzip.open(path, "rt", encoding="ascii") as handle:
+        for lineno, raw in enumerate(handle, 1):
+            line = raw.strip()
+            if not line:
+                continue
+            if line.startswith(">"):
+                tokens = line[1:].split()
+                if len(tokens) < 2:
+                    raise BuildError(f"{path}:{lineno}: malformed FASTA header {line!r}")
+                name = tokens[1]
+                if name in seqs:
+                    raise BuildError(f"{path}:{lineno}: duplicate FASTA entry {name}")
+                seqs[name] = []
+            elif name is None:
+                raise BuildError(f"{path}:{lineno}: sequence before the first header")
+            else:
+                seqs[name].append(line)
+    return {key: "".join(value) for key, value in seqs.items()}
+
+
+def hla_sort_key(name: str) -> tuple[str, tuple[int, ...], str]:
+    """Natural order: C*07:02 < C*07:10 < C*07:100; a name before its extensions."""
+    match = HLA_NAME_RE.match(name)
+    if not match:
+        raise BuildError(f"not an HLA allele name: {name!r}")
+    fields = tuple(int(f) for f in match["fields"].split(":"))
+    return (match["locus"], fields, match["suffix"])
+
+
+def kir_sort_key(name: str) -> tuple[str, str, str]:
+    match = KIR_ALLELE_RE.match(name)
+    if not match:
+        raise BuildError(f"not a KIR allele name: {name!r}")
+    return (match["gene"], match["digits"], match["suffix"])
+
+
+def canonical_kir_gene(ipd_gene: str) -> str:
+    """KIR2DL5A and KIR2DL5B count as KIR2DL5 (DOMAIN.md §A.0)."""
+    return "KIR2DL5" if ipd_gene in ("KIR2DL5A", "KIR2DL5B") else ipd_gene
+
+
+def bool_cell(value: bool) -> str:
+    return "true" if value else "false"
+
+
+# --------------------------------------------------------------------------
+# Rule 1: alignment of each HLA protein entry onto mature numbering
+# --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Placement:
+    """Where an entry sits on the reference: mature residue p is at ``p - 1 + shift``."""
+
+    shift: int | None
+    method: str  # "global", "local", "global+local" or a failure reason
+    identity: float = 0.0
+    overlap: int = 0
+
+
+class LocusAligner:
+    """Ungapped best-offset matching against one locus reference (leader removed)."""
+
+    def __init__(self, reference_full: str) -> None:
+        if not reference_full.startswith("M"):
+            raise BuildError("the locus reference must be a full-length entry")
+        self.mature = reference_full[LEADER_LENGTH:]
+        for _name, regex, residue in ANCHORS:
+            found = [m.start() + 1 for m in regex.finditer(self.mature)]
+            if found != [residue]:
+                raise BuildError(f"reference anchor {regex.pattern} at {found}, expected {residue}")
+        self._index = {w: self._kmer_index(*w) for w in (GLOBAL_WINDOW, LOCAL_WINDOW)}
+
+    def _kmer_index(self, lo: int, hi: int) -> dict[str, list[int]]:
+        index: dict[str, list[int]] = collections.defaultdict(list)
+        for j in range(lo - 1, hi - KMER + 1):
+            index[self.mature[j : j + KMER]].append(j)
+        return dict(index)
+
+    def best_shift(self, seq: str, window: tuple[int, int]) -> Placement:
+        """Highest-identity ungapped offset with overlap >= MIN_OVERLAP.
+
+        Candidate offsets are those with at least one exact k-mer match. An
+        acceptable offset (overlap >= 60, identity >= 0.80) has at most 12
+        mismatches among >= 60 aligned residues, hence >= 57 - 4*12 = 9
+        mismatch-free 4-mers, so no acceptable offset is ever missed; every
+        candidate is then scored exactly.
+        """
+        lo, hi = window
+        index = self._index[window]
+        votes: collections.Counter[int] = collections.Counter()
+        for i in range(len(seq) - KMER + 1):
+            for j in index.get(seq[i : i + KMER], ()):
+                votes[i - j] += 1
+        best: tuple[float, int, int] | None = None  # (identity, overlap, -|shift-24|)
+        best_shift = None
+        for shift in sorted(votes):
+            if votes[shift] < 9:
+                continue
+            start = max(lo - 1 + shift, 0)
+            stop = min(hi + shift, len(seq))
+            overlap = stop - start
+            if overlap < MIN_OVERLAP:
+                continue
+            matches = sum(1 for i in range(start, stop) if seq[i] == self.mature[i - shift])
+            key = (matches / overlap, overlap, -abs(shift - LEADER_LENGTH))
+            if best is None or key > best:
+                best, best_shift = key, shift
+        if best is None or best[0] < MIN_IDENTITY:
+            return Placement(None, "no_acceptable_offset", best[0] if best else 0.0,
+                             best[1] if best else 0)
+        return Placement(best_shift, "ok", best[0], best[1])
+
+    @staticmethod
+    def anchors_consistent(seq: str, shift: int, window: tuple[int, int]) -> bool:
+        """An anchor that occurs must start at its residue (only anchors inside ``window``)."""
+        for _name, regex, residue in ANCHORS:
+            if not window[0] <= residue <= window[1]:
+                continue
+            for match in regex.finditer(seq):
+                if match.start() - shift + 1 != residue:
+                    return False
+        return True
+
+    def place(self, seq: str) -> Placement:
+        """Global alpha1/alpha2 match, confirmed or corrected by the local window."""
+        glob = self.best_shift(seq, GLOBAL_WINDOW)
+        g_ok = glob.shift is not None and self.anchors_consistent(seq, glob.shift, GLOBAL_WINDOW)
+        loc = self.best_shift(seq, LOCAL_WINDOW)
+        l_ok = loc.shift is not None and self.anchors_consistent(seq, loc.shift, LOCAL_WINDOW)
+        if g_ok and l_ok:
+            if glob.shift == loc.shift:
+                return Placement(glob.shift, "global+local", glob.identity, glob.overlap)
+            # Residues 76-83 follow the local window (an indel sits between them
+            # and most of the alpha1/alpha2 sequence).
+            return Placement(loc.shift, "local(global disagrees)", loc.identity, loc.overlap)
+        if g_ok:
+            return Placement(glob.shift, "global", glob.identity, glob.overlap)
+        if l_ok:
+            return Placement(loc.shift, "local(realigned)", loc.identity, loc.overlap)
+        return Placement(None, "not_aligned", max(glob.identity, loc.identity), 0)
+
+
+def residues_at(seq: str, shift: int, positions: Iterable[int]) -> dict[int, str]:
+    """Mature residues present in ``seq`` (a stop ``X`` ends the sequence)."""
+    stop = seq.find("X")
+    end = len(seq) if stop < 0 else stop
+    out = {}
+    for p in positions:
+        i = p - 1 + shift
+        if 0 <= i < end:
+            out[p] = seq[i]
+    return out
+
+
+def call_ligand(locus: str, res: dict[int, str]) -> str | None:
+    """Rule 1 residue rules; None when a needed residue is missing."""
+    if any(p not in res for p in NEEDED_LIGAND[locus]):
+        return None
+    if locus == "C":
+        return {"N": "C1", "K": "C2"}.get(res[80], "unclassified")
+    if res[82] == "L" and res[83] == "R":
+        return {"I": "Bw4-80I", "T": "Bw4-80T"}.get(res[80], "unclassified")
+    if res[80] == "N" and res[82] == "R" and res[83] == "G":
+        return "Bw6"
+    return "unclassified"
+
+
+def call_b_c1(locus: str, res: dict[int, str]) -> bool | None:
+    if locus != "B":
+        return False
+    if any(p not in res for p in NEEDED_BC1):
+        return None
+    return res[76] == "V" and res[80] == "N"
+
+
+# --------------------------------------------------------------------------
+# Table a) hla_kir_ligands.tsv
+# --------------------------------------------------------------------------
+HLA_COLUMNS = (
+    "allele", "locus", "protein", "suffix", "expressed", "residues_76_83",
+    "residue_note", "ligand", "b_c1", "a3a11", "note",
+)  # fmt: skip
+
+
+@dataclass
+class HLAEntry:
+    allele: str
+    locus: str
+    fields: tuple[str, ...]
+    suffix: str
+    protein: str
+    expressed: bool
+    residues: dict[int, str]
+    residue_note: str
+    method: str
+
+
+def build_hla(shared: Path, stats: dict) -> list[list[str]]:
+    names = [name for _aid, name in read_ipd_csv(shared / HLA_ALLELELIST, HLA_RELEASE_LABEL)]
+    if len(set(names)) != len(names):
+        raise BuildError(f"{HLA_ALLELELIST}: duplicate allele names")
+    entries: list[HLAEntry] = []
+    methods: collections.Counter[tuple[str, str]] = collections.Counter()
+    odd_leader: list[str] = []
+    for locus in HLA_LOCI:
+        seqs = read_fasta_gz(shared / HLA_FASTA[locus])
+        universe = sorted((n for n in names if n.startswith(f"{locus}*")), key=hla_sort_key)
+        extra = sorted(set(seqs) - set(universe), key=hla_sort_key)
+        if extra:
+            raise BuildError(f"{HLA_FASTA[locus]}: entries not in the allele list: {extra[:5]}")
+        aligner = LocusAligner(seqs[HLA_REFERENCE[locus]])
+        for name in universe:
+            match = HLA_NAME_RE.match(name)
+            if not match or match["locus"] != locus:
+                raise BuildError(f"{HLA_ALLELELIST}: unexpected allele name {name!r}")
+            suffix = match["suffix"]
+            if suffix and suffix not in HLA_SUFFIXES:
+                raise BuildError(f"{name}: unknown expression suffix {suffix!r}")
+            fields = tuple(match["fields"].split(":"))
+            if len(fields) < 2:
+                raise BuildError(f"{name}: fewer than two fields")
+            seq = seqs.get(name)
+            residues: dict[int, str] = {}
+            if seq is None:
+                note, method = "no_sequence", "no_sequence"
+            else:
+                placement = aligner.place(seq)
+                method = placement.method
+                if placement.shift is None:
+                    note = "not_aligned"
+                else:
+                    residues = residues_at(seq, placement.shift, RESIDUES)
+                    note = "" if len(residues) == len(RESIDUES) else "no_sequence_coverage"
+                    if seq.startswith("M") and placement.shift != LEADER_LENGTH:
+                        odd_leader.append(f"{name}(shift {placement.shift})")
+            methods[(locus, method)] += 1
+            entries.append(
+                HLAEntry(
+                    allele=name, locus=locus, fields=fields, suffix=suffix,
+                    protein=f"{locus}*{fields[0]}:{fields[1]}", expressed=suffix != "N",
+                    residues=residues, residue_note=note, method=method,
+                )
+            )  # fmt: skip
+    stats["alignment_methods"] = methods
+    stats["odd_leader"] = odd_leader
+
+    # Rule 1.5: a 2-field protein takes the call of its covering expressed entries.
+    by_protein: dict[str, list[HLAEntry]] = collections.defaultdict(list)
+    for entry in entries:
+        by_protein[entry.protein].append(entry)
+    protein_ligand: dict[str, str | None] = {}
+    protein_bc1: dict[str, bool | None] = {}
+    for protein, members in by_protein.items():
+        locus = members[0].locus
+        ligands = {}
+        bc1s = {}
+        for entry in members:
+            if not entry.expressed:
+                continue
+            lig = call_ligand(locus, entry.residues)
+            if lig is not None:
+                ligands[entry.allele] = lig
+            bc1 = call_b_c1(locus, entry.residues)
+            if bc1 is not None:
+                bc1s[entry.allele] = bc1
+        if len(set(ligands.values())) > 1:
+            raise BuildError(
+                f"rule 1.5 violated: expressed entries of {protein} disagree: {ligands}"
+            )
+        if len(set(bc1s.values())) > 1:
+            raise BuildError(f"rule 1.5 violated: B-C1 of {protein} disagrees: {bc1s}")
+        protein_ligand[protein] = next(iter(ligands.values())) if ligands else None
+        if ligands and locus == "B" and not bc1s:
+            raise BuildError(f"{protein}: ligand covered but residue 76 not covered (B-C1 unknown)")
+        protein_bc1[protein] = next(iter(bc1s.values())) if bc1s else None
+
+    rows: list[list[str]] = []
+    for entry in entries:
+        if not entry.expressed:
+            ligand, b_c1, a3a11, note = "none", False, False, ""
+        else:
+            lig = protein_ligand[entry.protein]
+            ligand = lig if lig is not None else ""
+            note = "" if lig is not None else "no_sequence_coverage"
+            b_c1 = bool(protein_bc1[entry.protein])
+            a3a11 = entry.locus == "A" and entry.fields[0] in ("03", "11")
+        residues = "".join(entry.residues[p] for p in RESIDUES) if not entry.residue_note else ""
+        rows.append(
+            [
+                entry.allele, entry.locus, entry.protein, entry.suffix,
+                bool_cell(entry.expressed), residues, entry.residue_note, ligand,
+                bool_cell(b_c1), bool_cell(a3a11), note,
+            ]
+        )  # fmt: skip
+    stats["hla_entries"] = entries
+    stats["hla_protein_ligand"] = protein_ligand
+    stats["hla_protein_bc1"] = protein_bc1
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Table b) kir_genes.tsv (curated vocabulary)
+# --------------------------------------------------------------------------
+KIR_GENE_COLUMNS = ("alias", "gene", "kind", "variant", "note")
+
+# gene -> (kind, note). The v1 iKIR set is 2DL1, 2DL2, 2DL3, 3DL1 (+3DL2 by option).
+KIR_GENE_KINDS: dict[str, tuple[str, str]] = {
+    "KIR2DL1": ("inhibitory", "receptor for C2 (DOMAIN.md §C.1)"),
+    "KIR2DL2": ("inhibitory", "receptor for C1 (and B-C1)"),
+    "KIR2DL3": ("inhibitory", "receptor for C1 (and B-C1)"),
+    "KIR2DL4": ("framework", "framework gene; functionally both activating and inhibitory, so "
+                "listed as kind framework"),
+    "KIR2DL5": ("inhibitory", "B-haplotype gene; counts KIR2DL5A and KIR2DL5B"),
+    "KIR2DS1": ("activating", "activating; C2 binding (rule 10)"),
+    "KIR2DS2": ("activating", "activating; B-haplotype gene"),
+    "KIR2DS3": ("activating", "activating; B-haplotype gene"),
+    "KIR2DS4": ("activating", "activating; includes its deletion variants (DOMAIN.md §A.0)"),
+    "KIR2DS5": ("activating", "activating; B-haplotype gene"),
+    "KIR3DL1": ("inhibitory", "receptor for Bw4"),
+    "KIR3DL2": ("framework", "framework gene; an inhibitory receptor (for A3/A11: rule 6 with "
+                "include_a3a11), listed as kind framework"),
+    "KIR3DL3": ("framework", "framework gene (inhibitory, no established HLA ligand)"),
+    "KIR3DS1": ("activating", "activating; allelic to KIR3DL1 (one locus)"),
+    "KIR2DP1": ("pseudogene", "pseudogene"),
+    "KIR3DP1": ("pseudogene", "pseudogene; also a framework gene"),
+}
+
+KIR_EXTRA_ALIASES: tuple[tuple[str, str, str, str], ...] = (
+    # (alias, gene, variant, note)
+    ("KIR2DL5A", "KIR2DL5", "paralog", "KIR2DL5A counts as KIR2DL5 (DOMAIN.md §A.0)"),
+    ("KIR2DL5B", "KIR2DL5", "paralog", "KIR2DL5B counts as KIR2DL5 (DOMAIN.md §A.0)"),
+    ("2DL5A", "KIR2DL5", "paralog", "KIR2DL5A counts as KIR2DL5 (DOMAIN.md §A.0)"),
+    ("2DL5B", "KIR2DL5", "paralog", "KIR2DL5B counts as KIR2DL5 (DOMAIN.md §A.0)"),
+    ("KIR2DS4FL", "KIR2DS4", "full_length", "full-length KIR2DS4"),
+    ("2DS4FL", "KIR2DS4", "full_length", "full-length KIR2DS4"),
+    ("KIR2DS4DEL", "KIR2DS4", "deletion", "22-bp deletion variant; counts as KIR2DS4 present"),
+    ("2DS4DEL", "KIR2DS4", "deletion", "22-bp deletion variant; counts as KIR2DS4 present"),
+    ("KIR2DS4D", "KIR2DS4", "deletion", "22-bp deletion variant; counts as KIR2DS4 present"),
+    ("2DS4D", "KIR2DS4", "deletion", "22-bp deletion variant; counts as KIR2DS4 present"),
+    ("KIR2DS4N", "KIR2DS4", "deletion", "deletion variant as written by DKMS (DOMAIN.md §C.13); "
+     "counts as KIR2DS4 present"),
+    ("2DS4N", "KIR2DS4", "deletion", "deletion variant as written by DKMS (DOMAIN.md §C.13); "
+     "counts as KIR2DS4 present"),
+)  # fmt: skip
+
+
+def build_kir_genes(kir_alleles: list[tuple[str, str]]) -> list[list[str]]:
+    ipd_genes = {name.split("*", 1)[0] for _aid, name in kir_alleles}
+    canonical_in_ipd = {canonical_kir_gene(g) for g in ipd_genes}
+    if canonical_in_ipd != set(KIR_CANONICAL):
+        raise BuildError(
+            f"{KIR_ALLELELIST}: genes {sorted(canonical_in_ipd)} differ from the canonical "
+            f"list {list(KIR_CANONICAL)}"
+        )
+    rows = []
+    for gene in KIR_CANONICAL:
+        kind, note = KIR_GENE_KINDS[gene]
+        rows.append([gene, gene, kind, "", note])
+        rows.append([gene[3:], gene, kind, "", note])
+    for alias, gene, variant, note in KIR_EXTRA_ALIASES:
+        if alias.startswith("KIR2DL5") and alias not in ipd_genes:
+            raise BuildError(f"{alias} is not a gene of {KIR_ALLELELIST}")
+        rows.append([alias, gene, KIR_GENE_KINDS[gene][0], variant, note])
+    aliases = [r[0] for r in rows]
+    if len(set(aliases)) != len(aliases) or any(a != a.upper() for a in aliases):
+        raise BuildError("kir_genes: aliases must be unique and upper-case")
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Table c) kir_alleles.tsv
+# --------------------------------------------------------------------------
+KIR_ALLELE_COLUMNS = ("allele_id", "allele", "gene", "ipd_gene", "protein", "suffix")
+
+
+def build_kir_alleles(kir_alleles: list[tuple[str, str]]) -> list[list[str]]:
+    rows = []
+    seen = set()
+    for allele_id, name in kir_alleles:
+        match = KIR_ALLELE_RE.match(name)
+        if not match or len(match["digits"]) < 3:
+            raise BuildError(f"{KIR_ALLELELIST}: unexpected allele name {name!r}")
+        if name in seen:
+            raise BuildError(f"{KIR_ALLELELIST}: duplicate allele {name}")
+        seen.add(name)
+        ipd_gene = match["gene"]
+        rows.append(
+            [allele_id, name, canonical_kir_gene(ipd_gene), ipd_gene,
+             f"{ipd_gene}*{match['digits'][:3]}", match["suffix"]]
+        )  # fmt: skip
+    rows.sort(key=lambda r: (r[2], kir_sort_key(r[1])))
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Table d) kir2dl1_245.tsv (DOMAIN.md §C.6)
+# --------------------------------------------------------------------------
+KIR2DL1_COLUMNS = ("allele_group", "residue_245", "call", "n_alleles", "note")
+THREE_LETTER = {"R": "Arg", "C": "Cys", "H": "His"}
+
+
+def kir2dl1_group(name: str) -> str:
+    match = KIR_ALLELE_RE.match(name)
+    if not match:
+        raise BuildError(f"not a KIR allele name: {name!r}")
+    return f"{match['gene']}*{match['digits'][:3]}{match['suffix']}"
+
+
+def build_kir2dl1_245(
+    shared: Path, kir_alleles: list[tuple[str, str]], stats: dict
+) -> list[list[str]]:
+    seqs = read_fasta_gz(shared / KIR2DL1_FASTA)
+    listed = {name for _aid, name in kir_alleles if name.startswith("KIR2DL1*")}
+    if set(seqs) - listed:
+        extra = sorted(set(seqs) - listed)
+        raise BuildError(f"{KIR2DL1_FASTA}: entries not in {KIR_ALLELELIST}: {extra}")
+    groups: dict[str, list[tuple[str, str | None, str]]] = collections.defaultdict(list)
+    for name, seq in seqs.items():
+        hits = list(KIR2DL1_245_RE.finditer(seq))
+        if len(hits) > 1:
+            raise BuildError(f"{name}: anchor LLFFLLH occurs {len(hits)} times")
+        residue = None
+        after = ""
+        if hits:
+            residue = hits[0].group(1)
+            after = seq[hits[0].end() : hits[0].end() + 3]
+            if residue == "X":
+                residue, after = None, "X"
+            else:
+                start = KIR2DL1_MATURE_START.search(seq)
+                if start is not None and hits[0].start(1) - start.start() + 1 != KIR2DL1_245:
+                    raise BuildError(f"{name}: residue after LLFFLLH is not mature residue 245")
+                if not (after == "WCS" or after.startswith("X")):
+                    raise BuildError(
+                        f"{name}: residue 245 not followed by WCS or a stop ({after!r})"
+                    )
+        groups[kir2dl1_group(name)].append((name, residue, after))
+    rows = []
+
+    def group_key(group: str) -> tuple[int, str]:
+        digits = group.split("*", 1)[1]
+        return (int(digits[:3]), digits[3:])
+
+    for group in sorted(groups, key=group_key):
+        members = groups[group]
+        residues = {r for _n, r, _a in members}
+        if len(residues) > 1:
+            raise BuildError(f"{group}: alleles disagree on residue 245: {members}")
+        residue = residues.pop()
+        notes = []
+        if group.endswith("N") or residue is None:
+            call = "null"
+            notes.append("null allele (N suffix)" if group.endswith("N") else "")
+            if residue is None:
+                notes.append("no residue 245 (truncated sequence)")
+        elif residue == "R":
+            call = "R245"
+        elif residue == "C":
+            call = "C245"
+        else:
+            call = "other"
+            notes.append(f"{THREE_LETTER.get(residue, residue)}245: neither R245 nor C245")
+        if residue is not None and any(a.startswith("X") for _n, _r, a in members):
+            notes.append(f"{THREE_LETTER.get(residue, residue)}245 followed by a premature stop")
+        if group.endswith("Q"):
+            notes.append("Q suffix: questionable expression")
+        note = "; ".join(n for n in notes if n)
+        rows.append([group, residue or "", call, str(len(members)), note])
+    stats["kir2dl1_groups"] = rows
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Table e) kir3dl1_class.tsv (curated, DOMAIN.md §C.7)
+# --------------------------------------------------------------------------
+KIR3DL1_COLUMNS = ("allele_group", "class", "source", "note")
+BOUDREAU_2017 = "Boudreau et al., J Clin Oncol 2017;35(20):2268-2278"
+THOMAS_2008 = "Thomas et al., J Immunol 2008, doi:10.4049/jimmunol.180.10.6743"
+KIR3DL1_CURATED: tuple[tuple[str, str, str, str], ...] = tuple(
+    [
+        (g, "H", BOUDREAU_2017,
+         "high surface expression measured by flow cytometry: " + THOMAS_2008)
+        for g in ("001", "002", "008", "009", "015", "020")
+    ]
+    + [
+        ("005", "L", BOUDREAU_2017,
+         "a later study (Boudreau et al., J Immunol 2016, doi:10.4049/jimmunol.1502469) "
+         "reports high surface levels of *005 despite retention in the ER, and one peer table "
+         "calls it high; not confirmed in the primary paper; configurable"),
+        ("007", "L", BOUDREAU_2017,
+         "low class together with *005 (see the *005 note on conflicting expression data); "
+         "configurable"),
+    ]
+    + [
+        ("004", "N", BOUDREAU_2017,
+         "retained inside the cell; one peer table calls *004 low, not null"),
+        ("019", "N", BOUDREAU_2017, "class N in the primary paper"),
+        ("053", "L", THOMAS_2008, "not confirmed in the primary paper; configurable"),
+        ("054", "N", THOMAS_2008,
+         "no surface expression detected; not confirmed in the primary paper; configurable"),
+    ]
+)  # fmt: skip
+
+
+def build_kir3dl1_class(kir_alleles: list[tuple[str, str]]) -> list[list[str]]:
+    rows = [[f"KIR3DL1*{g}", cls, src, note] for g, cls, src, note in KIR3DL1_CURATED]
+    curated_groups = {g for g, *_ in KIR3DL1_CURATED}
+    listed = [name for _aid, name in kir_alleles if name.startswith("KIR3DL1*")]
+    listed_groups = {name.split("*", 1)[1][:3] for name in listed}
+    missing = sorted(curated_groups - listed_groups)
+    if missing:
+        raise BuildError(f"curated KIR3DL1 groups absent from {KIR_ALLELELIST}: {missing}")
+    nulls = sorted((n for n in listed if n.endswith("N")), key=kir_sort_key)
+    for name in nulls:
+        rows.append([name, "N", "IPD-KIR nomenclature", "N suffix: not expressed"])
+    rows.sort(key=lambda r: kir_sort_key(r[0]))
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Writing tables and the manifest
+# --------------------------------------------------------------------------
+@dataclass
+class TableSpec:
+    name: str
+    file: str
+    version: str
+    origin: Sequence[str]
+    license: str
+    columns: Sequence[str]
+    rows: list[list[str]]
+    source: str
+    source_url: str
+    retrieved: str
+
+
+def render_table(spec: TableSpec, date: str, generated_by: str) -> bytes:
+    lines = [
+        f"# file: {spec.file}",
+        f"# date: {date}",
+        f"# version: {spec.version}",
+        f"# origin: {', '.join(spec.origin)}",
+        f"# generated-by: {generated_by}",
+        f"# license: {spec.license}",
+        "\t".join(spec.columns),
+    ]
+    for row in spec.rows:
+        if len(row) != len(spec.columns):
+            raise BuildError(
+                f"{spec.file}: row {row} has {len(row)} cells, expected {len(spec.columns)}"
+            )
+        for cell in row:
+            if any(ch in cell for ch in "\t\r\n") or cell.startswith("#"):
+                raise BuildError(f"{spec.file}: cell {cell!r} cannot be written to TSV")
+        lines.append("\t".join(row))
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def toml_str(value: str) -> str:
+    out = ['"']
+    for ch in value:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return toml_str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        return "{ " + ", ".join(f"{toml_str(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+    raise BuildError(f"cannot write {value!r} to TOML")
+
+
+def toml_table(header: str, items: dict[str, object]) -> str:
+    lines = [f"[{header}]"]
+    lines += [f"{key} = {toml_value(value)}" for key, value in items.items()]
+    return "\n".join(lines) + "\n"
+
+
+def read_existing_date(out: Path) -> str | None:
+    manifest = out / "MANIFEST.toml"
+    if not manifest.is_file():
+        return None
+    text = manifest.read_text(encoding="utf-8")
+    try:
+        import tomllib  # Python >= 3.11
+    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+        match = re.search(r'^generated\s*=\s*"(\d{4}-\d{2}-\d{2})"', text, re.M)
+        return match.group(1) if match else None
+    try:
+        return tomllib.loads(text).get("meta", {}).get("generated")
+    except tomllib.TOMLDecodeError as exc:
+        raise BuildError(f"{manifest}: not valid TOML ({exc}); pass --date") from exc
+
+
+def read_checksums(shared: Path, subdir: str) -> dict[str, str]:
+    """``sha256sum`` listing of shared/<subdir>/SHA256SUMS, keyed by path relative to shared/."""
+    out = {}
+    path = shared / subdir / "SHA256SUMS"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        digest, _, rel = line.partition("  ")
+        rel = rel.strip().removeprefix("./")
+        out[f"{subdir}/{rel}"] = digest.strip()
+    return out
+
+
+def commit_date(shared: Path, subdir: str, commit: str) -> str:
+    """The commit date written next to the pinned commit in shared/<subdir>/README.md."""
+    text = (shared / subdir / "README.md").read_text(encoding="utf-8")
+    match = re.search(rf"`{commit}`\s*\((\d{{4}}-\d{{2}}-\d{{2}})\)", text)
+    if not match:
+        raise BuildError(f"{subdir}/README.md does not name commit {commit} with its date")
+    return match.group(1)
+
+
+def source_hashes(shared: Path, files: Iterable[str], checksums: dict[str, str]) -> dict[str, str]:
+    out = {}
+    for rel in files:
+        digest = sha256_file(shared / rel)
+        expected = checksums.get(rel)
+        if expected is None:
+            raise BuildError(f"{rel} is not listed in its SHA256SUMS")
+        if digest != expected:
+            raise BuildError(f"{rel}: sha256 {digest} differs from SHA256SUMS ({expected})")
+        out[rel] = digest
+    return out
+
+
+# --------------------------------------------------------------------------
+# Coverage summary (stdout)
+# --------------------------------------------------------------------------
+def print_summary(hla_rows: list[list[str]], stats: dict, out=sys.stdout) -> None:
+    col = {c: i for i, c in enumerate(HLA_COLUMNS)}
+    print("== HLA ligand coverage (IPD-IMGT/HLA 3.58.0) ==", file=out)
+    total_exp = total_called = 0
+    for locus in HLA_LOCI:
+        rows = [r for r in hla_rows if r[col["locus"]] == locus]
+        exp = [r for r in rows if r[col["expressed"]] == "true"]
+        called = [r for r in exp if r[col["ligand"]]]
+        total_exp += len(exp)
+        total_called += len(called)
+        res_notes = collections.Counter(r[col["residue_note"]] or "covered" for r in rows)
+        print(
+            f"  {locus}: {len(rows)} alleles, {len(exp)} expressed, {len(called)} with a ligand "
+            f"({len(called) / len(exp):.4%}); own residues 76-83: "
+            f"{dict(sorted(res_notes.items()))}",
+            file=out,
+        )
+    print(f"  all: {total_called}/{total_exp} expressed alleles with a ligand "
+          f"({total_called / total_exp:.4%})", file=out)
+    uncovered = [r for r in hla_rows if r[col["expressed"]] == "true" and not r[col["ligand"]]]
+    by_reason: dict[str, list[str]] = collections.defaultdict(list)
+    for r in uncovered:
+        by_reason[f"{r[col['note']]} (own entry: {r[col['residue_note']] or 'covered'})"].append(
+            r[col["allele"]]
+        )
+    for reason, alleles in sorted(by_reason.items()):
+        print(f"  uncovered, {reason}: {len(alleles)}: {' '.join(alleles)}", file=out)
+    methods = stats["alignment_methods"]
+    print("  alignment: " + ", ".join(f"{k[0]} {k[1]}={v}" for k, v in sorted(methods.items())),
+          file=out)
+    print(f"  full-length entries whose leader is not 24 residues: {len(stats['odd_leader'])}",
+          file=out)
+
+    # First-field group summary, as DOMAIN.md §C.2 (distinct expressed covered proteins).
+    print("== First-field groups: majority call n/N, others (DOMAIN.md §C.2) ==", file=out)
+    plig = stats["hla_protein_ligand"]
+    pbc1 = stats["hla_protein_bc1"]
+    expressed_proteins = {e.protein for e in stats["hla_entries"] if e.expressed}
+    groups: dict[str, list[str]] = collections.defaultdict(list)
+    for protein in expressed_proteins:
+        if plig[protein] is not None:
+            groups[protein.split(":")[0]].append(protein)
+    for group in sorted(groups, key=lambda g: (g[0], int(g[2:]))):
+        calls = collections.Counter(plig[p] for p in groups[group])
+        (major, n), *others = calls.most_common()
+        other = ", ".join(f"{c} {k}" for c, k in sorted(others, key=lambda x: (-x[1], x[0])))
+        extra = ""
+        if group.startswith("B"):
+            extra = f"; B-C1 {sum(1 for p in groups[group] if pbc1[p])}"
+        print(f"  {group}: {major} {n}/{sum(calls.values())}"
+              f"{'; ' + other if other else ''}{extra}", file=out)
+
+
+# --------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------
+def build(shared: Path, out: Path, date: str, *, quiet: bool = False) -> dict[str, str]:
+    started = time.perf_counter()
+    generated_by = f"{SCRIPT} --shared <shared> --out <out> --date {date}"
+    stats: dict = {}
+    checksums = {**read_checksums(shared, "imgt"), **read_checksums(shared, "ipdkir")}
+    hla_retrieved = commit_date(shared, "imgt", HLA_COMMIT)
+    kir_retrieved = commit_date(shared, "ipdkir", KIR_COMMIT)
+    kir_list = read_ipd_csv(shared / KIR_ALLELELIST, KIR_RELEASE_LABEL)
+
+    hla_sources = [HLA_ALLELELIST, *(HLA_FASTA[locus] for locus in HLA_LOCI)]
+    specs = [
+        TableSpec(
+            "hla_kir_ligands", "hla_kir_ligands.tsv", HLA_RELEASE_LABEL, hla_sources,
+            HLA_LICENSE, HLA_COLUMNS, build_hla(shared, stats),
+            "IPD-IMGT/HLA allele list and HLA-A/-B/-C protein sequences; KIR-ligand calls by "
+            "kirmatch rules v1 §A.2 (rule 1)",
+            f"{HLA_URL}/fasta", hla_retrieved,
+        ),
+        TableSpec(
+            "kir_genes", "kir_genes.tsv", KIR_RELEASE_LABEL, [KIR_ALLELELIST], KIR_LICENSE,
+            KIR_GENE_COLUMNS, build_kir_genes(kir_list),
+            "curated KIR gene vocabulary (kirmatch rules v1 §A.0, DOMAIN.md §C.13); gene names "
+            "checked against the IPD-KIR allele list",
+            KIR_ALLELELIST_URL, kir_retrieved,
+        ),
+        TableSpec(
+            "kir_alleles", "kir_alleles.tsv", KIR_RELEASE_LABEL, [KIR_ALLELELIST], KIR_LICENSE,
+            KIR_ALLELE_COLUMNS, build_kir_alleles(kir_list),
+            "IPD-KIR allele list (names and IDs)", KIR_ALLELELIST_URL, kir_retrieved,
+        ),
+        TableSpec(
+            "kir2dl1_245", "kir2dl1_245.tsv", KIR_RELEASE_LABEL, [KIR2DL1_FASTA], KIR_LICENSE,
+            KIR2DL1_COLUMNS, build_kir2dl1_245(shared, kir_list, stats),
+            "IPD-KIR KIR2DL1 protein sequences; residue 245 per allele group (kirmatch rules v1 "
+            "§A.13, DOMAIN.md §C.6)",
+            f"{KIR_URL}/fasta", kir_retrieved,
+        ),
+        TableSpec(
+            "kir3dl1_class", "kir3dl1_class.tsv", RULES_RELEASE, [KIR_ALLELELIST],
+            CURATED_KIR_LICENSE, KIR3DL1_COLUMNS, build_kir3dl1_class(kir_list),
+            f"curated (DOMAIN.md §C.7): {BOUDREAU_2017}; {THOMAS_2008}; N-suffixed alleles "
+            "from the IPD-KIR allele list",
+            KIR_ALLELELIST_URL, kir_retrieved,
+        ),
+    ]
+
+    # Render everything first: nothing is written unless every check passed.
+    rendered = {spec.file: render_table(spec, date, generated_by) for spec in specs}
+    out.mkdir(parents=True, exist_ok=True)
+    for file, data in rendered.items():
+        (out / file).write_bytes(data)
+
+    parts = [
+        "# kirmatch reference tables: provenance manifest (STYLE.md §5).\n"
+        f"# Generated by {generated_by}; do not edit by hand.\n",
+        toml_table(
+            "meta",
+            {
+                "schema_version": SCHEMA_VERSION,
+                "rules": RULES_ID,
+                "ipd_imgt_hla": HLA_RELEASE,
+                "ipd_imgt_hla_commit": HLA_COMMIT,
+                "ipd_kir": KIR_RELEASE,
+                "ipd_kir_commit": KIR_COMMIT,
+                "generated": date,
+                "generated_by": generated_by,
+            },
+        ),
+    ]
+    for spec in specs:
+        parts.append(
+            toml_table(
+                f"tables.{spec.name}",
+                {
+                    "file": spec.file,
+                    "kind": "table",
+                    "sha256": hashlib.sha256(rendered[spec.file]).hexdigest(),
+                    "rows": len(spec.rows),
+                    "columns": list(spec.columns),
+                    "schema_version": SCHEMA_VERSION,
+                    "source": spec.source,
+                    "source_release": spec.version,
+                    "source_url": spec.source_url,
+                    "source_sha256": source_hashes(shared, spec.origin, checksums),
+                    "retrieved": spec.retrieved,
+                    "generated_by": generated_by,
+                    "license": spec.license,
+                },
+            )
+        )
+    policies = out / "policies"
+    if policies.is_dir():
+        for path in sorted(policies.glob("*.toml")):
+            name = "policies_" + re.sub(r"[^A-Za-z0-9_-]", "_", path.stem)
+            parts.append(
+                toml_table(
+                    f"tables.{name}",
+                    {
+                        "file": f"policies/{path.name}",
+                        "kind": "policy",
+                        "sha256": sha256_file(path),
+                        "schema_version": SCHEMA_VERSION,
+                        "source": "kirmatch rules v1 §A.15",
+                        "source_release": RULES_RELEASE,
+                        "source_url": "",
+                        "source_sha256": {},
+                        "retrieved": "",
+                        "generated_by": "hand-written ranking policy (hashed by "
+                        f"{SCRIPT})",
+                        "license": POLICY_LICENSE,
+                    },
+                )
+            )
+    (out / "MANIFEST.toml").write_bytes("\n".join(parts).encode("utf-8"))
+
+    if not quiet:
+        hla_rows = specs[0].rows
+        print_summary(hla_rows, stats)
+        print("== Tables ==")
+        for spec in specs:
+            print(f"  {spec.file}: {len(spec.rows)} rows")
+        calls = collections.Counter(r[2] for r in stats["kir2dl1_groups"])
+        print(f"  KIR2DL1 residue-245 groups: {dict(sorted(calls.items()))}")
+        c245 = [r[0].split("*")[1] for r in stats["kir2dl1_groups"] if r[2] == "C245"]
+        print(f"  C245 groups: {' '.join(c245)}")
+        print(f"== done in {time.perf_counter() - started:.1f} s ==")
+    return {file: hashlib.sha256(data).hexdigest() for file, data in rendered.items()}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shared", required=True, type=Path,
+                        help="folder holding imgt/ and ipdkir/ (the read-only IPD copies)")
+    parser.add_argument("--out", required=True, type=Path, help="output folder (reference_tables)")
+    parser.add_argument("--date", help="date for headers and MANIFEST (YYYY-MM-DD); default: the "
+                        "date in <out>/MANIFEST.toml, else today")
+    parser.add_argument("--quiet", action="store_true", help="do not print the coverage summary")
+    args = parser.parse_args(argv)
+    try:
+        date = args.date or read_existing_date(args.out) or _dt.date.today().isoformat()
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
+            raise BuildError(f"--date must be YYYY-MM-DD, got {date!r}")
+        _dt.date.fromisoformat(date)
+        for sub in ("imgt", "ipdkir"):
+            if not (args.shared / sub).is_dir():
+                raise BuildError(f"{args.shared / sub} not found (pass --shared <path to shared>)")
+        build(args.shared, args.out, date, quiet=args.quiet)
+    except (BuildError, OSError, ValueError) as exc:
+        print(f"build_tables.py: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
