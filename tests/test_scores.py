@@ -1,0 +1,126 @@
+"""Boundary tables for each model function (every branch of rules 4-12)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kirmatch import scores as s
+from kirmatch.propagation import Unknown
+
+F = frozenset
+ALL4 = F({"KIR2DL1", "KIR2DL2", "KIR2DL3", "KIR3DL1"})
+
+
+@pytest.mark.parametrize(("donor", "recipient", "a3", "gvh", "hvg"), [
+    ({"C1"}, {"C1"}, False, set(), set()),
+    ({"C1", "C2"}, {"C1"}, False, {"C2"}, set()),
+    ({"C1"}, {"C1", "C2", "Bw4"}, False, set(), {"C2", "Bw4"}),
+    ({"A3/A11", "C1"}, {"C1"}, False, set(), set()),
+    ({"A3/A11", "C1"}, {"C1"}, True, {"A3/A11"}, set()),
+    ({"Bw4"}, set(), False, {"Bw4"}, set()),
+])
+def test_ligand_mismatch(donor, recipient, a3, gvh, hvg) -> None:
+    g, h = s.ligand_mismatch(F(donor), F(recipient), include_a3a11=a3)
+    assert (g, h) == (F(gvh), F(hvg))
+    assert not g & h
+
+
+@pytest.mark.parametrize(("genes", "rlig", "missing"), [
+    (ALL4, {"C1", "C2", "Bw4"}, set()),
+    (ALL4, {"C1"}, {"C2", "Bw4"}),
+    ({"KIR2DL2", "KIR2DL3"}, {"C2"}, {"C1"}),  # one group, counted once
+    ({"KIR2DL1"}, {"C1"}, {"C2"}),
+    (set(), set(), set()),
+    ({"KIR3DL1"}, {"A3/A11"}, {"Bw4"}),
+])
+def test_missing_ligands(genes, rlig, missing) -> None:
+    assert s.missing_ligands(F(genes), F(rlig)) == F(missing)
+
+
+@pytest.mark.parametrize(("genes", "rlig", "a3", "out"), [
+    ({"KIR2DL2", "KIR2DL3"}, {"C2"}, False, {"KIR2DL2", "KIR2DL3"}),
+    ({"KIR3DL2"}, set(), False, set()),
+    ({"KIR3DL2"}, set(), True, {"KIR3DL2"}),
+    ({"KIR3DL2"}, {"A3/A11"}, True, set()),
+])
+def test_receptor_ligand(genes, rlig, a3, out) -> None:
+    assert s.receptor_ligand_mismatches(F(genes), F(rlig), include_a3a11=a3) == F(out)
+
+
+@pytest.mark.parametrize(("genes", "lig", "bc1", "cf", "w"), [
+    (ALL4, {"C1", "C2", "Bw4"}, False, 4, 3.75),
+    (ALL4, {"C1"}, False, 2, 1.75),
+    (ALL4, {"C2"}, False, 2, 1.5),  # 2DL2 with C2 only: functional, weight 0.5
+    (ALL4, {"C2"}, True, 3, 2.75),  # B-C1 licenses 2DL2 and 2DL3
+    ({"KIR2DL3"}, {"C2"}, False, 0, 0.0),
+    ({"KIR3DL1"}, {"Bw4"}, False, 1, 1.0),
+    (set(), {"C1", "C2", "Bw4"}, True, 0, 0.0),
+])
+def test_cf_ikir_and_weighted(genes, lig, bc1, cf, w) -> None:
+    assert s.cf_ikir(F(genes), F(lig), bc1) == cf
+    assert s.ikir_score_weighted(F(genes), F(lig), bc1) == w
+
+
+@pytest.mark.parametrize(("genes", "cen", "tel", "score_group", "ab"), [
+    # DOMAIN C.16 cross-checks and C.8 v1-vs-MiDAS disagreements
+    ({"KIR2DL3", "KIR2DS2", "KIR3DL1", "KIR2DS4", "KIR2DS1"}, "A/B", "A/B", (2, "Better"), "B/x"),
+    ({"KIR2DS2", "KIR2DL2", "KIR2DS4", "KIR3DS1", "KIR2DS1"}, "B/B", "B/B", (4, "Best"), "B/x"),
+    ({"KIR2DL3", "KIR3DL1", "KIR2DS4"}, "A/A", "A/A", (0, "Neutral"), "A/A"),
+    ({"KIR2DS2"}, "B/B", "B/B", (4, "Best"), "B/x"),
+    ({"KIR2DL3", "KIR3DL1"}, "A/A", "B/B", (2, "Better"), "A/A"),
+    ({"KIR2DL3", "KIR2DS4", "KIR3DS1", "KIR2DS1"}, "A/A", "B/B", (2, "Better"), "B/x"),
+    ({"KIR2DL3", "KIR2DL2", "KIR3DL1", "KIR2DS4"}, "A/B", "A/A", (1, "Neutral"), "B/x"),
+])
+def test_motifs(genes, cen, tel, score_group, ab) -> None:
+    g = F(genes)
+    assert s.cen_motif(g) == cen
+    assert s.tel_motif(g) == tel
+    assert s.b_content(g) == score_group
+    assert s.kir_ab_genotype(g) == ab
+
+
+def test_cen_unclassifiable() -> None:
+    assert s.cen_motif(F({"KIR3DL1"})) == Unknown("cen_unclassifiable")
+    assert s.b_content(F({"KIR3DL1"})) == Unknown("cen_unclassifiable")
+
+
+@pytest.mark.parametrize(("has", "group", "out"), [
+    (False, "C1/C1", "2DS1-"), (False, "-/-", "2DS1-"),
+    (True, "C1/C1", "2DS1+/C1+"), (True, "C1/C2", "2DS1+/C1+"), (True, "C1/-", "2DS1+/C1+"),
+    (True, "C2/C2", "2DS1+/C2C2"), (True, "C2/-", "2DS1+/C2C2"),
+])
+def test_kir2ds1(has, group, out) -> None:
+    assert s.kir2ds1_status(has, group) == out
+
+
+def test_kir2ds1_unknown() -> None:
+    assert isinstance(s.kir2ds1_status(True, "-/-"), Unknown)
+
+
+@pytest.mark.parametrize(("cls", "b", "out"), [
+    ("H", "Bw4-80I", "strong inhibiting"), ("H", "Bw4-80T", "weak inhibiting"),
+    ("H", "Bw6", "non-inhibiting"), ("L", "Bw4-80I", "weak inhibiting"),
+    ("L", "Bw4-80T", "strong inhibiting"), ("L", "Bw6", "non-inhibiting"),
+    ("N", "Bw4-80I", "non-inhibiting"), ("N", "Bw4-80T", "non-inhibiting"),
+    ("N", "Bw6", "non-inhibiting"),
+])
+def test_kir3dl1_hlab(cls, b, out) -> None:
+    assert s.kir3dl1_hlab(cls, b) == out
+
+
+def test_every_model_has_a_test() -> None:
+    # completeness meta-test: every public model function appears in this module
+    src = open(__file__).read()
+    for name in s.__all__:
+        if name[0].islower():
+            assert f"s.{name}(" in src, name
+
+
+@pytest.mark.parametrize(("donor", "recipient", "out"), [
+    (ALL4, ALL4, set()),
+    ({"KIR2DL1", "KIR2DL2", "KIR3DL1"}, {"KIR2DL1", "KIR2DL3", "KIR3DL1"}, {"KIR2DL2"}),
+    ({"KIR3DL2", "KIR2DS1"}, set(), set()),  # only the four iKIR count
+    (ALL4, set(), ALL4),
+])
+def test_gene_gene(donor, recipient, out) -> None:
+    assert s.gene_gene_mismatches(F(donor), F(recipient)) == F(out)
