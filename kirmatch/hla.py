@@ -272,7 +272,8 @@ def parse_hla_typing(text: str, *, locus: str | None = None) -> HLATyping:
         if kind == TypingKind.MAC and i == 2:
             continue
         if not _DIGITS.match(part) or (i == 1 and len(part) > 3):
-            raise HLAParseError(raw, f"field {i} ({part!r}) must be digits, XX or a MAC code")
+            typed = m.group("body").split(":")[i - 1] if i <= len(parts) else part
+            raise HLAParseError(raw, f"field {i} ({typed!r}) must be digits, XX or a MAC code")
     if kind == TypingKind.XX:
         name = f"{loc}*{parts[0]}:XX"
     elif kind == TypingKind.MAC:
