@@ -30,7 +30,7 @@ from kirmatch.hla import (
     parse_hla_typing,
 )
 from kirmatch.options import Options
-from kirmatch.propagation import Cand, evaluate
+from kirmatch.propagation import Cand, evaluate, image
 from kirmatch.pyard_backend import PyardBackend
 from kirmatch.tables import HLAAlleleRecord, ReferenceTables
 
@@ -44,6 +44,7 @@ __all__ = [
     "c_group",
     "has_b_c1",
     "ligand_set",
+    "person_facts",
 ]
 
 BW4 = frozenset({"Bw4-80I", "Bw4-80T"})
@@ -171,8 +172,39 @@ def has_b_c1(pair: Pair) -> bool:
     return any(f.b_c1 and f.expressed for f in pair)
 
 
+def _a_proj(pair: Pair, options: Options) -> tuple[bool, bool]:
+    """HLA-A's contribution: (adds Bw4 under the options, adds A3/A11)."""
+    groups = A_BW4_GROUPS | ({"25"} if options.a25_bw4 else set())
+    bw4 = options.hla_a_bw4 and any(f.ligand in BW4 and f.a_group in groups for f in pair)
+    return bw4, any(f.a3a11 and f.expressed for f in pair)
+
+
+def _b_proj(pair: Pair) -> tuple[bool, bool]:
+    """HLA-B's contribution: (adds Bw4, carries B-C1)."""
+    return any(f.ligand in BW4 for f in pair), has_b_c1(pair)
+
+
+def _c_proj(pair: Pair) -> frozenset[str]:
+    """HLA-C's contribution: the C1/C2 groups of its expressed alleles."""
+    return frozenset(f.ligand for f in pair if f.ligand in ("C1", "C2"))
+
+
+#: (rule-3 ligand set, HLA-B/C-only ligand set for rule 4's IPD variant, B-C1 flag)
+Facts = tuple[frozenset[str], frozenset[str], bool]
+
+
+def _facts(a: tuple[bool, bool], b: tuple[bool, bool], c: frozenset[str]) -> Facts:
+    ipd = set(c) | ({"Bw4"} if b[0] else set())
+    full = set(ipd) | ({"Bw4"} if a[0] else set()) | ({"A3/A11"} if a[1] else set())
+    return frozenset(full), frozenset(ipd), b[1]
+
+
 def ligand_set(a: Pair, b: Pair, c: Pair, options: Options, *, ipd: bool = False) -> frozenset[str]:
     """Rule 3 ligand set ⊆ {A3/A11, Bw4, C1, C2}; ``ipd`` = HLA-B and HLA-C only (rule 4).
+
+    C1/C2 come only from expressed HLA-C alleles; Bw4 from an HLA-B Bw4 allele or,
+    with ``hla_a_bw4``, an HLA-A*23/*24/*32 (and *25 with ``a25_bw4``) Bw4 allele;
+    A3/A11 from an expressed HLA-A*03 or *11 allele.
 
     >>> opts = Options()
     >>> A = (AlleleFeature("A", "Bw4-80I", a_group="24"), AlleleFeature("A", "unclassified"))
@@ -181,19 +213,28 @@ def ligand_set(a: Pair, b: Pair, c: Pair, options: Options, *, ipd: bool = False
     >>> sorted(ligand_set(A, B, C, opts)), sorted(ligand_set(A, B, C, opts, ipd=True))
     (['Bw4', 'C1'], ['C1'])
     """
-    out: set[str] = set()
-    for f in c:
-        if f.ligand in ("C1", "C2"):
-            out.add(f.ligand)
-    if any(f.ligand in BW4 for f in b):
-        out.add("Bw4")
-    if not ipd and options.hla_a_bw4:
-        groups = A_BW4_GROUPS | ({"25"} if options.a25_bw4 else set())
-        if any(f.ligand in BW4 and f.a_group in groups for f in a):
-            out.add("Bw4")
-    if not ipd and any(f.a3a11 and f.expressed for f in a):
-        out.add("A3/A11")
-    return frozenset(out)
+    return _facts(_a_proj(a, options), _b_proj(b), _c_proj(c))[1 if ipd else 0]
+
+
+_FACTS_CACHE: dict[tuple[int, Options], tuple[PersonHLA, Cand[Facts]]] = {}
+
+
+def person_facts(person: PersonHLA, options: Options) -> Cand[Facts]:
+    """A person's candidate (ligand set, IPD ligand set, B-C1) under propagation.
+
+    Each locus is first collapsed to what the models use, so the product stays
+    small; the reason of an unresolved result is the locus that makes it vary.
+    """
+    key = (id(person), options)
+    hit = _FACTS_CACHE.get(key)
+    if hit is not None and hit[0] is person:
+        return hit[1]
+    out = image(_facts, person.cand("A").map(lambda p: _a_proj(p, options)),
+                person.cand("B").map(_b_proj), person.cand("C").map(_c_proj))
+    if len(_FACTS_CACHE) > 4096:
+        _FACTS_CACHE.clear()
+    _FACTS_CACHE[key] = (person, out)
+    return out
 
 
 def format_set(values: Iterable[str]) -> str:
@@ -614,8 +655,7 @@ class LigandResolver:
         bc, r = evaluate(b_class, person.cand("B"))
         if bc is None:
             unknown["b_class"] = r or "ambiguous_typing"
-        ls, r = evaluate(lambda a, b, c: ligand_set(a, b, c, opts),
-                         person.cand("A"), person.cand("B"), person.cand("C"))
+        ls, r = evaluate(lambda f: f[0], person_facts(person, opts))
         if ls is None:
             unknown["ligands"] = r or "ambiguous_typing"
         b1, r = evaluate(has_b_c1, person.cand("B"))

@@ -29,8 +29,7 @@ from kirmatch.ligands import (
     b_class,
     c_group,
     format_set,
-    has_b_c1,
-    ligand_set,
+    person_facts,
 )
 from kirmatch.options import RULES_ID, Options
 from kirmatch.propagation import Cand, evaluate
@@ -288,44 +287,38 @@ def compute_models(rh: PersonHLA, dh: PersonHLA, dk: KIRFeatures, rk: KIRFeature
         values[col] = v
         return v
 
-    ra, rb, rc = rh.cand("A"), rh.cand("B"), rh.cand("C")
-    da, db, dc = dh.cand("A"), dh.cand("B"), dh.cand("C")
-
-    def lig(a: Any, b: Any, c: Any) -> frozenset[str]:
-        return ligand_set(a, b, c, opts)
+    # Collapse each person's loci to what the models use, then to joint facts:
+    # (rule-3 ligand set, IPD-style ligand set, B-C1 flag). This keeps the
+    # propagation products small whatever the input ambiguity.
+    rb, rc = rh.cand("B"), rh.cand("C")
+    dc = dh.cand("C")
+    rf = person_facts(rh, opts)
+    df = person_facts(dh, opts)
 
     put("recipient_c_group", c_group, rc)
     put("recipient_b_class", b_class, rb)
-    put("recipient_ligands", lig, ra, rb, rc)
+    put("recipient_ligands", lambda f: f[0], rf)
     put("donor_c_group", c_group, dc)
-    put("donor_b_class", b_class, db)
-    put("donor_ligands", lig, da, db, dc)
+    put("donor_b_class", b_class, dh.cand("B"))
+    put("donor_ligands", lambda f: f[0], df)
 
     ipd = opts.ipd_compatible
+    idx = 1 if ipd else 0
+    a3 = opts.include_a3a11 and not ipd
 
     def mm(side: int) -> Any:
-        def fn(r_a: Any, r_b: Any, r_c: Any, d_a: Any, d_b: Any, d_c: Any) -> frozenset[str]:
-            rl = ligand_set(r_a, r_b, r_c, opts, ipd=ipd)
-            dl = ligand_set(d_a, d_b, d_c, opts, ipd=ipd)
-            return ligand_mismatch(dl, rl, include_a3a11=opts.include_a3a11 and not ipd)[side]
+        def fn(r: Any, d: Any) -> frozenset[str]:
+            return ligand_mismatch(d[idx], r[idx], include_a3a11=a3)[side]
         return fn
 
-    gvh = put("gvh_mismatched_ligands", mm(0), ra, rb, rc, da, db, dc)
-    hvg = put("hvg_mismatched_ligands", mm(1), ra, rb, rc, da, db, dc)
-    if gvh is None:
-        v, r = evaluate(lambda *x: bool(mm(0)(*x)), ra, rb, rc, da, db, dc)
-        values["gvh_ligand_mismatch"] = v
-        if v is None:
-            unknown["gvh_ligand_mismatch"] = r or unknown["gvh_mismatched_ligands"]
-    else:
-        values["gvh_ligand_mismatch"] = bool(gvh)
-    if hvg is None:
-        v, r = evaluate(lambda *x: bool(mm(1)(*x)), ra, rb, rc, da, db, dc)
-        values["hvg_ligand_mismatch"] = v
-        if v is None:
-            unknown["hvg_ligand_mismatch"] = r or unknown["hvg_mismatched_ligands"]
-    else:
-        values["hvg_ligand_mismatch"] = bool(hvg)
+    gvh = put("gvh_mismatched_ligands", mm(0), rf, df)
+    hvg = put("hvg_mismatched_ligands", mm(1), rf, df)
+    for col, side, sets in (("gvh_ligand_mismatch", 0, gvh), ("hvg_ligand_mismatch", 1, hvg)):
+        if sets is None:
+            fn = mm(side)
+            put(col, lambda r, d, fn=fn: bool(fn(r, d)), rf, df)
+        else:
+            values[col] = bool(sets)
 
     # Donor iKIR gene set (and KIR3DL1 as "functional" under exclude_null_kir3dl1).
     d_ikir = dk.genes(IKIR)
@@ -336,35 +329,22 @@ def compute_models(rh: PersonHLA, dh: PersonHLA, dk: KIRFeatures, rk: KIRFeature
         cf_genes = d_ikir
     rl_genes = dk.genes((*IKIR, "KIR3DL2")) if opts.include_a3a11 else d_ikir
 
-    def r_lig(a: Any, b: Any, c: Any) -> frozenset[str]:
-        return ligand_set(a, b, c, opts)
-
-    ml = put("missing_ligands", lambda g, a, b, c: missing_ligands(g, r_lig(a, b, c)),
-             d_ikir, ra, rb, rc)
+    ml = put("missing_ligands", lambda g, f: missing_ligands(g, f[0]), d_ikir, rf)
     if ml is None:
-        v, r = evaluate(lambda g, a, b, c: len(missing_ligands(g, r_lig(a, b, c))),
-                        d_ikir, ra, rb, rc)
-        values["missing_ligand_count"] = v
-        if v is None:
-            unknown["missing_ligand_count"] = r or unknown["missing_ligands"]
+        put("missing_ligand_count", lambda g, f: len(missing_ligands(g, f[0])), d_ikir, rf)
     else:
         values["missing_ligand_count"] = len(ml)
     put("receptor_ligand_mismatches",
-        lambda g, a, b, c: receptor_ligand_mismatches(g, r_lig(a, b, c),
-                                                       include_a3a11=opts.include_a3a11),
-        rl_genes, ra, rb, rc)
+        lambda g, f: receptor_ligand_mismatches(g, f[0], include_a3a11=opts.include_a3a11),
+        rl_genes, rf)
     if rk is None or not rk.typed:
         values["gene_gene_mismatches"] = None
         unknown["gene_gene_mismatches"] = "no_recipient_kir"
     else:
         put("gene_gene_mismatches", gene_gene_mismatches, d_ikir, rk.genes(IKIR))
-    put("cf_ikir", lambda g, a, b, c: cf_ikir(g, r_lig(a, b, c), has_b_c1(b)),
-        cf_genes, ra, rb, rc)
-    put("cf_ikir_donor_ligands", lambda g, a, b, c: cf_ikir(g, r_lig(a, b, c), has_b_c1(b)),
-        cf_genes, da, db, dc)
-    put("ikir_score_weighted",
-        lambda g, a, b, c: ikir_score_weighted(g, r_lig(a, b, c), has_b_c1(b)),
-        cf_genes, ra, rb, rc)
+    put("cf_ikir", lambda g, f: cf_ikir(g, f[0], f[2]), cf_genes, rf)
+    put("cf_ikir_donor_ligands", lambda g, f: cf_ikir(g, f[0], f[2]), cf_genes, df)
+    put("ikir_score_weighted", lambda g, f: ikir_score_weighted(g, f[0], f[2]), cf_genes, rf)
 
     content = dk.genes(("KIR2DL2", "KIR2DL3", "KIR2DL5", "KIR2DS1", "KIR2DS2", "KIR2DS3",
                         "KIR2DS4", "KIR2DS5", "KIR3DL1", "KIR3DS1"))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Cand", "Unknown", "evaluate"]
+__all__ = ["Cand", "Unknown", "evaluate", "image"]
 
 T = TypeVar("T", bound=Hashable)
 
@@ -128,3 +128,36 @@ def _first_reason(cands: Iterable[Cand[Any]]) -> str | None:
         if c.reason:
             return c.reason
     return None
+
+
+def image(fn: Callable[..., Any], *cands: Cand[Any]) -> Cand[Any]:
+    """The set of values ``fn`` takes over all combinations, as a new candidate set.
+
+    Its reason is that of the first input whose variation changes the value
+    (so a derived candidate keeps the right reason for later propagation).
+
+    >>> image(lambda x, y: x or y, Cand.of(True), Cand(frozenset({True, False}), "r")).values
+    frozenset({True})
+    """
+    if all(len(c.values) == 1 for c in cands):
+        args = [next(iter(c.values)) for c in cands]
+        if any(a is None for a in args):
+            return Cand(frozenset({None}), _first_reason(cands))
+        return Cand.of(fn(*args))
+    results: dict[tuple[Any, ...], Any] = {}
+    for combo in product(*(sorted(c.values, key=repr) for c in cands)):
+        results[combo] = None if any(v is None for v in combo) else fn(*combo)
+    values = frozenset(results.values())
+    if len(values) == 1 and None not in values:
+        return Cand(values, None)
+    multi = [i for i, c in enumerate(cands) if len(c.values) > 1 or None in c.values]
+    for i in multi:
+        if None in cands[i].values:
+            return Cand(values, cands[i].reason)
+        groups: dict[tuple[Any, ...], set[Any]] = {}
+        for combo, r in results.items():
+            key = combo[:i] + combo[i + 1:]
+            groups.setdefault(key, set()).add(r)
+            if len(groups[key]) > 1:
+                return Cand(values, cands[i].reason)
+    return Cand(values, _first_reason(cands))
