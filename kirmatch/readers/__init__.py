@@ -1,0 +1,613 @@
+"""Readers for what KIR genotypers and HLA labs actually emit (DOMAIN.md §C.13).
+
+Each reader turns one file format into the same genotype objects the string
+parsers build (:class:`~kirmatch.kir.KIRGenotype`,
+:class:`~kirmatch.hla.HLAGenotype`), one per sample, in file order:
+
+========  =====================================================  ======================
+format    source                                                 module
+========  =====================================================  ======================
+ping      PING ``finalAlleleCalls.csv`` (+ copy-number frame)    :mod:`.ping`
+t1k       T1K ``*_genotype.tsv`` (one file, or a folder)         :mod:`.t1k`
+kirimp    KIR*IMP ``imputations.csv``                            :mod:`.kirimp`
+matrix    MiDAS / allelefrequencies.net / DKMS per-gene tables   :mod:`.matrix`
+gl        HLA GL-string column table                             :mod:`.hla_tables`
+columns   HLA per-locus columns (``A_1``, ``A_2``, …)            :mod:`.hla_tables`
+hml       NMDP HML 1.0 XML                                       :mod:`.hml`
+========  =====================================================  ======================
+
+Every reader keeps the KIR gene states present, absent and unknown; a failed
+or low-confidence call is *unknown* with a reason and a warning, never absent
+(DOMAIN.md §A.0). Errors are :class:`~kirmatch.errors.KirmatchError` subclasses
+whose message names the file, the 1-based line and the column.
+
+The shared helpers below (table reading, error location, merging paralog
+typings) are used by the reader modules; the reader modules are imported lazily
+so that importing :mod:`kirmatch.readers` stays cheap.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import product
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kirmatch.errors import InputSchemaError, KirmatchError, UsageError
+from kirmatch.hla import HLAGenotype
+from kirmatch.kir import (
+    CANONICAL_GENES,
+    Copy,
+    GeneState,
+    KIRGeneTyping,
+    KIRGenotype,
+    parse_kir_value,
+)
+
+if TYPE_CHECKING:
+    from kirmatch.options import Options
+    from kirmatch.tables import ReferenceTables
+
+__all__ = [
+    "GENOTYPES_TABLE_COLUMNS",
+    "HLA_FORMATS",
+    "KIR_FORMATS",
+    "ReadResult",
+    "detect_hla_format",
+    "detect_kir_format",
+    "genotypes_table",
+    "read_hla",
+    "read_kir",
+]
+
+#: KIR input formats accepted by :func:`read_kir` (plus ``auto``).
+KIR_FORMATS = ("ping", "t1k", "kirimp", "matrix")
+#: HLA input formats accepted by :func:`read_hla` (plus ``auto``).
+HLA_FORMATS = ("gl", "columns", "hml")
+
+#: Column names taken as the sample id column of a table (compared lower-case).
+ID_COLUMNS = frozenset({
+    "id", "sample_id", "sample", "sampleid", "sample id", "sample.id", "subject_id",
+    "subject", "individual", "ind", "iid", "person_id", "person", "donor_id", "patient_id",
+})
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    """What a reader understood from one input.
+
+    Attributes
+    ----------
+    format:
+        The format that was read (``ping``, ``t1k``, ``kirimp``, ``matrix``,
+        ``gl``, ``columns`` or ``hml``).
+    genotypes:
+        Sample id → genotype, in file order (first appearance).
+    warnings:
+        Sample id → warning codes of the form ``code(detail)`` (DOMAIN.md
+        §A.17), e.g. ``kir_gene_unknown(S1 KIR2DS4)``,
+        ``t1k_low_quality(S1 KIR3DL1*005 quality 0)``,
+        ``kirimp_exon_disagree(S1 KIR3DL1: ex4 present, ex9 absent)``. Every
+        sample has an entry (possibly empty).
+    sources:
+        The files actually read, in reading order (e.g. a PING calls file and
+        the copy-number frame found beside it).
+    """
+
+    format: str
+    genotypes: dict[str, KIRGenotype | HLAGenotype]
+    warnings: dict[str, tuple[str, ...]]
+    sources: tuple[str, ...] = field(default=())
+
+
+# ---------------------------------------------------------------------------
+# Facade
+# ---------------------------------------------------------------------------
+
+def read_kir(path: str | Path, fmt: str = "auto", *, tables: ReferenceTables | None = None,
+             options: Options | None = None,
+             copy_number: str | Path | None = None) -> ReadResult:
+    """Read KIR typings from a genotyper's output file (or folder).
+
+    Parameters
+    ----------
+    path:
+        The input file; for ``t1k`` also a folder of ``*_genotype.tsv`` files,
+        for ``ping`` also a PING results folder holding ``finalAlleleCalls.csv``.
+    fmt:
+        ``ping``, ``t1k``, ``kirimp``, ``matrix`` or ``auto`` (see
+        :func:`detect_kir_format`).
+    tables:
+        Reference tables (IPD-KIR allele names); loaded when omitted.
+    options:
+        Reader settings ``t1k_min_quality`` and ``kirimp_min_posterior``
+        (DOMAIN.md §A.1); the v1 defaults when omitted.
+    copy_number:
+        PING only: a copy-number frame to use instead of the
+        ``manualCopyNumberFrame.csv`` / ``predictedCopyNumberFrame.csv``
+        found beside the calls.
+
+    Returns
+    -------
+    ReadResult
+        ``format`` is the format actually read (never ``auto``).
+
+    Raises
+    ------
+    UsageError
+        ``fmt`` is not a known format.
+    InputSchemaError, KIRParseError, UnknownAlleleError
+        The input cannot be read; the message names file, line and column.
+    """
+    from kirmatch.options import Options
+    from kirmatch.tables import load_reference_tables
+
+    t = tables if tables is not None else load_reference_tables()
+    opts = options if options is not None else Options()
+    p = Path(path)
+    name = fmt.strip().lower()
+    if name == "auto":
+        name = detect_kir_format(p)
+    if name not in KIR_FORMATS:
+        raise UsageError(f"unknown KIR format {fmt!r} (expected one of "
+                         f"{', '.join((*KIR_FORMATS, 'auto'))})", raw=fmt)
+    if copy_number is not None and name != "ping":
+        raise UsageError("a copy-number frame can only be given with PING calls")
+    if name == "ping":
+        from kirmatch.readers.ping import read_ping
+
+        cn = Path(copy_number) if copy_number is not None else None
+        return read_ping(p, t, copy_number=cn)
+    if name == "t1k":
+        from kirmatch.readers.t1k import read_t1k
+
+        return read_t1k(p, t, min_quality=opts.t1k_min_quality)
+    if name == "kirimp":
+        from kirmatch.readers.kirimp import read_kirimp
+
+        return read_kirimp(p, t, min_posterior=opts.kirimp_min_posterior)
+    from kirmatch.readers.matrix import read_kir_matrix
+
+    return read_kir_matrix(p, t)
+
+
+def read_hla(path: str | Path, fmt: str = "auto") -> ReadResult:
+    """Read HLA typings: a GL-string table, per-locus columns, or NMDP HML.
+
+    Parameters
+    ----------
+    path:
+        The input file.
+    fmt:
+        ``gl``, ``columns``, ``hml`` or ``auto`` (see :func:`detect_hla_format`).
+
+    Returns
+    -------
+    ReadResult
+        Sample id → :class:`~kirmatch.hla.HLAGenotype`, in file order.
+
+    Raises
+    ------
+    UsageError
+        ``fmt`` is not a known format.
+    InputSchemaError, HLAParseError
+        The input cannot be read; the message names file, line and column.
+    """
+    p = Path(path)
+    name = fmt.strip().lower()
+    if name == "auto":
+        name = detect_hla_format(p)
+    if name not in HLA_FORMATS:
+        raise UsageError(f"unknown HLA format {fmt!r} (expected one of "
+                         f"{', '.join((*HLA_FORMATS, 'auto'))})", raw=fmt)
+    if name == "hml":
+        from kirmatch.readers.hml import read_hml
+
+        return read_hml(p)
+    from kirmatch.readers.hla_tables import read_hla_columns, read_hla_gl_table
+
+    return read_hla_gl_table(p) if name == "gl" else read_hla_columns(p)
+
+
+def detect_kir_format(path: str | Path) -> str:
+    """Guess the KIR format of ``path`` from its name, header and content.
+
+    * a folder with ``finalAlleleCalls.csv`` → ``ping``; with ``*_genotype.tsv``
+      files → ``t1k``;
+    * a file named ``*_genotype.tsv``, or tab-separated rows
+      ``KIR… <int> <allele> <abundance> <quality> …`` → ``t1k``;
+    * a header with ``ID_1, ID_2, haplotypeID, locus, imputedType,
+      posteriorProbability`` → ``kirimp``;
+    * a header with PING's combined columns (``KIR2DL23``, ``KIR2DS35``,
+      ``KIR3DL1S1``), or a file named ``finalAlleleCalls.csv`` or
+      ``*CopyNumberFrame.csv`` → ``ping``;
+    * any other table whose columns are KIR genes (or a ``kir`` column) →
+      ``matrix``.
+
+    Raises
+    ------
+    InputSchemaError
+        Nothing matched; the message says how to name the format.
+    """
+    p = Path(path)
+    if p.is_dir():
+        if (p / "finalAlleleCalls.csv").is_file():
+            return "ping"
+        if any(q.name.endswith("_genotype.tsv") for q in p.iterdir()):
+            return "t1k"
+        raise InputSchemaError(f"{p}: folder holds neither PING finalAlleleCalls.csv nor "
+                               "T1K *_genotype.tsv files")
+    if p.name.endswith("_genotype.tsv"):
+        return "t1k"
+    text = read_text(p)
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    cells = first.split("\t")
+    if len(cells) >= 8 and cells[0].strip().upper().startswith("KIR") \
+            and cells[1].strip().isdigit():
+        return "t1k"
+    header = [h.strip() for h in next(csv.reader([first], delimiter=sniff_delimiter(first)))]
+    lower = {h.lower() for h in header}
+    if {"id_1", "id_2", "haplotypeid", "locus", "imputedtype",
+            "posteriorprobability"} <= lower:
+        return "kirimp"
+    from kirmatch.readers.ping import COMBINED_COLUMNS
+
+    if p.name == "finalAlleleCalls.csv" or p.name.endswith("CopyNumberFrame.csv") or any(
+            h.upper() in COMBINED_COLUMNS for h in header):
+        return "ping"
+    from kirmatch.readers.matrix import looks_like_kir_matrix
+
+    if looks_like_kir_matrix(header):
+        return "matrix"
+    raise InputSchemaError(f"{p.name}: cannot tell the KIR format from its header "
+                           f"{', '.join(repr(h) for h in header[:6])}; name it with "
+                           "--kir-format ping|t1k|kirimp|matrix", row=1)
+
+
+def detect_hla_format(path: str | Path) -> str:
+    """Guess the HLA format of ``path``: ``hml``, ``columns`` or ``gl``.
+
+    XML (a file starting with ``<``) is ``hml``; a table with per-locus columns
+    (``A_1``, ``HLA-A_2``, ``B.1`` …) is ``columns``; a table with a GL column
+    (``hla``, ``gl``, ``glstring`` …) or two columns of id and GL string is
+    ``gl``.
+
+    Raises
+    ------
+    InputSchemaError
+        Nothing matched.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise InputSchemaError(f"{p}: is a folder, not an HLA typing file")
+    text = read_text(p)
+    if text.lstrip().startswith("<"):
+        return "hml"
+    from kirmatch.readers.hla_tables import guess_table_kind
+
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    header = [h.strip() for h in next(csv.reader([first], delimiter=sniff_delimiter(first)))]
+    kind = guess_table_kind(header)
+    if kind is None:
+        raise InputSchemaError(f"{p.name}: cannot tell the HLA format from its header "
+                               f"{', '.join(repr(h) for h in header[:6])}; name it with "
+                               "--hla-format gl|columns|hml", row=1)
+    return kind
+
+
+# ---------------------------------------------------------------------------
+# Shared helpers for the reader modules
+# ---------------------------------------------------------------------------
+
+def read_text(path: Path) -> str:
+    """Read a UTF-8 text file (a BOM is allowed).
+
+    Raises
+    ------
+    InputSchemaError
+        The file is missing, empty, binary or not UTF-8; the message names the
+        file and the line of the first bad byte.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputSchemaError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputSchemaError(f"{path}: is a folder, not a file") from None
+    except OSError as exc:
+        raise InputSchemaError(f"{path}: cannot read ({exc.strerror})") from None
+    if not data.strip():
+        raise InputSchemaError(f"{path.name}: empty file")
+    if b"\x00" in data:
+        line = data[:data.index(b"\x00")].count(b"\n") + 1
+        raise InputSchemaError(f"{path.name}: binary content (NUL byte), not a text file",
+                               row=line)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise InputSchemaError(f"{path.name}: undecodable bytes (not UTF-8) at byte "
+                               f"{exc.start}; save the file as UTF-8", row=line) from None
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """Tab if the header has tabs, else comma, else semicolon (spreadsheet exports)."""
+    if "\t" in header_line:
+        return "\t"
+    if "," in header_line:
+        return ","
+    if ";" in header_line:
+        return ";"
+    return ","
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A delimited text table: header, and data rows with their 1-based line numbers."""
+
+    source: str
+    header: tuple[str, ...]
+    header_line: int
+    rows: tuple[tuple[int, tuple[str, ...]], ...]
+
+
+def read_table(path: Path, *, delimiter: str | None = None) -> Table:
+    """Read a CSV/TSV file with a header row.
+
+    Entirely blank rows are skipped; short rows are padded with blanks (read
+    as unknown); a row with more cells than the header is an error, except
+    that when *every* row has exactly one cell more than a header without an
+    id column, the header is taken to lack the blank first cell of R row names
+    (R's ``write.table`` writes it so) and a blank first header cell is added.
+
+    Raises
+    ------
+    InputSchemaError
+        Empty file, no header, a header cell repeated, or a row too long.
+    """
+    text = read_text(path)
+    lines = text.splitlines()
+    first = next((ln for ln in lines if ln.strip()), "")
+    delim = delimiter or sniff_delimiter(first)
+    reader = csv.reader(text.splitlines(keepends=True), delimiter=delim)
+    header: tuple[str, ...] | None = None
+    header_line = 0
+    raw_rows: list[tuple[int, list[str]]] = []
+    try:
+        for cells in reader:
+            line = reader.line_num
+            if not any(c.strip() for c in cells):
+                continue
+            if header is None:
+                header = tuple(c.strip() for c in cells)
+                header_line = line
+                continue
+            raw_rows.append((line, cells))
+    except csv.Error as exc:
+        raise InputSchemaError(f"{path.name}: malformed CSV ({exc})",
+                               row=reader.line_num) from None
+    if header is None:
+        raise InputSchemaError(f"{path.name}: no header row")
+    if raw_rows and all(len(c) == len(header) + 1 for _, c in raw_rows) and not any(
+            h.lower() in ID_COLUMNS for h in header):
+        header = ("", *header)
+    rows: list[tuple[int, tuple[str, ...]]] = []
+    for line, cells in raw_rows:
+        if len(cells) > len(header):
+            extra = [c for c in cells[len(header):] if c.strip()]
+            if extra:
+                raise InputSchemaError(
+                    f"{path.name}: {len(cells)} cells but the header has {len(header)} "
+                    f"columns (first extra value {extra[0]!r})", row=line)
+            cells = cells[:len(header)]
+        padded = tuple(cells) + ("",) * (len(header) - len(cells))
+        rows.append((line, padded))
+    seen: dict[str, int] = {}
+    for i, h in enumerate(header):
+        if h and h in seen:
+            raise InputSchemaError(f"{path.name}: column {h!r} appears twice in the header",
+                                   row=header_line, column=h)
+        seen[h] = i
+    return Table(path.name, header, header_line, tuple(rows))
+
+
+def find_id_column(table: Table, *,
+                   is_data_column: Callable[[str], bool] | None = None) -> int:
+    """Index of the sample id column.
+
+    A column named like ``ID``/``sample_id``/``sample`` (case-insensitive), or
+    an unnamed first column (R row names), or else the first column when it is
+    not itself a data column (``is_data_column``).
+
+    Raises
+    ------
+    InputSchemaError
+        No id column can be found.
+    """
+    for i, h in enumerate(table.header):
+        if h.strip().lower() in ID_COLUMNS:
+            return i
+    if table.header and not table.header[0].strip():
+        return 0
+    if table.header and (is_data_column is None or not is_data_column(table.header[0])):
+        return 0
+    raise InputSchemaError(f"{table.source}: no sample id column (name it ID or sample_id)",
+                           row=table.header_line)
+
+
+def sample_id(table: Table, line: int, cells: Sequence[str], id_col: int,
+              seen: dict[str, int]) -> str:
+    """The sample id of a row; blank or repeated ids are errors (never dropped or merged)."""
+    sid = cells[id_col].strip()
+    col = table.header[id_col] or "(row names)"
+    if not sid:
+        raise InputSchemaError(f"{table.source}: blank sample id", row=line, column=col)
+    if sid in seen:
+        raise InputSchemaError(f"{table.source}: sample {sid!r} appears twice (lines "
+                               f"{seen[sid]} and {line})", raw=sid, row=line, column=col)
+    seen[sid] = line
+    return sid
+
+
+def locate(exc: KirmatchError, source: str, line: int | None,
+           column: str | None) -> KirmatchError:
+    """Copy of ``exc`` whose message starts with the file name and names line and column."""
+    new = exc.located()
+    if not new.reason.startswith(f"{source}: "):
+        new.reason = f"{source}: {new.reason}"
+    return new.located(row=line, column=column)
+
+
+_ALLELE_TOKEN = re.compile(r"^(?P<gene>(?:KIR)?[23]D[LSP][0-9][AB]?)\*(?P<digits>[0-9]+)"
+                           r"(?P<suffix>[A-Z]?)$", re.IGNORECASE)
+
+
+def allele_name(token: str, tables: ReferenceTables) -> tuple[str, str]:
+    """Validate an IPD-KIR allele name; return (canonical gene, protein-level name).
+
+    >>> from kirmatch.tables import load_reference_tables
+    >>> t = load_reference_tables()
+    >>> allele_name("KIR2DL1*00302", t), allele_name("KIR2DL5A*001", t)
+    (('KIR2DL1', 'KIR2DL1*003'), ('KIR2DL5', 'KIR2DL5*001'))
+
+    Raises
+    ------
+    KIRParseError
+        Not a KIR allele name.
+    UnknownAlleleError
+        Well-formed but absent from IPD-KIR 2.13.0.
+    """
+    from kirmatch.errors import KIRParseError
+
+    m = _ALLELE_TOKEN.match(token.strip())
+    if m is None:
+        raise KIRParseError(token, "not a KIR allele name (GENE*digits, e.g. KIR2DL1*00302)")
+    typing = parse_kir_value(m.group("gene"), token.strip(), tables, raw=token)
+    assert typing.genotypes is not None
+    return typing.gene, typing.genotypes[0][0][0]
+
+
+def unknown(gene: str, reason: str) -> KIRGeneTyping:
+    """An unknown gene state with a reason (``untyped``, ``failed``, ``low_quality`` …)."""
+    return KIRGeneTyping(gene, GeneState.UNKNOWN, None, reason)
+
+
+def sort_copies(copies: Iterable[Copy]) -> tuple[Copy, ...]:
+    """Copies in a stable order: named alleles first (sorted), then unresolved copies."""
+    return tuple(sorted(copies, key=lambda c: (not c, c)))
+
+
+def present(gene: str, genotypes: Iterable[Iterable[Copy]]) -> KIRGeneTyping:
+    """A present gene from its alternative genotypes (deduplicated, order kept).
+
+    When no copy names an allele the typing is gene-level (``genotypes=None``).
+    """
+    alts: list[tuple[Copy, ...]] = []
+    for g in genotypes:
+        key = sort_copies(g)
+        if key and key not in alts:
+            alts.append(key)
+    if not alts or all(not c for alt in alts for c in alt):
+        return KIRGeneTyping(gene, GeneState.PRESENT)
+    return KIRGeneTyping(gene, GeneState.PRESENT, tuple(alts))
+
+
+#: Most combinations kept when the copies of paralog typings are joined.
+MAX_ALTERNATIVES = 64
+
+
+def merge_typings(gene: str, parts: Sequence[KIRGeneTyping]) -> KIRGeneTyping:
+    """Join typings that all count as one gene (KIR2DL5A + KIR2DL5B, 2DS4 + 2DS4N …).
+
+    Present if any part is present; absent if every part is absent; else
+    unknown (with the first unknown part's reason). The copies of present
+    parts add up; if any part is gene-level or unknown next to a present one,
+    the result is gene-level (an unknown part may add copies whose allele is
+    not known).
+
+    >>> a = KIRGeneTyping("KIR2DL5", GeneState.PRESENT, (((("KIR2DL5*001",),),)))
+    >>> b = KIRGeneTyping("KIR2DL5", GeneState.ABSENT)
+    >>> merge_typings("KIR2DL5", [a, b]).value_string()
+    '001'
+    >>> merge_typings("KIR2DL5", [b, unknown("KIR2DL5", "low_quality")]).reason
+    'low_quality'
+    """
+    if not parts:
+        return unknown(gene, "untyped")
+    if len(parts) == 1:
+        p = parts[0]
+        return p if p.gene == gene else KIRGeneTyping(gene, p.state, p.genotypes, p.reason)
+    pres = [p for p in parts if p.state is GeneState.PRESENT]
+    if pres:
+        if any(p.genotypes is None for p in pres) or any(
+                p.state is GeneState.UNKNOWN for p in parts):
+            return KIRGeneTyping(gene, GeneState.PRESENT)
+        combos = 1
+        for p in pres:
+            combos *= len(p.genotypes or ())
+        if combos > MAX_ALTERNATIVES:
+            return KIRGeneTyping(gene, GeneState.PRESENT)
+        alts = [tuple(c for g in combo for c in g)
+                for combo in product(*(p.genotypes or () for p in pres))]
+        return present(gene, alts)
+    if all(p.state is GeneState.ABSENT for p in parts):
+        return KIRGeneTyping(gene, GeneState.ABSENT)
+    reason = next(p.reason for p in parts if p.state is GeneState.UNKNOWN)
+    return unknown(gene, reason or "untyped")
+
+
+def build_kir(sample: str, states: dict[str, KIRGeneTyping], raw: str,
+              warnings: Iterable[str] = ()) -> tuple[KIRGenotype, tuple[str, ...]]:
+    """Assemble a sample's genotype (missing genes unknown) and its warning list.
+
+    The reader-specific ``warnings`` are kept on the genotype too; the list
+    returned adds ``kir_gene_unknown(<sample> <gene>)`` for every unknown gene
+    and ``kir_gene_failed(<sample> <gene>)`` for failed calls.
+    """
+    genes = []
+    for g in CANONICAL_GENES:
+        genes.append(states.get(g) or unknown(g, "untyped"))
+    own = tuple(dict.fromkeys(warnings))
+    extra: list[str] = []
+    for gt in genes:
+        if gt.state is GeneState.UNKNOWN:
+            if gt.reason == "failed":
+                extra.append(f"kir_gene_failed({sample} {gt.gene})")
+            extra.append(f"kir_gene_unknown({sample} {gt.gene})")
+    genotype = KIRGenotype(raw, tuple(genes), own)
+    return genotype, tuple(dict.fromkeys((*own, *extra)))
+
+
+# ---------------------------------------------------------------------------
+# The genotypes table (what ``kirmatch convert`` writes)
+# ---------------------------------------------------------------------------
+
+#: Columns of kirmatch's own genotypes table.
+GENOTYPES_TABLE_COLUMNS = ("sample_id", "hla", "kir")
+
+
+def genotypes_table(kir: ReadResult | None = None,
+                    hla: ReadResult | None = None) -> list[tuple[str, str, str]]:
+    """Join KIR and HLA read results by sample id into genotypes-table rows.
+
+    Rows are ``(sample_id, hla, kir)`` in order of first appearance (HLA input
+    first, then KIR-only samples). A sample found in only one input gets the
+    other column empty. The ``kir`` cell is :meth:`KIRGenotype.to_string`, which
+    reads back through :func:`kirmatch.kir.parse_kir_genotype` with the same
+    meaning (unknown genes stay unknown); a genotype with every gene unknown is
+    written blank, which reads back as untyped (the same meaning). The ``hla``
+    cell is the GL string.
+    """
+    order: list[str] = []
+    for result in (hla, kir):
+        if result is not None:
+            order.extend(s for s in result.genotypes if s not in order)
+    rows = []
+    for sid in order:
+        h = hla.genotypes.get(sid) if hla is not None else None
+        k = kir.genotypes.get(sid) if kir is not None else None
+        kir_text = k.to_string() if isinstance(k, KIRGenotype) and k.typed else ""
+        rows.append((sid, str(h) if h is not None else "", kir_text))
+    return rows
