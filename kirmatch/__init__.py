@@ -68,10 +68,21 @@ __all__ = [
     "UsageError",
     "__version__",
     "assess_pair",
+    "assess_pairs",
     "load_reference_tables",
     "make_person",
     "parse_antibody",
     "parse_hla_genotype",
     "parse_hla_typing",
     "parse_kir_genotype",
+    "run_batch",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The batch engine pulls in pandas and pyarrow: load it only when asked for.
+    if name in ("assess_pairs", "run_batch"):
+        from kirmatch import batch
+
+        return getattr(batch, name)
+    raise AttributeError(f"module 'kirmatch' has no attribute {name!r}")

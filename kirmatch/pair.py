@@ -194,7 +194,8 @@ def _resolver(tables: ReferenceTables, options: Options,
               pyard: PyardBackend | None) -> LigandResolver:
     key = (id(tables), options, id(pyard))
     r = _RESOLVERS.get(key)
-    if r is None:
+    # ids can be reused after garbage collection: check the objects themselves
+    if r is None or r.tables is not tables or r.pyard is not pyard:
         if len(_RESOLVERS) > 32:
             _RESOLVERS.clear()
         r = LigandResolver(tables, options, pyard)

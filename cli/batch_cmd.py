@@ -1,0 +1,210 @@
+"""``kirmatch batch``: every pair of a pairs file against a genotypes file.
+
+Thin: parse options, call :func:`kirmatch.batch.run_batch`, show progress on a
+terminal, and map the outcome to an exit code (0 ok; 1 invalid input, or any
+row error under ``--strict``; 2 usage).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .options import (
+    A25Bw4Opt,
+    Ambiguity,
+    AmbiguityOpt,
+    DsaHighOpt,
+    DsaLowOpt,
+    DsaVeryHighOpt,
+    ExcludeNullOpt,
+    HlaABw4Opt,
+    IncludeA3A11Opt,
+    IpdCompatibleOpt,
+    SingleAllele,
+    SingleAlleleOpt,
+    build_options,
+)
+
+IO_PANEL = "Files"
+
+GenotypesOpt = Annotated[Path | None, typer.Option(
+    "--genotypes", help="Genotypes file: sample_id, hla, kir (or wide A_1, A_2, …, KIR2DL1, "
+    "…). CSV, TSV, .gz, Parquet or XLSX.", exists=True, dir_okay=False, readable=True,
+    rich_help_panel=IO_PANEL)]
+PairsOpt = Annotated[Path, typer.Option(
+    "--pairs", help="Pairs file: recipient_id, donor_id and any other columns (passed "
+    "through).", exists=True, dir_okay=False, readable=True, rich_help_panel=IO_PANEL)]
+OutputOpt = Annotated[Path, typer.Option(
+    "--output", help="Output file (format from the extension). A run record is written "
+    "next to it as OUTPUT.provenance.json.", dir_okay=False, rich_help_panel=IO_PANEL)]
+ErrorsOpt = Annotated[Path | None, typer.Option(
+    "--errors", help="Also write the status=error rows here.", dir_okay=False,
+    rich_help_panel=IO_PANEL)]
+ColumnMapOpt = Annotated[Path | None, typer.Option(
+    "--column-map", help="TOML or JSON file mapping our column names to yours.",
+    exists=True, dir_okay=False, rich_help_panel=IO_PANEL)]
+StrictOpt = Annotated[bool, typer.Option(
+    "--strict", help="Exit 1 if any row has status=error (after writing everything).")]
+QuietOpt = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="No progress display and no summary on stderr.")]
+ChunkOpt = Annotated[int, typer.Option(
+    "--chunk-size", min=1, help="Pairs per streamed chunk (memory vs. overhead).")]
+
+
+def _progress(total: int | None) -> tuple[Any, Callable[[int], None]]:
+    """A rich progress display on stderr and its update callback."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:,.0f} rows/s" if speed else "– rows/s")
+
+    prog = Progress(TextColumn("pairs"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+                    TextColumn("ETA"), TimeRemainingColumn(), TimeElapsedColumn(),
+                    console=Console(stderr=True), transient=False)
+    task = prog.add_task("pairs", total=total)
+
+    def update(done: int) -> None:
+        prog.update(task, completed=done)
+
+    return prog, update
+
+
+def effective_command(ctx: typer.Context) -> list[str]:
+    """The command line with every option's effective value (defaults included).
+
+    Recorded in the run record: it reproduces the run whatever shell, wrapper or
+    test harness started it.
+    """
+    parts = ["kirmatch", ctx.info_name or "batch"]
+    for param in ctx.command.params:
+        # Duck-typed: Typer may use its own copy of Click's classes.
+        if getattr(param, "param_type_name", "") != "option" or param.name is None:
+            continue
+        value = ctx.params.get(param.name)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            if value:
+                parts.append(param.opts[0])
+            elif getattr(param, "secondary_opts", None):
+                parts.append(param.secondary_opts[0])  # type: ignore[attr-defined]
+            continue
+        parts.extend([param.opts[0], str(getattr(value, "value", value))])
+    return parts
+
+
+def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
+    """Add the ``batch`` command to ``app``."""
+
+    @app.command("batch")
+    @handle_errors
+    def batch(
+        ctx: typer.Context,
+        pairs: PairsOpt,
+        output: OutputOpt,
+        genotypes: GenotypesOpt = None,
+        hla: Annotated[Path | None, typer.Option(
+            "--hla", exists=True, help="HLA typings in another format (see --hla-format).",
+            rich_help_panel=IO_PANEL)] = None,
+        hla_format: Annotated[str, typer.Option(
+            "--hla-format", help="gl, columns, hml or auto.", rich_help_panel=IO_PANEL)]
+        = "auto",
+        kir: Annotated[Path | None, typer.Option(
+            "--kir", exists=True, help="KIR typings from a genotyper (see --kir-format).",
+            rich_help_panel=IO_PANEL)] = None,
+        kir_format: Annotated[str, typer.Option(
+            "--kir-format", help="ping, t1k, kirimp, matrix or auto.",
+            rich_help_panel=IO_PANEL)] = "auto",
+        errors: ErrorsOpt = None,
+        strict: StrictOpt = False,
+        quiet: QuietOpt = False,
+        column_map: ColumnMapOpt = None,
+        chunk_size: ChunkOpt = 100_000,
+        ambiguity: AmbiguityOpt = Ambiguity.strict,
+        hla_a_bw4: HlaABw4Opt = True,
+        a25_bw4: A25Bw4Opt = False,
+        include_a3a11: IncludeA3A11Opt = False,
+        ipd_compatible: IpdCompatibleOpt = False,
+        exclude_null_kir3dl1: ExcludeNullOpt = False,
+        single_allele: SingleAlleleOpt = SingleAllele.homozygous,
+        dsa_low_mfi: DsaLowOpt = 1000.0,
+        dsa_high_mfi: DsaHighOpt = 5000.0,
+        dsa_very_high_mfi: DsaVeryHighOpt = 20000.0,
+    ) -> None:
+        """All models for every pair of a pairs file, streamed (millions of pairs).
+
+        One output row per pairs row, in order: the pairs file's columns, then the
+        output contract. Rows that cannot be computed get status=error and an
+        error message; every other row is still computed.
+        """
+        from rich.console import Console
+
+        from kirmatch.batch import run_batch
+        from kirmatch.io import count_rows
+        from kirmatch.pyard_backend import get_backend
+        from kirmatch.tables import load_reference_tables
+
+        opts = build_options(ambiguity=ambiguity, hla_a_bw4=hla_a_bw4, a25_bw4=a25_bw4,
+                             include_a3a11=include_a3a11, ipd_compatible=ipd_compatible,
+                             exclude_null_kir3dl1=exclude_null_kir3dl1,
+                             single_allele=single_allele, dsa_low_mfi=dsa_low_mfi,
+                             dsa_high_mfi=dsa_high_mfi, dsa_very_high_mfi=dsa_very_high_mfi)
+        err_console = Console(stderr=True)
+        source: Any = genotypes
+        if genotypes is None:
+            from kirmatch.batch import genotype_source_from_readers
+
+            source = genotype_source_from_readers(hla=hla, hla_format=hla_format, kir=kir,
+                                                  kir_format=kir_format, options=opts)
+            typer.echo(f"genotypes read as: {source.description}", err=True)
+        elif hla is not None or kir is not None:
+            from kirmatch.errors import UsageError
+
+            raise UsageError("give either --genotypes or --hla/--kir, not both")
+        show = not quiet and err_console.is_terminal
+        prog, update = _progress(count_rows(pairs)) if show else (None, None)
+        try:
+            if prog is not None:
+                prog.start()
+            summary = run_batch(
+                source, pairs, output, opts, errors=errors, column_map=column_map,
+                chunk_rows=chunk_size, tables=load_reference_tables(), pyard=get_backend(),
+                progress=update, command=effective_command(ctx),
+            )
+        finally:
+            if prog is not None:
+                prog.stop()
+        if not quiet:
+            rate = summary.rows_in / summary.seconds if summary.seconds > 0 else 0.0
+            codes = ", ".join(f"{c} {n:,}" for c, n in summary.error_codes.items())
+            typer.echo(
+                f"kirmatch batch: {summary.rows_in:,} pairs ({summary.rows_ok:,} ok, "
+                f"{summary.rows_error:,} error{f': {codes}' if codes else ''}) in "
+                f"{summary.seconds:.1f} s ({rate:,.0f} pairs/s) -> {summary.output}",
+                err=True)
+            if summary.duplicate_ids:
+                typer.echo(
+                    f"warning: {len(summary.duplicate_ids):,} sample_id(s) have conflicting "
+                    f"records in the genotypes file (duplicate_person): "
+                    f"{', '.join(summary.duplicate_ids)}", err=True)
+        if strict and summary.rows_error:
+            typer.echo(f"error: {summary.rows_error:,} row(s) have status=error (--strict)",
+                       err=True)
+            raise typer.Exit(1)

@@ -1,0 +1,153 @@
+"""Self-contained HTML report of a ranking run (no network assets, inline SVG).
+
+One section per recipient: the ranked donors, each donor's KIR-ligand picture
+(which donor inhibitory KIR see a ligand in the recipient and which miss one),
+the DSA list, the policy, the rules and table versions, and the disclaimer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import Any
+
+from kirmatch.options import RULES_VERSION
+
+__all__ = ["render_report"]
+
+DISCLAIMER = ("kirmatch is research and decision-support software, not a medical device. "
+              "It does not choose a donor and does not replace the judgement of the transplant "
+              "team or the HLA laboratory. Unknown values are shown as unknown, never guessed.")
+_IKIR = (("KIR2DL1", "C2"), ("KIR2DL2", "C1"), ("KIR2DL3", "C1"), ("KIR3DL1", "Bw4"))
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,Arial,sans-serif;margin:24px;color:#222}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:18px;margin:28px 0 6px;border-bottom:2px solid #446}
+h3{font-size:14px;margin:14px 0 4px}
+table{border-collapse:collapse;margin:6px 0 10px;font-size:13px}
+th,td{border:1px solid #bbb;padding:3px 7px;text-align:left;vertical-align:top}
+th{background:#eef} .meta{color:#555;font-size:12px} .err{color:#a00}
+.disc{background:#fff6e0;border:1px solid #e0c070;padding:8px;font-size:12px;margin:12px 0}
+.tier-none{color:#070} .tier-low{color:#a60} .tier-high,.tier-very{color:#b00;font-weight:bold}
+.donor{display:inline-block;margin:4px 18px 8px 0;vertical-align:top}
+"""
+
+
+def _v(x: Any) -> str:
+    return "unknown" if x in ("", None) else escape(str(x))
+
+
+def _donor_picture(donor_id: str, donor_genes: frozenset[str] | None,
+                   recipient_ligands: str) -> str:
+    """Inline SVG: one row per donor iKIR with its ligand and what the donor cells see."""
+    rlig = set(recipient_ligands.split(";")) if recipient_ligands else None
+    rows = []
+    for i, (gene, lig) in enumerate(_IKIR):
+        y = 28 + i * 24
+        if donor_genes is None:
+            has, colour, text = None, "#999", "KIR typing unknown"
+        elif gene not in donor_genes:
+            has, colour, text = False, "#ccc", "gene absent in donor"
+        elif rlig is None:
+            has, colour, text = True, "#999", f"recipient {lig} unknown"
+        elif lig in rlig:
+            has, colour, text = True, "#4a7", f"sees {lig} in recipient (inhibited)"
+        else:
+            has, colour, text = True, "#d33", f"recipient lacks {lig}: missing ligand"
+        fill = colour if has else "#fff"
+        rows.append(
+            f'<circle cx="14" cy="{y - 4}" r="7" fill="{fill}" stroke="{colour}" '
+            f'stroke-width="2"/><text x="28" y="{y}" font-size="12">{gene} → {lig}: '
+            f"{escape(text)}</text>")
+    h = 28 + len(_IKIR) * 24
+    return (f'<div class="donor"><svg xmlns="http://www.w3.org/2000/svg" width="360" '
+            f'height="{h}" role="img" aria-label="KIR-ligand picture of donor '
+            f'{escape(donor_id)}"><text x="4" y="14" font-size="13" font-weight="bold">'
+            f"Donor {escape(donor_id)}</text>{''.join(rows)}</svg></div>")
+
+
+def render_report(rows: Sequence[Any], *, policy: Mapping[str, Any],
+                  meta: Mapping[str, Any]) -> str:
+    """HTML for ranked rows (:class:`kirmatch.ranking.RankedRow`), grouped by recipient."""
+    by_recipient: dict[str, list[Any]] = {}
+    for r in rows:
+        by_recipient.setdefault(r.assessment.recipient_id, []).append(r)
+    parts = [
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+        "<title>kirmatch donor ranking</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>kirmatch donor ranking</h1>",
+        f'<p class="meta">{escape(RULES_VERSION)} · kirmatch {escape(str(meta.get("kirmatch_version", "")))}'
+        f" · IPD-IMGT/HLA {escape(str(meta.get('ipd_imgt_hla', '')))}"
+        f" · IPD-KIR {escape(str(meta.get('ipd_kir', '')))}"
+        f" · policy <b>{escape(str(policy.get('name', '')))}</b>: "
+        f"{escape(' → '.join(policy.get('criteria', [])))}</p>",
+        f'<div class="disc">{escape(DISCLAIMER)}</div>',
+    ]
+    for rid in sorted(by_recipient):
+        group = sorted(by_recipient[rid], key=lambda r: (r.rank is None, r.rank or 0,
+                                                        r.assessment.donor_id))
+        first_ok = next((r for r in group if r.assessment.status == "ok"), None)
+        parts.append(f"<h2>Recipient {escape(rid)}</h2>")
+        if first_ok is not None:
+            v = first_ok.assessment.to_dict()
+            parts.append(f'<p>HLA-C {_v(v["recipient_c_group"])}, HLA-B '
+                         f'{_v(v["recipient_b_class"])}, ligands '
+                         f'{_v(v["recipient_ligands"]) if v["recipient_ligands"] else "none or unknown"}</p>')
+        parts.append("<table><tr><th>Rank</th><th>Donor</th><th>DSA tier</th><th>CF-iKIR</th>"
+                     "<th>GvH ligand mismatch</th><th>B content</th><th>Age / sex / relation"
+                     "</th><th>Why not higher</th></tr>")
+        for r in group:
+            a = r.assessment
+            if a.status == "error":
+                parts.append(f"<tr><td>–</td><td>{escape(a.donor_id)}</td>"
+                             f'<td colspan="6" class="err">{escape(a.error)}</td></tr>')
+                continue
+            v = a.to_dict()
+            c = r.clinical
+            clin = "unknown"
+            if c is not None:
+                clin = " / ".join(_v(x) for x in (
+                    f"{c.donor_age:g}" if c.donor_age is not None else None,
+                    c.donor_sex, c.relationship))
+            tier = v["dsa_tier"]
+            gvh = v["gvh_ligand_mismatch"]
+            gvh_txt = (f"yes ({escape(v['gvh_mismatched_ligands'])})" if gvh is True
+                       else ("no" if gvh is False else "unknown"))
+            parts.append(
+                f"<tr><td>{r.rank}</td><td>{escape(a.donor_id)}</td>"
+                f'<td class="tier-{escape(str(tier).split(" ")[0] or "unknown")}">{_v(tier)}</td>'
+                f"<td>{_v(v['cf_ikir'])}</td><td>{gvh_txt}</td>"
+                f"<td>{_v(v['b_content_group'])}</td><td>{clin}</td>"
+                f"<td>{escape(r.rank_reason)}</td></tr>")
+        parts.append("</table><h3>KIR–ligand picture (donor inhibitory KIR against the "
+                     "recipient's ligands)</h3>")
+        for r in group:
+            a = r.assessment
+            if a.status != "ok":
+                continue
+            cand = a.facts.get("donor_ikir")
+            genes = next(iter(cand.values)) if cand is not None and len(cand.values) == 1 \
+                else None
+            parts.append(_donor_picture(a.donor_id, genes, a.to_dict()["recipient_ligands"]))
+        parts.append("<h3>Donor-specific antibodies</h3>")
+        dsa_rows = []
+        for r in group:
+            a = r.assessment
+            if a.status != "ok":
+                continue
+            if a.dsa is None:
+                dsa_rows.append(f"<tr><td>{escape(a.donor_id)}</td><td colspan=3>no antibody "
+                                "data (unknown)</td></tr>")
+                continue
+            if not a.dsa.hits:
+                dsa_rows.append(f"<tr><td>{escape(a.donor_id)}</td><td colspan=3>none "
+                                f"({_v(a.to_dict()['dsa_tier'])})</td></tr>")
+            for h in a.dsa.hits:
+                dsa_rows.append(f"<tr><td>{escape(a.donor_id)}</td><td>{escape(h.specificity)}"
+                                f"</td><td>{h.mfi:,.0f}{' (C1q+)' if h.c1q else ''}</td>"
+                                f"<td>{escape(h.donor_allele)}</td></tr>")
+        parts.append("<table><tr><th>Donor</th><th>Specificity</th><th>MFI</th>"
+                     "<th>Donor allele hit</th></tr>" + "".join(dsa_rows) + "</table>")
+    parts.append(f'<p class="meta">Options: {escape(str(meta.get("options", "")))}</p>')
+    parts.append("</body></html>")
+    return "\n".join(parts)

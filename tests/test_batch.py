@@ -1,0 +1,680 @@
+"""The batch engine (kirmatch.batch), its file IO (kirmatch.io) and ``kirmatch batch``.
+
+* equality with :func:`kirmatch.assess_pair`, row for row, on thousands of
+  seeded random pairs (common alleles, harder typings, unknown KIR genes,
+  1-field typings, missing loci) under several option sets;
+* every format for input and output, the wide genotype forms, column maps;
+* each row error (rows and order preserved), schema errors, ``--strict``;
+* formula neutralisation, Dask partitions, streaming in chunks, the run record;
+* a 10,000-pair golden file (``tests/data/make_golden.py``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import random
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pandas.testing import assert_frame_equal
+from typer.testing import CliRunner
+
+from kirmatch import Options, assess_pair, load_reference_tables, make_person
+from kirmatch.batch import OUTPUT_COLUMNS, Cohort, assess_pairs, detect_genotype_layout, \
+    run_batch
+from kirmatch.errors import InputSchemaError, KirmatchError, UsageError
+from kirmatch.io import file_sha256, iter_table, read_column_map, read_table, write_table
+from kirmatch.pair import CONTRACT_COLUMNS
+from kirmatch.tables import ReferenceTables
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def _golden_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("kirmatch_make_golden",
+                                                  DATA / "make_golden.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+GOLDEN = _golden_module()
+
+
+@pytest.fixture(scope="module")
+def t() -> ReferenceTables:
+    return load_reference_tables()
+
+
+# A small hand-made cohort: every kind of person the engine must handle.
+PEOPLE = [
+    ("R1", "A*02:01+A*24:02^B*07:02+B*44:02^C*07:02+C*05:01",
+     "KIR2DL1+KIR2DL3+KIR2DL4+KIR2DS4+KIR3DL1+KIR3DL2+KIR3DL3"),
+    ("D1", "A*02:01+A*11:01^B*07:02+B*35:01^C*07:02+C*04:01",
+     "KIR2DL1+KIR2DL3+KIR3DL1+KIR2DS4+KIR2DL4+KIR3DL2+KIR3DL3"),
+    ("D2", "A*01:01+A*03:01^B*08:01+B*57:01^C*07:01+C*06:02",
+     "KIR2DL1*004+KIR2DL1*004+KIR2DL2+KIR2DL4+KIR2DL5+KIR2DS1+KIR2DS2+KIR2DS4+"
+     "KIR3DL1*005+KIR3DS1*013+KIR3DL2+KIR3DL3"),
+    ("D3", "A*02+A*24^B*44^C*07", "2DL1=POS;2DL2=NA;2DL3=POS;3DL1=NEG;2DS1=NA"),
+    ("N1", "A*01:01+A*02:01^B*08:01+B*07:02^C*04:09N+C*04:09N", ""),       # C group -/-
+    ("BAD", "A*0x:01+A*02:01^B*07:02+B*08:01^C*07:01+C*07:02", ""),       # parse error
+    ("NEW", "A*99:99+A*02:01^B*07:02+B*08:01^C*07:01+C*07:02", ""),       # unknown allele
+    ("KBAD", "A*02:01+A*02:01^B*07:02+B*08:01^C*07:01+C*07:02", "KIR2DL1*999"),
+    ("DUP", "A*02:01+A*02:01^B*07:02+B*08:01^C*07:01+C*07:02", "KIR2DL1+KIR2DL3"),
+    ("DUP", "A*01:01+A*02:01^B*07:02+B*08:01^C*07:01+C*07:02", "KIR2DL1+KIR2DL3"),
+    ("DUP2", "A*03:01+A*02:01^B*07:02+B*08:01^C*07:01+C*07:02", "KIR2DL2"),
+    ("DUP2", "A*03:01+A*03:01^B*07:02+B*08:01^C*07:01+C*07:02", "KIR2DL2"),
+    ("SAME", "A*11:01+A*02:01^B*07:02+B*08:01^C*07:01+C*07:02", "KIR2DL2"),
+    ("SAME", "A*11:01+A*02:01^B*07:02+B*08:01^C*07:01+C*07:02", "KIR2DL2"),  # identical
+]
+PAIRS = [
+    ("R1", "D1", "p1", "=HYPERLINK(\"http://x\")"),
+    ("R1", "D2", "p2", "plain"),
+    ("D3", "R1", "p3", "a,b"),
+    ("R1", "D3", "p4", "+44"),
+    ("N1", "D1", "p5", "-5"),
+    ("R1", "GHOST", "p6", "@SUM(A1)"),
+    ("R1", "", "p7", "007"),
+    ("BAD", "D1", "p8", "NA"),
+    ("R1", "NEW", "p9", "Zürich"),
+    ("R1", "KBAD", "p10", 'say "hi"'),
+    ("DUP", "D1", "p11", ""),
+    ("R1", "DUP2", "p12", "x"),
+    ("SAME", "D1", "p13", "  padded  "),
+    ("R1", "D1", "p14", "last"),
+]
+ERROR_PAIRS = {"p6": "person_not_found", "p7": "input_parse_error", "p8": "input_parse_error",
+               "p9": "unknown_allele", "p10": "unknown_allele", "p11": "duplicate_person",
+               "p12": "duplicate_person"}
+
+
+def genotypes_frame() -> pd.DataFrame:
+    return pd.DataFrame(PEOPLE, columns=["sample_id", "hla", "kir"], dtype="str")
+
+
+def pairs_frame() -> pd.DataFrame:
+    return pd.DataFrame(PAIRS, columns=["recipient_id", "donor_id", "pair_no", "note"],
+                        dtype="str")
+
+
+def write_inputs(tmp: Path, ext: str = "csv") -> tuple[Path, Path]:
+    g, p = tmp / f"genotypes.{ext}", tmp / f"pairs.{ext}"
+    write_table(genotypes_frame(), g)
+    write_table(pairs_frame(), p)
+    return g, p
+
+
+def read_out(path: Path) -> pd.DataFrame:
+    return read_table(path).astype("str")
+
+
+def reference_row(t: ReferenceTables, people: dict[str, Any], rid: str, did: str,
+                  opts: Options) -> dict[str, str] | None:
+    """assess_pair's row, or None when it raises (an error row in batch)."""
+    try:
+        r, d = people[rid], people[did]
+        if isinstance(r, Exception):
+            raise r
+        if isinstance(d, Exception):
+            raise d
+        return assess_pair(r, d, opts, tables=t).to_row()
+    except KirmatchError:
+        return None
+
+
+# ---------------------------------------------------------------------------
+# Equality with assess_pair
+# ---------------------------------------------------------------------------
+
+OPTION_SETS = {
+    "default": (Options(), 2500),
+    "a3a11_exclude_null": (Options(include_a3a11=True, exclude_null_kir3dl1=True), 1200),
+    "ipd_single_unknown_majority": (Options(ipd_compatible=True, single_allele="unknown",
+                                            ambiguity_policy="majority"), 1200),
+    "no_a_bw4_cwd": (Options(hla_a_bw4=False, a25_bw4=True, ambiguity_policy="cwd"), 800),
+}
+
+
+@pytest.mark.parametrize("name", list(OPTION_SETS))
+def test_equal_to_assess_pair_on_random_pairs(t: ReferenceTables, name: str) -> None:
+    opts, n_pairs = OPTION_SETS[name]
+    rng = random.Random(7 + len(name))
+    people = GOLDEN.random_people(rng, 500, odd=0.2, missing=0.02, single=0.08,
+                                  unknown=0.3, allele=0.2, empty=0.1)
+    people[3] = (people[3][0], "A*99:99+A*01:01", people[3][2])
+    people[5] = (people[5][0], "A*0x:01", people[5][2])
+    ids = [p[0] for p in people]
+    g = pd.DataFrame(people, columns=["sample_id", "hla", "kir"], dtype="str")
+    pairs = pd.DataFrame({"recipient_id": [rng.choice(ids) for _ in range(n_pairs)],
+                          "donor_id": [rng.choice(ids) for _ in range(n_pairs)]}, dtype="str")
+    out = assess_pairs(g, pairs, opts, tables=t)
+    assert list(out.columns) == ["recipient_id", "donor_id", *OUTPUT_COLUMNS]
+    assert len(out) == n_pairs
+    parsed: dict[str, Any] = {}
+    for pid, hla, kir in people:
+        try:
+            parsed[pid] = make_person(pid, hla, kir, tables=t)
+        except KirmatchError as exc:
+            parsed[pid] = exc
+    n_ok = 0
+    for i, row in enumerate(out.itertuples(index=False)):
+        exp = reference_row(t, parsed, row.recipient_id, row.donor_id, opts)
+        got = row._asdict()
+        if exp is None:
+            assert got["status"] == "error", i
+            assert all(got[c] == "" for c in OUTPUT_COLUMNS[3:]), i
+            continue
+        n_ok += 1
+        diff = {k: (got[k], v) for k, v in exp.items() if got[k] != v}
+        assert not diff, f"pair {i} ({row.recipient_id}, {row.donor_id}): {diff}"
+    assert n_ok > 0.9 * n_pairs
+
+
+def test_vectorized_path_is_exercised_and_exact(t: ReferenceTables) -> None:
+    """Non-vacuous guard: on fully resolved inputs no pair takes the scalar fallback."""
+    rng = random.Random(11)
+    people = GOLDEN.random_people(rng, 300, odd=0.0, missing=0.0, single=0.0, unknown=0.0,
+                                  allele=0.2, empty=0.0)
+    ids = [p[0] for p in people]
+    g = pd.DataFrame(people, columns=["sample_id", "hla", "kir"], dtype="str")
+    pairs = pd.DataFrame({"recipient_id": [rng.choice(ids) for _ in range(1000)],
+                          "donor_id": [rng.choice(ids) for _ in range(1000)]}, dtype="str")
+    cohort = Cohort(g, Options(), t)
+    res = cohort.assess_chunk(pairs["recipient_id"], pairs["donor_id"])
+    assert res.n_error == 0
+    assert cohort._fallback == {}, "every pair should have been vectorized"
+    out = assess_pairs(g, pairs, tables=t)
+    parsed = {pid: make_person(pid, h, k, tables=t) for pid, h, k in people}
+    for row in out.head(300).itertuples(index=False):
+        exp = assess_pair(parsed[row.recipient_id], parsed[row.donor_id], tables=t).to_row()
+        assert {k: getattr(row, k) for k in exp} == exp
+
+
+# ---------------------------------------------------------------------------
+# Golden file
+# ---------------------------------------------------------------------------
+
+def test_golden_10k(tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    summary = run_batch(DATA / "golden_genotypes.csv", DATA / "golden_pairs.csv", out,
+                        chunk_rows=3_000)
+    assert summary.rows_in == 10_000
+    got = pd.read_csv(out, dtype="str", keep_default_na=False)
+    expected = pd.read_csv(DATA / "golden_10k_expected.csv.gz", dtype="str",
+                           keep_default_na=False)
+    assert_frame_equal(got, expected)
+    assert summary.rows_error == (expected["status"] == "error").sum() > 0
+
+
+def test_golden_inputs_are_what_make_golden_writes() -> None:
+    people, pairs = GOLDEN.golden_inputs()
+    g = pd.read_csv(DATA / "golden_genotypes.csv", dtype="str", keep_default_na=False)
+    p = pd.read_csv(DATA / "golden_pairs.csv", dtype="str", keep_default_na=False)
+    assert [tuple(r) for r in g.itertuples(index=False)] == people
+    assert [tuple(r) for r in p.itertuples(index=False)] == pairs
+
+
+# ---------------------------------------------------------------------------
+# Formats
+# ---------------------------------------------------------------------------
+
+FORMATS = ["csv", "tsv", "tsv.gz", "csv.gz", "parquet", "xlsx"]
+
+
+@pytest.fixture(scope="module")
+def reference_output(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    tmp = tmp_path_factory.mktemp("ref")
+    g, p = write_inputs(tmp)
+    run_batch(g, p, tmp / "out.csv")
+    return pd.read_csv(tmp / "out.csv", dtype="str", keep_default_na=False)
+
+
+@pytest.mark.parametrize("ext", FORMATS)
+def test_every_input_format(tmp_path: Path, ext: str,
+                            reference_output: pd.DataFrame) -> None:
+    g, p = write_inputs(tmp_path, ext)
+    run_batch(g, p, tmp_path / "out.csv")
+    got = pd.read_csv(tmp_path / "out.csv", dtype="str", keep_default_na=False)
+    assert_frame_equal(got, reference_output)
+
+
+@pytest.mark.parametrize("ext", FORMATS)
+def test_every_output_format(tmp_path: Path, ext: str,
+                             reference_output: pd.DataFrame) -> None:
+    g, p = write_inputs(tmp_path)
+    out = tmp_path / f"out.{ext}"
+    run_batch(g, p, out, errors=tmp_path / f"errors.{ext}")
+    got = read_out(out)
+    if ext == "parquet":  # no formula neutralisation in Parquet: the raw input text
+        assert got.loc[0, "note"] == '=HYPERLINK("http://x")'
+        got["note"] = reference_output["note"]
+        got["recipient_id"] = reference_output["recipient_id"]
+        got["donor_id"] = reference_output["donor_id"]
+    assert_frame_equal(got, reference_output)
+    errs = read_out(tmp_path / f"errors.{ext}")
+    assert errs["pairs_row"].tolist() == [str(i + 1) for i, pr in enumerate(PAIRS)
+                                          if pr[2] in ERROR_PAIRS]
+    if ext.endswith(".gz"):
+        with gzip.open(out, "rt", encoding="utf-8") as fh:
+            assert fh.readline().startswith("recipient_id")
+
+
+def test_parquet_keeps_pass_through_types(tmp_path: Path) -> None:
+    g, _ = write_inputs(tmp_path)
+    p = tmp_path / "pairs.parquet"
+    pq.write_table(pa.table({"recipient_id": ["R1", "R1"], "donor_id": ["D1", "D2"],
+                             "n": pa.array([1, None], pa.int64()),
+                             "score": [0.5, 1.5]}), p)
+    run_batch(g, p, tmp_path / "out.parquet")
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert table.schema.field("n").type == pa.int64()
+    assert table.column("n").to_pylist() == [1, None]
+    assert table.column("score").to_pylist() == [0.5, 1.5]
+    assert table.column("status").to_pylist() == ["ok", "ok"]
+    run_batch(g, p, tmp_path / "out.csv")
+    text = (tmp_path / "out.csv").read_text().splitlines()
+    assert text[1].startswith("R1,D1,1,0.5,ok,") and text[2].startswith("R1,D2,,1.5,ok,")
+
+
+def test_pass_through_cells_are_unchanged(tmp_path: Path) -> None:
+    g, p = write_inputs(tmp_path)
+    run_batch(g, p, tmp_path / "out.csv")
+    got = pd.read_csv(tmp_path / "out.csv", dtype="str", keep_default_na=False)
+    notes = got["note"].tolist()
+    assert notes[2] == "a,b" and notes[6] == "007" and notes[7] == "NA"
+    assert notes[8] == "Zürich" and notes[9] == 'say "hi"' and notes[12] == "  padded  "
+    assert got["pair_no"].tolist() == [pr[2] for pr in PAIRS]
+
+
+# ---------------------------------------------------------------------------
+# Wide genotype forms and column maps
+# ---------------------------------------------------------------------------
+
+WIDE_PEOPLE = {
+    # id: (A_1, A_2, B_1, B_2, C_1, C_2) and KIR gene values
+    "R1": (("02:01", "24:02", "07:02", "44:02", "07:02", "05:01"),
+           {"2DL1": "POS", "2DL2": "NEG", "2DL3": "1", "3DL1": "001/095+004", "2DS1": "0",
+            "2DS4": "2DS4N", "3DS1": "NEG"}),
+    "D1": (("A*02:01", "A*11:01", "B*07:02", "B*35:01", "C*07:02", "C*04:01"),
+           {"2DL1": "004+003|006+010", "2DL2": "POS", "2DL3": "NA", "3DL1": "NEG",
+            "2DS1": "POS", "2DS4": "", "3DS1": "013"}),
+    "D2": (("01:01", "", "08:01", "57:01", "07:01", "NA"),
+           {"2DL1": "POS", "2DL2": "NEG", "2DL3": "POS", "3DL1": "POS", "2DS1": "NEG",
+            "2DS4": "POS", "3DS1": "NEG"}),
+}
+KIR_ORDER = ["2DL1", "2DL2", "2DL3", "3DL1", "2DS1", "2DS4", "3DS1"]
+
+
+def _long_from_wide() -> pd.DataFrame:
+    rows = []
+    for pid, (hla, kir) in WIDE_PEOPLE.items():
+        loci = []
+        for i, loc in enumerate("ABC"):
+            alleles = [a if "*" in a else f"{loc}*{a}" for a in hla[2 * i: 2 * i + 2]
+                       if a and a != "NA"]
+            if alleles:
+                loci.append("+".join(alleles))
+        explicit = ";".join(f"{g}={kir[g]}" for g in KIR_ORDER)
+        rows.append((pid, "^".join(loci), explicit))
+    return pd.DataFrame(rows, columns=["sample_id", "hla", "kir"], dtype="str")
+
+
+@pytest.mark.parametrize("style", ["plain", "hla_prefix", "dkms"])
+def test_wide_forms_equal_long_form(t: ReferenceTables, style: str) -> None:
+    hla_cols = {"plain": ["A_1", "A_2", "B_1", "B_2", "C_1", "C_2"],
+                "hla_prefix": ["HLA-A_1", "HLA-A_2", "HLA-B_1", "HLA-B_2", "HLA-C_1",
+                               "HLA-C_2"],
+                "dkms": ["A.1", "A.2", "B.1", "B.2", "C.1", "C.2"]}[style]
+    kir_cols = {"plain": [f"KIR{g}" for g in KIR_ORDER],
+                "hla_prefix": KIR_ORDER,
+                "dkms": [f"kir_{g}" for g in KIR_ORDER]}[style]
+    id_col = {"plain": "sample_id", "hla_prefix": "ID", "dkms": "Sample_ID"}[style]
+    rows = []
+    for pid, (hla, kir) in WIDE_PEOPLE.items():
+        rows.append([pid, *hla, *[kir[g] for g in KIR_ORDER]])
+    wide = pd.DataFrame(rows, columns=[id_col, *hla_cols, *kir_cols], dtype="str")
+    lay = detect_genotype_layout(list(wide.columns), t)
+    assert lay.id_column == id_col and len(lay.kir_genes) == len(KIR_ORDER)
+    pairs = pd.DataFrame({"recipient_id": ["R1", "D1", "D2", "R1"],
+                          "donor_id": ["D1", "R1", "R1", "D2"]}, dtype="str")
+    got = assess_pairs(wide, pairs, tables=t)
+    exp = assess_pairs(_long_from_wide(), pairs, tables=t)
+    assert (got["status"] == "ok").all()
+    assert_frame_equal(got, exp)
+
+
+def test_wide_form_errors_name_the_column(t: ReferenceTables) -> None:
+    wide = pd.DataFrame({"sample_id": ["R1", "D1"], "A_1": ["02:01", "0x:01"],
+                         "A_2": ["", ""], "KIR2DL1": ["POS", "POS"], "KIR3DL1": ["POS", "999"]},
+                        dtype="str")
+    pairs = pd.DataFrame({"recipient_id": ["R1", "R1"], "donor_id": ["D1", "R1"]},
+                         dtype="str")
+    out = assess_pairs(wide, pairs, tables=t)
+    assert out["status"].tolist() == ["error", "ok"]
+    assert out.loc[0, "error"].startswith("input_parse_error: donor 'D1' (genotypes row 2")
+    assert "'A_1'" in out.loc[0, "error"]
+
+
+def test_wide_form_merges_paralog_columns(t: ReferenceTables) -> None:
+    wide = pd.DataFrame({"sample_id": ["R1", "D1"], "hla": [PEOPLE[0][1], PEOPLE[1][1]],
+                         "KIR2DL5A": ["NEG", "NEG"], "KIR2DL5B": ["POS", "NEG"],
+                         "KIR2DL1": ["POS", "POS"], "KIR2DL2": ["NEG", "NEG"],
+                         "KIR2DL3": ["POS", "POS"], "KIR2DS1": ["NEG", "NEG"],
+                         "KIR2DS2": ["NEG", "NEG"], "KIR2DS3": ["NEG", "NEG"],
+                         "KIR2DS5": ["NEG", "NEG"], "KIR3DS1": ["NEG", "NEG"]}, dtype="str")
+    pairs = pd.DataFrame({"recipient_id": ["D1", "R1"], "donor_id": ["R1", "D1"]}, dtype="str")
+    out = assess_pairs(wide, pairs, tables=t)
+    assert out["donor_kir_genotype"].tolist() == ["B/x", "A/A"]  # KIR2DL5 from 2DL5B
+
+
+@pytest.mark.parametrize("kind", ["toml", "json", "toml_sections"])
+def test_column_map(tmp_path: Path, kind: str, reference_output: pd.DataFrame) -> None:
+    g = genotypes_frame().rename(columns={"sample_id": "Patient", "hla": "HLA typing",
+                                          "kir": "KIR typing"})
+    p = pairs_frame().rename(columns={"recipient_id": "rid", "donor_id": "did"})
+    write_table(g, tmp_path / "g.csv")
+    write_table(p, tmp_path / "p.csv")
+    mapping = {"sample_id": "Patient", "hla": "HLA typing", "kir": "KIR typing",
+               "recipient_id": "rid", "donor_id": "did"}
+    if kind == "json":
+        cmap = tmp_path / "map.json"
+        cmap.write_text(json.dumps(mapping))
+    elif kind == "toml":
+        cmap = tmp_path / "map.toml"
+        cmap.write_text("\n".join(f'{k} = "{v}"' for k, v in mapping.items()))
+    else:
+        cmap = tmp_path / "map.toml"
+        cmap.write_text('[genotypes]\nsample_id = "Patient"\nhla = "HLA typing"\n'
+                        'kir = "KIR typing"\n[pairs]\nrecipient_id = "rid"\ndonor_id = "did"\n')
+    m = read_column_map(cmap)
+    assert m.pairs == {"recipient_id": "rid", "donor_id": "did"}
+    run_batch(tmp_path / "g.csv", tmp_path / "p.csv", tmp_path / "out.csv", column_map=cmap)
+    got = pd.read_csv(tmp_path / "out.csv", dtype="str", keep_default_na=False)
+    assert_frame_equal(got, reference_output)
+
+
+def test_column_map_for_wide_columns(tmp_path: Path, t: ReferenceTables) -> None:
+    wide = pd.DataFrame({"Donor": ["R1", "D1"], "HLA-A first": ["02:01", "01:01"],
+                         "2DL1 result": ["POS", "NEG"], "2DL5A call": ["NEG", "POS"],
+                         "2DL5B call": ["NEG", "NEG"]}, dtype="str")
+    write_table(wide, tmp_path / "g.xlsx")
+    pd.DataFrame({"recipient_id": ["D1"], "donor_id": ["R1"]}).to_csv(tmp_path / "p.csv",
+                                                                     index=False)
+    cmap = tmp_path / "m.toml"
+    cmap.write_text('[genotypes]\nsample_id = "Donor"\nA_1 = "HLA-A first"\n'
+                    '"2DL1" = "2DL1 result"\nKIR2DL5A = "2DL5A call"\n'
+                    'kir2dl5b = "2DL5B call"\n')
+    run_batch(tmp_path / "g.xlsx", tmp_path / "p.csv", tmp_path / "o.csv", column_map=cmap)
+    got = pd.read_csv(tmp_path / "o.csv", dtype="str", keep_default_na=False)
+    assert got.loc[0, "status"] == "ok", got.loc[0, "error"]
+    assert "single_allele(donor A)" in got.loc[0, "warnings"]
+    assert "hla_untyped(donor B)" in got.loc[0, "warnings"]
+
+
+def test_column_map_errors(tmp_path: Path) -> None:
+    g, p = write_inputs(tmp_path)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('sample_id = "nope"\n')
+    with pytest.raises(InputSchemaError, match="no column 'nope'"):
+        run_batch(g, p, tmp_path / "o.csv", column_map=bad)
+    bad.write_text('favourite_colour = "x"\n')
+    with pytest.raises(InputSchemaError, match="unknown genotypes column 'favourite_colour'"):
+        run_batch(g, p, tmp_path / "o.csv", column_map=bad)
+    bad.write_text('[pairs]\nnote = "x"\n')
+    with pytest.raises(InputSchemaError, match="not 'note'"):
+        read_column_map(bad)
+    assert not (tmp_path / "o.csv").exists()
+
+
+# ---------------------------------------------------------------------------
+# Row errors, schema errors, strict
+# ---------------------------------------------------------------------------
+
+def test_row_errors_keep_every_row_in_order(tmp_path: Path) -> None:
+    g, p = write_inputs(tmp_path)
+    s = run_batch(g, p, tmp_path / "out.csv", errors=tmp_path / "err.csv", chunk_rows=4)
+    got = pd.read_csv(tmp_path / "out.csv", dtype="str", keep_default_na=False)
+    assert got["pair_no"].tolist() == [pr[2] for pr in PAIRS]
+    assert s.rows_in == len(PAIRS) and s.rows_error == len(ERROR_PAIRS)
+    assert s.rows_ok == len(PAIRS) - len(ERROR_PAIRS)
+    for row in got.itertuples(index=False):
+        code = ERROR_PAIRS.get(row.pair_no)
+        if code is None:
+            assert row.status == "ok" and row.error == "", row
+            assert row.warnings != ""
+        else:
+            assert row.status == "error", row
+            assert row.error.startswith(f"{code}: "), row.error
+            assert all(getattr(row, c) == "" for c in OUTPUT_COLUMNS[2:]), row
+    errs = pd.read_csv(tmp_path / "err.csv", dtype="str", keep_default_na=False)
+    assert errs["pair_no"].tolist() == [pr[2] for pr in PAIRS if pr[2] in ERROR_PAIRS]
+    assert list(errs.columns) == ["pairs_row", *got.columns]
+    by_no = got.set_index("pair_no")["error"]
+    assert "'GHOST' has no record" in by_no["p6"]
+    assert by_no["p7"] == "input_parse_error: donor_id is empty"
+    assert "'A*0x:01'" in by_no["p8"] and "(genotypes row 6, column 'hla')" in by_no["p8"]
+    assert "'A*99:99'" in by_no["p9"]
+    assert "KIR2DL1*999" in by_no["p10"]
+    assert "sample_id 'DUP' has 2 conflicting records" in by_no["p11"]
+    assert "(rows 9, 10)" in by_no["p11"]
+    assert s.duplicate_ids == ("DUP", "DUP2")
+    # Identical duplicates are one record, not a conflict (DOMAIN.md §A.17).
+    assert got.set_index("pair_no").loc["p13", "status"] == "ok"
+    assert s.error_codes == {"person_not_found": 1, "input_parse_error": 2,
+                             "unknown_allele": 2, "duplicate_person": 2}
+
+
+def test_both_ids_failing_name_both(t: ReferenceTables) -> None:
+    pairs = pd.DataFrame({"recipient_id": ["GHOST"], "donor_id": ["NEW"]}, dtype="str")
+    out = assess_pairs(genotypes_frame(), pairs, tables=t)
+    err = out.loc[0, "error"]
+    assert err.startswith("person_not_found: recipient 'GHOST'")
+    assert "; unknown_allele: donor 'NEW'" in err
+
+
+@pytest.mark.parametrize("case, match", [
+    ("no_sample_id", "no 'sample_id' column"),
+    ("no_donor_id", "no 'donor_id' column"),
+    ("empty_genotypes", "genotypes file genotypes.csv is empty"),
+    ("empty_pairs", "pairs file pairs.csv is empty"),
+    ("undecodable", r"pairs file pairs.csv: line 3 is not valid UTF-8 \(byte 0xff"),
+    ("clash", "column\\(s\\) 'warnings' clash"),
+    ("ragged", "Expected 4 fields in line 3, saw 5"),
+    ("duplicate_header", "duplicate column name\\(s\\) 'note'"),
+    ("both_forms", "both an 'hla' column and per-allele HLA columns"),
+])
+def test_schema_errors_stop_early(tmp_path: Path, case: str, match: str) -> None:
+    g, p = write_inputs(tmp_path)
+    if case == "no_sample_id":
+        write_table(genotypes_frame().rename(columns={"sample_id": "who"}), g)
+    elif case == "no_donor_id":
+        write_table(pairs_frame().drop(columns="donor_id"), p)
+    elif case == "empty_genotypes":
+        g.write_bytes(b"")
+    elif case == "empty_pairs":
+        p.write_bytes(b"\n\n")
+    elif case == "undecodable":
+        p.write_bytes(b"recipient_id,donor_id\nR1,D1\nR1,D\xff1\n")
+    elif case == "clash":
+        write_table(pairs_frame().assign(warnings="x"), p)
+    elif case == "ragged":
+        p.write_text("recipient_id,donor_id,pair_no,note\nR1,D1,1,a\nR1,D1,2,b,c\n")
+    elif case == "duplicate_header":
+        p.write_text("recipient_id,donor_id,note,note\nR1,D1,1,a\n")
+    elif case == "both_forms":
+        write_table(genotypes_frame().assign(A_1="02:01"), g)
+    with pytest.raises(InputSchemaError, match=match):
+        run_batch(g, p, tmp_path / "out.csv", errors=tmp_path / "err.csv")
+    assert not (tmp_path / "out.csv").exists()
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_usage_errors(tmp_path: Path) -> None:
+    g, p = write_inputs(tmp_path)
+    with pytest.raises(UsageError, match="would overwrite an input"):
+        run_batch(g, p, p)
+    with pytest.raises(UsageError, match="cannot tell the format of 'out.json'"):
+        run_batch(g, p, tmp_path / "out.json")
+
+
+def test_api_rejects_missing_and_clashing_columns(t: ReferenceTables) -> None:
+    with pytest.raises(InputSchemaError, match="no 'recipient_id'"):
+        assess_pairs(genotypes_frame(), pairs_frame().drop(columns="recipient_id"), tables=t)
+    with pytest.raises(InputSchemaError, match="'status'"):
+        assess_pairs(genotypes_frame(), pairs_frame().assign(status="x"), tables=t)
+
+
+# ---------------------------------------------------------------------------
+# Formula neutralisation
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("ext", ["csv", "tsv", "xlsx"])
+def test_formula_neutralisation(tmp_path: Path, ext: str) -> None:
+    g, _ = write_inputs(tmp_path)
+    p = tmp_path / "pairs.csv"
+    pd.DataFrame({"recipient_id": ["R1", "=R1", "N1"], "donor_id": ["D1", "D1", "D1"],
+                  "note": ["=1+2", "+x", "@me"], "n": ["-3", "ok", "a=b"]},
+                 dtype="str").to_csv(p, index=False)
+    write_table(pd.DataFrame(PEOPLE + [("=R1", PEOPLE[0][1], PEOPLE[0][2])],
+                             columns=["sample_id", "hla", "kir"], dtype="str"), g)
+    out = tmp_path / f"out.{ext}"
+    run_batch(g, p, out)
+    got = read_out(out)
+    assert got["note"].tolist() == ["'=1+2", "'+x", "'@me"]
+    assert got["n"].tolist() == ["'-3", "ok", "a=b"]
+    assert got["recipient_id"].tolist() == ["R1", "'=R1", "N1"]
+    assert got["status"].tolist() == ["ok", "ok", "ok"]
+    # Computed values are never touched, even one that starts with '-'.
+    assert got.loc[2, "recipient_c_group"] == "-/-"
+    if ext == "xlsx":
+        from openpyxl import load_workbook
+
+        ws = load_workbook(out).worksheets[0]
+        assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)
+
+
+# ---------------------------------------------------------------------------
+# Dask, streaming, run record, CLI
+# ---------------------------------------------------------------------------
+
+def test_dask_partitions_equal_single_process(t: ReferenceTables) -> None:
+    dask = pytest.importorskip("dask")
+    dd = pytest.importorskip("dask.dataframe")
+    rng = random.Random(3)
+    people = GOLDEN.random_people(rng, 150)
+    ids = [p[0] for p in people] + ["GHOST"]
+    g = pd.DataFrame(people, columns=["sample_id", "hla", "kir"], dtype="str")
+    pairs = pd.DataFrame({"recipient_id": [rng.choice(ids) for _ in range(600)],
+                          "donor_id": [rng.choice(ids) for _ in range(600)],
+                          "k": [str(i) for i in range(600)]}, dtype="str")
+    opts = Options(include_a3a11=True)
+    single = assess_pairs(g, pairs, opts, tables=t)
+    with dask.config.set({"dataframe.convert-string": False}):  # keep pandas' str dtype
+        ddf = dd.from_pandas(pairs, npartitions=4)
+        meta = assess_pairs(g, pairs.head(0), opts, tables=t)
+        result = ddf.map_partitions(lambda part: assess_pairs(g, part, opts, tables=t),
+                                    meta=meta).compute(scheduler="threads")
+    assert ddf.npartitions == 4
+    assert_frame_equal(result, single)
+
+
+def test_streaming_chunk_size_does_not_change_output(tmp_path: Path) -> None:
+    g, p = DATA / "golden_genotypes.csv", DATA / "golden_pairs.csv"
+    small = tmp_path / "p.csv"
+    pd.read_csv(p, dtype="str", keep_default_na=False, nrows=1500).to_csv(small, index=False)
+    run_batch(g, small, tmp_path / "a.csv", chunk_rows=97)
+    run_batch(g, small, tmp_path / "b.csv", chunk_rows=100_000)
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    chunks = list(iter_table(small, chunk_rows=400))
+    assert [len(c) for c in chunks] == [400, 400, 400, 300]
+
+
+def test_provenance_record(tmp_path: Path) -> None:
+    g, p = write_inputs(tmp_path)
+    seen: list[int] = []
+    s = run_batch(g, p, tmp_path / "out.csv", options=Options(include_a3a11=True),
+                  chunk_rows=5, progress=seen.append, command=["kirmatch", "batch", "x"])
+    assert seen == [5, 10, len(PAIRS)]
+    prov = json.loads((tmp_path / "out.csv.provenance.json").read_text())
+    assert s.provenance == tmp_path / "out.csv.provenance.json"
+    assert prov["rules"] == "kirmatch-rules-v1"
+    assert prov["ipd_imgt_hla"] == "3.58.0" and prov["ipd_kir"] == "2.13.0"
+    assert prov["options"] == Options(include_a3a11=True).to_dict()
+    assert prov["inputs"]["pairs"]["sha256"] == file_sha256(p)
+    assert prov["inputs"]["genotypes"]["sha256"] == file_sha256(g)
+    assert prov["command"] == ["kirmatch", "batch", "x"]
+    assert prov["rows"]["in"] == len(PAIRS)
+    assert prov["rows"]["ok"] + prov["rows"]["error"] == len(PAIRS)
+    assert prov["genotypes"]["duplicate_ids"] == ["DUP", "DUP2"]
+    assert set(prov["reference_tables"]) >= {"hla_kir_ligands.tsv", "kir_genes.tsv"}
+    assert prov["pyard"]["version"] and prov["wall_seconds"] >= 0
+    assert "kirmatch_version" in prov
+
+
+def _cli() -> Any:
+    from kirmatch.cli.main import app
+
+    return app
+
+
+def test_cli_batch_exit_codes_and_summary(tmp_path: Path) -> None:
+    g, p = write_inputs(tmp_path)
+    runner = CliRunner()
+    args = ["batch", "--genotypes", str(g), "--pairs", str(p), "--output",
+            str(tmp_path / "out.csv"), "--errors", str(tmp_path / "err.tsv")]
+    res = runner.invoke(_cli(), args)
+    assert res.exit_code == 0, res.output
+    assert f"{len(PAIRS)} pairs ({len(PAIRS) - len(ERROR_PAIRS)} ok, {len(ERROR_PAIRS)} error" \
+        in res.stderr
+    assert "duplicate_person): DUP, DUP2" in res.stderr
+    assert "pairs/s" in res.stderr and "\r" not in res.stderr  # no progress bar: not a tty
+    assert (tmp_path / "err.tsv").exists() and (tmp_path / "out.csv.provenance.json").exists()
+    res = runner.invoke(_cli(), [*args, "--strict", "--quiet"])
+    assert res.exit_code == 1
+    assert "row(s) have status=error (--strict)" in res.stderr
+    assert "pairs/s" not in res.stderr
+    assert len(pd.read_csv(tmp_path / "out.csv")) == len(PAIRS)  # written before exiting
+    res = runner.invoke(_cli(), ["batch", "--genotypes", str(g), "--pairs", str(p),
+                                 "--output", str(tmp_path / "out.json")])
+    assert res.exit_code == 2 and "cannot tell the format" in res.stderr
+    p.write_text("recipient_id,donor\nR1,D1\n")
+    res = runner.invoke(_cli(), ["batch", "--genotypes", str(g), "--pairs", str(p),
+                                 "--output", str(tmp_path / "o2.csv")])
+    assert res.exit_code == 1 and "no 'donor_id' column" in res.stderr
+
+
+def test_cli_strict_passes_without_errors(tmp_path: Path) -> None:
+    g, p = write_inputs(tmp_path)
+    pairs_frame().iloc[:5].to_csv(p, index=False)
+    res = CliRunner().invoke(_cli(), ["batch", "--genotypes", str(g), "--pairs", str(p),
+                                      "--output", str(tmp_path / "o.parquet"), "--strict",
+                                      "--include-a3a11", "--chunk-size", "2"])
+    assert res.exit_code == 0, res.output
+    prov = json.loads((tmp_path / "o.parquet.provenance.json").read_text())
+    assert prov["options"]["include_a3a11"] is True
+    assert prov["command"][:2] == ["kirmatch", "batch"]
+
+
+def test_numeric_ids_from_parquet_match_text_ids(t: ReferenceTables) -> None:
+    g = pd.DataFrame({"sample_id": pd.array([101, 102], dtype="int64"),
+                      "hla": [PEOPLE[0][1], PEOPLE[1][1]], "kir": [PEOPLE[0][2], ""]})
+    pairs = pd.DataFrame({"recipient_id": ["101", " 102 "], "donor_id": ["102", "101"]})
+    out = assess_pairs(g, pairs, tables=t)
+    assert out["status"].tolist() == ["ok", "ok"]
+    assert out["recipient_id"].tolist() == ["101", " 102 "]  # kept as given
+    assert np.all(out.index == pairs.index)
+
+
+def test_contract_columns_follow_pair_columns(t: ReferenceTables) -> None:
+    out = assess_pairs(genotypes_frame(), pairs_frame(), tables=t)
+    assert list(out.columns) == ["recipient_id", "donor_id", "pair_no", "note",
+                                 *CONTRACT_COLUMNS[2:]]

@@ -1,0 +1,182 @@
+"""`kirmatch rank` end to end: family scenarios (DSA overrides KIR; CF-iKIR decides),
+bad-input rows, outputs, and the HTML report rendered in headless Chromium."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kirmatch.cli.main import app
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(pyard_dir, monkeypatch):
+    import kirmatch.pyard_backend as pb
+
+    monkeypatch.setenv("KIRMATCH_PYARD_DIR", str(pyard_dir))
+    pb._BACKENDS.clear()
+    yield
+    pb._BACKENDS.clear()
+
+
+def rank(*extra: str, pairs: Path | None = None, genotypes: Path | None = None,
+         antibodies: Path | None = None) -> object:
+    args = ["rank", "--genotypes", str(genotypes or EXAMPLES / "genotypes.csv"),
+            "--pairs", str(pairs or EXAMPLES / "pairs.csv"),
+            "--antibodies", str(antibodies or EXAMPLES / "antibodies.csv"), *extra]
+    return runner.invoke(app, args)
+
+
+def _json(res) -> dict:
+    assert res.exit_code == 0, res.output
+    return json.loads(res.output)
+
+
+def _by(results: list[dict], rid: str) -> list[tuple[str, str, str]]:
+    rows = [r for r in results if r["recipient_id"] == rid]
+    return [(r["donor_id"], r["rank"], r["rank_reason"])
+            for r in sorted(rows, key=lambda r: (r["rank"] == "", r["rank"]))]
+
+
+@pytest.mark.pyard
+def test_dsa_overrides_kir(env) -> None:
+    out = _json(rank("--json"))
+    p1 = _by(out["results"], "P1")
+    assert p1[0] == ("P1-son", "1", "top")
+    assert p1[1] == ("P1-father", "2", "cf_ikir: 2 vs 3")
+    # the sister has the best CF-iKIR (4) but a B57 DSA at MFI 12,000
+    assert p1[2] == ("P1-sister", "3", "dsa_tier: high (B57, MFI 12,000) vs none")
+    sister = next(r for r in out["results"] if r["donor_id"] == "P1-sister")
+    assert sister["cf_ikir"] == "4" and sister["dsa_max_mfi"] == "12000"
+
+
+@pytest.mark.pyard
+def test_cf_ikir_decides_and_ebmt_differs(env) -> None:
+    out = _json(rank("--json"))
+    assert _by(out["results"], "P2") == [("P2-mother", "1", "top"),
+                                        ("P2-brother", "2", "cf_ikir: 3 vs 4"),
+                                        ("P2-sister", "3", "cf_ikir: 2 vs 3")]
+    ebmt = _json(rank("--json", "--policy", "ebmt"))
+    assert _by(ebmt["results"], "P2") == [("P2-sister", "1", "top"),
+                                         ("P2-brother", "2", "donor_age: 35 vs 33"),
+                                         ("P2-mother", "3", "donor_age: 58 vs 35")]
+    assert ebmt["meta"]["policy"]["name"] == "ebmt"
+
+
+@pytest.mark.pyard
+def test_worked_pairs_ranked(env) -> None:
+    out = _json(rank("--json"))
+    res = {r["donor_id"]: r for r in out["results"]}
+    assert (res["D1"]["dsa_tier"], res["D1"]["dsa_max_mfi"]) == ("low", "3200")
+    assert (res["D2"]["dsa_tier"], res["D2"]["dsa_max_mfi"]) == ("high", "14500")
+    assert res["D1"]["rank"] == "1"
+
+
+@pytest.mark.pyard
+def test_row_order_does_not_change_ranking(env, tmp_path) -> None:
+    rows = list(csv.reader(open(EXAMPLES / "pairs.csv")))
+    shuffled = tmp_path / "pairs.csv"
+    with open(shuffled, "w", newline="") as fh:
+        csv.writer(fh).writerows([rows[0], *reversed(rows[1:])])
+    a = {(r["recipient_id"], r["donor_id"]): (r["rank"], r["rank_reason"])
+         for r in _json(rank("--json"))["results"]}
+    b = {(r["recipient_id"], r["donor_id"]): (r["rank"], r["rank_reason"])
+         for r in _json(rank("--json", pairs=shuffled))["results"]}
+    assert a == b
+
+
+@pytest.mark.pyard
+def test_bad_rows_are_errors_others_ranked(env, tmp_path) -> None:
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(
+        "recipient_id,donor_id,donor_age,relationship\n"
+        "P1,P1-son,24,child\nP1,P1-father,68,uncle\nP1,P1-son,24,child\n"
+        "P2,P2-brother,35,sibling\nP2,P2-sister,33,sibling\nP2,NOBODY,30,sibling\n")
+    out = _json(rank("--json", pairs=pairs))["results"]
+    assert [r["donor_id"] for r in out] == ["P1-son", "P1-father", "P1-son", "P2-brother",
+                                           "P2-sister", "NOBODY"]
+    assert "relationship" in out[1]["error"] and "uncle" in out[1]["error"]
+    assert "row 3" in out[1]["error"]
+    assert "listed more than once" in out[0]["error"] and "rows 2, 4" in out[0]["error"]
+    assert out[5]["error"].startswith("person_not_found")
+    assert [r["rank"] for r in out[3:5]] == ["1", "2"]  # CF-iKIR 3 vs 2
+    assert all(r["rank"] == "" for r in (out[0], out[1], out[2], out[5]))
+
+
+@pytest.mark.pyard
+def test_bad_antibody_row_fails_only_that_recipient(env, tmp_path) -> None:
+    ab = tmp_path / "ab.csv"
+    ab.write_text("recipient_id,specificity,mfi,c1q\nP1,B57,-5,neg\nP2,A*02:01,900,neg\n")
+    out = _json(rank("--json", antibodies=ab))["results"]
+    p1 = [r for r in out if r["recipient_id"] == "P1"]
+    p2 = [r for r in out if r["recipient_id"] == "P2"]
+    assert all(r["status"] == "error" and "row 2" in r["error"] for r in p1)
+    assert all(r["status"] == "ok" and r["rank"] for r in p2)
+    bad = tmp_path / "ab2.csv"
+    bad.write_text("recipient_id,specificity,mfi\nP2,Q99,900\n")
+    out = _json(rank("--json", antibodies=bad))["results"]
+    assert all(r["status"] == "error" and "Q99" in r["error"]
+               for r in out if r["recipient_id"] == "P2")
+
+
+def test_policy_file_errors_exit_2(tmp_path) -> None:
+    pol = tmp_path / "p.toml"
+    pol.write_text('[policy]\nname = "x"\ncriteria = ["dsa_tier", "eye_colour"]\n')
+    res = rank("--policy", str(pol))
+    assert res.exit_code == 2 and "eye_colour" in res.output
+
+
+@pytest.mark.pyard
+def test_outputs_and_clinical_warnings(env, tmp_path) -> None:
+    out = tmp_path / "ranked.csv"
+    res = rank("--output", str(out))
+    assert res.exit_code == 0, res.output
+    assert "Recipient P1" in res.output and "dsa_tier: high" in res.output
+    rows = list(csv.DictReader(open(out)))
+    assert list(rows[0])[:3] == ["recipient_id", "donor_id", "donor_age"]
+    assert list(rows[0])[-2:] == ["rank", "rank_reason"]
+    d1 = next(r for r in rows if r["donor_id"] == "D1")
+    assert "clinical_unknown(donor_age)" in d1["warnings"]
+    prov = json.loads(Path(str(out) + ".provenance.json").read_text())
+    assert prov["rules"] == "kirmatch-rules-v1" and prov["policy"]["name"] == "kir-first"
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.pyard
+@pytest.mark.slow
+def test_html_report_renders(env, tmp_path) -> None:
+    html = tmp_path / "report.html"
+    res = rank("--report", str(html))
+    assert res.exit_code == 0, res.output
+    text = html.read_text()
+    for needle in ("Recipient P1", "P1-sister", "<svg", "missing ligand", "B57",
+                   "not a medical device", "IPD-IMGT/HLA 3.58.0", "kir-first"):
+        assert needle in text, needle
+    assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in text
+    exe = _chromium()
+    if exe is None:
+        pytest.skip("chromium not installed (.ci/run installs Debian's chromium)")
+    png = tmp_path / "report.png"
+    proc = subprocess.run(
+        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}",
+         "--window-size=1200,1600", html.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert png.exists(), proc.stderr[-2000:]
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(data) > 20_000  # a blank page compresses to a few KB
