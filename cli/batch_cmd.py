@@ -161,11 +161,7 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
         from kirmatch.pyard_backend import get_backend
         from kirmatch.tables import load_reference_tables
 
-        opts = build_options(ambiguity=ambiguity, hla_a_bw4=hla_a_bw4, a25_bw4=a25_bw4,
-                             include_a3a11=include_a3a11, ipd_compatible=ipd_compatible,
-                             exclude_null_kir3dl1=exclude_null_kir3dl1,
-                             single_allele=single_allele, dsa_low_mfi=dsa_low_mfi,
-                             dsa_high_mfi=dsa_high_mfi, dsa_very_high_mfi=dsa_very_high_mfi)
+        opts = build_options(**locals())
         err_console = Console(stderr=True)
         source: Any = genotypes
         if genotypes is None:

@@ -135,8 +135,7 @@ def ligands(
 
     from .render import render_ligands
 
-    opts = build_options(ambiguity=ambiguity, hla_a_bw4=hla_a_bw4, a25_bw4=a25_bw4,
-                         single_allele=single_allele)
+    opts = build_options(**locals())
     tables = load_reference_tables()
     resolver = LigandResolver(tables, opts, _backend())
     genotype = parse_hla_genotype(gl_string)
@@ -194,11 +193,7 @@ def pair(
 
     from .render import render_pair
 
-    opts = build_options(ambiguity=ambiguity, hla_a_bw4=hla_a_bw4, a25_bw4=a25_bw4,
-                         include_a3a11=include_a3a11, ipd_compatible=ipd_compatible,
-                         exclude_null_kir3dl1=exclude_null_kir3dl1,
-                         single_allele=single_allele, dsa_low_mfi=dsa_low_mfi,
-                         dsa_high_mfi=dsa_high_mfi, dsa_very_high_mfi=dsa_very_high_mfi)
+    opts = build_options(**locals())
     tables = load_reference_tables()
     r = make_person(recipient_id, recipient_hla, recipient_kir, tables=tables)
     d = make_person(donor_id, donor_hla, donor_kir, tables=tables)

@@ -63,6 +63,7 @@ def build_options(*, ambiguity: Ambiguity = Ambiguity.strict, hla_a_bw4: bool = 
                   dsa_low_mfi: float = 1000.0, dsa_high_mfi: float = 5000.0,
                   dsa_very_high_mfi: float = 20000.0, ranking_policy: str = "kir-first",
                   **_: object) -> Options:
+    """Options from a command's parameters (pass ``**locals()``; others are ignored)."""
     return Options(
         ambiguity_policy=ambiguity.value, hla_a_bw4=hla_a_bw4, a25_bw4=a25_bw4,
         include_a3a11=include_a3a11, ipd_compatible=ipd_compatible,

@@ -98,12 +98,7 @@ def register(app: typer.Typer, handle_errors: Any) -> None:
 
         t0 = time.perf_counter()
         pol = resolve_policy(policy)
-        opts = build_options(ambiguity=ambiguity, hla_a_bw4=hla_a_bw4, a25_bw4=a25_bw4,
-                             include_a3a11=include_a3a11, ipd_compatible=ipd_compatible,
-                             exclude_null_kir3dl1=exclude_null_kir3dl1,
-                             single_allele=single_allele, dsa_low_mfi=dsa_low_mfi,
-                             dsa_high_mfi=dsa_high_mfi, dsa_very_high_mfi=dsa_very_high_mfi,
-                             ranking_policy=pol.name)
+        opts = build_options(**{**locals(), "ranking_policy": pol.name})
         tables = load_reference_tables()
         if genotypes is None and hla is None and kir is None:
             raise UsageError("give --genotypes, or --hla and/or --kir with their formats")

@@ -74,7 +74,7 @@ from kirmatch.kir import (
     parse_kir_genotype,
     parse_kir_value,
 )
-from kirmatch.ligands import LigandResolver, PersonHLA, b_class, has_b_c1, ligand_set
+from kirmatch.ligands import PersonHLA, b_class, has_b_c1, ligand_set, shared_resolver
 from kirmatch.options import RULES_ID, RULES_VERSION, Options
 from kirmatch.pair import _ALLELE_GENE, COMPUTED_COLUMNS, CONTRACT_COLUMNS, compute_models, \
     encode, to_cell
@@ -368,20 +368,6 @@ class _Vocab:
         return pa.array(self.items, pa.large_string()).take(pa.array(codes, pa.int32()))
 
 
-_RESOLVERS: dict[tuple[int, Options, int], LigandResolver] = {}
-
-
-def _resolver(tables: ReferenceTables, options: Options,
-              pyard: PyardBackend | None) -> LigandResolver:
-    """One resolver (and its typing cache) per tables, options and backend."""
-    key = (id(tables), options, id(pyard))
-    r = _RESOLVERS.get(key)
-    if r is None or r.tables is not tables or r.pyard is not pyard:
-        if len(_RESOLVERS) > 16:
-            _RESOLVERS.clear()
-        r = LigandResolver(tables, options, pyard)
-        _RESOLVERS[key] = r
-    return r
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,7 +402,7 @@ class Cohort:
         self.tables = tables
         self.pyard = pyard
         self.layout = detect_genotype_layout(list(genotypes.columns), tables)
-        self.resolver = _resolver(tables, options, pyard)
+        self.resolver = shared_resolver(tables, options, pyard)
         lay = self.layout
         ids = _as_text(genotypes[lay.id_column]).str.strip()
         typing = [_as_text(genotypes[c]).to_numpy(dtype=object)

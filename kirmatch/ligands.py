@@ -45,6 +45,7 @@ __all__ = [
     "has_b_c1",
     "ligand_set",
     "person_facts",
+    "shared_resolver",
 ]
 
 BW4 = frozenset({"Bw4-80I", "Bw4-80T"})
@@ -676,3 +677,20 @@ def _replace(call: AlleleCall, **changes: object) -> AlleleCall:
     from dataclasses import replace
 
     return replace(call, **changes)  # type: ignore[arg-type]
+
+
+_RESOLVERS: dict[tuple[int, Options, int], LigandResolver] = {}
+
+
+def shared_resolver(tables: ReferenceTables, options: Options,
+                    pyard: PyardBackend | None = None) -> LigandResolver:
+    """One resolver (and its typing cache) per tables, options and py-ard backend."""
+    key = (id(tables), options, id(pyard))
+    r = _RESOLVERS.get(key)
+    # ids can be reused after garbage collection: check the objects themselves
+    if r is None or r.tables is not tables or r.pyard is not pyard:
+        if len(_RESOLVERS) > 32:
+            _RESOLVERS.clear()
+        r = LigandResolver(tables, options, pyard)
+        _RESOLVERS[key] = r
+    return r

@@ -24,12 +24,12 @@ from kirmatch.errors import KirmatchError
 from kirmatch.hla import HLAGenotype, parse_hla_genotype
 from kirmatch.kir import KIRFeatures, KIRGenotype, kir_features, parse_kir_genotype
 from kirmatch.ligands import (
-    LigandResolver,
     PersonHLA,
     b_class,
     c_group,
     format_set,
     person_facts,
+    shared_resolver,
 )
 from kirmatch.options import RULES_ID, Options
 from kirmatch.propagation import Cand, evaluate
@@ -187,22 +187,6 @@ def error_row(recipient_id: str, donor_id: str, error: KirmatchError | str,
                           status="error", error=text.replace("\n", " "))
 
 
-_RESOLVERS: dict[tuple[int, Options, int], LigandResolver] = {}
-
-
-def _resolver(tables: ReferenceTables, options: Options,
-              pyard: PyardBackend | None) -> LigandResolver:
-    key = (id(tables), options, id(pyard))
-    r = _RESOLVERS.get(key)
-    # ids can be reused after garbage collection: check the objects themselves
-    if r is None or r.tables is not tables or r.pyard is not pyard:
-        if len(_RESOLVERS) > 32:
-            _RESOLVERS.clear()
-        r = LigandResolver(tables, options, pyard)
-        _RESOLVERS[key] = r
-    return r
-
-
 def _as_person(p: Person | Mapping[str, Any], tables: ReferenceTables, default_id: str) -> Person:
     if isinstance(p, Person):
         return p
@@ -241,7 +225,7 @@ def assess_pair(
     t = tables or load_reference_tables()
     rp = _as_person(recipient, t, "recipient")
     dp = _as_person(donor, t, "donor")
-    resolver = _resolver(t, opts, pyard)
+    resolver = shared_resolver(t, opts, pyard)
     rh = resolver.resolve_genotype(rp.hla, "recipient")
     dh = resolver.resolve_genotype(dp.hla, "donor")
     dk = kir_features(dp.kir, t, "donor")
