@@ -199,12 +199,18 @@ def pair(
     d = make_person(donor_id, donor_hla, donor_kir, tables=tables)
     abs_ = None
     if antibodies is not None:
-        from kirmatch.dsa import read_antibodies_csv
+        from kirmatch.dsa import antibodies_by_recipient
+        from kirmatch.io import read_table
 
-        by_recipient = read_antibodies_csv(antibodies, tables=tables)
+        df = read_table(antibodies, what="antibodies")
+        by_recipient = antibodies_by_recipient(
+            [str(c) for c in df.columns], df.to_dict("records"), source=antibodies.name,
+            tables=tables)
         abs_ = by_recipient.get(recipient_id)
         if abs_ is None and len(by_recipient) == 1 and "" in by_recipient:
             abs_ = by_recipient[""]
+        if isinstance(abs_, KirmatchError):
+            raise abs_
     res = assess_pair(r, d, opts, tables=tables, antibodies=abs_, pyard=_backend())
     if json_out:
         emit_json(res.to_dict())

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import time
@@ -30,14 +29,6 @@ from .options import (
 )
 
 FileOpt = Annotated[Path | None, typer.Option(exists=True, dir_okay=False)]
-
-
-def _sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _records(df: Any) -> tuple[list[str], list[dict[str, Any]]]:
@@ -87,8 +78,9 @@ def register(app: typer.Typer, handle_errors: Any) -> None:
         dsa_very_high_mfi: DsaVeryHighOpt = 20000.0,
     ) -> None:
         """Rank each recipient's donors: DSA, CF-iKIR and clinical factors, with reasons."""
-        from kirmatch.errors import KirmatchError, UsageError
-        from kirmatch.io import read_table, write_table
+        from kirmatch.dsa import antibodies_by_recipient
+        from kirmatch.errors import InputSchemaError, KirmatchError, UsageError
+        from kirmatch.io import file_sha256, read_table, write_table
         from kirmatch.pair import CONTRACT_COLUMNS, RANK_COLUMNS, run_record
         from kirmatch.people import people_from_readers, people_from_rows
         from kirmatch.pyard_backend import get_backend
@@ -124,7 +116,12 @@ def register(app: typer.Typer, handle_errors: Any) -> None:
                 raise KirmatchError(f"pairs file {pairs} has no {need!r} column", column=need)
         abs_by_recipient: dict[str, Any] | None = None
         if antibodies is not None:
-            abs_by_recipient = _read_antibodies(antibodies, tables)
+            acols, arows = _records(read_table(antibodies, what="antibodies"))
+            if "recipient_id" not in {c.strip().lower() for c in acols}:
+                raise InputSchemaError(f"antibodies file {antibodies} has no 'recipient_id' "
+                                       "column", column="recipient_id")
+            abs_by_recipient = antibodies_by_recipient(acols, arows, source=antibodies.name,
+                                                       tables=tables)
         pyard = get_backend()
         ranked = rank_pairs(people, prow, policy=pol, options=opts, tables=tables,
                             antibodies=abs_by_recipient, pyard=pyard)
@@ -134,7 +131,7 @@ def register(app: typer.Typer, handle_errors: Any) -> None:
             "options": record,
             "policy": pol.to_dict(),
             "tables_sha256": dict(tables.sha256),
-            "inputs": {str(p): _sha(p) for p in (genotypes, pairs, antibodies, hla, kir)
+            "inputs": {str(p): file_sha256(p) for p in (genotypes, pairs, antibodies, hla, kir)
                        if p is not None and p.is_file()},
             "command": " ".join(["kirmatch", *sys.argv[1:]]),
             "seconds": round(time.perf_counter() - t0, 3),
@@ -164,36 +161,6 @@ def register(app: typer.Typer, handle_errors: Any) -> None:
             typer.echo(json.dumps({"meta": meta, "results": rows_out}, indent=2))
             return
         _print_tables(ranked)
-
-    def _read_antibodies(path: Path, tables: Any) -> dict[str, Any]:
-        """Antibodies per recipient; a bad row makes that recipient's rows errors."""
-        from kirmatch.dsa import parse_antibody
-        from kirmatch.errors import InputSchemaError, KirmatchError
-        from kirmatch.io import read_table
-
-        cols, rows = _records(read_table(path, what="antibodies"))
-        low = {c.strip().lower(): c for c in cols}
-        for need in ("recipient_id", "specificity", "mfi"):
-            if need not in low:
-                raise InputSchemaError(f"antibodies file {path} has no {need!r} column",
-                                       column=need)
-        out: dict[str, Any] = {}
-        for i, row in enumerate(rows, start=2):
-            rid = str(row[low["recipient_id"]] or "").strip()
-            if isinstance(out.get(rid), KirmatchError):
-                continue
-            try:
-                ab = parse_antibody(row[low["specificity"]] or "", row[low["mfi"]] or "",
-                                    row.get(low["c1q"]) if "c1q" in low else None,
-                                    tables=tables)
-            except KirmatchError as exc:
-                col = "mfi" if "MFI" in str(exc) else ("c1q" if "C1q" in str(exc)
-                                                        else "specificity")
-                out[rid] = KirmatchError(f"antibodies file {path.name}: {exc}", row=i,
-                                         column=col)
-                continue
-            out.setdefault(rid, []).append(ab)
-        return out
 
 
 def _print_tables(ranked: Any) -> None:

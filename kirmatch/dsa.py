@@ -13,12 +13,18 @@ resolution of the donor typing gives the same tier.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import product
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from kirmatch.errors import HLAParseError, PyardUnavailableError, UnknownAlleleError
+from kirmatch.errors import (
+    HLAParseError,
+    InputSchemaError,
+    KirmatchError,
+    PyardUnavailableError,
+    UnknownAlleleError,
+)
 from kirmatch.hla import HLAGenotype, HLATyping, TypingKind, parse_hla_typing
 from kirmatch.options import Options
 from kirmatch.pyard_backend import PyardBackend
@@ -27,7 +33,8 @@ from kirmatch.tables import ReferenceTables
 if TYPE_CHECKING:
     from kirmatch.ligands import PersonHLA
 
-__all__ = ["Antibody", "DSAHit", "DSAResult", "assess_dsa", "dsa_tier", "parse_antibody"]
+__all__ = ["Antibody", "DSAHit", "DSAResult", "antibodies_by_recipient", "assess_dsa",
+           "dsa_tier", "parse_antibody"]
 
 TIERS = ("none", "low", "high", "very high")
 
@@ -58,15 +65,16 @@ def parse_antibody(specificity: str, mfi: object, c1q: object = None, *,
     >>> parse_antibody("B44", -1)
     Traceback (most recent call last):
     ...
-    kirmatch.errors.HLAParseError: cannot parse '-1': MFI must be a non-negative number
+    kirmatch.errors.HLAParseError: cannot parse '-1': MFI must be a non-negative number [column 'mfi']
     """
     spec = str(specificity or "").strip()
     try:
         value = float(str(mfi).replace(",", "")) if str(mfi).strip() else float("nan")
     except ValueError:
-        raise HLAParseError(str(mfi), "MFI must be a non-negative number") from None
+        raise HLAParseError(str(mfi), "MFI must be a non-negative number",
+                            column="mfi") from None
     if not value >= 0:
-        raise HLAParseError(str(mfi), "MFI must be a non-negative number")
+        raise HLAParseError(str(mfi), "MFI must be a non-negative number", column="mfi")
     c = None if c1q is None else str(c1q).strip().lower()
     if c in (None, "", "nan", "na"):
         c1 = None
@@ -75,18 +83,21 @@ def parse_antibody(specificity: str, mfi: object, c1q: object = None, *,
     elif c in ("neg", "negative", "-", "0", "false", "no"):
         c1 = False
     else:
-        raise HLAParseError(str(c1q), "C1q must be pos, neg or blank")
+        raise HLAParseError(str(c1q), "C1q must be pos, neg or blank", column="c1q")
     if spec.upper() in ("NONE", "NEG", "NEGATIVE"):
         return Antibody("NONE", value, c1)
     if not spec:
-        raise HLAParseError(spec, "empty antibody specificity")
-    t = parse_hla_typing(spec.replace(" ", ""))
+        raise HLAParseError(spec, "empty antibody specificity", column="specificity")
+    try:
+        t = parse_hla_typing(spec.replace(" ", ""))
+    except HLAParseError as exc:
+        raise exc.located(column="specificity") from None
     if t.kind not in (TypingKind.ALLELE, TypingKind.SEROLOGY):
         raise HLAParseError(spec, "an antibody specificity must be an allele (A*02:01) or an "
-                            "antigen (A2, B44, Cw4, DR4, DQ7)")
+                            "antigen (A2, B44, Cw4, DR4, DQ7)", column="specificity")
     if t.kind == TypingKind.ALLELE and tables is not None and t.locus in ("A", "B", "C") and \
             not tables.hla_records_with_prefix(t.name):
-        raise UnknownAlleleError(t.name, "IPD-IMGT/HLA 3.58.0")
+        raise UnknownAlleleError(t.name, "IPD-IMGT/HLA 3.58.0", column="specificity")
     return Antibody(t.name, value, c1, t)
 
 
@@ -226,38 +237,34 @@ def assess_dsa(antibodies: Sequence[Antibody] | None, donor: HLAGenotype | None,
     return DSAResult(mx, tier, hits, None, tuple(warnings))
 
 
-def read_antibodies_csv(path: object, *, tables: ReferenceTables | None = None
-                        ) -> dict[str, list[Antibody]]:
-    """Read an antibodies CSV (``recipient_id`` optional, ``specificity``, ``mfi``,
-    ``c1q`` optional) into antibodies per recipient id (``""`` without the column).
+def antibodies_by_recipient(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], *,
+                            source: str, tables: ReferenceTables | None = None,
+                            first_row: int = 2) -> dict[str, list[Antibody] | KirmatchError]:
+    """Antibody rows (``recipient_id`` optional, ``specificity``, ``mfi``, ``c1q``
+    optional) grouped per recipient id (``""`` without the column).
 
-    Errors name the file, the row (1-based, header = row 1) and the column.
+    A bad row makes its recipient's entry the error it raised (naming file, row
+    and column), so that only that recipient fails. Row numbers count the header
+    as row 1.
     """
-    import csv
-    from pathlib import Path
-
-    from kirmatch.errors import InputSchemaError, KirmatchError
-
-    p = Path(str(path))
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputSchemaError(f"{p}: not UTF-8 text (byte {exc.start})", raw=str(p)) from None
-    rows = list(csv.DictReader(text.splitlines(), delimiter="\t" if p.suffix == ".tsv" else ","))
-    if not rows:
-        raise InputSchemaError(f"{p}: no antibody rows", raw=str(p))
-    cols = {c.strip().lower(): c for c in rows[0] if c}
+    low = {str(c).strip().lower(): c for c in columns}
     for need in ("specificity", "mfi"):
-        if need not in cols:
-            raise InputSchemaError(f"{p}: missing required column {need!r}", raw=str(p),
+        if need not in low:
+            raise InputSchemaError(f"{source}: missing required column {need!r}", raw=source,
                                    column=need)
-    out: dict[str, list[Antibody]] = {}
-    for i, row in enumerate(rows, start=2):
-        rid = (row.get(cols["recipient_id"]) or "").strip() if "recipient_id" in cols else ""
+    if not rows:
+        raise InputSchemaError(f"{source}: no antibody rows", raw=source)
+    out: dict[str, list[Antibody] | KirmatchError] = {}
+    for i, row in enumerate(rows, start=first_row):
+        rid = str(row.get(low["recipient_id"]) or "").strip() if "recipient_id" in low else ""
+        group = out.setdefault(rid, [])
+        if isinstance(group, KirmatchError):
+            continue
         try:
-            ab = parse_antibody(row.get(cols["specificity"]) or "", row.get(cols["mfi"]) or "",
-                                row.get(cols["c1q"]) if "c1q" in cols else None, tables=tables)
+            group.append(parse_antibody(row.get(low["specificity"]) or "",
+                                        row.get(low["mfi"]) or "",
+                                        row.get(low["c1q"]) if "c1q" in low else None,
+                                        tables=tables))
         except KirmatchError as exc:
-            raise exc.located(row=i, column="specificity") from None
-        out.setdefault(rid, []).append(ab)
+            out[rid] = exc.located(row=i, source=source)
     return out

@@ -49,6 +49,7 @@ class KirmatchError(Exception):
         self.position = position
         self.row = row
         self.column = column
+        self.source: str | None = None
         self.reason = message
         super().__init__(self._render(message))
 
@@ -58,17 +59,20 @@ class KirmatchError(Exception):
             where.append(f"row {self.row}")
         if self.column is not None:
             where.append(f"column {self.column!r}")
-        text = message
+        text = message if self.source is None else f"{self.source}: {message}"
         if self.position is not None:
             text = f"{text} (char {self.position})"
         if where:
             text = f"{text} [{', '.join(where)}]"
         return text
 
-    def located(self, *, row: int | None = None, column: str | None = None) -> KirmatchError:
-        """Return a copy of this error that also names the row and/or column."""
+    def located(self, *, row: int | None = None, column: str | None = None,
+                source: str | None = None) -> KirmatchError:
+        """Return a copy of this error that also names the row, column and/or file."""
         new = self.__class__.__new__(self.__class__)
         new.__dict__.update(self.__dict__)
+        if source is not None:
+            new.source = source
         if row is not None:
             new.row = row
         if column is not None:
