@@ -40,7 +40,7 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -580,48 +580,18 @@ class Cohort:
         return hit
 
     def _parse_hla_wide(self, lay: GenotypeLayout, values: dict[str, str]) -> HLAGenotype:
-        cells = {loc: tuple(values[c] for c in cols) for loc, cols in lay.hla_loci}
-        key = tuple(sorted(cells.items()))
-
-        def build() -> HLAGenotype:
-            try:
-                return hla_genotype_from_columns(cells)
-            except HLAParseError as exc:
-                # Name the offending column.
-                for loc, cols in lay.hla_loci:
-                    for c in cols:
-                        cell = values[c].strip()
-                        if not cell or cell.upper() in ("NA", "NAN"):
-                            continue
-                        try:
-                            for part in cell.split("/"):
-                                parse_hla_typing(part, locus=loc)
-                        except HLAParseError as inner:
-                            raise inner.located(column=c) from exc
-                raise
-
-        return self._cached(self._hla_cache, ("wide", key), build)  # type: ignore[no-any-return]
+        key = tuple(sorted((loc, tuple(values[c] for c in cols)) for loc, cols in lay.hla_loci))
+        return self._cached(self._hla_cache, ("wide", key),  # type: ignore[no-any-return]
+                            lambda: hla_from_wide(lay, values))
 
     def _parse_kir_text(self, text: str) -> KIRGenotype:
         return self._cached(self._kir_cache, text,  # type: ignore[no-any-return]
                             lambda: parse_kir_genotype(text, self.tables))
 
     def _parse_kir_wide(self, lay: GenotypeLayout, values: dict[str, str]) -> KIRGenotype:
-        cells = tuple((c, g, values[c]) for c, g in lay.kir_genes)
-
-        def build() -> KIRGenotype:
-            per_gene: dict[str, list[KIRGeneTyping]] = {}
-            for col, gene, cell in cells:
-                try:
-                    typing = parse_kir_value(gene, cell, self.tables, raw=f"{col}={cell}")
-                except KirmatchError as exc:
-                    raise exc.located(column=col) from None
-                per_gene.setdefault(gene, []).append(typing)
-            states = {g: _merge_gene(g, ts) for g, ts in per_gene.items()}
-            raw = ";".join(f"{c}={v}" for c, _, v in cells)
-            return kir_genotype_from_states(states, raw, default=GeneState.UNKNOWN)
-
-        return self._cached(self._kir_cache, ("wide", cells), build)  # type: ignore[no-any-return]
+        key = tuple((c, values[c]) for c, _ in lay.kir_genes)
+        return self._cached(self._kir_cache, ("wide", key),  # type: ignore[no-any-return]
+                            lambda: kir_from_wide(lay, values, self.tables))
 
     # -- roles and profiles ------------------------------------------------------
     def prepare(self, role: str, idx: np.ndarray) -> None:
@@ -947,6 +917,42 @@ class Cohort:
                 self._fallback.clear()
             self._fallback[key] = hit
         return hit[0], hit[1] | rd["_own_unknown"] | dd["_own_unknown"]
+
+
+def hla_from_wide(lay: GenotypeLayout, values: Mapping[str, str]) -> HLAGenotype:
+    """HLA from per-allele columns (``A_1``, ``A_2``, …); errors name the column."""
+    cells = {loc: tuple(values[c] for c in cols) for loc, cols in lay.hla_loci}
+    try:
+        return hla_genotype_from_columns(cells)
+    except HLAParseError as exc:
+        for loc, cols in lay.hla_loci:
+            for c in cols:
+                cell = values[c].strip()
+                if not cell or cell.upper() in ("NA", "NAN"):
+                    continue
+                try:
+                    for part in cell.split("/"):
+                        parse_hla_typing(part, locus=loc)
+                except HLAParseError as inner:
+                    raise inner.located(column=c) from exc
+        raise
+
+
+def kir_from_wide(lay: GenotypeLayout, values: Mapping[str, str],
+                  tables: ReferenceTables) -> KIRGenotype:
+    """KIR from per-gene columns; a gene in several columns is merged
+    (:func:`_merge_gene`); errors name the column."""
+    per_gene: dict[str, list[KIRGeneTyping]] = {}
+    for col, gene in lay.kir_genes:
+        cell = values[col]
+        try:
+            typing = parse_kir_value(gene, cell, tables, raw=f"{col}={cell}")
+        except KirmatchError as exc:
+            raise exc.located(column=col) from None
+        per_gene.setdefault(gene, []).append(typing)
+    states = {g: _merge_gene(g, ts) for g, ts in per_gene.items()}
+    raw = ";".join(f"{c}={values[c]}" for c, _ in lay.kir_genes)
+    return kir_genotype_from_states(states, raw, default=GeneState.UNKNOWN)
 
 
 def _merge_gene(gene: str, typings: list[KIRGeneTyping]) -> KIRGeneTyping:

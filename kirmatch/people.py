@@ -12,14 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kirmatch.errors import KirmatchError
-from kirmatch.hla import HLAGenotype, hla_genotype_from_columns, parse_hla_genotype
-from kirmatch.kir import (
-    GeneState,
-    KIRGenotype,
-    kir_genotype_from_states,
-    parse_kir_genotype,
-    parse_kir_value,
-)
+from kirmatch.hla import HLAGenotype, parse_hla_genotype
+from kirmatch.kir import KIRGenotype, parse_kir_genotype
 from kirmatch.pair import Person
 from kirmatch.tables import ReferenceTables
 
@@ -38,7 +32,9 @@ def people_from_rows(columns: Sequence[str], rows: Sequence[Mapping[str, Any]],
 
     Row numbers in errors count the header as row 1 (``first_row`` = 2).
     """
-    from kirmatch.batch import detect_genotype_layout
+    # The same layout detection and wide-form parsing as `kirmatch batch`, so a
+    # genotypes file means the same to `rank` and to `batch`.
+    from kirmatch.batch import detect_genotype_layout, hla_from_wide, kir_from_wide
 
     lay = detect_genotype_layout(list(columns), tables)
     out: People = {}
@@ -62,37 +58,28 @@ def people_from_rows(columns: Sequence[str], rows: Sequence[Mapping[str, Any]],
                 out[pid] = err
             continue
         raw_of[pid] = key
+        values = dict(zip(lay.typing_columns, key, strict=True))
         col = lay.id_column
         try:
             hla: HLAGenotype | None = None
             if lay.hla_column:
                 col = lay.hla_column
-                text = row.get(lay.hla_column)
-                hla = None if _blank(text) else parse_hla_genotype(str(text))
+                text = values[col]
+                hla = parse_hla_genotype(text) if text else None
             elif lay.hla_loci:
                 col = lay.hla_loci[0][1][0]
-                cells = {loc: tuple(None if _blank(row.get(c)) else str(row.get(c))
-                                    for c in cs) for loc, cs in lay.hla_loci}
-                hla = hla_genotype_from_columns(cells)
+                hla = hla_from_wide(lay, values)
                 hla = hla if hla.loci else None
             kir: KIRGenotype | None = None
             if lay.kir_column:
                 col = lay.kir_column
-                text = row.get(lay.kir_column)
-                kir = parse_kir_genotype(None if _blank(text) else str(text), tables)
+                kir = parse_kir_genotype(values[col] or None, tables)
             elif lay.kir_genes:
-                states = {}
-                for c, gene in lay.kir_genes:
-                    col = c
-                    typing = parse_kir_value(gene, row.get(c), tables)
-                    prev = states.get(gene)
-                    if prev is not None and prev.state is not GeneState.UNKNOWN:
-                        continue
-                    states[gene] = typing
-                kir = kir_genotype_from_states(states, raw=pid)
+                col = lay.kir_genes[0][0]
+                kir = kir_from_wide(lay, values, tables)
             out[pid] = Person(pid, hla, kir)
         except KirmatchError as exc:
-            out[pid] = exc.located(row=line, column=col)
+            out[pid] = exc.located(row=line, column=exc.column or col)
     return out
 
 

@@ -180,3 +180,27 @@ def test_html_report_renders(env, tmp_path) -> None:
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(data) > 20_000  # a blank page compresses to a few KB
+
+
+def test_wide_genotypes_mean_the_same_to_rank_and_batch(tmp_path) -> None:
+    # KIR2DL5 typed in two columns (2DL5A absent, 2DL5B present): both commands
+    # merge them the same way, so the gene is present (B/x donor).
+    geno = tmp_path / "wide.csv"
+    geno.write_text(
+        "sample_id,A_1,A_2,B_1,B_2,C_1,C_2,KIR2DL1,KIR2DL3,KIR3DL1,KIR2DS4,KIR2DL5A,KIR2DL5B\n"
+        "R,01:01,02:01,08:01,15:01,07:01,03:04,POS,POS,POS,POS,NEG,NEG\n"
+        "D,01:01,03:01,08:01,57:01,07:01,06:02,POS,POS,POS,POS,NEG,POS\n")
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("recipient_id,donor_id\nR,D\n")
+    res = runner.invoke(app, ["rank", "--genotypes", str(geno), "--pairs", str(pairs),
+                              "--json"])
+    ranked = _json(res)["results"][0]
+    out = tmp_path / "batch.csv"
+    res = runner.invoke(app, ["batch", "--genotypes", str(geno), "--pairs", str(pairs),
+                              "--output", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    batched = next(csv.DictReader(open(out)))
+    assert ranked["donor_kir_genotype"] == batched["donor_kir_genotype"] == "B/x"
+    for col in batched:
+        if col not in ("warnings",):
+            assert ranked[col] == batched[col], col
