@@ -164,12 +164,13 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
         opts = build_options(**locals())
         err_console = Console(stderr=True)
         source: Any = genotypes
+        files: list[Path] = []
         if genotypes is None:
             from kirmatch.batch import genotype_source_from_readers
 
-            source = genotype_source_from_readers(hla=hla, hla_format=hla_format, kir=kir,
-                                                  kir_format=kir_format, options=opts)
-            typer.echo(f"genotypes read as: {source.description}", err=True)
+            source, description, files = genotype_source_from_readers(
+                hla=hla, hla_format=hla_format, kir=kir, kir_format=kir_format, options=opts)
+            typer.echo(f"genotypes read as: {description}", err=True)
         elif hla is not None or kir is not None:
             from kirmatch.errors import UsageError
 
@@ -182,11 +183,14 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
             summary = run_batch(
                 source, pairs, output, opts, errors=errors, column_map=column_map,
                 chunk_rows=chunk_size, tables=load_reference_tables(), pyard=get_backend(),
-                progress=update, command=effective_command(ctx),
+                progress=update, command=effective_command(ctx), genotype_files=files,
             )
         finally:
             if prog is not None:
                 prog.stop()
+        if not quiet:
+            for note in summary.notes:
+                typer.echo(f"note: {note}", err=True)
         if not quiet:
             rate = summary.rows_in / summary.seconds if summary.seconds > 0 else 0.0
             codes = ", ".join(f"{c} {n:,}" for c, n in summary.error_codes.items())

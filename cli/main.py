@@ -200,15 +200,23 @@ def pair(
     abs_ = None
     if antibodies is not None:
         from kirmatch.dsa import antibodies_by_recipient
-        from kirmatch.io import read_table
+        from kirmatch.errors import InputSchemaError
+        from kirmatch.tabular import TableReader
 
-        df = read_table(antibodies, what="antibodies")
+        areader = TableReader(antibodies, what="antibodies")
+        achunk = areader.read()
         by_recipient = antibodies_by_recipient(
-            [str(c) for c in df.columns], df.to_dict("records"), source=antibodies.name,
-            tables=tables)
+            list(achunk.columns), achunk.records(), source=antibodies.name, tables=tables,
+            row_errors=achunk.errors)
         abs_ = by_recipient.get(recipient_id)
         if abs_ is None and len(by_recipient) == 1 and "" in by_recipient:
             abs_ = by_recipient[""]
+        if abs_ is None:
+            found = ", ".join(repr(k) for k in list(by_recipient)[:10])
+            raise InputSchemaError(
+                f"{antibodies.name} has no antibody rows for recipient {recipient_id!r} "
+                f"(recipient ids found: {found}); name the recipient with --recipient-id",
+                column="recipient_id")
         if isinstance(abs_, KirmatchError):
             raise abs_
     res = assess_pair(r, d, opts, tables=tables, antibodies=abs_, pyard=_backend())

@@ -1,5 +1,5 @@
 """``kirmatch rank``: rank each recipient's candidate donors (rule 14), with DSA
-(rule 13), a terminal table, a CSV/TSV/Parquet/XLSX output and an HTML report."""
+(rule 13), a terminal summary, a CSV/TSV/Parquet/XLSX output and an HTML report."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .batch_cmd import IO_PANEL, ErrorsOpt, QuietOpt, StrictOpt
 from .options import (
     A25Bw4Opt,
     Ambiguity,
@@ -28,43 +29,43 @@ from .options import (
     build_options,
 )
 
-FileOpt = Annotated[Path | None, typer.Option(exists=True, dir_okay=False)]
-
-
-def _records(df: Any) -> tuple[list[str], list[dict[str, Any]]]:
-    cols = [str(c) for c in df.columns]
-    return cols, [dict(zip(cols, r, strict=True)) for r in df.itertuples(index=False)]
-
 
 def register(app: typer.Typer, handle_errors: Any) -> None:
     @app.command("rank")
     @handle_errors
     def rank(
-        pairs: Annotated[Path, typer.Option("--pairs", exists=True, dir_okay=False,
-                                            help="Pairs file: recipient_id, donor_id and "
-                                                 "optional clinical columns.")],
+        pairs: Annotated[Path, typer.Option(
+            "--pairs", "-p", exists=True, dir_okay=False, rich_help_panel=IO_PANEL,
+            help="Pairs file: recipient_id, donor_id and optional clinical columns.")],
         genotypes: Annotated[Path | None, typer.Option(
-            "--genotypes", exists=True, dir_okay=False,
+            "--genotypes", "-g", exists=True, dir_okay=False, rich_help_panel=IO_PANEL,
             help="Genotypes file (sample_id, hla, kir, or the wide forms).")] = None,
         antibodies: Annotated[Path | None, typer.Option(
-            "--antibodies", exists=True, dir_okay=False,
+            "--antibodies", "-a", exists=True, dir_okay=False, rich_help_panel=IO_PANEL,
             help="Antibodies file: recipient_id, specificity, mfi[, c1q].")] = None,
         policy: Annotated[str, typer.Option(
             "--policy", help="kir-first (default), ebmt, or a policy TOML file.")] = "kir-first",
         output: Annotated[Path | None, typer.Option(
-            "--output", help="Write one row per candidate (CSV, TSV, Parquet, XLSX).")] = None,
+            "--output", "-o", dir_okay=False, rich_help_panel=IO_PANEL,
+            help="Write one row per candidate (CSV, TSV, Parquet, XLSX).")] = None,
+        errors: ErrorsOpt = None,
         report: Annotated[Path | None, typer.Option(
-            "--report", help="Write a self-contained HTML report.")] = None,
+            "--report", dir_okay=False, rich_help_panel=IO_PANEL,
+            help="Write a self-contained HTML report.")] = None,
         hla: Annotated[Path | None, typer.Option(
-            "--hla", exists=True, help="HLA typings from another format (see --hla-format).")]
-        = None,
+            "--hla", exists=True, rich_help_panel=IO_PANEL,
+            help="HLA typings from another format (see --hla-format).")] = None,
         hla_format: Annotated[str, typer.Option(
-            "--hla-format", help="gl, columns, hml or auto.")] = "auto",
+            "--hla-format", help="gl, columns, hml or auto.", rich_help_panel=IO_PANEL)]
+        = "auto",
         kir: Annotated[Path | None, typer.Option(
-            "--kir", exists=True, help="KIR typings from a genotyper (see --kir-format).")]
-        = None,
+            "--kir", exists=True, rich_help_panel=IO_PANEL,
+            help="KIR typings from a genotyper (see --kir-format).")] = None,
         kir_format: Annotated[str, typer.Option(
-            "--kir-format", help="ping, t1k, kirimp, matrix or auto.")] = "auto",
+            "--kir-format", help="ping, t1k, kirimp, matrix or auto.",
+            rich_help_panel=IO_PANEL)] = "auto",
+        strict: StrictOpt = False,
+        quiet: QuietOpt = False,
         json_out: JsonOpt = False,
         ambiguity: AmbiguityOpt = Ambiguity.strict,
         hla_a_bw4: HlaABw4Opt = True,
@@ -78,109 +79,193 @@ def register(app: typer.Typer, handle_errors: Any) -> None:
         dsa_very_high_mfi: DsaVeryHighOpt = 20000.0,
     ) -> None:
         """Rank each recipient's donors: DSA, CF-iKIR and clinical factors, with reasons."""
+        from kirmatch.batch import genotype_source_from_readers, input_record, pyard_record
         from kirmatch.dsa import antibodies_by_recipient
-        from kirmatch.errors import InputSchemaError, KirmatchError, UsageError
-        from kirmatch.io import file_sha256, read_table, write_table
+        from kirmatch.errors import UsageError
+        from kirmatch.io import write_table
         from kirmatch.pair import CONTRACT_COLUMNS, RANK_COLUMNS, run_record
-        from kirmatch.people import people_from_readers, people_from_rows
+        from kirmatch.people import load_people
         from kirmatch.pyard_backend import get_backend
-        from kirmatch.ranking import rank_pairs, resolve_policy
+        from kirmatch.ranking import rank_cohort, resolve_policy
         from kirmatch.report import render_report
         from kirmatch.tables import load_reference_tables
+        from kirmatch.tabular import TableReader
 
         t0 = time.perf_counter()
         pol = resolve_policy(policy)
         opts = build_options(**{**locals(), "ranking_policy": pol.name})
         tables = load_reference_tables()
+        inputs = [p for p in (genotypes, pairs, antibodies, hla, kir) if p is not None]
+        _check_outputs(inputs, [p for p in (output, errors, report) if p is not None] +
+                       ([output.with_name(output.name + ".provenance.json")]
+                        if output is not None else []))
         if genotypes is None and hla is None and kir is None:
             raise UsageError("give --genotypes, or --hla and/or --kir with their formats")
-        people: dict[str, Any] = {}
+        if genotypes is not None and (hla is not None or kir is not None):
+            raise UsageError("give either --genotypes or --hla/--kir, not both")
+        notes: list[str] = []
         if genotypes is not None:
-            cols, rows = _records(read_table(genotypes, what="genotypes"))
-            people.update(people_from_rows(cols, rows, tables))
-        if hla is not None or kir is not None:
-            from kirmatch.readers import read_hla, read_kir
+            people = load_people(genotypes, tables)
+        else:
+            people, description, _ = genotype_source_from_readers(
+                hla=hla, hla_format=hla_format, kir=kir, kir_format=kir_format,
+                tables=tables, options=opts)
+            notes.append(f"genotypes read as: {description}")
+        notes.extend(people.notes)
+        reader = TableReader(pairs, what="pairs")
+        notes.extend(reader.notes)
+        chunk = reader.read()
+        from kirmatch.batch import check_pair_columns
 
-            h = read_hla(hla, hla_format) if hla is not None else None
-            k = read_kir(kir, kir_format, tables=tables, options=opts) if kir is not None \
-                else None
-            for what, res in (("HLA", h), ("KIR", k)):
-                if res is not None:
-                    typer.echo(f"{what}: read {len(res.genotypes)} samples as {res.format}",
-                               err=True)
-            people.update(people_from_readers(h.genotypes if h else None,
-                                              k.genotypes if k else None))
-        pcols, prow = _records(read_table(pairs, what="pairs"))
-        for need in ("recipient_id", "donor_id"):
-            if need not in pcols:
-                raise KirmatchError(f"pairs file {pairs} has no {need!r} column", column=need)
+        check_pair_columns(chunk.columns, extra_reserved=RANK_COLUMNS)
         abs_by_recipient: dict[str, Any] | None = None
         if antibodies is not None:
-            acols, arows = _records(read_table(antibodies, what="antibodies"))
-            if "recipient_id" not in {c.strip().lower() for c in acols}:
-                raise InputSchemaError(f"antibodies file {antibodies} has no 'recipient_id' "
-                                       "column", column="recipient_id")
-            abs_by_recipient = antibodies_by_recipient(acols, arows, source=antibodies.name,
-                                                       tables=tables)
+            areader = TableReader(antibodies, what="antibodies")
+            notes.extend(areader.notes)
+            achunk = areader.read()
+            abs_by_recipient = antibodies_by_recipient(
+                list(achunk.columns), achunk.records(), source=antibodies.name, tables=tables,
+                row_errors=achunk.errors, require_recipient=True)
         pyard = get_backend()
-        ranked = rank_pairs(people, prow, policy=pol, options=opts, tables=tables,
-                            antibodies=abs_by_recipient, pyard=pyard)
+        ranked = rank_cohort(people, chunk, policy=pol, options=opts, tables=tables,
+                             antibodies=abs_by_recipient, pyard=pyard)
         record = run_record(opts, tables)
         meta = {
             **{k: record[k] for k in ("rules", "kirmatch_version", "ipd_imgt_hla", "ipd_kir")},
             "options": record,
             "policy": pol.to_dict(),
             "tables_sha256": dict(tables.sha256),
-            "inputs": {str(p): file_sha256(p) for p in (genotypes, pairs, antibodies, hla, kir)
-                       if p is not None and p.is_file()},
+            "inputs": {str(p): input_record(p) for p in inputs if p.is_file()},
+            "genotypes": people.record(),
+            "pairs_dialect": reader.dialect.to_dict(),
+            "pyard": pyard_record(pyard),
             "command": " ".join(["kirmatch", *sys.argv[1:]]),
+            "notes": notes,
             "seconds": round(time.perf_counter() - t0, 3),
         }
+        pcols = list(chunk.columns)
         rows_out = []
-        # The pairs file's own columns first (in its order), then the contract.
-        clash = [c for c in pcols if c in (*CONTRACT_COLUMNS[2:], *RANK_COLUMNS)]
-        if clash:
-            raise UsageError(f"pairs file column {clash[0]!r} clashes with an output column")
-        extra = list(pcols)
         for r in ranked:
-            row = {c: ("" if r.pair_row.get(c) is None else str(r.pair_row.get(c)))
-                   for c in extra}
+            row = {c: r.pair_row.get(c, "") for c in pcols}
             row.update(r.to_row())
             rows_out.append(row)
+        columns = [*pcols, *(c for c in CONTRACT_COLUMNS if c not in pcols), *RANK_COLUMNS]
+        n_err = sum(1 for r in ranked if r.assessment.status == "error")
         if output is not None:
             import pandas as pd
 
-            columns = [*extra, *(c for c in CONTRACT_COLUMNS if c not in extra), *RANK_COLUMNS]
             write_table(pd.DataFrame(rows_out, columns=columns), output,
-                        neutralise=[*extra, "error"])
-            Path(str(output) + ".provenance.json").write_text(json.dumps(meta, indent=2))
+                        neutralise=[*pcols, "error"])
+            _write_json(output.with_name(output.name + ".provenance.json"), meta)
+        if errors is not None:
+            import pandas as pd
+
+            bad = [{"pairs_row": r.row, **rows_out[i]} for i, r in enumerate(ranked)
+                   if r.assessment.status == "error"]
+            write_table(pd.DataFrame(bad, columns=["pairs_row", *columns]), errors,
+                        neutralise=[*pcols, "error"])
         if report is not None:
-            report.write_text(render_report(ranked, policy=pol.to_dict(), meta=meta),
-                              encoding="utf-8")
+            _write_text(report, render_report(ranked, policy=pol.to_dict(), meta=meta))
+        if not quiet:
+            for note in notes:
+                typer.echo(f"note: {note}", err=True)
         if json_out:
-            typer.echo(json.dumps({"meta": meta, "results": rows_out}, indent=2))
-            return
-        _print_tables(ranked)
+            typer.echo(json.dumps({"meta": meta, "results": rows_out}, indent=2,
+                                  ensure_ascii=False, allow_nan=False))
+        elif not quiet:
+            if output is not None or report is not None:
+                _print_summary(ranked, output, report)
+            else:
+                _print_tables(ranked)
+        if strict and n_err:
+            typer.echo(f"error: {n_err:,} row(s) have status=error (--strict)", err=True)
+            raise typer.Exit(1)
+
+
+def _check_outputs(inputs: list[Path], outputs: list[Path]) -> None:
+    """No output may be an input, nor two outputs one file (usage error, exit 2)."""
+    from kirmatch.errors import UsageError
+
+    def same(a: Path, b: Path) -> bool:
+        try:
+            if a.exists() and b.exists():
+                return a.samefile(b)
+        except OSError:
+            pass
+        return a.resolve() == b.resolve()
+
+    for o in outputs:
+        for i in inputs:
+            if same(o, i):
+                raise UsageError(f"output {o} is the input file {i}; choose another name "
+                                 "(inputs are never overwritten)")
+    for k, a in enumerate(outputs):
+        for b in outputs[k + 1:]:
+            if same(a, b):
+                raise UsageError(f"two outputs are the same file: {a} and {b}")
+
+
+def _write_text(path: Path, text: str) -> None:
+    import os
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    _write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def _groups(ranked: Any) -> dict[str, list[Any]]:
+    """Rows by recipient, recipients in file order."""
+    groups: dict[str, list[Any]] = {}
+    for r in ranked:
+        groups.setdefault(r.assessment.recipient_id, []).append(r)
+    return groups
+
+
+def _print_summary(ranked: Any, output: Path | None, report: Path | None) -> None:
+    """One line per recipient (with --output/--report the full table is in the file)."""
+    groups = _groups(ranked)
+    for rid, rows in groups.items():
+        ok = sorted((r for r in rows if r.rank is not None), key=lambda r: r.rank)
+        n_err = len(rows) - len(ok)
+        top = ok[0].assessment.donor_id if ok else "none"
+        typer.echo(f"{rid}: {len(ok)} donor(s) ranked, top {top}"
+                   + (f", {n_err} error row(s)" if n_err else ""))
+    where = " and ".join(str(p) for p in (output, report) if p is not None)
+    typer.echo(f"{len(groups):,} recipient(s), {len(ranked):,} candidate(s) -> {where}")
+    typer.echo("Research and decision support, not a medical device.")
 
 
 def _print_tables(ranked: Any) -> None:
+    """One compact table per recipient that fits the terminal width (no side
+    borders; long reasons wrap at word boundaries)."""
+    from rich import box
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console(width=160)
-    groups: dict[str, list[Any]] = {}
-    for r in ranked:
-        groups.setdefault(r.assessment.recipient_id, []).append(r)
-    for rid in sorted(groups):
-        table = Table(title=f"Recipient {rid}", show_lines=False)
-        for col in ("rank", "donor", "DSA tier", "cf_ikir", "GvH ligand mm", "B content",
-                    "age/sex/relationship", "reason"):
-            table.add_column(col)
-        for r in sorted(groups[rid], key=lambda x: (x.rank is None, x.rank or 0)):
+    console = Console()
+    for rid, rows in _groups(ranked).items():
+        table = Table(title=f"Recipient {escape(rid)}", box=box.SIMPLE_HEAD, expand=False,
+                      pad_edge=False, title_justify="left")
+        table.add_column("#", justify="right", no_wrap=True)
+        table.add_column("donor", overflow="fold", min_width=6)
+        table.add_column("DSA", no_wrap=True)
+        table.add_column("CF-iKIR", justify="right", no_wrap=True)
+        table.add_column("GvH mm", overflow="fold")
+        table.add_column("age/sex/rel", overflow="fold")
+        table.add_column("why not higher", overflow="fold", ratio=1, min_width=16)
+        for r in sorted(rows, key=lambda x: (x.rank is None, x.rank or 0)):
             a = r.assessment
             if a.status == "error":
-                table.add_row("-", escape(a.donor_id), "", "", "", "", "",
+                table.add_row("-", escape(a.donor_id), "", "", "", "",
                               f"[red]{escape(a.error)}[/red]")
                 continue
             v = a.to_dict()
@@ -190,10 +275,10 @@ def _print_tables(ranked: Any) -> None:
                 c.donor_sex if c else None, c.relationship if c else None))
             gvh = v["gvh_ligand_mismatch"]
             table.add_row(str(r.rank), escape(a.donor_id), v["dsa_tier"] or "unknown",
-                          str(v["cf_ikir"]) if v["cf_ikir"] != "" else "unknown",
+                          str(v["cf_ikir"]) if v["cf_ikir"] != "" else "?",
                           ("yes " + v["gvh_mismatched_ligands"]) if gvh is True else
-                          ("no" if gvh is False else "unknown"),
-                          v["b_content_group"] or "unknown", escape(clin),
+                          ("no" if gvh is False else "?"), escape(clin),
                           escape(r.rank_reason))
         console.print(table)
-    console.print("Research and decision support, not a medical device.")
+    console.print("Research and decision support, not a medical device. Unknown values "
+                  "show as '?'; --output/--json/--report carry every column.")

@@ -13,6 +13,8 @@ resolution of the donor typing gives the same tier.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import product
@@ -65,16 +67,10 @@ def parse_antibody(specificity: str, mfi: object, c1q: object = None, *,
     >>> parse_antibody("B44", -1)
     Traceback (most recent call last):
     ...
-    kirmatch.errors.HLAParseError: cannot parse '-1': MFI must be a non-negative number [column 'mfi']
+    kirmatch.errors.HLAParseError: cannot parse '-1': MFI must be a finite, non-negative number [column 'mfi']
     """
     spec = str(specificity or "").strip()
-    try:
-        value = float(str(mfi).replace(",", "")) if str(mfi).strip() else float("nan")
-    except ValueError:
-        raise HLAParseError(str(mfi), "MFI must be a non-negative number",
-                            column="mfi") from None
-    if not value >= 0:
-        raise HLAParseError(str(mfi), "MFI must be a non-negative number", column="mfi")
+    value = parse_mfi(mfi)
     c = None if c1q is None else str(c1q).strip().lower()
     if c in (None, "", "nan", "na"):
         c1 = None
@@ -99,6 +95,64 @@ def parse_antibody(specificity: str, mfi: object, c1q: object = None, *,
             not tables.hla_records_with_prefix(t.name):
         raise UnknownAlleleError(t.name, "IPD-IMGT/HLA 3.58.0", column="specificity")
     return Antibody(t.name, value, c1, t)
+
+
+_PLAIN_NUMBER = re.compile(r"^[+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
+_DOT_THOUSANDS = re.compile(r"^[0-9]{1,3}(?:\.[0-9]{3})+$")
+_COMMA_THOUSANDS = re.compile(r"^[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?$")
+
+
+def parse_mfi(value: object) -> float:
+    """An MFI cell as a finite number ≥ 0 (errors explain the value).
+
+    Thousands separators: ``1,200,000`` (two commas, no decimal-comma reading)
+    is 1200000; ``14,200`` (could be 14.2 with a decimal comma) and dots as
+    thousands separators (``14.200``, ``1.200.000``) are ambiguous and refused.
+
+    >>> parse_mfi("14500"), parse_mfi(" 1,200,000 "), parse_mfi(2100.5), parse_mfi("1e3")
+    (14500.0, 1200000.0, 2100.5, 1000.0)
+    >>> parse_mfi("14.200")
+    Traceback (most recent call last):
+    ...
+    kirmatch.errors.HLAParseError: cannot parse '14.200': ambiguous MFI: 14.2 or 14200 (a dot as thousands separator?); write it without separators, e.g. 14200 [column 'mfi']
+    >>> parse_mfi("inf")
+    Traceback (most recent call last):
+    ...
+    kirmatch.errors.HLAParseError: cannot parse 'inf': MFI must be a finite, non-negative number [column 'mfi']
+    """
+    if isinstance(value, bool):
+        raise HLAParseError(str(value), "MFI must be a finite, non-negative number", column="mfi")
+    if isinstance(value, (int, float)):
+        x = float(value)
+        if not math.isfinite(x) or x < 0:
+            raise HLAParseError(str(value), "MFI must be a finite, non-negative number", column="mfi")
+        return x
+    text = "" if value is None else str(value).strip()
+    if not text:
+        raise HLAParseError(text, "MFI is empty; give a finite, non-negative number", column="mfi")
+    if _DOT_THOUSANDS.match(text) and text.count(".") >= 1:
+        digits = text.replace(".", "")
+        if text.count(".") == 1:
+            why = (f"ambiguous MFI: {float(text):g} or {int(digits)} (a dot as thousands "
+                   "separator?)")
+        else:
+            why = f"ambiguous MFI: dots as thousands separators ({int(digits)}?)"
+        raise HLAParseError(text, f"{why}; write it without separators, e.g. {int(digits)}",
+                            column="mfi")
+    if "," in text:
+        if _COMMA_THOUSANDS.match(text) and (text.count(",") > 1 or "." in text):
+            text = text.replace(",", "")
+        else:
+            plain = text.replace(",", "")
+            raise HLAParseError(text, f"ambiguous MFI: a decimal comma or a thousands "
+                                f"separator? write it without separators (e.g. {plain}) or "
+                                "with a decimal point", column="mfi")
+    if not _PLAIN_NUMBER.match(text):
+        raise HLAParseError(text, "MFI must be a finite, non-negative number", column="mfi")
+    x = float(text)
+    if not math.isfinite(x):
+        raise HLAParseError(text, "MFI must be a finite, non-negative number", column="mfi")
+    return x
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,19 +293,34 @@ def assess_dsa(antibodies: Sequence[Antibody] | None, donor: HLAGenotype | None,
 
 def antibodies_by_recipient(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], *,
                             source: str, tables: ReferenceTables | None = None,
-                            first_row: int = 2) -> dict[str, list[Antibody] | KirmatchError]:
+                            first_row: int = 1, row_errors: Mapping[int, str] | None = None,
+                            require_recipient: bool = False
+                            ) -> dict[str, list[Antibody] | KirmatchError]:
     """Antibody rows (``recipient_id`` optional, ``specificity``, ``mfi``, ``c1q``
     optional) grouped per recipient id (``""`` without the column).
 
     A bad row makes its recipient's entry the error it raised (naming file, row
-    and column), so that only that recipient fails. Row numbers count the header
-    as row 1.
+    and column), so that only that recipient fails. Rows are data rows, 1-based.
+    A row that could not be read at all (``row_errors``: its recipient is not
+    known) is an error for the whole file.
+
+    Raises
+    ------
+    InputSchemaError
+        A required column is missing, the file has no rows, or a row could not
+        be read.
     """
     low = {str(c).strip().lower(): c for c in columns}
-    for need in ("specificity", "mfi"):
+    needed = ("recipient_id", "specificity", "mfi") if require_recipient else (
+        "specificity", "mfi")
+    for need in needed:
         if need not in low:
-            raise InputSchemaError(f"{source}: missing required column {need!r}", raw=source,
+            raise InputSchemaError(f"{source}: missing required column {need!r} (columns: "
+                                   f"{', '.join(map(repr, columns))})", raw=source,
                                    column=need)
+    if row_errors:
+        i = min(row_errors)
+        raise InputSchemaError(f"{source}: {row_errors[i]}", raw=source, row=first_row + i)
     if not rows:
         raise InputSchemaError(f"{source}: no antibody rows", raw=source)
     out: dict[str, list[Antibody] | KirmatchError] = {}
@@ -261,8 +330,10 @@ def antibodies_by_recipient(columns: Sequence[str], rows: Sequence[Mapping[str, 
         if isinstance(group, KirmatchError):
             continue
         try:
+            if "recipient_id" in low and not rid:
+                raise InputSchemaError("recipient_id is empty", column="recipient_id")
             group.append(parse_antibody(row.get(low["specificity"]) or "",
-                                        row.get(low["mfi"]) or "",
+                                        row.get(low["mfi"]),
                                         row.get(low["c1q"]) if "c1q" in low else None,
                                         tables=tables))
         except KirmatchError as exc:

@@ -38,6 +38,7 @@ __all__ = [
     "HLASlot",
     "HLATyping",
     "TypingKind",
+    "genotype_from_loci",
     "hla_genotype_from_columns",
     "parse_hla_genotype",
     "parse_hla_typing",
@@ -440,3 +441,25 @@ def hla_genotype_from_columns(values: Mapping[str, Iterable[str | None]],
                   for loc, alts in sorted(loci.items(), key=lambda kv: order[kv[0]]))
     genotype = HLAGenotype(raw=raw or "", loci=typed)
     return HLAGenotype(raw=raw or str(genotype), loci=typed)
+
+
+def genotype_from_loci(loci: Iterable[HLALocusTyping], *, raw: str = "",
+                       gl_version: str | None = None) -> HLAGenotype:
+    """Assemble a genotype from per-locus typings (loci in canonical order).
+
+    A locus given twice is joined like two GL blocks of that locus (its slots
+    add up; at most two, and no ``|`` alternatives on either side).
+
+    >>> a = HLALocusTyping("A", ((HLASlot((parse_hla_typing("A*02:01"),)),),))
+    >>> b = HLALocusTyping("B", ((HLASlot((parse_hla_typing("B*07:02"),)),),))
+    >>> str(genotype_from_loci([b, a, a]))
+    'A*02:01+A*02:01^B*07:02'
+    """
+    merged: dict[str, list[tuple[HLASlot, ...]]] = {}
+    for lt in loci:
+        _merge(merged, lt.locus, list(lt.alternatives), raw or str(lt))
+    order = {loc: i for i, loc in enumerate(KNOWN_LOCI)}
+    typed = tuple(HLALocusTyping(loc, tuple(alts))
+                  for loc, alts in sorted(merged.items(), key=lambda kv: order[kv[0]]))
+    genotype = HLAGenotype(raw=raw, loci=typed, gl_version=gl_version)
+    return genotype if raw else HLAGenotype(raw=str(genotype), loci=typed, gl_version=gl_version)

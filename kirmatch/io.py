@@ -162,152 +162,6 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 # Reading
 # ---------------------------------------------------------------------------
 
-def _open_binary(path: Path, fmt: FileFormat) -> IO[bytes]:
-    if fmt.compression == "gzip":
-        return gzip.open(path, "rb")
-    return open(path, "rb")
-
-
-def _bad_utf8_line(path: Path, fmt: FileFormat) -> tuple[int, int, int] | None:
-    """(line, column, byte) of the first undecodable byte, or ``None``."""
-    try:
-        with _open_binary(path, fmt) as fh:
-            for lineno, line in enumerate(fh, start=1):
-                try:
-                    line.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    return lineno, exc.start + 1, line[exc.start]
-    except (OSError, EOFError):  # pragma: no cover - truncated gzip etc.
-        return None
-    return None
-
-
-def _undecodable(path: Path, fmt: FileFormat, what: str) -> InputSchemaError:
-    where = _bad_utf8_line(path, fmt)
-    if where is None:  # pragma: no cover - pandas and Python disagree
-        return InputSchemaError(f"{what} file {path.name}: not valid UTF-8 text", raw=str(path))
-    line, col, byte = where
-    return InputSchemaError(
-        f"{what} file {path.name}: line {line} is not valid UTF-8 (byte 0x{byte:02x} at "
-        f"character {col}); save the file as UTF-8",
-        raw=str(path), row=None,
-    )
-
-
-def _text_header(path: Path, fmt: FileFormat, what: str) -> list[str]:
-    """The header row of a text file, checked: present, decodable, no duplicate names."""
-    try:
-        with _open_binary(path, fmt) as fh:
-            first = fh.readline()
-            while first and not first.strip():
-                first = fh.readline()
-    except (OSError, EOFError) as exc:
-        raise InputSchemaError(f"{what} file {path.name} cannot be read: {exc}",
-                               raw=str(path)) from exc
-    if not first.strip():
-        raise InputSchemaError(f"{what} file {path.name} is empty (no header row)",
-                               raw=str(path))
-    try:
-        text = first.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise _undecodable(path, fmt, what) from None
-    header = next(csv.reader([text.rstrip("\r\n")], delimiter=fmt.delimiter))
-    _check_header(header, path, what)
-    return header
-
-
-def _check_header(header: Sequence[object], path: Path, what: str) -> None:
-    seen: set[str] = set()
-    dups: list[str] = []
-    for i, name in enumerate(header, start=1):
-        text = "" if name is None else str(name)
-        if not text.strip():
-            raise InputSchemaError(f"{what} file {path.name}: column {i} has no name",
-                                   raw=str(path))
-        if text in seen and text not in dups:
-            dups.append(text)
-        seen.add(text)
-    if dups:
-        raise InputSchemaError(
-            f"{what} file {path.name}: duplicate column name(s) "
-            f"{', '.join(repr(d) for d in dups)}", raw=str(path), column=dups[0])
-
-
-def _xlsx_cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if hasattr(value, "isoformat"):
-        return value.isoformat()  # type: ignore[no-any-return, union-attr]
-    return str(value)
-
-
-def _iter_xlsx(path: Path, chunk_rows: int, what: str) -> Iterator[pd.DataFrame]:
-    from openpyxl import load_workbook
-
-    try:
-        wb = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many types for bad files
-        raise InputSchemaError(f"{what} file {path.name} is not a readable XLSX workbook: "
-                               f"{exc}", raw=str(path)) from exc
-    try:
-        ws = wb.worksheets[0]
-        rows = ws.iter_rows(values_only=True)
-        header_row = None
-        for row in rows:
-            if any(v is not None and str(v).strip() for v in row):
-                header_row = row
-                break
-        if header_row is None:
-            raise InputSchemaError(f"{what} file {path.name} is empty (no header row)",
-                                   raw=str(path))
-        last = max(i for i, v in enumerate(header_row) if v is not None and str(v).strip())
-        header = [_xlsx_cell(v) for v in header_row[: last + 1]]
-        _check_header(header, path, what)
-        width = len(header)
-        buf: list[list[str]] = []
-        emitted = False
-        for row in rows:
-            cells = [_xlsx_cell(v) for v in row[:width]]
-            if not any(cells):
-                continue  # formatted but empty rows are not data
-            cells.extend([""] * (width - len(cells)))
-            buf.append(cells)
-            if len(buf) >= chunk_rows:
-                yield pd.DataFrame(buf, columns=header, dtype="str")
-                emitted = True
-                buf = []
-        if buf or not emitted:
-            yield pd.DataFrame(buf, columns=header, dtype="str") if buf else \
-                pd.DataFrame({c: pd.Series([], dtype="str") for c in header})
-    finally:
-        wb.close()
-
-
-def _iter_parquet(path: Path, chunk_rows: int, what: str) -> Iterator[pd.DataFrame]:
-    import pyarrow.parquet as pq
-
-    try:
-        pf = pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise InputSchemaError(f"{what} file {path.name} is not a readable Parquet file: "
-                               f"{exc}", raw=str(path)) from exc
-    names = pf.schema_arrow.names
-    if not names:
-        raise InputSchemaError(f"{what} file {path.name} is empty (no columns)",
-                               raw=str(path))
-    _check_header(names, path, what)
-    emitted = False
-    for batch in pf.iter_batches(batch_size=chunk_rows):
-        emitted = True
-        yield _arrow_to_pandas(pa.Table.from_batches([batch]))
-    if not emitted:
-        yield _arrow_to_pandas(pf.schema_arrow.empty_table())
-
-
 def _arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
     """Strings become pandas ``str``; other types keep their Arrow type exactly."""
 
@@ -319,73 +173,46 @@ def _arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas(types_mapper=mapper)
 
 
-def _iter_text(path: Path, fmt: FileFormat, chunk_rows: int, what: str
-               ) -> Iterator[pd.DataFrame]:
-    header = _text_header(path, fmt, what)
-    try:
-        reader = pd.read_csv(
-            path, sep=fmt.delimiter, dtype="str", keep_default_na=False, na_filter=False,
-            encoding="utf-8", compression=fmt.compression, chunksize=chunk_rows,
-            skip_blank_lines=True, engine="c",
-        )
-        with reader:
-            emitted = False
-            for chunk in reader:
-                emitted = True
-                yield chunk.fillna("")
-            if not emitted:  # pragma: no cover - pandas yields an empty frame itself
-                yield pd.DataFrame({c: pd.Series([], dtype="str") for c in header})
-    except UnicodeDecodeError:
-        raise _undecodable(path, fmt, what) from None
-    except pd.errors.EmptyDataError as exc:  # pragma: no cover - caught by _text_header
-        raise InputSchemaError(f"{what} file {path.name} is empty", raw=str(path)) from exc
-    except pd.errors.ParserError as exc:
-        msg = str(exc).strip().replace("Error tokenizing data. C error: ", "")
-        m = re.search(r"line (\d+)", msg)
-        raise InputSchemaError(f"{what} file {path.name}: {msg}", raw=str(path),
-                               row=int(m.group(1)) if m else None) from None
-
-
 def iter_table(path: str | os.PathLike[str], *, chunk_rows: int = 100_000,
                what: str = "input") -> Iterator[pd.DataFrame]:
-    """Stream a table in chunks of at most ``chunk_rows`` rows, in file order.
+    """Stream a table in chunks of at most ``chunk_rows`` rows, in file order, as
+    pandas frames (see :class:`kirmatch.tabular.TableReader` for what is checked).
 
-    Text formats are read as strings (empty cells are ``""``); Parquet keeps
-    its column types; XLSX cells are rendered as text. At least one (possibly
-    empty) chunk is always produced, so the column names are known.
-
-    Parameters
-    ----------
-    path:
-        The file; its format comes from the extension (:func:`detect_format`).
-    chunk_rows:
-        Rows per chunk.
-    what:
-        How the file is named in error messages (``"pairs"``, ``"genotypes"``).
+    Text cells are strings (empty cells ``""``); Parquet columns keep their
+    types; a row that could not be read raises here (the batch front end keeps
+    such rows as ``status=error`` rows instead).
 
     Raises
     ------
     InputSchemaError
-        Empty file, undecodable bytes, ragged rows or duplicate column names;
-        the message names the file and the line or column.
+        The file cannot be read, or a row of it (the message names the row).
     """
-    p = Path(path)
-    fmt = detect_format(p)
-    if not p.is_file():
-        raise InputSchemaError(f"{what} file {p} does not exist", raw=str(p))
-    if p.stat().st_size == 0:
-        raise InputSchemaError(f"{what} file {p.name} is empty (0 bytes)", raw=str(p))
-    if chunk_rows < 1:
-        raise UsageError(f"chunk size must be at least 1, not {chunk_rows}")
-    if fmt.is_text:
-        return _iter_text(p, fmt, chunk_rows, what)
-    if fmt.kind == "parquet":
-        return _iter_parquet(p, chunk_rows, what)
-    return _iter_xlsx(p, chunk_rows, what)
+    from kirmatch.tabular import TableReader
+
+    reader = TableReader(path, what=what)
+    for chunk in reader.chunks(chunk_rows):
+        if chunk.errors:
+            i = min(chunk.errors)
+            raise InputSchemaError(f"{what} file {Path(path).name}: {chunk.errors[i]}",
+                                   raw=str(path), row=chunk.first_row + i)
+        yield _arrow_to_pandas(chunk.table)
+
+
+def arrow_from_pandas(df: pd.DataFrame) -> pa.Table:
+    """A pandas frame as an Arrow table (index dropped; a column of mixed Python
+    objects, say numbers and text, becomes text)."""
+    try:
+        return pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        fixed = df.copy()
+        for c in fixed.columns:
+            if fixed[c].dtype == object:
+                fixed[c] = fixed[c].map(lambda v: None if v is None else str(v))
+        return pa.Table.from_pandas(fixed, preserve_index=False)
 
 
 def read_table(path: str | os.PathLike[str], *, what: str = "input") -> pd.DataFrame:
-    """Read a whole table (see :func:`iter_table` for the conventions)."""
+    """Read a whole table as a pandas frame (see :func:`iter_table`)."""
     chunks = list(iter_table(path, chunk_rows=1_000_000, what=what))
     if len(chunks) == 1:
         return chunks[0]

@@ -24,6 +24,7 @@ from kirmatch.errors import HLAParseError, PyardUnavailableError, UnknownAlleleE
 from kirmatch.hla import (
     CLASS_I_LOCI,
     HLAGenotype,
+    HLALocusTyping,
     HLASlot,
     HLATyping,
     TypingKind,
@@ -39,6 +40,7 @@ __all__ = [
     "AlleleFeature",
     "GenotypeSummary",
     "LigandResolver",
+    "LocusResolution",
     "PersonHLA",
     "b_class",
     "c_group",
@@ -118,6 +120,15 @@ class AlleleCall:
             "note": self.note,
             "warnings": ";".join(self.warnings),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class LocusResolution:
+    """One resolved locus: candidate genotype pairs, per-allele calls, warnings."""
+
+    cand: Cand[Pair]
+    calls: tuple[AlleleCall, ...]
+    warnings: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -607,42 +618,52 @@ class LigandResolver:
         call = self._apply_policy(pseudo, who, feats, warnings)
         return _replace(call, kind="allele_list")
 
+    def resolve_locus(self, locus: str, lt: HLALocusTyping | None, who: str = "person"
+                      ) -> LocusResolution:
+        """Resolve one class I locus typing (``None`` = not typed) to its candidate
+        genotype pairs, the per-allele calls and the warnings (rule 2, §A.4)."""
+        if lt is None:
+            uni = self.universal(locus)
+            return LocusResolution(Cand.any_of(_pairs(uni, uni), "hla_untyped"), (),
+                                   (f"hla_untyped({who} {locus})",))
+        calls: list[AlleleCall] = []
+        warnings: list[str] = []
+        pairs: set[Pair] = set()
+        reason: str | None = None
+        for alt in lt.alternatives:
+            slot_calls = [self.resolve_slot(s, who) for s in alt]
+            calls.extend(slot_calls)
+            for c in slot_calls:
+                warnings.extend(c.warnings)
+                if reason is None and len(c.features) > 1:
+                    reason = c.reason or "ambiguous_typing"
+            if len(slot_calls) == 1:
+                first = slot_calls[0]
+                if self.options.single_allele == "homozygous":
+                    second = first.features
+                else:
+                    second = self.universal(locus)
+                    reason = reason or "single_allele"
+                warnings.append(f"single_allele({who} {locus})")
+                pairs |= _pairs(first.features, second)
+            else:
+                pairs |= _pairs(slot_calls[0].features, slot_calls[1].features)
+        if len(lt.alternatives) > 1 and reason is None:
+            reason = "ambiguous_typing"
+        return LocusResolution(Cand.any_of(pairs, reason or "ambiguous_typing"), tuple(calls),
+                               tuple(dict.fromkeys(warnings)))
+
     def resolve_genotype(self, genotype: HLAGenotype | None, who: str = "person") -> PersonHLA:
         """Resolve a person's class I typing into per-locus candidate genotype pairs."""
         loci: dict[str, Cand[Pair]] = {}
         calls: list[AlleleCall] = []
         warnings: list[str] = []
         for loc in CLASS_I_LOCI:
-            lt = genotype.locus(loc) if genotype is not None else None
-            if lt is None:
-                uni = self.universal(loc)
-                loci[loc] = Cand.any_of(_pairs(uni, uni), "hla_untyped")
-                warnings.append(f"hla_untyped({who} {loc})")
-                continue
-            pairs: set[Pair] = set()
-            reason: str | None = None
-            for alt in lt.alternatives:
-                slot_calls = [self.resolve_slot(s, who) for s in alt]
-                calls.extend(slot_calls)
-                for c in slot_calls:
-                    warnings.extend(c.warnings)
-                    if reason is None and len(c.features) > 1:
-                        reason = c.reason or "ambiguous_typing"
-                if len(slot_calls) == 1:
-                    first = slot_calls[0]
-                    if self.options.single_allele == "homozygous":
-                        second = first.features
-                        warnings.append(f"single_allele({who} {loc})")
-                    else:
-                        second = self.universal(loc)
-                        reason = reason or "single_allele"
-                        warnings.append(f"single_allele({who} {loc})")
-                    pairs |= _pairs(first.features, second)
-                else:
-                    pairs |= _pairs(slot_calls[0].features, slot_calls[1].features)
-            if len(lt.alternatives) > 1 and reason is None:
-                reason = "ambiguous_typing"
-            loci[loc] = Cand.any_of(pairs, reason or "ambiguous_typing")
+            res = self.resolve_locus(loc, genotype.locus(loc) if genotype is not None else None,
+                                     who)
+            loci[loc] = res.cand
+            calls.extend(res.calls)
+            warnings.extend(res.warnings)
         return PersonHLA(who=who, loci=loci, calls=tuple(calls),
                          warnings=tuple(dict.fromkeys(warnings)), genotype=genotype)
 

@@ -18,6 +18,7 @@ tie-breaker, so the same input in any row order gives the same ranking.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ __all__ = [
     "builtin_policy",
     "load_policy",
     "parse_clinical",
+    "rank_cohort",
     "rank_donors",
     "resolve_policy",
 ]
@@ -150,7 +152,7 @@ def load_policy(path: str | Path) -> Policy:
         if not isinstance(v, list) or not v or not all(
                 isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
             raise UsageError(f"policy file {p}: bands of {k} must be a list of numbers")
-        if any(b <= a for a, b in zip(v, v[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(v)):
             raise UsageError(f"policy file {p}: bands of {k} must be strictly increasing")
         clean[k] = tuple(float(x) for x in v)
     return Policy(name.strip(), criteria, dict(direction), clean, source=str(p),
@@ -201,8 +203,17 @@ class Clinical:
 
 
 def _blank(v: object) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v)) or str(v).strip() == "" or \
-        str(v).strip().lower() in ("na", "nan", "none")
+    from kirmatch.tabular import is_blank
+
+    return is_blank(v)
+
+
+#: Relationship words labs write, and the canonical value each means.
+RELATIONSHIP_SYNONYMS = {
+    "brother": "sibling", "sister": "sibling", "half-sibling": "sibling",
+    "half sibling": "sibling", "halfsibling": "sibling", "half-brother": "sibling",
+    "half-sister": "sibling", "son": "child", "daughter": "child",
+}
 
 
 def parse_clinical(row: Mapping[str, object]) -> Clinical:
@@ -222,7 +233,7 @@ def parse_clinical(row: Mapping[str, object]) -> Clinical:
     cmv = {"pos": "pos", "positive": "pos", "+": "pos", "neg": "neg", "negative": "neg",
            "-": "neg"}
     abo = {"o": "O", "a": "A", "b": "B", "ab": "AB"}
-    rel = {r: r for r in RELATIONSHIPS}
+    rel = {**{r: r for r in RELATIONSHIPS}, **RELATIONSHIP_SYNONYMS}
     age = row.get("donor_age")
     age_v: float | None = None
     if not _blank(age):
@@ -376,9 +387,14 @@ def _sortable(k: Any) -> tuple[int, Any]:
 # Ranking a whole pairs table
 # ---------------------------------------------------------------------------
 
+#: Pairs-file columns read for ranking (every other column passes through).
+CLINICAL_COLUMNS = ("donor_age", "donor_sex", "recipient_sex", "relationship", "donor_cmv",
+                    "recipient_cmv", "donor_abo", "recipient_abo", "donor_parity")
+
+
 @dataclass(frozen=True, slots=True)
 class RankedRow:
-    """One pairs row after assessment and ranking (input order is kept by index)."""
+    """One pairs row after assessment and ranking (``index`` = its place in the file)."""
 
     index: int
     pair_row: Mapping[str, Any]
@@ -386,6 +402,7 @@ class RankedRow:
     rank: int | None
     rank_reason: str
     clinical: Clinical | None
+    row: int = 0                         # 1-based data row of the pairs file
 
     def to_row(self) -> dict[str, str]:
         out = self.assessment.to_row()
@@ -394,101 +411,132 @@ class RankedRow:
         return out
 
 
-def rank_pairs(
-    people: Mapping[str, Any],
-    pair_rows: Sequence[Mapping[str, Any]],
-    *,
-    policy: Policy,
-    options: Any,
-    tables: Any,
-    antibodies: Mapping[str, Any] | None = None,
-    pyard: Any = None,
-    first_row: int = 2,
-) -> list[RankedRow]:
-    """Assess and rank every candidate; one result per pairs row, in input order.
+def canonical_clinical(row: Mapping[str, Any], clinical: Clinical | None) -> dict[str, str]:
+    """The clinical columns of ``row`` written as kirmatch understood them
+    (``brother`` → ``sibling``, ``male`` → ``M``); other columns unchanged."""
+    out = dict(row)
+    if clinical is None:
+        return out
+    for col in CLINICAL_COLUMNS:
+        if col not in row:
+            continue
+        v = getattr(clinical, col)
+        if v is None:
+            continue
+        out[col] = f"{v:g}" if isinstance(v, float) else str(v)
+    return out
 
-    ``people`` maps sample id to a :class:`~kirmatch.pair.Person`, or to the
-    :class:`~kirmatch.errors.KirmatchError` its record raised. ``antibodies``
-    maps recipient id to its antibody list, or to the error its rows raised
-    (then that recipient's rows are errors and the others are still ranked).
-    Row numbers in messages count the header as row 1 (``first_row``).
+
+def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables: Any,
+                antibodies: Mapping[str, Any] | None = None, pyard: Any = None
+                ) -> list[RankedRow]:
+    """Assess (with the batch engine) and rank every candidate of a pairs table.
+
+    ``people`` is a :class:`kirmatch.people.People`; ``pairs`` a
+    :class:`kirmatch.tabular.Chunk` holding ``recipient_id``, ``donor_id`` and the
+    optional clinical columns; ``antibodies`` maps recipient id to its antibody
+    list or to the error its rows raised (then that recipient's rows are errors
+    and the others are still ranked). One result per pairs row, in file order.
     """
+    from kirmatch.batch import lookup_ids
+    from kirmatch.dsa import assess_dsa
+    from kirmatch.engine import Engine, dsa_unknown_warnings
     from kirmatch.errors import KirmatchError
-    from kirmatch.pair import assess_pair, error_row, run_record
+    from kirmatch.pair import PairAssessment, error_row, run_record
+    from kirmatch.registry import COLUMNS, decode, unknown_warnings
 
+    engine = Engine(people, options, tables, pyard)
+    r_idx, r_ids = lookup_ids(people, pairs.table.column("recipient_id"))
+    d_idx, d_ids = lookup_ids(people, pairs.table.column("donor_id"))
+    row_errors = {j: f"input_parse_error: pairs {m}" for j, m in pairs.errors.items()}
+    res = engine.assess(r_idx, d_idx, ids={"recipient": r_ids, "donor": d_ids},
+                        row_errors=row_errors)
     opts_record = run_record(options, tables)
+    records = pairs.records()
+    cols = {c: res.columns[c].to_pylist() for c in ("status", "error", "warnings", *COLUMNS)}
+    seen: dict[tuple[str, str], list[int]] = {}
+    for j in range(pairs.num_rows):
+        if j not in pairs.errors and r_ids[j] and d_ids[j]:
+            seen.setdefault((r_ids[j], d_ids[j]), []).append(j)
     assessed: list[tuple[Any, Clinical | None]] = []
-    seen: dict[tuple[str, str], int] = {}
-    dup_rows: dict[tuple[str, str], list[int]] = {}
-    for i, row in enumerate(pair_rows):
-        key = (str(row.get("recipient_id", "")).strip(), str(row.get("donor_id", "")).strip())
-        if key in seen:
-            dup_rows.setdefault(key, [seen[key] + first_row]).append(i + first_row)
-        else:
-            seen[key] = i
-    for i, row in enumerate(pair_rows):
-        rid = str(row.get("recipient_id", "")).strip()
-        did = str(row.get("donor_id", "")).strip()
-        line = i + first_row
+    for j in range(pairs.num_rows):
+        rid, did, line = r_ids[j], d_ids[j], pairs.first_row + j
         try:
-            if not rid or not did:
-                raise InputSchemaError("recipient_id and donor_id must not be blank",
-                                       row=line, column="recipient_id" if not rid else "donor_id")
-            if (rid, did) in dup_rows:
-                rows_txt = ", ".join(str(r) for r in dup_rows[(rid, did)])
+            if cols["status"][j] == "error":
+                raise _RowError(cols["error"][j])
+            dups = seen.get((rid, did), [])
+            if len(dups) > 1:
+                rows_txt = ", ".join(str(pairs.first_row + k) for k in dups)
                 raise InputSchemaError(f"donor {did!r} is listed more than once for recipient "
-                                       f"{rid!r} (rows {rows_txt})", row=line, column="donor_id")
-            clinical = _located(parse_clinical, row, line)
-            r = people.get(rid)
-            d = people.get(did)
-            for pid, person, col in ((rid, r, "recipient_id"), (did, d, "donor_id")):
-                if person is None:
-                    err = KirmatchError(f"no genotype record for {pid!r}", raw=pid, row=line,
-                                        column=col)
-                    err.code = "person_not_found"
-                    raise err
-                if isinstance(person, KirmatchError):
-                    raise person
+                                       f"{rid!r} (pairs rows {rows_txt})", row=line,
+                                       column="donor_id")
+            clinical = _located(parse_clinical, records[j], line)
             abs_ = None
             if antibodies is not None:
                 abs_ = antibodies.get(rid)
                 if isinstance(abs_, KirmatchError):
                     raise abs_
-            res = assess_pair(r, d, options, tables=tables, antibodies=abs_, pyard=pyard)
-            unknown_fields = _clinical_unknown(clinical, policy)
-            if unknown_fields:
-                from dataclasses import replace
-
-                extra = tuple(f"clinical_unknown({f})" for f in unknown_fields)
-                res = replace(res, warnings=tuple(sorted(set(res.warnings) | set(extra))))
-            assessed.append((res, clinical))
+            values = {c: decode(c, cols[c][j]) for c in COLUMNS}
+            warnings = set(filter(None, cols["warnings"][j].split(";")))
+            unknown: dict[str, str] = {}
+            dsa = None
+            if abs_ is None:
+                warnings.update(dsa_unknown_warnings())
+                unknown.update({c: "no_antibody_data" for c in ("dsa_max_mfi", "dsa_tier")})
+            else:
+                donor = people.person(int(d_idx[j]))
+                dsa = assess_dsa(abs_, donor.hla, options, tables=tables, pyard=pyard)
+                if dsa.tier is None:
+                    reason = dsa.reason or "antibody_unparsed"
+                    for c in ("dsa_max_mfi", "dsa_tier"):
+                        unknown[c] = reason
+                        warnings.update(unknown_warnings(c, reason))
+                else:
+                    values["dsa_max_mfi"] = dsa.max_mfi
+                    values["dsa_tier"] = dsa.tier
+                warnings.update(w.replace(";", ",") for w in dsa.warnings)
+            warnings.update(f"clinical_unknown({f})" for f in _clinical_unknown(clinical,
+                                                                                policy))
+            facts = {"donor_ikir": engine.fact_of("ikir", int(d_idx[j])),
+                     "kir3dl1_class": engine.fact_of("kir3dl1_class", int(d_idx[j]))}
+            res_j = PairAssessment(rid, did, values, tuple(sorted(warnings)), opts_record,
+                                   unknown=unknown, facts=facts, dsa=dsa)
+            assessed.append((res_j, clinical))
+        except _RowError as exc:
+            assessed.append((PairAssessment(rid, did, {}, (), opts_record, status="error",
+                                            error=str(exc)), None))
         except KirmatchError as exc:
             assessed.append((error_row(rid, did, exc, opts_record), None))
     by_recipient: dict[str, list[int]] = {}
-    for i, (res, _) in enumerate(assessed):
-        by_recipient.setdefault(res.recipient_id, []).append(i)
+    for i, (a, _) in enumerate(assessed):
+        by_recipient.setdefault(a.recipient_id, []).append(i)
     ranks: dict[int, tuple[int | None, str]] = {}
     for idxs in by_recipient.values():
         cands = []
         index_of: dict[str, int] = {}
         for i in idxs:
-            res, clinical = assessed[i]
-            if res.status == "error":
+            a, clinical = assessed[i]
+            if a.status == "error":
                 ranks[i] = (None, "")
                 continue
             detail = ""
-            if res.dsa is not None and res.dsa.hits:
-                h = res.dsa.hits[0]
+            if a.dsa is not None and a.dsa.hits:
+                h = a.dsa.hits[0]
                 detail = f"{h.specificity}, MFI {h.mfi:,.0f}" + (", C1q+" if h.c1q else "")
-            index_of[res.donor_id] = i  # unique: duplicates were made error rows
-            cands.append(Candidate(res.donor_id, res.to_dict(), clinical or Clinical(), detail))
+            index_of[a.donor_id] = i  # unique: duplicates were made error rows
+            cands.append(Candidate(a.donor_id, a.to_dict(), clinical or Clinical(), detail))
         for rd in rank_donors(cands, policy):
             ranks[index_of[rd.donor_id]] = (rd.rank, rd.rank_reason)
     out = []
-    for i, (res, clinical) in enumerate(assessed):
+    for i, (a, clinical) in enumerate(assessed):
         rank, reason = ranks[i]
-        out.append(RankedRow(i, pair_rows[i], res, rank, reason, clinical))
+        out.append(RankedRow(i, canonical_clinical(records[i], clinical), a, rank, reason,
+                             clinical, pairs.first_row + i))
     return out
+
+
+class _RowError(Exception):
+    """A row the engine already made an error (its text is the error cell)."""
 
 
 def _located(fn: Any, row: Mapping[str, Any], line: int) -> Any:

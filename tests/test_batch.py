@@ -28,8 +28,11 @@ from pandas.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 from kirmatch import Options, assess_pair, load_reference_tables, make_person
-from kirmatch.batch import OUTPUT_COLUMNS, Cohort, assess_pairs, detect_genotype_layout, \
-    run_batch
+from kirmatch.batch import OUTPUT_COLUMNS, assess_pairs, run_batch
+from kirmatch.engine import Engine
+from kirmatch.registry import MODELS
+from kirmatch.grammar import detect_layout
+from kirmatch.people import people_from_table, table_from_pandas
 from kirmatch.errors import InputSchemaError, KirmatchError, UsageError
 from kirmatch.io import file_sha256, iter_table, read_column_map, read_table, write_table
 from kirmatch.pair import CONTRACT_COLUMNS
@@ -179,8 +182,9 @@ def test_equal_to_assess_pair_on_random_pairs(t: ReferenceTables, name: str) -> 
     assert n_ok > 0.9 * n_pairs
 
 
-def test_vectorized_path_is_exercised_and_exact(t: ReferenceTables) -> None:
-    """Non-vacuous guard: on fully resolved inputs no pair takes the scalar fallback."""
+def test_each_model_is_evaluated_once_per_distinct_input(t: ReferenceTables) -> None:
+    """Non-vacuous guard: the engine evaluates a model once per distinct combination
+    of its input facts, not once per pair, and broadcasts the result exactly."""
     rng = random.Random(11)
     people = GOLDEN.random_people(rng, 300, odd=0.0, missing=0.0, single=0.0, unknown=0.0,
                                   allele=0.2, empty=0.0)
@@ -188,10 +192,19 @@ def test_vectorized_path_is_exercised_and_exact(t: ReferenceTables) -> None:
     g = pd.DataFrame(people, columns=["sample_id", "hla", "kir"], dtype="str")
     pairs = pd.DataFrame({"recipient_id": [rng.choice(ids) for _ in range(1000)],
                           "donor_id": [rng.choice(ids) for _ in range(1000)]}, dtype="str")
-    cohort = Cohort(g, Options(), t)
-    res = cohort.assess_chunk(pairs["recipient_id"], pairs["donor_id"])
+    engine = Engine(people_from_table(table_from_pandas(g), t), Options(), t)
+    index = engine.people.index
+    res = engine.assess(pairs["recipient_id"].map(index).to_numpy(),
+                        pairs["donor_id"].map(index).to_numpy())
     assert res.n_error == 0
-    assert cohort._fallback == {}, "every pair should have been vectorized"
+    r_i = pairs["recipient_id"].map(index).to_numpy()
+    d_i = pairs["donor_id"].map(index).to_numpy()
+    for (name, k), tab in engine._tables.items():
+        model = next(m for m in MODELS if m.name == name)
+        combos = {tuple(int(engine.fact_codes[f][(r_i if role == "recipient" else d_i)[j]])
+                        for role, f in model.inputs) for j in range(len(pairs))}
+        assert int((tab.cells >= 0).sum()) == len(combos), (name, k)
+    assert max(len(c) for c in [combos]) < len(pairs)
     out = assess_pairs(g, pairs, tables=t)
     parsed = {pid: make_person(pid, h, k, tables=t) for pid, h, k in people}
     for row in out.head(300).itertuples(index=False):
@@ -342,7 +355,7 @@ def test_wide_forms_equal_long_form(t: ReferenceTables, style: str) -> None:
     for pid, (hla, kir) in WIDE_PEOPLE.items():
         rows.append([pid, *hla, *[kir[g] for g in KIR_ORDER]])
     wide = pd.DataFrame(rows, columns=[id_col, *hla_cols, *kir_cols], dtype="str")
-    lay = detect_genotype_layout(list(wide.columns), t)
+    lay = detect_layout(list(wide.columns), t)
     assert lay.id_column == id_col and len(lay.kir_genes) == len(KIR_ORDER)
     pairs = pd.DataFrame({"recipient_id": ["R1", "D1", "D2", "R1"],
                           "donor_id": ["D1", "R1", "R1", "D2"]}, dtype="str")
@@ -482,15 +495,13 @@ def test_both_ids_failing_name_both(t: ReferenceTables) -> None:
 
 
 @pytest.mark.parametrize("case, match", [
-    ("no_sample_id", "no 'sample_id' column"),
+    ("no_sample_id", "has no sample id column"),
     ("no_donor_id", "no 'donor_id' column"),
     ("empty_genotypes", "genotypes file genotypes.csv is empty"),
     ("empty_pairs", "pairs file pairs.csv is empty"),
-    ("undecodable", r"pairs file pairs.csv: line 3 is not valid UTF-8 \(byte 0xff"),
     ("clash", "column\\(s\\) 'warnings' clash"),
-    ("ragged", "Expected 4 fields in line 3, saw 5"),
     ("duplicate_header", "duplicate column name\\(s\\) 'note'"),
-    ("both_forms", "both an 'hla' column and per-allele HLA columns"),
+    ("both_forms", "column 'A_1' types HLA per locus next to the GL-string column 'hla'"),
 ])
 def test_schema_errors_stop_early(tmp_path: Path, case: str, match: str) -> None:
     g, p = write_inputs(tmp_path)
@@ -502,12 +513,8 @@ def test_schema_errors_stop_early(tmp_path: Path, case: str, match: str) -> None
         g.write_bytes(b"")
     elif case == "empty_pairs":
         p.write_bytes(b"\n\n")
-    elif case == "undecodable":
-        p.write_bytes(b"recipient_id,donor_id\nR1,D1\nR1,D\xff1\n")
     elif case == "clash":
         write_table(pairs_frame().assign(warnings="x"), p)
-    elif case == "ragged":
-        p.write_text("recipient_id,donor_id,pair_no,note\nR1,D1,1,a\nR1,D1,2,b,c\n")
     elif case == "duplicate_header":
         p.write_text("recipient_id,donor_id,note,note\nR1,D1,1,a\n")
     elif case == "both_forms":
@@ -516,6 +523,31 @@ def test_schema_errors_stop_early(tmp_path: Path, case: str, match: str) -> None
         run_batch(g, p, tmp_path / "out.csv", errors=tmp_path / "err.csv")
     assert not (tmp_path / "out.csv").exists()
     assert not list(tmp_path.glob(".*partial"))
+
+
+@pytest.mark.parametrize("case, message", [
+    ("undecodable", "input_parse_error: pairs row 2 column 'donor_id' is not valid UTF-8 text "
+                    "(byte 0xff at character 2)"),
+    ("ragged", "input_parse_error: pairs row 2 has 5 fields but the header has 4 (extra "
+               "value 'c')"),
+])
+def test_unreadable_pairs_rows_are_row_errors(tmp_path: Path, case: str, message: str) -> None:
+    """A row that cannot be read is an error row in its place; the others are computed."""
+    g, p = write_inputs(tmp_path)
+    if case == "undecodable":
+        p.write_bytes(b"recipient_id,donor_id,pair_no,note\nR1,D1,1,a\nR1,D\xff1,2,b\n"
+                      b"R1,D2,3,c\n")
+    else:
+        p.write_text("recipient_id,donor_id,pair_no,note\nR1,D1,1,a\nR1,D1,2,b,c\n"
+                     "R1,D2,3,c\n")
+    s = run_batch(g, p, tmp_path / "out.csv", errors=tmp_path / "err.csv")
+    got = pd.read_csv(tmp_path / "out.csv", dtype="str", keep_default_na=False)
+    assert got["status"].tolist() == ["ok", "error", "ok"]
+    assert got["pair_no"].tolist() == ["1", "", "3"]
+    assert got.loc[1, "error"] == message
+    assert s.rows_in == 3 and s.rows_error == 1
+    errs = pd.read_csv(tmp_path / "err.csv", dtype="str", keep_default_na=False)
+    assert errs["pairs_row"].tolist() == ["2"]
 
 
 def test_usage_errors(tmp_path: Path) -> None:

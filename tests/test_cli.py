@@ -135,7 +135,7 @@ def test_pair_with_antibodies(tmp_path, pyard_dir, monkeypatch) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("recipient_id,specificity,mfi\nR2,B57,-3\n")
     res = runner.invoke(app, ["pair", *PAIR2, "--antibodies", str(bad)])
-    assert res.exit_code == 1 and "row 2" in res.output
+    assert res.exit_code == 1 and "row 1" in res.output  # data rows, 1-based
     pb._BACKENDS.clear()
 
 

@@ -105,8 +105,9 @@ def test_bad_rows_are_errors_others_ranked(env, tmp_path) -> None:
     assert [r["donor_id"] for r in out] == ["P1-son", "P1-father", "P1-son", "P2-brother",
                                            "P2-sister", "NOBODY"]
     assert "relationship" in out[1]["error"] and "uncle" in out[1]["error"]
-    assert "row 3" in out[1]["error"]
-    assert "listed more than once" in out[0]["error"] and "rows 2, 4" in out[0]["error"]
+    # rows are data rows, 1-based (the numbering of pairs_row)
+    assert "row 2" in out[1]["error"]
+    assert "listed more than once" in out[0]["error"] and "rows 1, 3" in out[0]["error"]
     assert out[5]["error"].startswith("person_not_found")
     assert [r["rank"] for r in out[3:5]] == ["1", "2"]  # CF-iKIR 3 vs 2
     assert all(r["rank"] == "" for r in (out[0], out[1], out[2], out[5]))
@@ -119,7 +120,7 @@ def test_bad_antibody_row_fails_only_that_recipient(env, tmp_path) -> None:
     out = _json(rank("--json", antibodies=ab))["results"]
     p1 = [r for r in out if r["recipient_id"] == "P1"]
     p2 = [r for r in out if r["recipient_id"] == "P2"]
-    assert all(r["status"] == "error" and "row 2" in r["error"] for r in p1)
+    assert all(r["status"] == "error" and "row 1" in r["error"] for r in p1)
     assert all(r["status"] == "ok" and r["rank"] for r in p2)
     bad = tmp_path / "ab2.csv"
     bad.write_text("recipient_id,specificity,mfi\nP2,Q99,900\n")
@@ -140,7 +141,12 @@ def test_outputs_and_clinical_warnings(env, tmp_path) -> None:
     out = tmp_path / "ranked.csv"
     res = rank("--output", str(out))
     assert res.exit_code == 0, res.output
-    assert "Recipient P1" in res.output and "dsa_tier: high" in res.output
+    # with --output the terminal shows one line per recipient, in file order
+    lines = res.output.splitlines()
+    assert [ln.split(":")[0] for ln in lines[:4]] == ["R1", "R2", "P1", "P2"]
+    assert "P1: 3 donor(s) ranked, top P1-son" in res.output
+    full = rank()
+    assert "Recipient P1" in full.output and "dsa_tier: high" in full.output
     rows = list(csv.DictReader(open(out)))
     assert list(rows[0])[:3] == ["recipient_id", "donor_id", "donor_age"]
     assert list(rows[0])[-2:] == ["rank", "rank_reason"]

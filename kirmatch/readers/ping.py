@@ -268,7 +268,7 @@ def _apply_copy_number(sid: str, result: _CellResult, cn: int,
                        warnings: list[str], *, announce: bool = True) -> KIRGeneTyping:
     t = result.typing
     g = t.gene
-    if t.state is GeneState.PRESENT and cn == 0 or t.state is GeneState.ABSENT and cn > 0:
+    if (t.state is GeneState.PRESENT and cn == 0) or (t.state is GeneState.ABSENT and cn > 0):
         warnings.append(f"ping_copy_number_conflict({sid} {g}: calls {t.state.value}, "
                         f"copy number {cn})")
         return unknown(g, "copy_number_conflict")

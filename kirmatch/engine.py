@@ -1,0 +1,445 @@
+"""The batch engine: every model of the registry over many pairs, computed once
+per distinct input and broadcast with integer arrays.
+
+How it stays exact and fast
+---------------------------
+* **People are prepared once per distinct typing.** Each distinct locus typing
+  (a few hundred, however many people) is resolved once (rule 2), each distinct
+  KIR typing reduced to its features once; every registry *fact* (a candidate
+  set, DOMAIN.md §A.0) is interned to an integer code, so a person is a row of
+  small integers. Facts combining loci (the rule-3 ligand facts) are computed
+  per distinct combination of their inputs' codes.
+* **Models are evaluated once per distinct combination of their inputs.** Each
+  output column has a dense lookup table indexed by the codes of its model's
+  input facts, filled lazily by :func:`kirmatch.registry.evaluate_column` (the
+  same function :func:`kirmatch.pair.assess_pair` uses, so the two cannot
+  drift), and a pair's cell is one array gather. An unresolved input is simply
+  a different fact code: there is no separate slow path.
+* **Warnings are kept structured** (per-person templates with a ``{who}``
+  placeholder, per-model unknown sets) and joined into text once per distinct
+  combination.
+
+Results are Arrow dictionary arrays (one small vocabulary per column).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from kirmatch.errors import KirmatchError
+from kirmatch.facts import WHO, compute_fact, kir_role_warnings
+from kirmatch.hla import CLASS_I_LOCI
+from kirmatch.kir import kir_features
+from kirmatch.ligands import shared_resolver
+from kirmatch.options import Options
+from kirmatch.people import People
+from kirmatch.pyard_backend import PyardBackend
+from kirmatch.registry import (
+    DSA_COLUMNS,
+    FACTS,
+    MODELS,
+    Model,
+    cell,
+    evaluate_column,
+    unknown_warnings,
+)
+from kirmatch.tables import ReferenceTables
+
+__all__ = ["ROLES", "Engine", "EngineResult", "Vocab"]
+
+ROLES = ("recipient", "donor")
+#: Row states: person index -1 = id not in the genotypes, -2 = empty id.
+NOT_FOUND, EMPTY = -1, -2
+
+
+class Vocab:
+    """Interned strings of one output column; code 0 is the empty cell."""
+
+    __slots__ = ("codes", "items")
+
+    def __init__(self) -> None:
+        self.items: list[str] = [""]
+        self.codes: dict[str, int] = {"": 0}
+
+    def code(self, text: str) -> int:
+        c = self.codes.get(text)
+        if c is None:
+            c = len(self.items)
+            self.items.append(text)
+            self.codes[text] = c
+        return c
+
+    def array(self, codes: np.ndarray) -> pa.DictionaryArray:
+        """The column as an Arrow dictionary array."""
+        return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()),
+                                              pa.array(self.items, pa.string()))
+
+
+class _Interner:
+    """Candidate sets (or warning sets) to integer codes."""
+
+    __slots__ = ("index", "items")
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+        self.index: dict[Any, int] = {}
+
+    def code(self, item: Any) -> int:
+        c = self.index.get(item)
+        if c is None:
+            c = len(self.items)
+            self.items.append(item)
+            self.index[item] = c
+        return c
+
+
+def _factorize(*arrays: np.ndarray) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+    """Codes for the distinct rows of ``arrays`` (same length) and those rows."""
+    if len(arrays) == 1:
+        codes, uniques = pd.factorize(arrays[0], sort=False)
+        return codes.astype(np.int64), [(int(u),) for u in uniques]
+    stacked = np.stack([a.astype(np.int64) for a in arrays], axis=1)
+    view = np.ascontiguousarray(stacked).view(
+        np.dtype((np.void, stacked.dtype.itemsize * stacked.shape[1]))).ravel()
+    codes, uniques = pd.factorize(view, sort=False)
+    rows = [tuple(int(x) for x in np.frombuffer(u, dtype=np.int64)) for u in uniques]
+    return codes.astype(np.int64), rows
+
+
+@dataclass(frozen=True, slots=True)
+class EngineResult:
+    """Computed columns of one chunk of pairs (Arrow dictionary arrays)."""
+
+    columns: dict[str, pa.Array]
+    status_error: np.ndarray
+    error_codes: dict[str, int]
+
+    @property
+    def n_error(self) -> int:
+        return int(self.status_error.sum())
+
+
+class _Table:
+    """A lazily filled lookup table of one column: cell code and unknown-set code
+    per combination of its model's input fact codes."""
+
+    __slots__ = ("cells", "unk")
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.cells = np.full(shape, -1, np.int32)
+        self.unk = np.zeros(shape, np.int32)
+
+
+class Engine:
+    """Assess pairs of one cohort with every model of the registry.
+
+    Parameters
+    ----------
+    people:
+        The cohort (:func:`kirmatch.people.load_people` and friends).
+    options, tables, pyard:
+        As for :func:`kirmatch.pair.assess_pair`.
+    """
+
+    def __init__(self, people: People, options: Options, tables: ReferenceTables,
+                 pyard: PyardBackend | None = None) -> None:
+        self.people = people
+        self.options = options
+        self.tables = tables
+        self.pyard = pyard
+        self.resolver = shared_resolver(tables, options, pyard)
+        self.n = len(people)
+        self.cells: dict[str, Vocab] = {c: Vocab() for m in MODELS for c in m.columns}
+        self.reasons = _Interner()
+        self.reasons.code("")
+        self.usets = _Interner()          # frozensets of unknown warnings, code 0 = empty
+        self.usets.code(frozenset())
+        self.wsets = _Interner()          # frozensets of warning templates
+        self.wsets.code(frozenset())
+        self.fact_codes: dict[str, np.ndarray] = {}
+        self.fact_vocab: dict[str, _Interner] = {}
+        self.person_error: dict[int, KirmatchError] = dict(people.errors)
+        self.role_wset: dict[str, np.ndarray] = {}
+        self._tables: dict[tuple[str, int], _Table] = {}
+        self._strings: dict[tuple[int, int, int], str] = {}
+        self._ids: dict[str, list[str]] = {}
+        self._prepared = False
+
+    # -- people -------------------------------------------------------------
+    def prepare(self) -> None:
+        """Resolve every distinct typing once and compute the people's fact codes."""
+        if self._prepared:
+            return
+        self._prepared = True
+        people, n = self.people, self.n
+        err = np.zeros(n, bool)
+        locus_w: dict[str, np.ndarray] = {}
+        sources: dict[str, list[Any]] = {}     # dep name -> per-vocab value
+        per_vocab_codes: dict[str, np.ndarray] = {}  # dep name -> person -> vocab code
+        for loc in CLASS_I_LOCI:
+            codes = np.asarray(people.locus_codes.get(loc, [0] * n), np.int64)
+            vocab = people.locus_vocab.get(loc, [None])
+            res: list[Any] = []
+            wcodes = np.zeros(len(vocab), np.int32)
+            bad: dict[int, KirmatchError] = {}
+            for v, lt in enumerate(vocab):
+                try:
+                    r = self.resolver.resolve_locus(loc, lt, WHO)
+                except KirmatchError as exc:
+                    bad[v] = exc
+                    res.append(None)
+                    continue
+                res.append(r)
+                wcodes[v] = self.wsets.code(frozenset(r.warnings))
+            if bad:
+                for i in np.flatnonzero(np.isin(codes, list(bad))).tolist():
+                    if i not in self.person_error:
+                        self.person_error[i] = self._located(i, loc, bad[int(codes[i])])
+                    err[i] = True
+            sources[f"locus:{loc}"] = [r.cand if r is not None else None for r in res]
+            per_vocab_codes[f"locus:{loc}"] = codes
+            locus_w[loc] = wcodes[codes]
+        kcodes = np.asarray(people.kir_codes or [0] * n, np.int64)
+        kfeat = [kir_features(k, self.tables, WHO) for k in people.kir_vocab]
+        sources["kir"] = kfeat
+        per_vocab_codes["kir"] = kcodes
+        for i in self.person_error:
+            err[i] = True
+        self.error_mask = err
+        # Facts, in dependency order.
+        for name in _fact_order():
+            fact = FACTS[name]
+            interner = _Interner()
+            self.fact_vocab[name] = interner
+            if len(fact.deps) == 1 and fact.deps[0] in sources:
+                dep = fact.deps[0]
+                table = np.zeros(len(sources[dep]), np.int32)
+                for v, value in enumerate(sources[dep]):
+                    if value is None:
+                        continue
+                    table[v] = interner.code(compute_fact(name, {dep: value}, self.options))
+                self.fact_codes[name] = table[per_vocab_codes[dep]]
+                continue
+            dep_codes = [self.fact_codes[d] for d in fact.deps]
+            inv, rows = _factorize(*dep_codes)
+            table = np.zeros(len(rows), np.int32)
+            for u, combo in enumerate(rows):
+                if any(c >= len(self.fact_vocab[d].items) for d, c in zip(fact.deps, combo,
+                                                                         strict=True)):
+                    continue  # only people with errors lack a value here
+                deps = {d: self.fact_vocab[d].items[c] for d, c in zip(fact.deps, combo,
+                                                                     strict=True)}
+                table[u] = interner.code(compute_fact(name, deps, self.options))
+            self.fact_codes[name] = table[inv]
+        # Person warnings per role: HLA loci + the role's KIR warnings.
+        for role in ROLES:
+            kw = np.zeros(len(kfeat), np.int32)
+            for v, kf in enumerate(kfeat):
+                kw[v] = self.wsets.code(frozenset(kir_role_warnings(kf.warnings, role, v != 0)))
+            parts = [locus_w[loc] for loc in CLASS_I_LOCI] + [kw[kcodes]]
+            inv, rows = _factorize(*parts)
+            table = np.zeros(len(rows), np.int32)
+            for u, combo in enumerate(rows):
+                merged: frozenset[str] = frozenset().union(*(self.wsets.items[c] for c in combo))
+                table[u] = self.wsets.code(merged)
+            self.role_wset[role] = table[inv]
+
+    def fact_of(self, name: str, i: int) -> Any:
+        """Fact ``name`` of person ``i`` (a candidate set)."""
+        self.prepare()
+        return self.fact_vocab[name].items[int(self.fact_codes[name][i])]
+
+    def _located(self, i: int, locus: str, exc: KirmatchError) -> KirmatchError:
+        lay = self.people.layout
+        column = None
+        if lay is not None:
+            column = lay.hla_gl or lay.hla_loci.get(locus) or \
+                (lay.hla_slots.get(locus, (None,))[0])
+        return exc.located(row=self.people.rows[i], column=column, source=self.people.source)
+
+    # -- models ----------------------------------------------------------------
+    def _table(self, m: Model, k: int) -> _Table:
+        key = (m.name, k)
+        t = self._tables.get(key)
+        if t is None:
+            shape = tuple(max(len(self.fact_vocab[f].items), 1) for _, f in m.inputs)
+            t = _Table(shape)
+            self._tables[key] = t
+        return t
+
+    def _fill(self, m: Model, idx: tuple[np.ndarray, ...]) -> None:
+        """Evaluate the missing entries of every column table of ``m`` at ``idx``."""
+        first = self._table(m, 0)
+        missing = first.cells[idx] < 0
+        if not missing.any():
+            return
+        _, rows = _factorize(*(i[missing] for i in idx))
+        for combo in rows:
+            cands = tuple(self.fact_vocab[f].items[c] for (_, f), c in zip(m.inputs, combo,
+                                                                         strict=True))
+            for k, col in enumerate(m.columns):
+                t = self._table(m, k)
+                value, reason = evaluate_column(m, k, cands, self.options)
+                if value is None:
+                    t.cells[combo] = 0
+                    t.unk[combo] = self.usets.code(frozenset(unknown_warnings(
+                        col, reason or "ambiguous_typing")))
+                else:
+                    t.cells[combo] = self.cells[col].code(cell(col, value))
+
+    # -- pairs -----------------------------------------------------------------
+    def assess(self, recipients: np.ndarray, donors: np.ndarray, *,
+               ids: dict[str, list[str]] | None = None,
+               extra_warnings: Iterable[str] = (),
+               row_errors: dict[int, str] | None = None) -> EngineResult:
+        """Every model column for pairs given as person indices (``-1`` = id not in
+        the genotypes, ``-2`` = empty id). ``ids`` holds each role's id text per row
+        (for messages); ``row_errors`` are rows that could not be read (their
+        message becomes the row's error)."""
+        self.prepare()
+        self._ids = ids or {}
+        n = len(recipients)
+        idx = {"recipient": np.asarray(recipients, np.int64),
+               "donor": np.asarray(donors, np.int64)}
+        ok = (idx["recipient"] >= 0) & (idx["donor"] >= 0)
+        for role in ROLES:
+            v = np.where(idx[role] >= 0, idx[role], 0)
+            ok &= ~self.error_mask[v] if self.n else np.zeros(n, bool)
+        if row_errors:
+            ok[list(row_errors)] = False
+        okr = np.flatnonzero(ok)
+        sub = {role: idx[role][okr] for role in ROLES}
+        codes: dict[str, np.ndarray] = {}
+        umodel: list[np.ndarray] = []
+        for m in MODELS:
+            gather = tuple(self.fact_codes[f][sub[role]] for role, f in m.inputs)
+            self._fill(m, gather)
+            u = np.zeros(len(okr), np.int32)
+            for k, col in enumerate(m.columns):
+                t = self._table(m, k)
+                full = np.zeros(n, np.int32)
+                full[okr] = t.cells[gather]
+                codes[col] = full
+                uk = t.unk[gather]
+                if uk.any():
+                    u = self._union(u, uk)
+            umodel.append(u)
+        # Unknown warnings: one set code per row, combined only where needed.
+        urow = np.zeros(len(okr), np.int32)
+        for u in umodel:
+            if u.any():
+                urow = self._union(urow, u)
+        extra = frozenset(extra_warnings)
+        warn_vocab = Vocab()
+        wcodes = np.zeros(n, np.int32)
+        if len(okr):
+            inv, rows = _factorize(self.role_wset["recipient"][sub["recipient"]],
+                                   self.role_wset["donor"][sub["donor"]], urow)
+            local = np.zeros(len(rows), np.int32)
+            for j, (rw, dw, uw) in enumerate(rows):
+                key = (rw, dw, uw)
+                text = self._strings.get(key)
+                if text is None:
+                    items = {w.replace(WHO, "recipient") for w in self.wsets.items[rw]}
+                    items |= {w.replace(WHO, "donor") for w in self.wsets.items[dw]}
+                    items |= set(self.usets.items[uw]) | extra
+                    text = ";".join(sorted({w.replace(";", ",") for w in items}))
+                    if len(self._strings) > 500_000:
+                        self._strings.clear()
+                    self._strings[key] = text
+                local[j] = warn_vocab.code(text)
+            wcodes[okr] = local[inv]
+        # Errors.
+        err_vocab = Vocab()
+        ecodes = np.zeros(n, np.int32)
+        counts: dict[str, int] = {}
+        for j in np.flatnonzero(~ok).tolist():
+            msg = (row_errors or {}).get(j) or self._error_text(idx["recipient"][j],
+                                                                idx["donor"][j], j)
+            code = msg.split(":", 1)[0]
+            counts[code] = counts.get(code, 0) + 1
+            ecodes[j] = err_vocab.code(msg)
+        columns: dict[str, pa.Array] = {
+            "status": pa.DictionaryArray.from_arrays(
+                pa.array(np.where(ok, 0, 1), pa.int32()), pa.array(["ok", "error"])),
+            "error": err_vocab.array(ecodes),
+            "warnings": warn_vocab.array(wcodes),
+        }
+        for m in MODELS:
+            for col in m.columns:
+                columns[col] = self.cells[col].array(codes[col])
+        empty = Vocab().array(np.zeros(n, np.int32))
+        for col in DSA_COLUMNS:
+            columns[col] = empty
+        return EngineResult(columns, ~ok, counts)
+
+    def _union(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Row-wise union of two unknown-set code arrays."""
+        inv, rows = _factorize(a, b)
+        table = np.zeros(len(rows), np.int32)
+        for j, (x, y) in enumerate(rows):
+            table[j] = x if y == 0 else y if x == 0 else self.usets.code(
+                self.usets.items[x] | self.usets.items[y])
+        return table[inv]
+
+    # -- errors ---------------------------------------------------------------
+    _ids: dict[str, list[str]]
+
+    def _error_text(self, ri: int, di: int, row: int) -> str:
+        msgs = []
+        for role, i in (("recipient", int(ri)), ("donor", int(di))):
+            m = self.person_message(role, i, row)
+            if m:
+                msgs.append(m)
+        return "; ".join(msgs)
+
+    def person_message(self, role: str, i: int, row: int) -> str:
+        """Why person ``i`` in ``role`` cannot be assessed (``""`` if it can)."""
+        if i == EMPTY:
+            return f"input_parse_error: {role}_id is empty"
+        if i == NOT_FOUND:
+            texts = self._ids.get(role)
+            pid = texts[row] if texts is not None else "?"
+            return (f"person_not_found: {role} {pid.strip()!r} has no record in the "
+                    f"genotypes file{self.people.missing_hint()}")
+        exc = self.person_error.get(i)
+        if exc is None:
+            return ""
+        pid = self.people.ids[i]
+        where = []
+        if exc.row is not None:
+            where.append(f"genotypes row {exc.row}")
+        if exc.column is not None:
+            where.append(f"column {exc.column!r}")
+        loc = f" ({', '.join(where)})" if where else ""
+        text = exc.reason if exc.position is None else f"{exc.reason} (char {exc.position})"
+        return f"{exc.code}: {role} {pid!r}{loc}: {text}".replace("\n", " ")
+
+
+def _fact_order() -> list[str]:
+    """Every fact, dependencies first."""
+    out: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in out:
+            return
+        for d in FACTS[name].deps:
+            if d in FACTS:
+                visit(d)
+        out.append(name)
+
+    for name in FACTS:
+        visit(name)
+    return out
+
+
+def dsa_unknown_warnings() -> tuple[str, ...]:
+    """The DSA warnings of a row without antibody data."""
+    return tuple(w for c in DSA_COLUMNS for w in unknown_warnings(c, "no_antibody_data"))
+

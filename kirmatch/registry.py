@@ -1,0 +1,422 @@
+"""The model registry: the one place where an NK-alloreactivity model is declared.
+
+A model is one pure function in :mod:`kirmatch.scores` plus one
+:class:`Model` entry here, which says
+
+* which output columns it fills (in output-contract order, DOMAIN.md §A.16),
+* its scope: ``recipient`` or ``donor`` (one person) or ``pair`` (both),
+* the *person facts* it reads (``(role, fact)`` pairs, see :data:`FACTS`),
+* the options it depends on, its rule and its citation, and a one-line meaning
+  of each column.
+
+Everything else is derived from these entries: :func:`kirmatch.pair.assess_pair`
+evaluates them on one pair, the batch engine (:mod:`kirmatch.engine`) evaluates
+them once per distinct combination of input facts and broadcasts the results,
+``rank``, the terminal text, the JSON, the HTML report, the generated rules
+reference and the "every model has a test" check all read the registry.
+
+Adding a model = one function in :mod:`kirmatch.scores` + one :class:`Model`
+entry (+ its facts, if new) + its tests.
+
+Facts
+-----
+A *fact* is what a model needs to know of one person, as a candidate set
+(:class:`~kirmatch.propagation.Cand`, DOMAIN.md §A.0). Facts are role
+independent: they are computed once per distinct typing and shared by the
+recipient and the donor sides. HLA facts are derived from the resolved loci
+(``locus:A`` …), KIR facts from the person's KIR features (``kir``).
+
+>>> [m.name for m in MODELS][:4]
+['recipient_c_group', 'recipient_b_class', 'recipient_ligands', 'donor_c_group']
+>>> COLUMNS[:3]
+('recipient_c_group', 'recipient_b_class', 'recipient_ligands')
+>>> model_of("cf_ikir").rule, model_of("cf_ikir").inputs
+('8', (('donor', 'cf_genes'), ('recipient', 'ligand_facts')))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kirmatch.kir import KIRFeatures
+from kirmatch.ligands import (
+    Pair,
+    _a_proj,
+    _b_proj,
+    _c_proj,
+    _facts,
+    b_class,
+    c_group,
+    format_set,
+    has_b_c1,
+)
+from kirmatch.options import Options
+from kirmatch.propagation import Cand, evaluate, image
+from kirmatch.scores import (
+    IKIR,
+    b_content,
+    cen_motif,
+    cf_ikir,
+    gene_gene_mismatches,
+    ikir_score_weighted,
+    kir2ds1_status,
+    kir3dl1_hlab,
+    kir_ab_genotype,
+    ligand_mismatch,
+    missing_ligands,
+    receptor_ligand_mismatches,
+    tel_motif,
+)
+
+__all__ = [
+    "COLUMNS",
+    "DSA_COLUMNS",
+    "FACTS",
+    "MODELS",
+    "Fact",
+    "Model",
+    "cell",
+    "decode",
+    "encode",
+    "evaluate_column",
+    "model_of",
+]
+
+# ---------------------------------------------------------------------------
+# Facts
+# ---------------------------------------------------------------------------
+
+#: KIR genes read by the gene-content models (rule 9).
+CONTENT_GENES = ("KIR2DL2", "KIR2DL3", "KIR2DL5", "KIR2DS1", "KIR2DS2", "KIR2DS3", "KIR2DS4",
+                 "KIR2DS5", "KIR3DL1", "KIR3DS1")
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """A person-level input of the models.
+
+    ``deps`` are other facts or sources (``locus:A``, ``locus:B``, ``locus:C``
+    for a resolved locus's candidate pairs; ``kir`` for the KIR features);
+    ``fn(*dep_values, options)`` returns the fact as a candidate set.
+    ``options`` names the options it reads (its cache key includes them).
+    """
+
+    name: str
+    deps: tuple[str, ...]
+    fn: Callable[..., Cand[Any]]
+    options: tuple[str, ...] = ()
+    doc: str = ""
+
+
+def _map(fn: Callable[[Any], Any]) -> Callable[..., Cand[Any]]:
+    def run(c: Cand[Any], _o: Options) -> Cand[Any]:
+        return c.map(fn)
+    return run
+
+
+def _kir_genes(names: tuple[str, ...]) -> Callable[[KIRFeatures, Options], Cand[Any]]:
+    def run(k: KIRFeatures, _o: Options) -> Cand[Any]:
+        return k.genes(names)
+    return run
+
+
+def _ikir_typed(k: KIRFeatures, _o: Options) -> Cand[Any]:
+    if not k.typed:
+        return Cand(frozenset({None}), "no_recipient_kir")
+    return k.genes(IKIR)
+
+
+def _rl_genes(k: KIRFeatures, o: Options) -> Cand[Any]:
+    return k.genes((*IKIR, "KIR3DL2")) if o.include_a3a11 else k.genes(IKIR)
+
+
+def _cf_genes(k: KIRFeatures, o: Options) -> Cand[Any]:
+    if not o.exclude_null_kir3dl1:
+        return k.genes(IKIR)
+    base = k.genes(("KIR2DL1", "KIR2DL2", "KIR2DL3"))
+    vals: set[Any] = set()
+    for g in base.values:
+        for f in k.kir3dl1_functional.values:
+            vals.add(None if f is None else (g | {"KIR3DL1"} if f else g))
+    reason = base.reason if len(base.values) > 1 else k.kir3dl1_functional.reason
+    return Cand.any_of(vals, reason)
+
+
+def _a_fact(c: Cand[Pair], o: Options) -> Cand[Any]:
+    return c.map(lambda p: _a_proj(p, o))
+
+
+def _ligand_facts(a: Cand[Any], b: Cand[Any], c: Cand[Any], _o: Options) -> Cand[Any]:
+    return image(_facts, a, b, c)
+
+
+FACTS: dict[str, Fact] = {f.name: f for f in (
+    Fact("c_group", ("locus:C",), _map(c_group), doc="HLA-C group (rule 3)"),
+    Fact("b_class", ("locus:B",), _map(b_class), doc="HLA-B Bw4/Bw6 class (rule 3)"),
+    Fact("b_c1", ("locus:B",), _map(has_b_c1), doc="HLA-B C1-epitope flag (rule 1)"),
+    Fact("a_proj", ("locus:A",), _a_fact, ("hla_a_bw4", "a25_bw4"),
+         doc="HLA-A's ligand contribution: (adds Bw4, adds A3/A11)"),
+    Fact("b_proj", ("locus:B",), _map(_b_proj), doc="HLA-B's contribution: (Bw4, B-C1)"),
+    Fact("c_proj", ("locus:C",), _map(_c_proj), doc="HLA-C's C1/C2 groups"),
+    Fact("ligand_facts", ("a_proj", "b_proj", "c_proj"), _ligand_facts,
+         doc="(rule-3 ligand set, HLA-B/C-only ligand set, B-C1 flag)"),
+    Fact("ikir", ("kir",), _kir_genes(IKIR), doc="iKIR genes present (2DL1, 2DL2, 2DL3, 3DL1)"),
+    Fact("ikir_typed", ("kir",), _ikir_typed,
+         doc="iKIR genes present; unknown (no_recipient_kir) without KIR typing"),
+    Fact("rl_genes", ("kir",), _rl_genes, ("include_a3a11",),
+         doc="receptor-ligand genes (iKIR, plus KIR3DL2 with include_a3a11)"),
+    Fact("cf_genes", ("kir",), _cf_genes, ("exclude_null_kir3dl1",),
+         doc="iKIR genes counted by CF-iKIR (KIR3DL1 only if H/L with exclude_null_kir3dl1)"),
+    Fact("content", ("kir",), _kir_genes(CONTENT_GENES), doc="gene-content genes (rule 9)"),
+    Fact("kir2ds1", ("kir",), lambda k, _o: k.present["KIR2DS1"], doc="KIR2DS1 present"),
+    Fact("kir3dl1_class", ("kir",), lambda k, _o: k.kir3dl1_class,
+         doc="KIR3DL1 class H/L/N (rule 11)"),
+    Fact("kir2dl1_245", ("kir",), lambda k, _o: k.kir2dl1_245,
+         doc="KIR2DL1 residue 245 call (rule 12)"),
+)}
+
+
+# ---------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """One published model (or one rule-3 summary) and how to evaluate it.
+
+    ``fn(*input_values, options)`` takes one resolved value per input (in
+    ``inputs`` order) and returns a tuple aligned with ``columns`` (or an
+    :class:`~kirmatch.propagation.Unknown`, which makes every column unknown
+    with its reason).
+    """
+
+    name: str
+    rule: str
+    scope: str
+    columns: tuple[str, ...]
+    inputs: tuple[tuple[str, str], ...]
+    fn: Callable[..., Any]
+    options: tuple[str, ...] = ()
+    citation: str = ""
+    meaning: Mapping[str, str] = field(default_factory=dict)
+    #: Allele-level KIR gene each column needs (for ``gene_level_kir`` warnings).
+    allele_gene: Mapping[str, str] = field(default_factory=dict)
+
+
+_RUGGERI = "Ruggeri L et al., Science 2002;295:2097-2100, doi:10.1126/science.1068440"
+_HSU = "Hsu KC et al., Blood 2005;105:4878-4884, doi:10.1182/blood-2004-12-4825"
+_LEUNG = "Leung W et al., J Immunol 2004;172:644-650, doi:10.4049/jimmunol.172.1.644"
+_SYMONS = ("Symons HJ et al., Biol Blood Marrow Transplant 2010;16:533-542, "
+           "doi:10.1016/j.bbmt.2009.11.022")
+_ZOU = ("Zou J et al., Front Immunol 2022;13:1033871, doi:10.3389/fimmu.2022.1033871; "
+        "Ciurea SO et al., Am J Hematol 2024;99:890-899, doi:10.1002/ajh.27281; "
+        "Boelen L et al., Sci Immunol 2018;3:eaao2892, doi:10.1126/sciimmunol.aao2892")
+_BOELEN = "Boelen L et al., Sci Immunol 2018;3:eaao2892, doi:10.1126/sciimmunol.aao2892"
+_COOLEY = ("Cooley S et al., Blood 2009;113:726-732, doi:10.1182/blood-2008-07-171926; "
+           "Cooley S et al., Blood 2010;116:2411-2419, doi:10.1182/blood-2010-05-283051")
+_VENSTROM = "Venstrom JM et al., N Engl J Med 2012;367:805-816, doi:10.1056/NEJMoa1200503"
+_BOUDREAU = "Boudreau JE et al., J Clin Oncol 2017;35:2268-2278, doi:10.1200/JCO.2016.70.7059"
+_BARI = "Bari R et al., J Clin Oncol 2013;31:3782-3790, doi:10.1200/JCO.2012.47.4007"
+_RULES = "kirmatch rules v2, DOMAIN.md §A.4 (rule 3)"
+_DSA = ("Ciurea SO et al., Bone Marrow Transplant 2018;53:521-534 (EBMT consensus); "
+        "Kongtim P et al., Transplant Cell Ther 2024, doi:10.1016/j.jtct.2024.09.005")
+
+
+def _summary(role: str) -> tuple[Model, ...]:
+    return (
+        Model(f"{role}_c_group", "3", role, (f"{role}_c_group",), ((role, "c_group"),),
+              lambda g, _o: (g,), citation=_RULES,
+              meaning={f"{role}_c_group": f"the {role}'s HLA-C KIR-ligand groups (C1/C2; - = "
+                                          "null or unclassified)"}),
+        Model(f"{role}_b_class", "3", role, (f"{role}_b_class",), ((role, "b_class"),),
+              lambda b, _o: (b,), citation=_RULES,
+              meaning={f"{role}_b_class": f"the {role}'s HLA-B class: Bw4-80I, Bw4-80T or Bw6"}),
+        Model(f"{role}_ligands", "3", role, (f"{role}_ligands",), ((role, "ligand_facts"),),
+              lambda f, _o: (f[0],), ("hla_a_bw4", "a25_bw4"), citation=_RULES,
+              meaning={f"{role}_ligands": f"the {role}'s KIR ligands (A3/A11, Bw4, C1, C2)"}),
+    )
+
+
+def _ligand_mismatch(r: Any, d: Any, o: Options) -> tuple[Any, ...]:
+    idx = 1 if o.ipd_compatible else 0
+    a3 = o.include_a3a11 and not o.ipd_compatible
+    gvh, hvg = ligand_mismatch(d[idx], r[idx], include_a3a11=a3)
+    return bool(gvh), gvh, bool(hvg), hvg
+
+
+def _missing(g: Any, r: Any, _o: Options) -> tuple[Any, ...]:
+    ml = missing_ligands(g, r[0])
+    return len(ml), ml
+
+
+def _content(g: Any, _o: Options) -> tuple[Any, ...] | Any:
+    bc = b_content(g)
+    cen = cen_motif(g)
+    return (kir_ab_genotype(g), cen, tel_motif(g),
+            bc if not isinstance(bc, tuple) else bc[0],
+            bc if not isinstance(bc, tuple) else bc[1])
+
+
+MODELS: tuple[Model, ...] = (
+    *_summary("recipient"),
+    *_summary("donor"),
+    Model("ligand_mismatch", "4", "pair",
+          ("gvh_ligand_mismatch", "gvh_mismatched_ligands", "hvg_ligand_mismatch",
+           "hvg_mismatched_ligands"),
+          (("recipient", "ligand_facts"), ("donor", "ligand_facts")), _ligand_mismatch,
+          ("include_a3a11", "ipd_compatible", "hla_a_bw4", "a25_bw4"), _RUGGERI,
+          {"gvh_ligand_mismatch": "the donor carries a KIR ligand the recipient lacks",
+           "gvh_mismatched_ligands": "those ligands (GvH direction)",
+           "hvg_ligand_mismatch": "the recipient carries a ligand the donor lacks",
+           "hvg_mismatched_ligands": "those ligands (HvG direction)"}),
+    Model("missing_ligand", "5", "pair", ("missing_ligand_count", "missing_ligands"),
+          (("donor", "ikir"), ("recipient", "ligand_facts")), _missing,
+          ("hla_a_bw4", "a25_bw4"), _HSU,
+          {"missing_ligand_count": "donor iKIR groups whose ligand the recipient lacks (0-3)",
+           "missing_ligands": "the recipient's missing ligands"}),
+    Model("receptor_ligand", "6", "pair", ("receptor_ligand_mismatches",),
+          (("donor", "rl_genes"), ("recipient", "ligand_facts")),
+          lambda g, r, o: (receptor_ligand_mismatches(g, r[0], include_a3a11=o.include_a3a11),),
+          ("include_a3a11", "hla_a_bw4", "a25_bw4"), _LEUNG,
+          {"receptor_ligand_mismatches": "donor inhibitory KIR whose ligand the recipient "
+                                         "lacks"}),
+    Model("gene_gene", "7", "pair", ("gene_gene_mismatches",),
+          (("donor", "ikir"), ("recipient", "ikir_typed")),
+          lambda d, r, _o: (gene_gene_mismatches(d, r),), (), _SYMONS,
+          {"gene_gene_mismatches": "donor inhibitory KIR genes the recipient lacks"}),
+    Model("cf_ikir", "8", "pair", ("cf_ikir",),
+          (("donor", "cf_genes"), ("recipient", "ligand_facts")),
+          lambda g, r, _o: (cf_ikir(g, r[0], r[2]),),
+          ("exclude_null_kir3dl1", "hla_a_bw4", "a25_bw4"), _ZOU,
+          {"cf_ikir": "count of functional donor inhibitory KIR with the recipient's ligands "
+                      "(0-4)"},
+          {"cf_ikir": "KIR3DL1"}),
+    Model("cf_ikir_donor_ligands", "8", "donor", ("cf_ikir_donor_ligands",),
+          (("donor", "cf_genes"), ("donor", "ligand_facts")),
+          lambda g, d, _o: (cf_ikir(g, d[0], d[2]),),
+          ("exclude_null_kir3dl1", "hla_a_bw4", "a25_bw4"), _ZOU,
+          {"cf_ikir_donor_ligands": "the same count with the donor's own ligands "
+                                    "(education)"},
+          {"cf_ikir_donor_ligands": "KIR3DL1"}),
+    Model("ikir_score_weighted", "8", "pair", ("ikir_score_weighted",),
+          (("donor", "cf_genes"), ("recipient", "ligand_facts")),
+          lambda g, r, _o: (ikir_score_weighted(g, r[0], r[2]),),
+          ("exclude_null_kir3dl1", "hla_a_bw4", "a25_bw4"), _BOELEN,
+          {"ikir_score_weighted": "weighted functional iKIR score (0-3.75)"},
+          {"ikir_score_weighted": "KIR3DL1"}),
+    Model("kir_content", "9", "donor",
+          ("donor_kir_genotype", "cen_motif", "tel_motif", "b_content_score",
+           "b_content_group"),
+          (("donor", "content"),), _content, (), _COOLEY,
+          {"donor_kir_genotype": "A/A or B/x", "cen_motif": "centromeric motif",
+           "tel_motif": "telomeric motif", "b_content_score": "number of B motifs (0-4)",
+           "b_content_group": "Best, Better or Neutral"}),
+    Model("kir2ds1", "10", "donor", ("kir2ds1_status",),
+          (("donor", "kir2ds1"), ("donor", "c_group")),
+          lambda s, c, _o: (kir2ds1_status(s, c),), (), _VENSTROM,
+          {"kir2ds1_status": "donor KIR2DS1 with the donor's HLA-C group"}),
+    Model("kir3dl1_hlab", "11", "pair", ("kir3dl1_hlab",),
+          (("donor", "kir3dl1_class"), ("recipient", "b_class")),
+          lambda c, b, _o: (kir3dl1_hlab(c, b),), (), _BOUDREAU,
+          {"kir3dl1_hlab": "donor KIR3DL1 subtype against the recipient's HLA-B"},
+          {"kir3dl1_hlab": "KIR3DL1"}),
+    Model("kir2dl1_245", "12", "donor", ("kir2dl1_245",), (("donor", "kir2dl1_245"),),
+          lambda x, _o: (x,), (), _BARI,
+          {"kir2dl1_245": "donor KIR2DL1 residue 245: R245 (strong) or C245 (weak)"},
+          {"kir2dl1_245": "KIR2DL1"}),
+)
+
+#: The DSA columns (rule 13), computed from the antibody screen, not from facts.
+DSA_COLUMNS = ("dsa_max_mfi", "dsa_tier")
+DSA_MODEL = Model("dsa", "13", "pair", DSA_COLUMNS, (), lambda: (), (
+    "dsa_low_mfi", "dsa_high_mfi", "dsa_very_high_mfi"), _DSA,
+    {"dsa_max_mfi": "highest MFI among donor-specific antibodies",
+     "dsa_tier": "DSA risk tier"})
+
+#: Every computed column, in output-contract order (DOMAIN.md §A.16).
+COLUMNS: tuple[str, ...] = (*(c for m in MODELS for c in m.columns), *DSA_COLUMNS)
+
+_BY_COLUMN = {c: m for m in (*MODELS, DSA_MODEL) for c in m.columns}
+
+
+def model_of(column: str) -> Model:
+    """The model that fills ``column``."""
+    return _BY_COLUMN[column]
+
+
+# ---------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------
+
+def evaluate_column(model: Model, k: int, cands: tuple[Cand[Any], ...], options: Options
+                    ) -> tuple[Any, str | None]:
+    """Column ``model.columns[k]`` over every combination of the input candidates
+    (propagation, §A.0): ``(value, None)`` or ``(None, reason)``."""
+    from kirmatch.propagation import Unknown
+
+    def fn(*values: Any) -> Any:
+        out = model.fn(*values, options)
+        if isinstance(out, Unknown):
+            return out
+        v = out[k]
+        return v
+
+    return evaluate(fn, *cands)
+
+
+def encode(column: str, value: Any) -> Any:
+    """A column value as JSON encodes it: sets ``;``-joined, weighted score with two
+    decimals, MFI as an integer, unknown ``""``; booleans and integers unchanged."""
+    if value is None:
+        return ""
+    if isinstance(value, (frozenset, set)):
+        return format_set(value)
+    if column == "ikir_score_weighted":
+        return f"{value:.2f}"
+    if column == "dsa_max_mfi":
+        return round(value)
+    return value
+
+
+def cell(column: str, value: Any) -> str:
+    """A column value as a CSV cell (``true``/``false`` for booleans)."""
+    v = encode(column, value)
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+#: Column value kinds, for reading cells back (:func:`decode`).
+BOOL_COLUMNS = frozenset({"gvh_ligand_mismatch", "hvg_ligand_mismatch"})
+INT_COLUMNS = frozenset({"missing_ligand_count", "cf_ikir", "cf_ikir_donor_ligands",
+                         "b_content_score", "dsa_max_mfi"})
+FLOAT_COLUMNS = frozenset({"ikir_score_weighted"})
+
+
+def decode(column: str, text: str) -> Any:
+    """A CSV cell back to the value :func:`encode` would encode the same way
+    (``""`` → ``None``; booleans and numbers typed; lists stay ``;``-joined text).
+
+    >>> decode("cf_ikir", "3"), decode("gvh_ligand_mismatch", "false"), decode("cf_ikir", "")
+    (3, False, None)
+    """
+    if text == "" or text is None:
+        return None
+    if column in BOOL_COLUMNS:
+        return text == "true"
+    if column in INT_COLUMNS:
+        return int(text)
+    if column in FLOAT_COLUMNS:
+        return float(text)
+    return text
+
+
+def unknown_warnings(column: str, reason: str) -> tuple[str, ...]:
+    """The warnings an unknown column adds (DOMAIN.md §A.17)."""
+    out = [f"unknown({column}: {reason})"]
+    gene = model_of(column).allele_gene.get(column)
+    if reason == "gene_level_kir" and gene:
+        out.append(f"gene_level_kir(donor {gene})")
+    return tuple(out)
