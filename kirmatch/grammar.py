@@ -448,15 +448,15 @@ def kir_from_cells(layout: Layout, values: Mapping[str, str], tables: ReferenceT
             if str(cell).strip().upper() == "N" and not yes_no:
                 typing = KIRGeneTyping(gene, GeneState.UNKNOWN, None, "not_tested")
             else:
-                typing = parse_kir_value(alias, cell, tables, raw=f"{col}={cell}")
+                typing = parse_kir_value(alias, cell, tables, raw=str(cell))
         except KirmatchError as exc:
             raise exc.located(column=col) from None
         parts.setdefault(gene, []).append(typing)
     states = {g: merge_gene_typings(g, ps) for g, ps in parts.items()}
     genotype = kir_genotype_from_states(
         states, ";".join(f"{c}={values.get(c, '')}" for c, _, _ in layout.kir_genes))
-    if not genotype.typed:
-        return None
+    if all(g.state is GeneState.UNKNOWN and g.reason == "untyped" for g in genotype.genes):
+        return None  # every cell blank: not typed (a failed call is kept, with its reason)
     return genotype
 
 

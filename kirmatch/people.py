@@ -93,7 +93,7 @@ class People:
 
     def kir_code(self, kir: KIRGenotype | None) -> int:
         """Intern a KIR typing (0 = not typed)."""
-        if kir is None or not kir.typed:
+        if kir is None:
             return 0
         code = self._kir_index.get(kir)
         if code is None:

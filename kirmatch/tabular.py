@@ -297,6 +297,13 @@ class TableReader:
         optional ``.gz``, ``.parquet``, ``.xlsx``).
     what:
         How the file is named in messages (``pairs``, ``genotypes``, ``antibodies``).
+    names, skip_header:
+        Text files only: column names to use instead of a header row (the first
+        line is then data, unless ``skip_header``: then it is skipped). For
+        headerless tables and R row-name tables whose header lacks a cell.
+    text:
+        Read a file with an unknown extension as delimited text (genotyper
+        outputs) instead of refusing it.
 
     Raises
     ------
@@ -307,11 +314,20 @@ class TableReader:
         The extension is not a supported one.
     """
 
-    def __init__(self, path: str | Path, *, what: str = "input") -> None:
+    def __init__(self, path: str | Path, *, what: str = "input",
+                 names: Sequence[str] | None = None, skip_header: bool = False,
+                 text: bool = False) -> None:
         self.path = Path(path)
         self.what = what
         self.name = self.path.name
-        fmt, compression = detect_format(self.path)
+        self._names = tuple(names) if names is not None else None
+        self._skip_header = skip_header
+        try:
+            fmt, compression = detect_format(self.path)
+        except UsageError:
+            if not text:
+                raise
+            fmt, compression = "csv", None
         if not self.path.exists():
             raise InputSchemaError(f"{what} file {self.path} does not exist", raw=str(path))
         if self.path.is_dir():
@@ -345,7 +361,9 @@ class TableReader:
             self._open_parquet()
         else:
             self._open_xlsx()
-        _check_header(self.columns, self.name, what)
+        # Genotyper outputs written by R carry row names under a blank first header cell.
+        _check_header(self.columns, self.name, what, blank_first=text or (
+            self._names is not None and self._names[0] == ""))
 
     # -- set-up per format ---------------------------------------------------
     def _fail(self, message: str, **kw: Any) -> InputSchemaError:
@@ -388,8 +406,11 @@ class TableReader:
         rows = _sample_records(sample, self._delimiter, limit=1)
         if not rows:
             raise self._fail("has no header row")
-        self.columns: tuple[str, ...] = tuple(c.strip().lstrip("\ufeff") for c in rows[0])
-        self._raw_columns = tuple(rows[0])
+        header = self._names if self._names is not None else rows[0]
+        self.columns: tuple[str, ...] = tuple(c.strip().lstrip("\ufeff") for c in header)
+        self._raw_columns = tuple(header)
+        #: The first records of the file as split by the chosen delimiter (header first).
+        self.sample_records = _sample_records(sample, self._delimiter, limit=25)
         self.dialect = Dialect("tsv" if self._delimiter == "\t" else "csv", self._delimiter,
                                encoding, self._compression, _newline(sample))
         if self._delimiter != default_delim:
@@ -495,6 +516,8 @@ class TableReader:
             opts = dict(
                 read_options=pcsv.ReadOptions(
                     use_threads=False, block_size=1 << 22,
+                    column_names=list(names) if self._names is not None else None,
+                    skip_rows=1 if self._skip_header else 0,
                     encoding=self.dialect.encoding.replace("-sig", "")
                     if self.dialect.encoding and self.dialect.encoding.startswith("utf-16")
                     else "utf8"),
@@ -782,11 +805,12 @@ def _xlsx_cell(value: object) -> str:
     return str(value)
 
 
-def _check_header(columns: Sequence[str], name: str, what: str) -> None:
+def _check_header(columns: Sequence[str], name: str, what: str, *,
+                  blank_first: bool = False) -> None:
     seen: set[str] = set()
     dups: list[str] = []
     for i, text in enumerate(columns, start=1):
-        if not str(text).strip():
+        if not str(text).strip() and not (blank_first and i == 1):
             hint = " (a trailing delimiter?)" if i == len(columns) else ""
             raise InputSchemaError(f"{what} file {name}: column {i} has no name{hint}",
                                    raw=name)

@@ -236,17 +236,17 @@ def test_ping_more_than_64_alternatives_is_failed(tables: ReferenceTables,
 
 @pytest.mark.parametrize(("header", "row", "exc", "match"), [
     ('"","KIR2DL1"', '"A","KIR2DL1*00302+KIR2DL2*00101"', KIRParseError,
-     r"calls\.csv: .*KIR2DL2 call in the KIR2DL1 column.*\[row 2, column 'KIR2DL1'\]"),
+     r"calls\.csv: .*KIR2DL2 call in the KIR2DL1 column.*\[row 1, column 'KIR2DL1'\]"),
     ('"","KIR2DL1"', '"A","KIR2DL1-00302"', KIRParseError,
-     r"calls\.csv: .*expected GENE\*allele.*\[row 2, column 'KIR2DL1'\]"),
+     r"calls\.csv: .*expected GENE\*allele.*\[row 1, column 'KIR2DL1'\]"),
     ('"","KIR3DL1S1"', '"A","KIR3DL1S1*00101+KIR3DL1*00401"', KIRParseError,
-     r"must name one gene.*\[row 2, column 'KIR3DL1S1'\]"),
+     r"must name one gene.*\[row 1, column 'KIR3DL1S1'\]"),
     ('"","KIR2DL9"', '"A","KIR2DL1*001"', InputSchemaError,
-     r"calls\.csv: column 'KIR2DL9' is not a PING KIR locus \[row 1, column 'KIR2DL9'\]"),
+     r"calls\.csv: column 'KIR2DL9' is not a PING KIR locus \[column 'KIR2DL9'\]"),
     ('"","KIR2DL1"', '"","KIR2DL1*001+KIR2DL1*002"', InputSchemaError,
-     r"calls\.csv: blank sample id \[row 2"),
+     r"calls\.csv: blank sample id \[row 1"),
     ('"","KIR2DL1"', '"A","KIR2DL1*001"\n"A","KIR2DL1*002"', InputSchemaError,
-     r"sample 'A' appears twice \(lines 2 and 3\)"),
+     r"sample 'A' appears twice \(rows 1 and 2\)"),
 ])
 def test_ping_malformed(tables: ReferenceTables, tmp_path: Path, header: str, row: str,
                         exc: type[Exception], match: str) -> None:
@@ -259,7 +259,7 @@ def test_ping_malformed(tables: ReferenceTables, tmp_path: Path, header: str, ro
 def test_ping_unknown_allele_names_file_line_column(tables: ReferenceTables) -> None:
     with pytest.raises(UnknownAlleleError,
                        match=r"ping_bad_allele\.csv: unknown allele 'KIR2DL1\*99999'.*"
-                             r"\[row 3, column 'KIR2DL1'\]"):
+                             r"\[row 2, column 'KIR2DL1'\]"):
         read_kir(DATA / "ping_bad_allele.csv", "ping", tables=tables)
 
 
@@ -270,7 +270,7 @@ def test_ping_bad_copy_number(tables: ReferenceTables, tmp_path: Path) -> None:
                                                            encoding="utf-8")
     with pytest.raises(InputSchemaError,
                        match=r"predictedCopyNumberFrame\.csv: copy number '1\.5' is not a "
-                             r"non-negative integer \[row 2, column 'KIR2DL1'\]"):
+                             r"non-negative integer \[row 1, column 'KIR2DL1'\]"):
         read_kir(calls, tables=tables)
 
 
@@ -410,16 +410,16 @@ KIRIMP_HEADER = "ID_1,ID_2,haplotypeID,locus,imputedType,posteriorProbability\n"
 
 @pytest.mark.parametrize(("text", "match"), [
     ("ID_1,ID_2,haplotypeID,locus,imputedType\n1,A,hap.1.1,KIR2DL1,1\n",
-     r"imp\.csv: missing KIR\*IMP column\(s\) posteriorProbability \[row 1"),
+     r"imp\.csv: missing KIR\*IMP column\(s\) posteriorProbability \[column"),
     (KIRIMP_HEADER + "1,A,hap.1.1,KIR9XX1,1,0.9\n",
-     r"imp\.csv: 'KIR9XX1' is not a KIR\*IMP locus \[row 2, column 'locus'\]"),
+     r"imp\.csv: 'KIR9XX1' is not a KIR\*IMP locus \[row 1, column 'locus'\]"),
     (KIRIMP_HEADER + "1,A,hap.1.1,KIR2DL1,2,0.9\n",
-     r"imputedType '2' for KIR2DL1 should be 0 or 1 \[row 2, column 'imputedType'\]"),
+     r"imputedType '2' for KIR2DL1 should be 0 or 1 \[row 1, column 'imputedType'\]"),
     (KIRIMP_HEADER + "1,A,hap.1.1,KIR2DL1,1,1.7\n",
      r"posteriorProbability '1\.7' should be a number within 0\.\.1 "
-     r"\[row 2, column 'posteriorProbability'\]"),
+     r"\[row 1, column 'posteriorProbability'\]"),
     (KIRIMP_HEADER + "1,A,hap.1.1,KIR2DL1,1,0.9\n1,A,hap.1.1,KIR2DL1,0,0.9\n",
-     r"sample 'A' locus KIR2DL1 haplotype 1 on lines 2 and 3 \[row 3"),
+     r"sample 'A' locus KIR2DL1 haplotype 1 on rows 1 and 2 \[row 2"),
     (KIRIMP_HEADER + "1,A,hap.1.3,KIR2DL1,1,0.9\n",
      r"haplotypeID 'hap\.1\.3' should end in \.1 or \.2"),
     (KIRIMP_HEADER + ",,hap.1.1,KIR2DL1,1,0.9\n", r"blank sample id"),
@@ -508,16 +508,19 @@ def test_matrix_failed_value_is_unknown_with_warning(tables: ReferenceTables,
 
 
 @pytest.mark.parametrize(("text", "exc", "match"), [
-    ("ID,KIR2DL1,notes\nA,1,x\n", InputSchemaError,
-     r"m\.csv: column 'notes' is not a KIR gene.*\[row 1, column 'notes'\]"),
+    ("ID,KIR2DL6\nA,1\n", InputSchemaError,
+     r"m\.csv: column 'KIR2DL6' is not a KIR gene known to IPD-KIR 2\.13\.0"),
+    ("ID,KIR2DL1,HLA-E_1\nA,1,x\n", InputSchemaError,
+     r"m\.csv: column 'HLA-E_1' looks like a typing column"),
     ("ID,kir_3DL1\nA,001+004\nB,001+7x\n", KIRParseError,
-     r"m\.csv: cannot parse '001\+7x'.*\[row 3, column 'kir_3DL1'\]"),
+     r"m\.csv: cannot parse '001\+7x'.*\[row 2, column 'kir_3DL1'\]"),
     ("ID,kir_3DL1\nA,001+999\n", UnknownAlleleError,
-     r"m\.csv: unknown allele 'KIR3DL1\*999'.*\[row 2, column 'kir_3DL1'\]"),
-    ("ID,KIR2DL1\nA,1\nA,0\n", InputSchemaError, r"sample 'A' appears twice"),
-    ("ID,KIR2DL1\nA,1,0\n", InputSchemaError, r"m\.csv: 3 cells but the header has 2 "
-     r"columns.*\[row 2\]"),
-    ("ID,kir,KIR2DL1\nA,KIR2DL1,1\n", InputSchemaError, r"both a KIR genotype column"),
+     r"m\.csv: unknown allele 'KIR3DL1\*999'.*\[row 1, column 'kir_3DL1'\]"),
+    ("ID,KIR2DL1\nA,1\nA,0\n", InputSchemaError,
+     r"m\.csv: sample_id 'A' has 2 conflicting records in the KIR file \(rows 1, 2\)"),
+    ("ID,KIR2DL1\nA,1,0\n", InputSchemaError, r"m\.csv: row 1 has 3 fields but the header has 2 "
+     r"\(extra value '0'\) \[row 1\]"),
+    ("ID,kir,KIR2DL1\nA,KIR2DL1,1\n", InputSchemaError, r"column 'KIR2DL1' is a KIR gene column next to the KIR genotype column 'kir'"),
 ])
 def test_matrix_malformed(tables: ReferenceTables, tmp_path: Path, text: str,
                           exc: type[Exception], match: str) -> None:
@@ -603,11 +606,11 @@ def test_hla_columns(tables: ReferenceTables) -> None:
 
 @pytest.mark.parametrize(("text", "exc", "match"), [
     ("ID,A_1,A_2\nR1,02:01,24:0x\n", HLAParseError,
-     r"h\.csv: cannot parse '24:0x'.*\[row 2, column 'A_2'\]"),
+     r"h\.csv: cannot parse '24:0x'.*\[row 1, column 'A_2'\]"),
     ("ID,A_1,B_1\nR1,02:01,A*01:01\n", HLAParseError,
-     r"allele of locus A in a B column \[row 2, column 'B_1'\]"),
-    ("ID,A_1,race\nR1,02:01,x\n", InputSchemaError,
-     r"h\.csv: column 'race' is not an HLA locus column .*\[row 1, column 'race'\]"),
+     r"allele of locus A in a B column \[row 1, column 'B_1'\]"),
+    ("ID,A_1,race\nR1,02:01,A*01:01\n", InputSchemaError,
+     r"h\.csv: column 'race' holds allele names \('A\*01:01' …\)"),
 ])
 def test_hla_columns_malformed(tmp_path: Path, text: str, exc: type[Exception],
                                match: str) -> None:
@@ -617,10 +620,23 @@ def test_hla_columns_malformed(tmp_path: Path, text: str, exc: type[Exception],
         read_hla(p, "columns")
 
 
+def test_columns_without_typings_are_ignored_and_listed(tmp_path: Path,
+                                                      tables: ReferenceTables) -> None:
+    """One grammar: a column that is not a typing is ignored and listed, never read."""
+    p = tmp_path / "h.csv"
+    p.write_text("ID,A_1,race,notes\nR1,02:01,x,y\n", encoding="utf-8")
+    res = read_hla(p, "columns")
+    assert str(res.genotypes["R1"]) == "A*02:01" and res.ignored == ("race", "notes")
+    m = tmp_path / "m.csv"
+    m.write_text("ID,KIR2DL1,notes\nA,1,x\n", encoding="utf-8")
+    res = read_kir(m, "matrix", tables=tables)
+    assert res.ignored == ("notes",)
+
+
 def test_hla_gl_malformed(tmp_path: Path) -> None:
     p = tmp_path / "g.csv"
     p.write_text("sample_id,hla\nR1,A*02:01+A*24:02\nR2,A*02:01+B*07:0x\n", encoding="utf-8")
-    with pytest.raises(HLAParseError, match=r"g\.csv: cannot parse .*\[row 3, column 'hla'\]"):
+    with pytest.raises(HLAParseError, match=r"g\.csv: cannot parse .*\[row 2, column 'hla'\]"):
         read_hla(p, "gl")
 
 
@@ -823,7 +839,7 @@ def test_convert_errors(tmp_path: Path) -> None:
                             "--output", str(out)])
     assert r.exit_code == 1
     assert "ping_bad_allele.csv: unknown allele 'KIR2DL1*99999'" in r.stderr
-    assert "[row 3, column 'KIR2DL1']" in r.stderr
+    assert "[row 2, column 'KIR2DL1']" in r.stderr
     assert "Traceback" not in r.output
     r = runner.invoke(app, ["convert", "--hla", str(DATA / "doctype.hml"), "--output",
                             str(out)])

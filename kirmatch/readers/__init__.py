@@ -49,6 +49,7 @@ from kirmatch.kir import (
 
 if TYPE_CHECKING:
     from kirmatch.options import Options
+    from kirmatch.people import People
     from kirmatch.tables import ReferenceTables
 
 __all__ = [
@@ -94,12 +95,15 @@ class ReadResult:
     sources:
         The files actually read, in reading order (e.g. a PING calls file and
         the copy-number frame found beside it).
+    ignored:
+        Columns of a table that carry no typing of this kind and were not read.
     """
 
     format: str
     genotypes: dict[str, KIRGenotype | HLAGenotype]
     warnings: dict[str, tuple[str, ...]]
     sources: tuple[str, ...] = field(default=())
+    ignored: tuple[str, ...] = field(default=())
 
 
 # ---------------------------------------------------------------------------
@@ -345,72 +349,48 @@ def sniff_delimiter(header_line: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Table:
-    """A delimited text table: header, and data rows with their 1-based line numbers."""
+    """A delimited text table: header, and data rows with their 1-based data-row numbers."""
 
     source: str
     header: tuple[str, ...]
-    header_line: int
+    header_line: int | None       # None: messages about the header name no row
     rows: tuple[tuple[int, tuple[str, ...]], ...]
 
 
-def read_table(path: Path, *, delimiter: str | None = None) -> Table:
-    """Read a CSV/TSV file with a header row.
+def read_table(path: Path) -> Table:
+    """Read a delimited text table with a header row (the shared reader of
+    :mod:`kirmatch.tabular`: delimiter, encodings and line endings detected).
 
-    Entirely blank rows are skipped; short rows are padded with blanks (read
-    as unknown); a row with more cells than the header is an error, except
-    that when *every* row has exactly one cell more than a header without an
-    id column, the header is taken to lack the blank first cell of R row names
-    (R's ``write.table`` writes it so) and a blank first header cell is added.
+    Rows are numbered as data rows, 1-based. Entirely blank rows are skipped.
+    R's ``write.table`` writes row names under a header that lacks their cell:
+    when *every* row has exactly one field more than such a header (one without
+    an id column), a blank first header cell is added.
 
     Raises
     ------
     InputSchemaError
-        Empty file, no header, a header cell repeated, or a row too long.
+        Empty file, no header, a header cell repeated, or a row that cannot be
+        read (the message names the row).
     """
-    text = read_text(path)
-    lines = text.splitlines()
-    first = next((ln for ln in lines if ln.strip()), "")
-    delim = delimiter or sniff_delimiter(first)
-    reader = csv.reader(text.splitlines(keepends=True), delimiter=delim)
-    header: tuple[str, ...] | None = None
-    header_line = 0
-    raw_rows: list[tuple[int, list[str]]] = []
-    try:
-        for cells in reader:
-            line = reader.line_num
-            if not any(c.strip() for c in cells):
-                continue
-            if header is None:
-                header = tuple(c.strip() for c in cells)
-                header_line = line
-                continue
-            raw_rows.append((line, cells))
-    except csv.Error as exc:
-        raise InputSchemaError(f"{path.name}: malformed CSV ({exc})",
-                               row=reader.line_num) from None
-    if header is None:
-        raise InputSchemaError(f"{path.name}: no header row")
-    if raw_rows and all(len(c) == len(header) + 1 for _, c in raw_rows) and not any(
-            h.lower() in ID_COLUMNS for h in header):
+    from kirmatch.tabular import TableReader
+
+    reader = TableReader(path, what="input", text=True)
+    chunk = reader.read()
+    header = tuple(reader.columns)
+    if chunk.errors and len(chunk.errors) == chunk.num_rows and not any(
+            h.lower() in ID_COLUMNS for h in header) and all(
+            f"has {len(header) + 1} fields" in m for m in chunk.errors.values()):
+        reader = TableReader(path, what="input", text=True, names=("", *header),
+                             skip_header=True)
+        chunk = reader.read()
         header = ("", *header)
-    rows: list[tuple[int, tuple[str, ...]]] = []
-    for line, cells in raw_rows:
-        if len(cells) > len(header):
-            extra = [c for c in cells[len(header):] if c.strip()]
-            if extra:
-                raise InputSchemaError(
-                    f"{path.name}: {len(cells)} cells but the header has {len(header)} "
-                    f"columns (first extra value {extra[0]!r})", row=line)
-            cells = cells[:len(header)]
-        padded = tuple(cells) + ("",) * (len(header) - len(cells))
-        rows.append((line, padded))
-    seen: dict[str, int] = {}
-    for i, h in enumerate(header):
-        if h and h in seen:
-            raise InputSchemaError(f"{path.name}: column {h!r} appears twice in the header",
-                                   row=header_line, column=h)
-        seen[h] = i
-    return Table(path.name, header, header_line, tuple(rows))
+    if chunk.errors:
+        i = min(chunk.errors)
+        raise InputSchemaError(f"{path.name}: {chunk.errors[i]}", row=chunk.first_row + i)
+    cols = [chunk.text(c).to_pylist() for c in chunk.columns]
+    rows = tuple((chunk.first_row + j, tuple(col[j] for col in cols))
+                 for j in range(chunk.num_rows))
+    return Table(path.name, header, None, rows)
 
 
 def find_id_column(table: Table, *,
@@ -445,7 +425,7 @@ def sample_id(table: Table, line: int, cells: Sequence[str], id_col: int,
     if not sid:
         raise InputSchemaError(f"{table.source}: blank sample id", row=line, column=col)
     if sid in seen:
-        raise InputSchemaError(f"{table.source}: sample {sid!r} appears twice (lines "
+        raise InputSchemaError(f"{table.source}: sample {sid!r} appears twice (rows "
                                f"{seen[sid]} and {line})", raw=sid, row=line, column=col)
     seen[sid] = line
     return sid
@@ -578,6 +558,47 @@ def build_kir(sample: str, states: dict[str, KIRGeneTyping], raw: str,
             extra.append(f"kir_gene_unknown({sample} {gt.gene})")
     genotype = KIRGenotype(raw, tuple(genes), own)
     return genotype, tuple(dict.fromkeys((*own, *extra)))
+
+
+# ---------------------------------------------------------------------------
+# Genotype tables through the one input grammar (``gl``, ``columns``, ``matrix``)
+# ---------------------------------------------------------------------------
+
+def read_genotype_table(path: Path, *, kind: str, tables: ReferenceTables,
+                        headerless: tuple[str, ...] | None = None) -> People:
+    """Read a genotypes-style table for one kind of typing (``hla`` or ``kir``)
+    through :mod:`kirmatch.grammar`, strictly: any row or person that cannot be
+    read is an error for the whole file (a genotyper's output must be whole).
+
+    ``headerless``: column names to use when the first line is data.
+
+    Raises
+    ------
+    InputSchemaError, ParseError, UnknownAlleleError
+        The first problem, naming file, data row and column.
+    """
+    from kirmatch.people import people_from_table
+    from kirmatch.tabular import TableReader
+
+    reader = TableReader(path, what=kind.upper(), text=True, names=headerless)
+    chunk = reader.read()
+    if chunk.errors:
+        i = min(chunk.errors)
+        raise InputSchemaError(f"{path.name}: {chunk.errors[i]}", row=chunk.first_row + i)
+    people = people_from_table(chunk, tables, source=path.name, what=kind.upper(),
+                               need=(kind,), id_required=False, dialect=reader.dialect,
+                               notes=reader.notes)
+    if people.skipped_rows:
+        raise InputSchemaError(f"{path.name}: blank sample id", row=people.skipped_rows[0],
+                               column=people.layout.id_column if people.layout else None)
+    if people.errors:
+        i = min(people.errors)
+        exc = people.errors[i]
+        if exc.code == "duplicate_person":
+            raise InputSchemaError(f"{path.name}: {exc.reason}", raw=people.ids[i],
+                                   row=people.rows[i])
+        raise exc if exc.source else exc.located(source=path.name)
+    return people
 
 
 # ---------------------------------------------------------------------------

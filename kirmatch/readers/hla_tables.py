@@ -24,29 +24,20 @@ kept with an empty genotype. Any other column is an error naming it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kirmatch.errors import HLAParseError, InputSchemaError, KirmatchError
+from kirmatch.errors import InputSchemaError
 from kirmatch.hla import (
     CLASS_I_LOCI,
-    KNOWN_LOCI,
     HLAGenotype,
-    hla_genotype_from_columns,
-    parse_hla_genotype,
-    parse_hla_typing,
 )
 from kirmatch.kir import KIRGenotype
-from kirmatch.readers import (
-    ID_COLUMNS,
-    ReadResult,
-    Table,
-    find_id_column,
-    locate,
-    read_table,
-    sample_id,
-)
+from kirmatch.readers import ID_COLUMNS, ReadResult, read_genotype_table
+
+if TYPE_CHECKING:
+    from kirmatch.people import People
 
 __all__ = ["GL_COLUMNS", "PINNED_HLA_RELEASE", "guess_table_kind", "locus_column",
            "read_hla_columns", "read_hla_gl_table"]
@@ -57,32 +48,30 @@ GL_COLUMNS = frozenset({"hla", "gl", "glstring", "gl_string", "hla_gl", "hla_gls
 #: Columns an HLA table may carry and that are not read (the genotypes table's KIR).
 IGNORED_COLUMNS = frozenset({"kir"})
 PINNED_HLA_RELEASE = "3.58.0"
-_PLACEHOLDERS = frozenset({"", "NA", "NAN", "NNNN", "XXXX", "UUUU", "NEW"})
-_LOCI = "|".join(sorted(KNOWN_LOCI, key=len, reverse=True))
-_LOCUS_COL = re.compile(rf"^(?:HLA[\s_.\-]?)?(?P<locus>{_LOCI}|CW)[\s_.\-]?(?P<n>[12])$",
-                        re.IGNORECASE)
 
 
 def locus_column(name: str) -> tuple[str, int] | None:
-    """``"HLA-A_1"`` → ``("A", 1)``; ``None`` if not a per-locus column.
+    """``"HLA-A_1"`` → ``("A", 1)``; ``None`` if not a per-allele column
+    (the grammar of :mod:`kirmatch.grammar`).
 
     >>> locus_column("A_1"), locus_column("hla_drb1.2"), locus_column("B1")
     (('A', 1), ('DRB1', 2), ('B', 1))
     >>> locus_column("age") is None
     True
     """
-    m = _LOCUS_COL.match(name.strip())
-    if m is None:
-        return None
-    locus = m.group("locus").upper()
-    return ("C" if locus == "CW" else locus), int(m.group("n"))
+    from kirmatch.grammar import _slot
+
+    return _slot(name)
 
 
 def guess_table_kind(header: Sequence[str]) -> str | None:
-    """``columns`` if any header cell is a per-locus column, ``gl`` if one is a GL
-    column or the table is two columns ``id, GL``; else ``None``."""
+    """``columns`` if any header cell is a per-allele or whole-locus HLA column,
+    ``gl`` if one is a GL column or the table is two columns ``id, GL``; else ``None``."""
+    from kirmatch.grammar import _locus
+
     cells = [h.strip() for h in header]
-    if any(locus_column(h) for h in cells):
+    if any(locus_column(h) for h in cells) or any(
+            _locus(h) and h.lower().startswith("hla") for h in cells):
         return "columns"
     if any(h.lower() in GL_COLUMNS for h in cells):
         return "gl"
@@ -95,65 +84,51 @@ def _untyped_warnings(sid: str, genotype: HLAGenotype) -> list[str]:
     return [f"hla_untyped({sid} {loc})" for loc in CLASS_I_LOCI if genotype.locus(loc) is None]
 
 
+def _result(fmt: str, path: Path, people: People) -> ReadResult:
+    genotypes: dict[str, KIRGenotype | HLAGenotype] = {}
+    warnings: dict[str, tuple[str, ...]] = {}
+    for i, sid in enumerate(people.ids):
+        g = people.hla(i) or HLAGenotype(raw="", loci=())
+        own: list[str] = []
+        version = people.gl_versions.get(i)
+        if version is not None and version != PINNED_HLA_RELEASE:
+            own.append(f"gl_version({sid} hla {version})")
+        own.extend(_untyped_warnings(sid, g))
+        genotypes[sid] = g
+        warnings[sid] = tuple(own)
+    ignored = people.layout.ignored if people.layout else ()
+    return ReadResult(fmt, genotypes, warnings, (str(path),), ignored)
+
+
 def read_hla_gl_table(path: Path) -> ReadResult:
     """Read a table of GL strings (see the module docstring).
 
     Raises
     ------
     InputSchemaError
-        No id or GL column, an unknown column, a blank or repeated sample id.
+        No id or GL column, a blank or conflicting repeated sample id.
     HLAParseError
-        A GL string cannot be parsed (file, line and column in the message).
+        A GL string cannot be parsed (file, row and column in the message).
     """
-    table = read_table(path)
-    src = table.source
-    header = [h.strip() for h in table.header]
-    headerless = len(header) == 2 and "*" in header[1] and header[1].lower() not in GL_COLUMNS
-    if headerless:
-        # No header row: the first line is data (id, GL string).
-        table = Table(src, ("sample_id", "hla"), 0,
-                      ((table.header_line, table.header), *table.rows))
-        header = ["sample_id", "hla"]
-    gl_cols = [i for i, h in enumerate(header) if h.lower() in GL_COLUMNS]
-    if len(gl_cols) > 1:
-        raise InputSchemaError(f"{src}: several GL columns "
-                               f"({', '.join(repr(header[i]) for i in gl_cols)})",
-                               row=table.header_line, column=header[gl_cols[1]])
-    if not gl_cols:
-        if len(header) != 2:
-            raise InputSchemaError(f"{src}: no GL-string column (name it hla or glstring)",
-                                   row=table.header_line)
-        id_col = find_id_column(table, is_data_column=lambda h: False)
-        gl_col = 1 - id_col
-    else:
-        gl_col = gl_cols[0]
-        id_col = find_id_column(table, is_data_column=lambda h: h.strip().lower()
-                                in GL_COLUMNS)
-    for i, h in enumerate(header):
-        if i not in (id_col, gl_col) and h.lower() not in IGNORED_COLUMNS:
-            raise InputSchemaError(f"{src}: unexpected column {h!r} in a GL-string table",
-                                   raw=h, row=table.header_line, column=h)
-    seen: dict[str, int] = {}
-    genotypes: dict[str, KIRGenotype | HLAGenotype] = {}
-    warnings: dict[str, tuple[str, ...]] = {}
-    col = header[gl_col]
-    for line, cells in table.rows:
-        sid = sample_id(table, line, cells, id_col, seen)
-        text = cells[gl_col].strip()
-        own: list[str] = []
-        if text.upper() in ("", "NA", "NAN"):
-            genotype = HLAGenotype(raw="", loci=())
-        else:
-            try:
-                genotype = parse_hla_genotype(text)
-            except KirmatchError as exc:
-                raise locate(exc, src, line, col) from None
-            if genotype.gl_version is not None and genotype.gl_version != PINNED_HLA_RELEASE:
-                own.append(f"gl_version({sid} hla {genotype.gl_version})")
-        own.extend(_untyped_warnings(sid, genotype))
-        genotypes[sid] = genotype
-        warnings[sid] = tuple(own)
-    return ReadResult("gl", genotypes, warnings, (str(path),))
+    from kirmatch.tables import load_reference_tables
+
+    tables = load_reference_tables()
+    people = read_genotype_table(path, kind="hla", tables=tables,
+                                 headerless=_headerless(path))
+    if people.layout is None or people.layout.hla_gl is None:
+        raise InputSchemaError(f"{path.name}: no GL-string column (name it hla or glstring)")
+    return _result("gl", path, people)
+
+
+def _headerless(path: Path) -> tuple[str, ...] | None:
+    """``(sample_id, hla)`` when a two-column table has no header (its second
+    cell is already a typing)."""
+    from kirmatch.tabular import TableReader
+
+    header = TableReader(path, what="HLA", text=True).columns
+    if len(header) == 2 and "*" in header[1] and header[1].strip().lower() not in GL_COLUMNS:
+        return ("sample_id", "hla")
+    return None
 
 
 def read_hla_columns(path: Path) -> ReadResult:
@@ -162,49 +137,14 @@ def read_hla_columns(path: Path) -> ReadResult:
     Raises
     ------
     InputSchemaError
-        No id or locus columns, an unknown column, a blank or repeated sample id.
+        No id or locus columns, a blank or conflicting repeated sample id.
     HLAParseError
-        A cell cannot be parsed (file, line and column in the message).
+        A cell cannot be parsed (file, row and column in the message).
     """
-    table = read_table(path)
-    src = table.source
-    id_col = find_id_column(table, is_data_column=lambda h: locus_column(h) is not None)
-    loci: dict[int, tuple[str, int]] = {}
-    for i, h in enumerate(table.header):
-        if i == id_col or h.strip().lower() in IGNORED_COLUMNS:
-            continue
-        lc = locus_column(h)
-        if lc is None:
-            raise InputSchemaError(f"{src}: column {h!r} is not an HLA locus column (expected "
-                                   "names like A_1, A_2, HLA-B_1)", raw=h,
-                                   row=table.header_line, column=h)
-        loci[i] = lc
-    if not loci:
-        raise InputSchemaError(f"{src}: no HLA locus columns (A_1, A_2, …)",
-                               row=table.header_line)
-    seen: dict[str, int] = {}
-    genotypes: dict[str, KIRGenotype | HLAGenotype] = {}
-    warnings: dict[str, tuple[str, ...]] = {}
-    for line, cells in table.rows:
-        sid = sample_id(table, line, cells, id_col, seen)
-        values: dict[str, list[str]] = {}
-        for i, (locus, _n) in sorted(loci.items(), key=lambda kv: kv[1][1]):
-            text = cells[i].strip()
-            col = table.header[i]
-            if text.upper() in _PLACEHOLDERS:
-                continue
-            try:
-                for piece in text.split("/"):
-                    if not piece.strip():
-                        raise HLAParseError(text, "empty allele between '/'")
-                    parse_hla_typing(piece.strip(), locus=locus)
-            except KirmatchError as exc:
-                raise locate(exc, src, line, col) from None
-            values.setdefault(locus, []).append(text)
-        try:
-            genotype = hla_genotype_from_columns(values)
-        except KirmatchError as exc:
-            raise locate(exc, src, line, None) from None
-        genotypes[sid] = genotype
-        warnings[sid] = tuple(_untyped_warnings(sid, genotype))
-    return ReadResult("columns", genotypes, warnings, (str(path),))
+    from kirmatch.tables import load_reference_tables
+
+    people = read_genotype_table(path, kind="hla", tables=load_reference_tables())
+    lay = people.layout
+    if lay is None or not (lay.hla_slots or lay.hla_loci):
+        raise InputSchemaError(f"{path.name}: no HLA locus columns (A_1, A_2, …)")
+    return _result("columns", path, people)

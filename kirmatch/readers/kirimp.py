@@ -146,7 +146,7 @@ def read_kirimp(path: Path, tables: ReferenceTables, *, min_posterior: float = 0
         calls = per.setdefault(key, {})
         if hap in calls:
             raise InputSchemaError(f"{src}: sample {sid!r} locus {locus} haplotype {hap} on "
-                                   f"lines {calls[hap].line} and {line}", row=line,
+                                   f"rows {calls[hap].line} and {line}", row=line,
                                    column="haplotypeID")
         calls[hap] = _Call(int(imputed_f), posterior, line)
 

@@ -36,19 +36,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from kirmatch.errors import InputSchemaError, KirmatchError
 from kirmatch.hla import HLAGenotype
-from kirmatch.kir import KIRGeneTyping, KIRGenotype, parse_kir_genotype, parse_kir_value
-from kirmatch.readers import (
-    ReadResult,
-    build_kir,
-    find_id_column,
-    locate,
-    merge_typings,
-    read_table,
-    sample_id,
-    unknown,
-)
+from kirmatch.kir import KIRGenotype
+from kirmatch.readers import ReadResult, build_kir, read_genotype_table
 from kirmatch.tables import ReferenceTables, load_reference_tables
 
 __all__ = ["GENOTYPE_COLUMNS", "IGNORED_COLUMNS", "kir_column_gene", "looks_like_kir_matrix",
@@ -86,82 +76,26 @@ def looks_like_kir_matrix(header: Sequence[str]) -> bool:
                for h in header)
 
 
-def _cell(gene: str, alias: str, value: str, yes_no: bool,
-          tables: ReferenceTables) -> KIRGeneTyping:
-    text = value.strip()
-    if text.upper() == "N" and not yes_no:
-        return unknown(gene, "not_tested")
-    typing = parse_kir_value(alias, text, tables, raw=text)
-    return typing
-
-
 def read_kir_matrix(path: Path, tables: ReferenceTables) -> ReadResult:
     """Read a KIR presence/absence or per-gene string table (see the module docstring).
 
     Raises
     ------
     InputSchemaError
-        No id column, an unknown column name, a blank or repeated sample id,
+        No id column, no KIR column, a blank or conflicting repeated sample id,
         or gene columns next to a whole-genotype column.
     KIRParseError, UnknownAlleleError
-        A cell cannot be read (file, line and column in the message).
+        A cell cannot be read (file, row and column in the message).
     """
-    table = read_table(path)
-    src = table.source
-    id_col = find_id_column(
-        table, is_data_column=lambda h: kir_column_gene(h, tables) is not None
-        or h.strip().lower() in GENOTYPE_COLUMNS)
-    gene_cols: dict[int, tuple[str, str]] = {}
-    genotype_col: int | None = None
-    for i, h in enumerate(table.header):
-        if i == id_col or h.strip().lower() in IGNORED_COLUMNS:
-            continue
-        if h.strip().lower() in GENOTYPE_COLUMNS:
-            if genotype_col is not None:
-                raise InputSchemaError(f"{src}: two KIR genotype columns "
-                                       f"({table.header[genotype_col]!r} and {h!r})",
-                                       row=table.header_line, column=h)
-            genotype_col = i
-            continue
-        resolved = kir_column_gene(h, tables)
-        if resolved is None:
-            raise InputSchemaError(f"{src}: column {h!r} is not a KIR gene (expected names "
-                                   "like KIR2DL1, 2DL1 or kir_2DL1)", raw=h,
-                                   row=table.header_line, column=h)
-        gene_cols[i] = resolved
-    if genotype_col is not None and gene_cols:
-        first = table.header[next(iter(gene_cols))]
-        raise InputSchemaError(f"{src}: both a KIR genotype column "
-                               f"({table.header[genotype_col]!r}) and gene columns "
-                               f"({first!r} …); keep one", row=table.header_line,
-                               column=first)
-    if genotype_col is None and not gene_cols:
-        raise InputSchemaError(f"{src}: no KIR gene columns", row=table.header_line)
-    yes_no = any(c.strip().upper() in _YES for _, cells in table.rows
-                 for i, c in enumerate(cells) if i in gene_cols)
-    seen: dict[str, int] = {}
+    people = read_genotype_table(path, kind="kir", tables=tables)
     genotypes: dict[str, KIRGenotype | HLAGenotype] = {}
     warnings: dict[str, tuple[str, ...]] = {}
-    for line, cells in table.rows:
-        sid = sample_id(table, line, cells, id_col, seen)
-        if genotype_col is not None:
-            col = table.header[genotype_col]
-            try:
-                parsed = parse_kir_genotype(cells[genotype_col], tables)
-            except KirmatchError as exc:
-                raise locate(exc, src, line, col) from None
-            states = {g.gene: g for g in parsed.genes}
-            genotype, warns = build_kir(sid, states, parsed.raw, parsed.warnings)
-        else:
-            parts: dict[str, list[KIRGeneTyping]] = {}
-            for i, (gene, alias) in gene_cols.items():
-                try:
-                    typing = _cell(gene, alias, cells[i], yes_no, tables)
-                except KirmatchError as exc:
-                    raise locate(exc, src, line, table.header[i]) from None
-                parts.setdefault(gene, []).append(typing)
-            states = {g: merge_typings(g, p) for g, p in parts.items()}
-            genotype, warns = build_kir(sid, states, f"{src}:{line}")
+    for i, sid in enumerate(people.ids):
+        kir = people.kir(i)
+        states = {g.gene: g for g in kir.genes} if kir is not None else {}
+        genotype, warns = build_kir(sid, states, kir.raw if kir is not None else "",
+                                    kir.warnings if kir is not None else ())
         genotypes[sid] = genotype
         warnings[sid] = warns
-    return ReadResult("matrix", genotypes, warnings, (str(path),))
+    ignored = people.layout.ignored if people.layout else ()
+    return ReadResult("matrix", genotypes, warnings, (str(path),), ignored)
