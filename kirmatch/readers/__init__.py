@@ -621,10 +621,10 @@ def genotypes_table(kir: ReadResult | None = None,
     written blank, which reads back as untyped (the same meaning). The ``hla``
     cell is the GL string.
     """
-    order: list[str] = []
+    order: dict[str, None] = {}  # insertion-ordered set: linear in the number of samples
     for result in (hla, kir):
         if result is not None:
-            order.extend(s for s in result.genotypes if s not in order)
+            order.update(dict.fromkeys(result.genotypes))
     rows = []
     for sid in order:
         h = hla.genotypes.get(sid) if hla is not None else None

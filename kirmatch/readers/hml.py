@@ -29,13 +29,14 @@ A sample without any typing is kept with an empty genotype.
 
 from __future__ import annotations
 
+import functools
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from xml.parsers import expat
 
 from kirmatch.errors import InputSchemaError, KirmatchError
-from kirmatch.hla import CLASS_I_LOCI, HLAGenotype, parse_hla_genotype
+from kirmatch.hla import CLASS_I_LOCI, HLAGenotype, genotype_from_loci, parse_hla_genotype
 from kirmatch.kir import KIRGenotype
 from kirmatch.readers import ReadResult, locate, read_text
 
@@ -125,15 +126,22 @@ def _genotype(blocks: list[tuple[str, int | None, str]], source: str,
     """Join a sample's locus blocks with ``^``; on error name the element at fault."""
     if not blocks:
         return HLAGenotype(raw="", loci=())
+    loci = []
     for body, line, column in blocks:
         try:
-            parse_hla_genotype(body)
+            loci.extend(_parse_block(body).loci)
         except KirmatchError as exc:
             raise locate(exc, source, line, column) from None
     try:
-        return parse_hla_genotype("^".join(b for b, _, _ in blocks))
+        return genotype_from_loci(loci, raw="^".join(b for b, _, _ in blocks))
     except KirmatchError as exc:  # e.g. one locus in two typings with alternatives
         raise locate(exc, source, sample_line, f"sample {sid}") from None
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_block(body: str) -> HLAGenotype:
+    """A typing block, parsed once however many samples share it."""
+    return parse_hla_genotype(body)
 
 
 def read_hml(path: Path) -> ReadResult:
