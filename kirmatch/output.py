@@ -227,8 +227,8 @@ def _check_paths(outputs: Mapping[str, Path], inputs: Sequence[Path]) -> None:
         for inp in inputs:
             if _same_file(out, inp):
                 raise UsageError(
-                    f"the {role} file {str(out)!r} is the input file {str(inp)!r}: writing it "
-                    f"would destroy the input; choose another {role} file", raw=str(out))
+                    f"the {role} file {str(out)!r} would overwrite an input: it is the input "
+                    f"file {str(inp)!r}; choose another {role} file", raw=str(out))
             if inp.is_dir() and _inside(out, inp):
                 raise UsageError(
                     f"the {role} file {str(out)!r} is inside the input folder {str(inp)!r}, "
@@ -281,8 +281,9 @@ class OutputPlan:
     outputs:
         Role name (``"output"``, ``"errors"``, ``"provenance"``, ``"report"``) to
         path; ``None`` paths are left out, so optional outputs can be passed
-        as they are. Roles name the files in messages and are committed in
-        this order (put the run record last).
+        as they are (a plan left with no output does nothing). Roles name
+        the files in messages and are committed in this order (put the run
+        record last).
     inputs:
         Every file or folder the run reads (``None`` entries are ignored).
 
@@ -319,7 +320,7 @@ class OutputPlan:
     ...            inputs=[folder / "pairs.csv"])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    kirmatch.errors.UsageError: the output file '...pairs.csv' is the input file '...pairs.csv': ...
+    kirmatch.errors.UsageError: the output file '...pairs.csv' would overwrite an input: ...
     >>> plan = OutputPlan({"report": folder / "report.html"})
     >>> plan.write_text("report", "<p>ok</p>")
     >>> (folder / "report.html").exists()
@@ -332,8 +333,6 @@ class OutputPlan:
     def __init__(self, outputs: Mapping[str, StrPath | None], *,
                  inputs: Iterable[StrPath | None] = ()) -> None:
         self._given = {role: Path(p) for role, p in outputs.items() if p is not None}
-        if not self._given:
-            raise ValueError("an output plan needs at least one output")
         _check_paths(self._given, [Path(p) for p in inputs if p is not None])
         # Absolute now, so that a later change of working folder cannot move them.
         self._targets = {role: p.absolute() for role, p in self._given.items()}

@@ -129,7 +129,8 @@ def test_output_over_input_is_a_usage_error(tmp_path: Path, pairs: Path, monkeyp
     monkeypatch.chdir(tmp_path)
     given_in, given_out = spell(tmp_path, pairs)
     before = snapshot(tmp_path)
-    with pytest.raises(UsageError, match=r"the " + role + " file .* is the input file") as err:
+    with pytest.raises(UsageError, match=r"the " + role + " file .* would overwrite an input: "
+                                         "it is the input file") as err:
         OutputPlan({"errors": tmp_path / "err.csv", role: given_out},
                    inputs=[None, given_in])
     assert repr(given_out) in str(err.value) and repr(given_in) in str(err.value)
@@ -137,7 +138,7 @@ def test_output_over_input_is_a_usage_error(tmp_path: Path, pairs: Path, monkeyp
 
 
 def test_write_text_checks_inputs(tmp_path: Path, pairs: Path) -> None:
-    with pytest.raises(UsageError, match="is the input file"):
+    with pytest.raises(UsageError, match="would overwrite an input"):
         write_text(pairs, "x", inputs=[pairs])
     assert pairs.read_text() == "recipient_id,donor_id\nR1,D1\n"
 
@@ -323,6 +324,8 @@ def test_every_planned_output_must_be_written(tmp_path: Path, pairs: Path,
 
 
 def test_plan_is_closed_after_abort_and_commit(tmp_path: Path) -> None:
+    with OutputPlan({"output": None, "report": None}, inputs=[tmp_path]) as nothing:
+        assert nothing.roles == ()
     plan = OutputPlan({"output": tmp_path / "a.csv", "report": None})
     assert plan.roles == ("output",)
     plan.abort()
@@ -758,8 +761,9 @@ def _raise(exc: BaseException) -> Callable[[], None]:
 
 
 CLI_CASES = [
-    ("usage", UsageError("the output file 'p.csv' is the input file 'p.csv'"), 2,
-     "error: the output file 'p.csv' is the input file 'p.csv'"),
+    ("usage", UsageError("the output file 'p.csv' would overwrite an input: it is the input "
+                         "file 'p.csv'"), 2,
+     "error: the output file 'p.csv' would overwrite an input: it is the input file 'p.csv'"),
     ("input", InputSchemaError("pairs file p.csv has no 'donor_id'\ncolumn"), 1,
      "error: pairs file p.csv has no 'donor_id' column"),
     ("fault", EnvironmentFault("cannot write '/data/out.csv': No space left on device",
