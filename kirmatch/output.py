@@ -913,10 +913,12 @@ class TableWriter:
         The file cannot be created, written or moved (disk full, no
         permission, read-only file system); the message names the target.
     InputSchemaError
-        A value the format cannot hold: an XLSX cell over 32,767 characters
-        or with a control character, an XLSX sheet over 1,048,575 rows, a
-        binary cell that is not UTF-8, a nested value in a text format. The
-        message names the data row and the column.
+        A value the format cannot hold as it is: in XLSX a cell over 32,767
+        characters, a control character (CR included: XML reads it back as
+        LF), U+FFFE/U+FFFF, an integer beyond 2**53, an infinity, or over
+        1,048,575 rows; in any text format a binary cell that is not UTF-8 or
+        a nested value. The message names the data row and the column.
+        XLSX NaN is written as an empty cell, like a missing value.
 
     >>> import tempfile, pathlib
     >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.tsv"
