@@ -1,11 +1,15 @@
 """The ``kirmatch`` command line (Typer). Thin: parse options, call one library
-function, render, and map errors to exit codes (0 ok, 1 invalid input, 2 usage).
+function, render, and map errors to exit codes (:func:`handle_errors`: 0 ok,
+1 invalid input, 2 usage, 3 system refused, 4 internal error, 130/143/129
+interrupted or terminated).
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +18,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from kirmatch import __version__
-from kirmatch.errors import KirmatchError, UsageError
+from kirmatch.errors import EnvironmentFault, KirmatchError, UsageError
 from kirmatch.options import RULES_VERSION
 
 from .options import (
@@ -33,6 +37,7 @@ from .options import (
     SingleAlleleOpt,
     build_options,
 )
+from .signals import Terminated, raise_on_signals
 
 app = typer.Typer(
     name="kirmatch",
@@ -54,24 +59,87 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+# Exceptions Click/Typer turn into exit codes and messages themselves.
+_PASS_THROUGH: tuple[type[BaseException], ...] = (
+    typer.Exit, typer.Abort, SystemExit,
+    *{c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"})
+# OS errors that can only come from writing, worded "cannot write".
+_WRITE_ERRNOS = frozenset(getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EROFS", "EFBIG")
+                          if hasattr(errno, n))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for an OS error that escaped the library, naming its path.
+
+    >>> import errno
+    >>> os_error_message(OSError(errno.ENOSPC, "No space left on device", "/data/out.csv"))
+    "cannot write '/data/out.csv': No space left on device"
+    >>> os_error_message(PermissionError(errno.EACCES, "Permission denied", "in.csv"))
+    "cannot access 'in.csv': Permission denied"
+    """
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    verb = "cannot write" if exc.errno in _WRITE_ERRNOS else "cannot access"
+    if exc.filename is None:
+        return _one_line(f"{verb}: {reason}" if exc.errno in _WRITE_ERRNOS
+                         else f"operating system error: {reason}")
+    where = repr(os.fsdecode(exc.filename))
+    if exc.filename2 is not None:
+        where += f" or {os.fsdecode(exc.filename2)!r}"
+    return _one_line(f"{verb} {where}: {reason}")
+
+
 def handle_errors(fn: F) -> F:
-    """Turn library errors into one-line messages and exit codes; never a traceback."""
+    """Turn errors into one line on stderr and an exit code; never a traceback.
+
+    ====  ===============================================================
+    Exit  Meaning
+    ====  ===============================================================
+    0     success
+    1     invalid input (:class:`KirmatchError`), or ``--strict`` row errors
+    2     usage error (:class:`UsageError`, bad options, an output that
+          would overwrite an input)
+    3     the system refused: disk full, no permission, read-only file
+          system, missing folder (:class:`EnvironmentFault`, ``OSError``),
+          out of memory
+    4     internal error (a bug: please report it)
+    130   interrupted (Ctrl-C)
+    143   terminated by SIGTERM (129: SIGHUP)
+    ====  ===============================================================
+
+    SIGTERM and SIGHUP raise :class:`~.signals.Terminated` while the command
+    runs, so that its ``with OutputPlan(...)`` blocks remove their temporary
+    files before the process exits.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort, SystemExit):
+            with raise_on_signals():
+                return fn(*args, **kwargs)
+        except _PASS_THROUGH:
             raise
-        except UsageError as exc:
-            raise fail(str(exc), 2) from None
-        except KirmatchError as exc:
-            raise fail(str(exc).replace("\n", " "), 1) from None
+        except Terminated as exc:
+            raise fail(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
-        except Exception as exc:  # pragma: no cover - last-resort guard
-            raise fail(f"internal error ({type(exc).__name__}: {exc}); please report it", 3) \
-                from None
+        except UsageError as exc:
+            raise fail(_one_line(str(exc)), 2) from None
+        except EnvironmentFault as exc:
+            raise fail(_one_line(str(exc)), 3) from None
+        except KirmatchError as exc:
+            raise fail(_one_line(str(exc)), 1) from None
+        except MemoryError:
+            raise fail("out of memory; free memory or give a smaller input (batch: a "
+                       "smaller --chunk-size)", 3) from None
+        except OSError as exc:
+            raise fail(os_error_message(exc), 3) from None
+        except Exception as exc:
+            raise fail(_one_line(f"internal error ({type(exc).__name__}: {exc}); please "
+                                 "report it"), 4) from None
 
     return wrapper  # type: ignore[return-value]
 

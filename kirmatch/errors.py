@@ -15,6 +15,7 @@ from __future__ import annotations
 
 __all__ = [
     "AmbiguityError",
+    "EnvironmentFault",
     "HLAParseError",
     "InputSchemaError",
     "KIRParseError",
@@ -150,3 +151,27 @@ class UsageError(KirmatchError, ValueError):
     """An invalid option value or combination (CLI exit code 2)."""
 
     code = "input_parse_error"
+
+
+class EnvironmentFault(KirmatchError):
+    """The system refused a file operation: disk full, no permission, read-only
+    file system, a folder that cannot be created (CLI exit code 3).
+
+    Not a fault of the input: the same run succeeds once the disk, folder or
+    permission is fixed. The message names the path and the operating
+    system's reason; ``path`` and ``errno`` carry them for programs.
+
+    >>> import errno
+    >>> err = EnvironmentFault("cannot write 'out.csv': No space left on device",
+    ...                        path="out.csv", errno=errno.ENOSPC)
+    >>> err.code, err.path, err.errno == errno.ENOSPC
+    ('environment_error', 'out.csv', True)
+    """
+
+    code = "environment_error"
+
+    def __init__(self, message: str, *, path: str | None = None, errno: int | None = None,
+                 **kwargs: object) -> None:
+        super().__init__(message, raw=path, **kwargs)  # type: ignore[arg-type]
+        self.path = path
+        self.errno = errno
