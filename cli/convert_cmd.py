@@ -9,15 +9,16 @@ every reader warning go to stderr.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
+import pyarrow as pa
 import typer
 
-from kirmatch.errors import InputSchemaError, UsageError
+from kirmatch.errors import UsageError
+from kirmatch.output import OutputPlan
 
 __all__ = ["HlaFormat", "KirFormat", "register"]
 
@@ -95,28 +96,42 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
             raise UsageError("give --kir and/or --hla")
         if kir_copy_number is not None and kir is None:
             raise UsageError("--kir-copy-number needs --kir")
-        options = Options(t1k_min_quality=t1k_min_quality,
-                          kirimp_min_posterior=kirimp_min_posterior)
-        kir_result = hla_result = None
-        if kir is not None:
-            kir_result = read_kir(kir, kir_format.value, tables=load_reference_tables(),
-                                  options=options, copy_number=kir_copy_number)
-            typer.echo(_describe("kir", kir, kir_format.value, kir_result), err=True)
-        if hla is not None:
-            hla_result = read_hla(hla, hla_format.value)
-            typer.echo(_describe("hla", hla, hla_format.value, hla_result), err=True)
-        for result in (kir_result, hla_result):
-            if result is None:
-                continue
-            for warns in result.warnings.values():
-                for w in warns:
-                    typer.echo(f"warning: {w}", err=True)
-        rows = genotypes_table(kir_result, hla_result)
-        try:
-            with output.open("w", encoding="utf-8", newline="") as fh:
-                writer = csv.writer(fh, lineterminator="\n")
-                writer.writerow(GENOTYPES_TABLE_COLUMNS)
-                writer.writerows(rows)
-        except OSError as exc:
-            raise InputSchemaError(f"{output}: cannot write ({exc.strerror})") from None
+        with OutputPlan({"output": output}, inputs=[kir, hla, kir_copy_number]) as plan:
+            options = Options(t1k_min_quality=t1k_min_quality,
+                              kirimp_min_posterior=kirimp_min_posterior)
+            kir_result = hla_result = None
+            if kir is not None:
+                kir_result = read_kir(kir, kir_format.value, tables=load_reference_tables(),
+                                      options=options, copy_number=kir_copy_number)
+                typer.echo(_describe("kir", kir, kir_format.value, kir_result), err=True)
+            if hla is not None:
+                hla_result = read_hla(hla, hla_format.value)
+                typer.echo(_describe("hla", hla, hla_format.value, hla_result), err=True)
+            for result in (kir_result, hla_result):
+                if result is not None:
+                    _report_warnings(result)
+            rows = genotypes_table(kir_result, hla_result)
+            plan.write_table("output", pa.table(
+                {c: pa.array([r[i] for r in rows], pa.string())
+                 for i, c in enumerate(GENOTYPES_TABLE_COLUMNS)}))
         typer.echo(f"wrote {len(rows)} samples to {output}", err=True)
+
+
+def _report_warnings(result: Any, shown: int = 20) -> None:
+    """Reader warnings on stderr: every one for small inputs, else a count per kind
+    (with the first few) so that 100,000 samples do not print a million lines."""
+    from collections import Counter
+
+    every = [w for warns in result.warnings.values() for w in warns]
+    if len(every) <= shown:
+        for w in every:
+            typer.echo(f"warning: {w}", err=True)
+        return
+    kinds = Counter(w.split("(", 1)[0] for w in every)
+    first: dict[str, str] = {}
+    for w in every:
+        first.setdefault(w.split("(", 1)[0], w)
+    for kind, n in kinds.most_common():
+        typer.echo(f"warning: {kind}: {n:,} warning(s), e.g. {first[kind]}", err=True)
+    if result.ignored:
+        typer.echo(f"note: columns not read: {', '.join(result.ignored)}", err=True)

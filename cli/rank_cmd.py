@@ -79,146 +79,126 @@ def register(app: typer.Typer, handle_errors: Any) -> None:
         dsa_very_high_mfi: DsaVeryHighOpt = 20000.0,
     ) -> None:
         """Rank each recipient's donors: DSA, CF-iKIR and clinical factors, with reasons."""
-        from kirmatch.batch import genotype_source_from_readers, input_record, pyard_record
-        from kirmatch.dsa import antibodies_by_recipient
-        from kirmatch.errors import UsageError
-        from kirmatch.io import write_table
-        from kirmatch.pair import CONTRACT_COLUMNS, RANK_COLUMNS, run_record
-        from kirmatch.people import load_people
-        from kirmatch.pyard_backend import get_backend
-        from kirmatch.ranking import rank_cohort, resolve_policy
-        from kirmatch.report import render_report
-        from kirmatch.tables import load_reference_tables
-        from kirmatch.tabular import TableReader
+        from kirmatch.output import OutputPlan
+        from kirmatch.ranking import resolve_policy
 
         t0 = time.perf_counter()
         pol = resolve_policy(policy)
         opts = build_options(**{**locals(), "ranking_policy": pol.name})
-        tables = load_reference_tables()
         inputs = [p for p in (genotypes, pairs, antibodies, hla, kir) if p is not None]
-        _check_outputs(inputs, [p for p in (output, errors, report) if p is not None] +
-                       ([output.with_name(output.name + ".provenance.json")]
-                        if output is not None else []))
-        if genotypes is None and hla is None and kir is None:
-            raise UsageError("give --genotypes, or --hla and/or --kir with their formats")
-        if genotypes is not None and (hla is not None or kir is not None):
-            raise UsageError("give either --genotypes or --hla/--kir, not both")
-        notes: list[str] = []
-        if genotypes is not None:
-            people = load_people(genotypes, tables)
-        else:
-            people, description, _ = genotype_source_from_readers(
-                hla=hla, hla_format=hla_format, kir=kir, kir_format=kir_format,
-                tables=tables, options=opts)
-            notes.append(f"genotypes read as: {description}")
-        notes.extend(people.notes)
-        reader = TableReader(pairs, what="pairs")
-        notes.extend(reader.notes)
-        chunk = reader.read()
-        from kirmatch.batch import check_pair_columns
-
-        check_pair_columns(chunk.columns, extra_reserved=RANK_COLUMNS)
-        abs_by_recipient: dict[str, Any] | None = None
-        if antibodies is not None:
-            areader = TableReader(antibodies, what="antibodies")
-            notes.extend(areader.notes)
-            achunk = areader.read()
-            abs_by_recipient = antibodies_by_recipient(
-                list(achunk.columns), achunk.records(), source=antibodies.name, tables=tables,
-                row_errors=achunk.errors, require_recipient=True)
-        pyard = get_backend()
-        ranked = rank_cohort(people, chunk, policy=pol, options=opts, tables=tables,
-                             antibodies=abs_by_recipient, pyard=pyard)
-        record = run_record(opts, tables)
-        meta = {
-            **{k: record[k] for k in ("rules", "kirmatch_version", "ipd_imgt_hla", "ipd_kir")},
-            "options": record,
-            "policy": pol.to_dict(),
-            "tables_sha256": dict(tables.sha256),
-            "inputs": {str(p): input_record(p) for p in inputs if p.is_file()},
-            "genotypes": people.record(),
-            "pairs_dialect": reader.dialect.to_dict(),
-            "pyard": pyard_record(pyard),
-            "command": " ".join(["kirmatch", *sys.argv[1:]]),
-            "notes": notes,
-            "seconds": round(time.perf_counter() - t0, 3),
-        }
-        pcols = list(chunk.columns)
-        rows_out = []
-        for r in ranked:
-            row = {c: r.pair_row.get(c, "") for c in pcols}
-            row.update(r.to_row())
-            rows_out.append(row)
-        columns = [*pcols, *(c for c in CONTRACT_COLUMNS if c not in pcols), *RANK_COLUMNS]
-        n_err = sum(1 for r in ranked if r.assessment.status == "error")
-        if output is not None:
-            import pandas as pd
-
-            write_table(pd.DataFrame(rows_out, columns=columns), output,
-                        neutralise=[*pcols, "error"])
-            _write_json(output.with_name(output.name + ".provenance.json"), meta)
-        if errors is not None:
-            import pandas as pd
-
-            bad = [{"pairs_row": r.row, **rows_out[i]} for i, r in enumerate(ranked)
-                   if r.assessment.status == "error"]
-            write_table(pd.DataFrame(bad, columns=["pairs_row", *columns]), errors,
-                        neutralise=[*pcols, "error"])
-        if report is not None:
-            _write_text(report, render_report(ranked, policy=pol.to_dict(), meta=meta))
-        if not quiet:
-            for note in notes:
-                typer.echo(f"note: {note}", err=True)
-        if json_out:
-            typer.echo(json.dumps({"meta": meta, "results": rows_out}, indent=2,
-                                  ensure_ascii=False, allow_nan=False))
-        elif not quiet:
-            if output is not None or report is not None:
-                _print_summary(ranked, output, report)
-            else:
-                _print_tables(ranked)
-        if strict and n_err:
-            typer.echo(f"error: {n_err:,} row(s) have status=error (--strict)", err=True)
-            raise typer.Exit(1)
+        policy_file = Path(policy) if Path(policy).is_file() else None
+        plan = OutputPlan({"output": output, "errors": errors, "report": report,
+                           "provenance": output.with_name(output.name + ".provenance.json")
+                           if output is not None else None},
+                          inputs=[*inputs, policy_file])
+        with plan:
+            _rank(plan, t0=t0, pol=pol, opts=opts, inputs=inputs, genotypes=genotypes,
+                  pairs=pairs, antibodies=antibodies, hla=hla, kir=kir, hla_format=hla_format,
+                  kir_format=kir_format, output=output, errors=errors, report=report,
+                  json_out=json_out, quiet=quiet, strict=strict)
 
 
-def _check_outputs(inputs: list[Path], outputs: list[Path]) -> None:
-    """No output may be an input, nor two outputs one file (usage error, exit 2)."""
+def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
+          genotypes: Path | None, pairs: Path, antibodies: Path | None, hla: Path | None,
+          kir: Path | None, hla_format: str, kir_format: str, output: Path | None,
+          errors: Path | None, report: Path | None, json_out: bool, quiet: bool,
+          strict: bool) -> None:
+    """The body of ``kirmatch rank`` (every output goes through ``plan``)."""
+    from kirmatch.batch import genotype_source_from_readers, input_record, pyard_record
+    from kirmatch.dsa import antibodies_by_recipient
     from kirmatch.errors import UsageError
+    from kirmatch.pair import CONTRACT_COLUMNS, RANK_COLUMNS, run_record
+    from kirmatch.people import load_people
+    from kirmatch.pyard_backend import get_backend
+    from kirmatch.ranking import rank_cohort
+    from kirmatch.report import render_report
+    from kirmatch.tables import load_reference_tables
+    from kirmatch.tabular import TableReader
 
-    def same(a: Path, b: Path) -> bool:
-        try:
-            if a.exists() and b.exists():
-                return a.samefile(b)
-        except OSError:
-            pass
-        return a.resolve() == b.resolve()
+    tables = load_reference_tables()
+    if genotypes is None and hla is None and kir is None:
+        raise UsageError("give --genotypes, or --hla and/or --kir with their formats")
+    if genotypes is not None and (hla is not None or kir is not None):
+        raise UsageError("give either --genotypes or --hla/--kir, not both")
+    notes: list[str] = []
+    if genotypes is not None:
+        people = load_people(genotypes, tables)
+    else:
+        people, description, _ = genotype_source_from_readers(
+            hla=hla, hla_format=hla_format, kir=kir, kir_format=kir_format,
+            tables=tables, options=opts)
+        notes.append(f"genotypes read as: {description}")
+    notes.extend(people.notes)
+    reader = TableReader(pairs, what="pairs")
+    notes.extend(reader.notes)
+    chunk = reader.read()
+    from kirmatch.batch import check_pair_columns
 
-    for o in outputs:
-        for i in inputs:
-            if same(o, i):
-                raise UsageError(f"output {o} is the input file {i}; choose another name "
-                                 "(inputs are never overwritten)")
-    for k, a in enumerate(outputs):
-        for b in outputs[k + 1:]:
-            if same(a, b):
-                raise UsageError(f"two outputs are the same file: {a} and {b}")
+    check_pair_columns(chunk.columns, extra_reserved=RANK_COLUMNS)
+    abs_by_recipient: dict[str, Any] | None = None
+    if antibodies is not None:
+        areader = TableReader(antibodies, what="antibodies")
+        notes.extend(areader.notes)
+        achunk = areader.read()
+        abs_by_recipient = antibodies_by_recipient(
+            list(achunk.columns), achunk.records(), source=antibodies.name, tables=tables,
+            row_errors=achunk.errors, require_recipient=True)
+    pyard = get_backend()
+    ranked = rank_cohort(people, chunk, policy=pol, options=opts, tables=tables,
+                         antibodies=abs_by_recipient, pyard=pyard)
+    record = run_record(opts, tables)
+    meta = {
+        **{k: record[k] for k in ("rules", "kirmatch_version", "ipd_imgt_hla", "ipd_kir")},
+        "options": record,
+        "policy": pol.to_dict(),
+        "tables_sha256": dict(tables.sha256),
+        "inputs": {str(p): input_record(p) for p in inputs if p.is_file()},
+        "genotypes": people.record(),
+        "pairs_dialect": reader.dialect.to_dict(),
+        "pyard": pyard_record(pyard),
+        "command": " ".join(["kirmatch", *sys.argv[1:]]),
+        "notes": notes,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    pcols = list(chunk.columns)
+    rows_out = []
+    for r in ranked:
+        row = {c: r.pair_row.get(c, "") for c in pcols}
+        row.update(r.to_row())
+        rows_out.append(row)
+    columns = [*pcols, *(c for c in CONTRACT_COLUMNS if c not in pcols), *RANK_COLUMNS]
+    n_err = sum(1 for r in ranked if r.assessment.status == "error")
+    if output is not None:
+        import pandas as pd
 
+        plan.write_table("output", pd.DataFrame(rows_out, columns=columns),
+                         neutralise=[*pcols, "error"])
+        plan.write_text("provenance", json.dumps(meta, indent=2, ensure_ascii=False,
+                                                 allow_nan=False) + "\n")
+    if errors is not None:
+        import pandas as pd
 
-def _write_text(path: Path, text: str) -> None:
-    import os
-
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    _write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+        bad = [{"pairs_row": r.row, **rows_out[i]} for i, r in enumerate(ranked)
+               if r.assessment.status == "error"]
+        plan.write_table("errors", pd.DataFrame(bad, columns=["pairs_row", *columns]),
+                         neutralise=[*pcols, "error"])
+    if report is not None:
+        plan.write_text("report", render_report(ranked, policy=pol.to_dict(), meta=meta))
+    if not quiet:
+        for note in notes:
+            typer.echo(f"note: {note}", err=True)
+    if json_out:
+        typer.echo(json.dumps({"meta": meta, "results": rows_out}, indent=2,
+                              ensure_ascii=False, allow_nan=False))
+    elif not quiet:
+        if output is not None or report is not None:
+            _print_summary(ranked, output, report)
+        else:
+            _print_tables(ranked)
+    if strict and n_err:
+        plan.commit()  # --strict: everything is written, then the exit status says so
+        typer.echo(f"error: {n_err:,} row(s) have status=error (--strict)", err=True)
+        raise typer.Exit(1)
 
 
 def _groups(ranked: Any) -> dict[str, list[Any]]:

@@ -33,8 +33,9 @@ import pyarrow.compute as pc
 from kirmatch.engine import EMPTY, NOT_FOUND, Engine, EngineResult, dsa_unknown_warnings
 from kirmatch.errors import InputSchemaError, UsageError
 from kirmatch.grammar import ID_NAMES
-from kirmatch.io import ColumnMap, TableWriter, file_sha256, read_column_map
+from kirmatch.io import ColumnMap, file_sha256, read_column_map
 from kirmatch.options import RULES_ID, RULES_VERSION, Options
+from kirmatch.output import OutputPlan
 from kirmatch.pair import CONTRACT_COLUMNS
 from kirmatch.people import People, load_people, people_from_table, table_from_pandas
 from kirmatch.pyard_backend import PyardBackend
@@ -275,39 +276,33 @@ def run_batch(
     for p in (o_path, *([e_path] if e_path else [])):
         detect_format(p)
     prov_path = o_path.with_name(o_path.name + ".provenance.json")
-    ins = {*(g.resolve() for g in g_paths), p_path.resolve()}
-    if column_map is not None:
-        ins.add(Path(column_map).resolve())
-    outs = [o_path, *([e_path] if e_path else []), prov_path]
-    for o in outs:
-        if o.resolve() in ins:
-            raise UsageError(f"output {o} would overwrite an input file")
-    if len({o.resolve() for o in outs}) != len(outs):
-        raise UsageError("--errors must differ from --output")
-    cmap = read_column_map(column_map) if column_map is not None else ColumnMap()
-    if isinstance(genotypes, People):
-        people = genotypes
-    else:
-        people = load_people(genotypes, t, column_map=_genotype_map(cmap.genotypes, t))
-    reader = TableReader(p_path, what="pairs")
-    engine = Engine(people, opts, t, pyard)
-    rows_in = rows_err = 0
-    codes: Counter[str] = Counter()
-    out_w = TableWriter(o_path)
-    err_w = TableWriter(e_path) if e_path is not None else None
-    schema: pa.Schema | None = None
-    checked = False
-    try:
+    # The plan refuses an output over any input (or two outputs on one file) before
+    # anything is read, and makes output, errors and run record appear together.
+    with OutputPlan({"output": o_path, "errors": e_path, "provenance": prov_path},
+                    inputs=[*g_paths, p_path, column_map]) as plan:
+        cmap = read_column_map(column_map) if column_map is not None else ColumnMap()
+        if isinstance(genotypes, People):
+            people = genotypes
+        else:
+            people = load_people(genotypes, t, column_map=_genotype_map(cmap.genotypes, t))
+        reader = TableReader(p_path, what="pairs")
+        engine = Engine(people, opts, t, pyard)
+        rows_in = rows_err = 0
+        codes: Counter[str] = Counter()
+        out_w = plan.table_writer("output")
+        err_w = plan.table_writer("errors") if e_path is not None else None
+        schema: pa.Schema | None = None
+        checked = False
         for chunk in reader.chunks(chunk_rows):
             chunk = _rename(chunk, _pairs_map(cmap))
             if not checked:
                 check_pair_columns(chunk.columns, extra_reserved=("pairs_row",)
                                    if e_path is not None else ())
-                neutral = [*chunk.columns, "error"]
-                out_w.neutralise = frozenset(neutral) if out_w.format.neutralises \
-                    else frozenset()
+                # every pass-through column, whatever its type, and the error text
+                neutral = frozenset([*chunk.columns, "error"])
+                out_w.neutralise = neutral if out_w.format.neutralises else frozenset()
                 if err_w is not None and err_w.format.neutralises:
-                    err_w.neutralise = frozenset(neutral)
+                    err_w.neutralise = neutral
                 checked = True
             res = _assess_chunk(engine, chunk)
             table = _with_results(chunk, res)
@@ -329,47 +324,41 @@ def run_batch(
         out_w.close(empty=schema)
         if err_w is not None:
             err_w.close(empty=pa.schema([pa.field("pairs_row", pa.int64()), *schema]))
-    except BaseException:
-        out_w.abort()
-        if err_w is not None:
-            err_w.abort()
-        raise
-    seconds = time.perf_counter() - t_start
-    from kirmatch import __version__
+        seconds = time.perf_counter() - t_start
+        from kirmatch import __version__
 
-    notes = [*people.notes, *reader.notes]
-    record = {
-        "kirmatch_version": __version__,
-        "rules": RULES_ID,
-        "rules_version": RULES_VERSION,
-        **{k: v for k, v in t.provenance().items() if k != "rules"},
-        "pyard": pyard_record(pyard),
-        "options": opts.to_dict(),
-        "inputs": {
-            "genotypes": {**(input_record(g_paths[0]) if len(g_paths) == 1 and
-                             g_paths[0].is_file() else {}),
-                          "files": [input_record(g) for g in g_paths if g.is_file()],
-                          **people.record()},
-            "pairs": {**input_record(p_path), "dialect": reader.dialect.to_dict()},
-            "column_map": input_record(Path(column_map)) if column_map is not None else None,
-        },
-        "outputs": {"output": str(o_path), "errors": str(e_path) if e_path else None},
-        "command": list(command) if command is not None else None,
-        "rows": {"in": rows_in, "ok": rows_in - rows_err, "error": rows_err,
-                 "error_codes": dict(sorted(codes.items()))},
-        "genotypes": {"people": len(people), "duplicate_ids": people.duplicate_ids,
-                      "repeated_identical_ids": people.repeated_ids},
-        "notes": notes,
-        "started_at": started,
-        "wall_seconds": round(seconds, 3),
-        "platform": {"python": platform.python_version(), "system": platform.system(),
-                     "machine": platform.machine()},
-        "argv": list(sys.argv),
-    }
-    tmp = prov_path.with_name(f".{prov_path.name}.{os.getpid()}.partial")
-    tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False, allow_nan=False) + "\n",
-                   encoding="utf-8")
-    os.replace(tmp, prov_path)
+        notes = [*people.notes, *reader.notes]
+        record = {
+            "kirmatch_version": __version__,
+            "rules": RULES_ID,
+            "rules_version": RULES_VERSION,
+            **{k: v for k, v in t.provenance().items() if k != "rules"},
+            "pyard": pyard_record(pyard),
+            "options": opts.to_dict(),
+            "inputs": {
+                "genotypes": {**(input_record(g_paths[0]) if len(g_paths) == 1 and
+                                 g_paths[0].is_file() else {}),
+                              "files": [input_record(g) for g in g_paths if g.is_file()],
+                              **people.record()},
+                "pairs": {**input_record(p_path), "dialect": reader.dialect.to_dict()},
+                "column_map": input_record(Path(column_map)) if column_map is not None
+                else None,
+            },
+            "outputs": {"output": str(o_path), "errors": str(e_path) if e_path else None},
+            "command": list(command) if command is not None else None,
+            "rows": {"in": rows_in, "ok": rows_in - rows_err, "error": rows_err,
+                     "error_codes": dict(sorted(codes.items()))},
+            "genotypes": {"people": len(people), "duplicate_ids": people.duplicate_ids,
+                          "repeated_identical_ids": people.repeated_ids},
+            "notes": notes,
+            "started_at": started,
+            "wall_seconds": round(seconds, 3),
+            "platform": {"python": platform.python_version(), "system": platform.system(),
+                         "machine": platform.machine()},
+            "argv": list(sys.argv),
+        }
+        plan.write_text("provenance", json.dumps(record, indent=2, ensure_ascii=False,
+                                                 allow_nan=False) + "\n")
     return BatchSummary(rows_in, rows_in - rows_err, rows_err, dict(codes),
                         tuple(people.duplicate_ids), o_path, e_path, prov_path, seconds,
                         tuple(notes))
