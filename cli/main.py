@@ -177,7 +177,7 @@ def _backend() -> Any:
 
 
 def emit_json(obj: Any) -> None:
-    typer.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+    typer.echo(json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False))
 
 
 # ---------------------------------------------------------------------------
@@ -318,6 +318,10 @@ def data_status(
     typer.echo(f"database: {st.database} "
                f"({'ready' if st.database_ready else 'NOT BUILT'}, {st.size_bytes:,} bytes)")
     typer.echo(f"MAC codes loaded: {'yes' if st.mac_loaded else 'no'}")
+    if st.database_ready and not st.built_by_kirmatch:
+        typer.echo("this database was not built by kirmatch: opening it would make py-ard "
+                   "download files at run time, so kirmatch will not open it; rebuild it with "
+                   "`kirmatch data build` (or `--imgt-mirror DIR` offline)")
     if not st.database_ready:
         typer.echo("build it with `kirmatch data build` (online) or "
                    "`kirmatch data build --imgt-mirror DIR` (air-gapped)")

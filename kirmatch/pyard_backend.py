@@ -81,6 +81,7 @@ class PyardStatus:
     database_version: str | None
     mac_loaded: bool
     size_bytes: int
+    built_by_kirmatch: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -125,6 +126,7 @@ def status(data_dir: Path | None = None) -> PyardStatus:
         pyard_version=_pyard_version(), imgt_version=IMGT_VERSION, data_dir=str(d),
         database=str(db), database_exists=db.is_file(), database_ready=ready,
         database_version=ver, mac_loaded=mac, size_bytes=db.stat().st_size if db.is_file() else 0,
+        built_by_kirmatch=(d / SIDECAR).is_file(),
     )
 
 
@@ -192,7 +194,33 @@ def build_database(
             db.touch()
     else:
         base_url = None
-    return _init_pyard(d, base_url=base_url, mac_file=mac_file, allow_build=True)[1]
+    st = _init_pyard(d, base_url=base_url, mac_file=mac_file, allow_build=True)[1]
+    if imgt_mirror is None:
+        _keep_serology_online(d)
+    return st
+
+
+def _keep_serology_online(d: Path) -> None:
+    """After an online build, keep the two serology files py-ard re-reads at every
+    start (releases before 3.64.0) beside the database, so later starts never
+    need the network (the same marker as an offline build)."""
+    import pyard.loader as loader
+
+    keep = d / "mirror" / IMGT_VERSION / "wmda"
+    keep.mkdir(parents=True, exist_ok=True)
+    base = str(getattr(loader, "IMGT_HLA_URL", "https://raw.githubusercontent.com/ANHIG/IMGTHLA/"))
+    for name in ("rel_dna_ser.txt", "rel_ser_ser.txt"):
+        url = f"{base}{IMGT_VERSION}/wmda/{name}"
+        try:
+            with urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310 - fixed https URL
+                data = resp.read()
+        except (urllib.error.URLError, OSError) as exc:
+            raise PyardUnavailableError(
+                f"py-ard's database was built, but {url} could not be downloaded ({exc}); "
+                f"retry `kirmatch data build`, or use --imgt-mirror DIR") from exc
+        (keep / name).write_bytes(data)
+    (d / SIDECAR).write_text(json.dumps({"imgt_url": (d / "mirror").resolve().as_uri() + "/",
+                                         "source": base}, indent=1))
 
 
 _LOCK = threading.Lock()
@@ -261,13 +289,21 @@ class PyardBackend:
             if self._error is not None:
                 raise self._error
             t0 = time.perf_counter()
-            base_url = None
             sidecar = self.data_dir / SIDECAR
-            if sidecar.is_file():
-                try:
-                    base_url = json.loads(sidecar.read_text())["imgt_url"]
-                except (ValueError, KeyError):
-                    base_url = None
+            try:
+                base_url = json.loads(sidecar.read_text())["imgt_url"]
+            except FileNotFoundError:
+                ready = _inspect_db(_db_file(self.data_dir))[0]
+                what = ("holds a py-ard database that kirmatch did not build (no "
+                        f"{SIDECAR}): opening it would make py-ard download IPD-IMGT/HLA "
+                        "files at run time" if ready else
+                        "holds no py-ard database for IPD-IMGT/HLA 3.58.0")
+                self._error = PyardUnavailableError(f"{self.data_dir} {what}; {_HOW}")
+                raise self._error from None
+            except (OSError, ValueError, KeyError) as exc:
+                self._error = PyardUnavailableError(
+                    f"{sidecar} cannot be read ({exc}); rebuild with `kirmatch data build`")
+                raise self._error from None
             try:
                 self._ard, _ = _init_pyard(self.data_dir, base_url=base_url, mac_file=None,
                                            allow_build=False)

@@ -152,6 +152,10 @@ def load_policy(path: str | Path) -> Policy:
         if not isinstance(v, list) or not v or not all(
                 isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
             raise UsageError(f"policy file {p}: bands of {k} must be a list of numbers")
+        bad = next((x for x in v if not math.isfinite(x)), None)
+        if bad is not None:
+            raise UsageError(f"policy file {p}: bands of {k} must be finite numbers, not "
+                             f"{bad!r}", raw=str(bad))
         if any(b <= a for a, b in itertools.pairwise(v)):
             raise UsageError(f"policy file {p}: bands of {k} must be strictly increasing")
         clean[k] = tuple(float(x) for x in v)

@@ -42,3 +42,24 @@ def test_offline_database(pyard_dir, pyard) -> None:
     assert set(pyard.serology("B*57:01")) == {"B17", "B57"}
     with pytest.raises(PyardUnavailableError, match="MAC"):
         pyard.expand_mac("B*44:AB")
+
+
+def test_database_not_built_by_kirmatch_is_refused(tmp_path, pyard_dir) -> None:
+    """No run-time network: a py-ard folder without kirmatch's marker (py-ard would
+    re-download its serology files at every start) is refused with the fix."""
+    import shutil
+
+    from kirmatch.errors import PyardUnavailableError
+    from kirmatch.pyard_backend import SIDECAR, PyardBackend, status
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    for f in pyard_dir.glob("pyard-*.sqlite3"):
+        shutil.copy(f, foreign / f.name)
+    assert not (foreign / SIDECAR).exists()
+    st = status(foreign)
+    assert st.database_ready and not st.built_by_kirmatch
+    backend = PyardBackend(foreign)
+    with pytest.raises(PyardUnavailableError, match="kirmatch did not build.*kirmatch data build"):
+        backend.ard  # noqa: B018
+    assert not backend.available

@@ -163,6 +163,11 @@ def test_policy_file(tmp_path) -> None:
      "'asc' or 'desc'"),
     ('[policy]\nname = "x"\ncriteria = ["cf_ikir"]\n[policy.bands]\nabo = [1]\n',
      "bands only apply"),
+    # A NaN band would silently switch the criterion off (every comparison false).
+    ('[policy]\nname = "x"\ncriteria = ["donor_age"]\n[policy.bands]\ndonor_age = [nan]\n',
+     "must be finite numbers, not nan"),
+    ('[policy]\nname = "x"\ncriteria = ["donor_age"]\n[policy.bands]\ndonor_age = [30, inf]\n',
+     "must be finite numbers, not inf"),
     ("[policy\nname=", "not valid TOML"),
     ('name = "x"\n', "missing \\[policy\\]"),
 ])
