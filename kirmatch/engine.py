@@ -100,10 +100,25 @@ class _Interner:
 
 
 def _factorize(*arrays: np.ndarray) -> tuple[np.ndarray, list[tuple[int, ...]]]:
-    """Codes for the distinct rows of ``arrays`` (same length) and those rows."""
+    """Codes for the distinct rows of ``arrays`` (same length, non-negative ints)
+    and those rows, in order of first appearance."""
     if len(arrays) == 1:
         codes, uniques = pd.factorize(arrays[0], sort=False)
         return codes.astype(np.int64), [(int(u),) for u in uniques]
+    widths = [max(int(a.max()).bit_length(), 1) if len(a) else 1 for a in arrays]
+    if sum(widths) <= 62:
+        key = np.zeros(len(arrays[0]), np.int64)
+        for a, w in zip(arrays, widths, strict=True):
+            key = (key << w) | a.astype(np.int64)
+        codes, uniques = pd.factorize(key, sort=False)
+        rows = []
+        for u in uniques.tolist():
+            parts = []
+            for w in reversed(widths):
+                parts.append(u & ((1 << w) - 1))
+                u >>= w
+            rows.append(tuple(reversed(parts)))
+        return codes.astype(np.int64), rows
     stacked = np.stack([a.astype(np.int64) for a in arrays], axis=1)
     view = np.ascontiguousarray(stacked).view(
         np.dtype((np.void, stacked.dtype.itemsize * stacked.shape[1]))).ravel()
@@ -126,14 +141,13 @@ class EngineResult:
 
 
 class _Table:
-    """A lazily filled lookup table of one column: cell code and unknown-set code
-    per combination of its model's input fact codes."""
+    """A lazily filled lookup table of one column: cell code per combination of
+    its model's input fact codes (-1 = not computed yet)."""
 
-    __slots__ = ("cells", "unk")
+    __slots__ = ("cells",)
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.cells = np.full(shape, -1, np.int32)
-        self.unk = np.zeros(shape, np.int32)
 
 
 class Engine:
@@ -167,6 +181,7 @@ class Engine:
         self.person_error: dict[int, KirmatchError] = dict(people.errors)
         self.role_wset: dict[str, np.ndarray] = {}
         self._tables: dict[tuple[str, int], _Table] = {}
+        self._munk: dict[str, np.ndarray] = {}
         self._strings: dict[tuple[int, int, int], str] = {}
         self._ids: dict[str, list[str]] = {}
         self._prepared = False
@@ -188,7 +203,12 @@ class Engine:
             res: list[Any] = []
             wcodes = np.zeros(len(vocab), np.int32)
             bad: dict[int, KirmatchError] = {}
+            used = np.zeros(len(vocab), bool)
+            used[np.unique(codes)] = True
             for v, lt in enumerate(vocab):
+                if not used[v]:  # e.g. nobody is untyped at this locus
+                    res.append(None)
+                    continue
                 try:
                     r = self.resolver.resolve_locus(loc, lt, WHO)
                 except KirmatchError as exc:
@@ -273,25 +293,35 @@ class Engine:
             self._tables[key] = t
         return t
 
+    def _unknown_table(self, m: Model) -> np.ndarray:
+        """The model's unknown-warning set code per input combination (0 = none)."""
+        t = self._munk.get(m.name)
+        if t is None:
+            t = np.zeros(self._table(m, 0).cells.shape, np.int32)
+            self._munk[m.name] = t
+        return t
+
     def _fill(self, m: Model, idx: tuple[np.ndarray, ...]) -> None:
         """Evaluate the missing entries of every column table of ``m`` at ``idx``."""
         first = self._table(m, 0)
         missing = first.cells[idx] < 0
         if not missing.any():
             return
+        munk = self._unknown_table(m)
         _, rows = _factorize(*(i[missing] for i in idx))
         for combo in rows:
             cands = tuple(self.fact_vocab[f].items[c] for (_, f), c in zip(m.inputs, combo,
                                                                          strict=True))
+            unknown: set[str] = set()
             for k, col in enumerate(m.columns):
                 t = self._table(m, k)
                 value, reason = evaluate_column(m, k, cands, self.options)
                 if value is None:
                     t.cells[combo] = 0
-                    t.unk[combo] = self.usets.code(frozenset(unknown_warnings(
-                        col, reason or "ambiguous_typing")))
+                    unknown.update(unknown_warnings(col, reason or "ambiguous_typing"))
                 else:
                     t.cells[combo] = self.cells[col].code(cell(col, value))
+            munk[combo] = self.usets.code(frozenset(unknown))
 
     # -- pairs -----------------------------------------------------------------
     def assess(self, recipients: np.ndarray, donors: np.ndarray, *,
@@ -316,23 +346,16 @@ class Engine:
         okr = np.flatnonzero(ok)
         sub = {role: idx[role][okr] for role in ROLES}
         codes: dict[str, np.ndarray] = {}
-        umodel: list[np.ndarray] = []
+        # Unknown warnings: one set code per row, unions computed only where needed.
+        urow = np.zeros(len(okr), np.int32)
         for m in MODELS:
             gather = tuple(self.fact_codes[f][sub[role]] for role, f in m.inputs)
             self._fill(m, gather)
-            u = np.zeros(len(okr), np.int32)
             for k, col in enumerate(m.columns):
-                t = self._table(m, k)
                 full = np.zeros(n, np.int32)
-                full[okr] = t.cells[gather]
+                full[okr] = self._table(m, k).cells[gather]
                 codes[col] = full
-                uk = t.unk[gather]
-                if uk.any():
-                    u = self._union(u, uk)
-            umodel.append(u)
-        # Unknown warnings: one set code per row, combined only where needed.
-        urow = np.zeros(len(okr), np.int32)
-        for u in umodel:
+            u = self._unknown_table(m)[gather]
             if u.any():
                 urow = self._union(urow, u)
         extra = frozenset(extra_warnings)
@@ -380,13 +403,18 @@ class Engine:
         return EngineResult(columns, ~ok, counts)
 
     def _union(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Row-wise union of two unknown-set code arrays."""
-        inv, rows = _factorize(a, b)
+        """Row-wise union of two unknown-set code arrays (0 = empty set)."""
+        if not a.any():
+            return b.copy()
+        out = a.copy()
+        nz = np.flatnonzero(b)
+        inv, rows = _factorize(a[nz], b[nz])
         table = np.zeros(len(rows), np.int32)
         for j, (x, y) in enumerate(rows):
-            table[j] = x if y == 0 else y if x == 0 else self.usets.code(
+            table[j] = y if x == 0 else self.usets.code(
                 self.usets.items[x] | self.usets.items[y])
-        return table[inv]
+        out[nz] = table[inv]
+        return out
 
     # -- errors ---------------------------------------------------------------
     _ids: dict[str, list[str]]

@@ -800,7 +800,7 @@ def _quote_text(arr: pa.Array, delimiter: str) -> pa.Array:
 
 
 def _write_text_lines(fh: IO[bytes], table: pa.Table, delimiter: str, first_row: int,
-                      batch_rows: int = 25_000) -> None:
+                      batch_rows: int = 100_000) -> None:
     """Write a table as delimited text lines (no header), a slice at a time."""
     for start in range(0, table.num_rows, batch_rows):
         part = table.slice(start, batch_rows)
@@ -809,15 +809,90 @@ def _write_text_lines(fh: IO[bytes], table: pa.Table, delimiter: str, first_row:
         del line
 
 
+def _encoded_cells(col: pa.ChunkedArray | pa.Array, name: str, first_row: int,
+                   delimiter: str) -> pa.Array:
+    """One column as quoted large_string cells, ``""`` for null.
+
+    A dictionary (categorical) column - every computed column of kirmatch - is
+    encoded once per vocabulary entry and then taken, so the cost does not grow
+    with the number of distinct rows but with the vocabulary.
+    """
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if pa.types.is_dictionary(arr.type) and not _is_binary(arr.type.value_type):
+        vocab = _quote_text(pc.fill_null(_text_column(arr.dictionary, name, first_row), ""),
+                            delimiter)
+        out = vocab.take(arr.indices)
+        return pc.fill_null(out, "") if out.null_count else out
+    return _quote_text(pc.fill_null(_text_column(arr, name, first_row), ""), delimiter)
+
+
+def _dictionary_run(cols: Sequence[pa.Array], names: Sequence[str], first_row: int,
+                    delimiter: str) -> pa.Array | None:
+    """Several adjacent dictionary columns as one joined text cell per row.
+
+    Rows that repeat the same combination of codes (kirmatch's computed columns
+    depend on a few person profiles) are joined once: each row's code tuple is
+    hashed, the distinct tuples are encoded and joined, and the result is taken
+    back to every row. Returns ``None`` if a hash collision is detected (the
+    caller then encodes column by column).
+    """
+    import numpy as np
+    import pandas as pd
+
+    n = len(cols[0])
+    codes = []
+    vocabs = []
+    for arr, name in zip(cols, names, strict=True):
+        vocab = _quote_text(pc.fill_null(_text_column(arr.dictionary, name, first_row), ""),
+                            delimiter)
+        vocab = pa.concat_arrays([vocab, pa.array([""], pa.large_string())])  # null index
+        idx = pc.fill_null(arr.indices, len(vocab) - 1).to_numpy(zero_copy_only=False)
+        codes.append(idx.astype(np.uint64))
+        vocabs.append(vocab)
+    h = np.zeros(n, np.uint64)
+    with np.errstate(over="ignore"):
+        for c in codes:
+            h = (h * np.uint64(0x100000001B3)) ^ (c + np.uint64(0x9E3779B97F4A7C15))
+    inverse, uniques = pd.factorize(h, sort=False)
+    first = np.full(len(uniques), -1, np.int64)
+    first[inverse[::-1]] = np.arange(n - 1, -1, -1)
+    for c in codes:  # every row equals the first row of its hash: no collision
+        if not np.array_equal(c, c[first][inverse]):
+            return None
+    parts = [v.take(pa.array(c[first].astype(np.int64))) for v, c in zip(vocabs, codes,
+                                                                        strict=True)]
+    sep = pa.scalar(delimiter, pa.large_string())
+    block = pc.binary_join_element_wise(*parts, sep) if len(parts) > 1 else parts[0]
+    return block.take(pa.array(inverse.astype(np.int64)))
+
+
 def _text_lines(table: pa.Table, delimiter: str, first_row: int) -> pa.Array:
     """Encode a table as delimited text lines (no header), fast, in Arrow.
 
     Returns a large_string array whose value buffer holds the lines back to back.
     """
-    cols = []
+    cols: list[pa.Array] = []
+    run: list[tuple[str, pa.Array]] = []
+
+    def flush() -> None:
+        if len(run) >= 4:
+            block = _dictionary_run([a for _, a in run], [nm for nm, _ in run], first_row,
+                                    delimiter)
+            if block is not None:
+                cols.append(block)
+                run.clear()
+                return
+        cols.extend(_encoded_cells(a, nm, first_row, delimiter) for nm, a in run)
+        run.clear()
+
     for name, col in zip(table.column_names, table.columns, strict=True):
-        arr = pc.fill_null(_text_column(col, name, first_row), "")
-        cols.append(_quote_text(arr, delimiter))
+        arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        if pa.types.is_dictionary(arr.type) and not _is_binary(arr.type.value_type):
+            run.append((name, arr))
+            continue
+        flush()
+        cols.append(_encoded_cells(arr, name, first_row, delimiter))
+    flush()
     sep = pa.scalar(delimiter, pa.large_string())
     line = cols[0] if len(cols) == 1 else pc.binary_join_element_wise(*cols, sep)
     line = pc.binary_join_element_wise(line, pa.scalar("", pa.large_string()),

@@ -291,7 +291,6 @@ class _HLACells:
         self.people = people
         self.block_cache: dict[str, Any] = {}
         self.locus_cache: dict[tuple[str, tuple[str, ...]], Any] = {}
-        self.person_cache: dict[tuple[str, ...], Any] = {}
         lay = layout
         self.gl = lay.hla_gl is not None
         self.slot_pos = {loc: [lay.hla_columns.index(c) for c in cols]
@@ -348,47 +347,45 @@ class _HLACells:
     def _gl(self, text: str) -> tuple[dict[str, int], str | None]:
         if is_blank(text):
             return {}, None
-        hit = self.person_cache.get((text,))
-        if hit is not None:
-            if hit[1] is not None:
-                raise hit[1]
-            return hit[0]
-        col = self.layout.hla_gl
         version = None
         body = text
-        m = _GL_NAMESPACE.match(text)
-        if m is not None and m.group("ns").lower() == "hla":
-            version, body = m.group("version"), m.group("body")
-        blocks = body.split("^") if "^" in body else [body]
+        if "#" in text:
+            m = _GL_NAMESPACE.match(text)
+            if m is not None and m.group("ns").lower() == "hla":
+                version, body = m.group("version"), m.group("body")
         loci: dict[str, int] = {}
-        try:
-            parts: list[HLALocusTyping] = []
-            for b in blocks:
-                got = self.block_cache.get(b)
-                if got is None:
-                    try:
-                        got = (parse_hla_genotype(b).loci, None)
-                    except KirmatchError as exc:
-                        got = ((), exc)
-                    self.block_cache[b] = got
-                if got[1] is not None:
-                    # Re-parse the whole string so that the message shows it all.
+        merge = False
+        for b in body.split("^"):
+            got = self.block_cache.get(b)
+            if got is None:
+                got = self._block(b)
+                self.block_cache[b] = got
+            if got[1] is not None:
+                try:  # re-parse the whole string so that the message shows it all
                     parse_hla_genotype(text)
-                    raise got[1]
-                parts.extend(got[0])
-            seen: set[str] = set()
-            if any(lt.locus in seen or seen.add(lt.locus) for lt in parts):  # type: ignore[func-returns-value]
-                merged = genotype_from_loci(parts, raw=text)
-                parts = list(merged.loci)
-            for lt in parts:
-                loci[lt.locus] = self.people.locus_code(lt)
-            result = (loci, version)
+                except KirmatchError as exc:
+                    raise exc.located(column=self.layout.hla_gl) from None
+                raise got[1].located(column=self.layout.hla_gl)
+            for locus, code in got[0]:
+                if locus in loci:
+                    merge = True
+                loci[locus] = code
+        if merge:  # a locus in two blocks: join them like the GL parser does
+            try:
+                merged = genotype_from_loci(
+                    [lt for b in body.split("^") for lt in parse_hla_genotype(b).loci], raw=text)
+            except KirmatchError as exc:
+                raise exc.located(column=self.layout.hla_gl) from None
+            loci = {lt.locus: self.people.locus_code(lt) for lt in merged.loci}
+        return loci, version
+
+    def _block(self, block: str) -> tuple[tuple[tuple[str, int], ...], KirmatchError | None]:
+        """A ``^`` block to (locus, code) pairs, parsed and interned once."""
+        try:
+            g = parse_hla_genotype(block)
         except KirmatchError as exc:
-            exc = exc.located(column=col)
-            if len(self.person_cache) < 100_000:
-                self.person_cache[(text,)] = ((), exc)
-            raise exc from None
-        return result
+            return (), exc
+        return tuple((lt.locus, self.people.locus_code(lt)) for lt in g.loci), None
 
 
 _GL_NAMESPACE = re.compile(r"^(?P<ns>[a-z]+)#(?P<version>[0-9.]+)#(?P<body>.*)$", re.IGNORECASE)
