@@ -1,6 +1,6 @@
 """KIR genotypes: parsing gene lists, allele-level and DKMS-style typings, and the
 per-person KIR features the models use (gene states, KIR3DL1 class, KIR2DL1
-residue 245).
+residue 245, KIR2DS4 full length).
 
 Every gene is ``present``, ``absent`` or ``unknown``; unknown is never read as
 absent (DOMAIN.md §A.0). Allele names are validated against IPD-KIR 2.13.0; a
@@ -784,17 +784,29 @@ def _pieces_re(text: str, pattern: str, start: int) -> Iterator[tuple[str, int]]
 # ----------------------------------------------------------------------------
 
 _PRECEDENCE = {"L": 3, "H": 2, "N": 1}
+_ALL_CLASSES = frozenset({"H", "L", "N"})
+_ALL_245 = ("C245", "R245", "null", "other")
 
 
 @dataclass(frozen=True, slots=True)
 class KIRFeatures:
-    """Per-person KIR candidate sets used by the models."""
+    """Per-person KIR candidate sets used by the models.
+
+    ``kir2ds4_full_length`` (rule 17, Krieger 2020): ``True`` if the person
+    carries an expressed full-length KIR2DS4 copy, ``False`` if every KIR2DS4
+    copy is a 22-bp deletion (or null) allele or the gene is absent; a copy
+    whose variant is not known (gene-level typing, an allele outside
+    :data:`KIR2DS4_VARIANTS`) makes both possible, reason
+    ``kir2ds4_variant_unknown`` (``kir_gene_unknown`` when the gene state is
+    unknown).
+    """
 
     typed: bool
     present: dict[str, Cand[bool]]
     kir3dl1_class: Cand[str | None]
     kir3dl1_functional: Cand[bool | None]
     kir2dl1_245: Cand[str | None]
+    kir2ds4_full_length: Cand[bool]
     warnings: tuple[str, ...]
 
     def genes(self, names: tuple[str, ...]) -> Cand[frozenset[str]]:
@@ -810,42 +822,167 @@ class KIRFeatures:
         return Cand.any_of(combos, reason)
 
 
-def _copy_classes(copy: Copy, tables: ReferenceTables, warnings: list[str]) -> set[str | None]:
+def _copy_classes(copy: Copy, tables: ReferenceTables, warnings: list[str],
+                  sources: set[str]) -> frozenset[str]:
+    """The classes one KIR3DL1/KIR3DS1 copy could have (DOMAIN.md §A.12, §C.7).
+
+    An unknown allele, or one outside the class table, could be any of H, L and
+    N; the ``sources`` of that doubt are collected for the reason code.
+    """
     if not copy:
-        return {"H", "L", "N"}
-    out: set[str | None] = set()
+        sources.add("gene_level_kir")
+        return _ALL_CLASSES
+    out: set[str] = set()
     for a in copy:
-        if a.startswith("KIR3DS1"):
+        if a.startswith("KIR3DS1") or a.endswith("N"):
             out.add("N")
             continue
-        if a.endswith("N"):
-            out.add("N")
-            continue
-        group = a[:-1] if a.endswith("Q") else a
-        cls = tables.kir3dl1_class(group)
         if a.endswith("Q"):
             warnings.append(f"expression_variant({a})")
+        cls = tables.kir3dl1_class(a)
         if cls is None:
             warnings.append(f"kir3dl1_unclassified_allele({a})")
-        out.add(cls)
+            sources.add("kir3dl1_unclassified_allele")
+            out |= _ALL_CLASSES
+        else:
+            out.add(cls)
+    if len(out) > 1:
+        sources.add("ambiguous_typing")
+    return frozenset(out)
+
+
+def _combine_class(classes: tuple[str, ...]) -> str:
+    """Precedence L > H > N; no allele at all (neither gene) is N."""
+    return max(classes, key=lambda c: _PRECEDENCE[c]) if classes else "N"
+
+
+def _genotype_options(t: KIRGeneTyping) -> list[tuple[Copy, ...] | None]:
+    """A typing's candidate genotypes: ``None`` = absent, ``((),)`` = present, alleles unknown."""
+    out: list[tuple[Copy, ...] | None] = []
+    if t.state is not GeneState.PRESENT:
+        out.append(None)
+    if t.state is not GeneState.ABSENT:
+        out.extend(t.genotypes if t.genotypes is not None else [((),)])
     return out
 
 
-def _combine_class(classes: tuple[str | None, ...]) -> str | None:
-    """Precedence L > H > N; an unclassified allele is unknown unless an L settles it."""
-    if "L" in classes:
-        return "L"
-    if None in classes:
-        return None
-    return max(classes, key=lambda c: _PRECEDENCE[c])  # type: ignore[index]
+def _kir3dl1(g: KIRGenotype, tables: ReferenceTables, who: str,
+             warnings: list[str]) -> tuple[Cand[str | None], Cand[bool | None]]:
+    """KIR3DL1/KIR3DS1 class (rule 11) and the ``exclude_null_kir3dl1`` test (rule 8).
+
+    Every candidate genotype of KIR3DL1 (and KIR3DS1, whose alleles are all N)
+    and every class of an unknown or unclassified allele is enumerated, so a
+    value is reported wherever all of them agree (K1).
+    """
+    d3l1, d3s1 = g.gene("KIR3DL1"), g.gene("KIR3DS1")
+    sources: set[str] = set()
+    if d3l1.state is GeneState.UNKNOWN:
+        sources.add("kir_gene_unknown")
+    if d3l1.state is GeneState.PRESENT and d3l1.genotypes is None:
+        warnings.append(f"gene_level_kir({who} KIR3DL1)")
+    if d3l1.genotypes is not None and len(d3l1.genotypes) > 1:
+        sources.add("ambiguous_typing")
+    classes: set[str] = set()
+    functional: set[bool] = set()
+    # KIR3DS1 only ever adds N, the lowest class: it never changes the class.
+    s1_options = {s1 is not None for s1 in _genotype_options(d3s1)}
+    for l1 in _genotype_options(d3l1):
+        per_copy = [sorted(_copy_classes(c, tables, warnings, sources)) for c in l1 or ()]
+        for combo in product(*per_copy):
+            # exclude_null_kir3dl1: KIR3DL1 counts only with an H or L allele.
+            functional.add(any(c in ("H", "L") for c in combo))
+            for s1 in s1_options:
+                classes.add(_combine_class(combo + (("N",) if s1 else ())))
+    if d3l1.state is GeneState.ABSENT and d3s1.state is GeneState.ABSENT:
+        warnings.append(f"no_kir3dl1_or_kir3ds1({who})")
+    order = ("kir_gene_unknown", "gene_level_kir", "kir3dl1_unclassified_allele",
+             "ambiguous_typing")
+    reason = next((r for r in order if r in sources), "kir_gene_unknown")
+    return Cand.any_of(classes, reason), Cand.any_of(functional, reason)
+
+
+def _kir2dl1_245(d1: KIRGeneTyping, tables: ReferenceTables, who: str,
+                 warnings: list[str]) -> Cand[str | None]:
+    """KIR2DL1 residue 245 (rule 12); a copy of unknown allele could carry any call."""
+    calls: set[str | None] = set()
+    reason: str | None = "kir_gene_unknown" if d1.state is GeneState.UNKNOWN else None
+    if d1.state is GeneState.PRESENT and d1.genotypes is None:
+        warnings.append(f"gene_level_kir({who} KIR2DL1)")
+    for gtp in _genotype_options(d1):
+        if gtp is None:
+            calls.add("absent")
+        elif gtp == ((),) and d1.genotypes is None:
+            calls.add(None)  # gene level: the number of copies is not known either
+            reason = reason or "gene_level_kir"
+        else:
+            per_copy = []
+            for c in gtp:
+                if not c:
+                    reason = reason or "gene_level_kir"
+                per_copy.append(sorted({_245(a, tables, warnings) for a in c} if c
+                                       else _ALL_245, key=str))
+            for combo in product(*per_copy):
+                calls.add(_combine_245(combo))
+    return Cand.any_of(calls, reason or "kir2dl1_245_other")
+
+
+def _ds4_copy(copy: Copy, variant: str) -> frozenset[bool]:
+    """Could this KIR2DS4 copy be full length (True) / not (False)?"""
+    if not copy:
+        return frozenset({variant == "full_length"}) if variant else frozenset({True, False})
+    out: set[bool] = set()
+    for a in copy:
+        if a.endswith("N"):
+            out.add(False)  # a null allele is not expressed
+            continue
+        known = KIR2DS4_VARIANTS.get(a.removesuffix("Q"))
+        if known and variant and known != variant:
+            out |= {True, False}  # the column and the allele disagree: not guessed
+        elif known or variant:
+            out.add((known or variant) == "full_length")
+        else:
+            out |= {True, False}
+    return frozenset(out)
+
+
+def _ds4_full_length(t: KIRGeneTyping) -> frozenset[bool]:
+    """The values "carries a full-length KIR2DS4 copy" can take for one typing."""
+    if t.parts:
+        # Independent parts: the person has a full-length copy if any part does.
+        out: set[bool] = set()
+        for combo in product(*(_ds4_full_length(p) for p in t.parts)):
+            out.add(any(combo))
+        return frozenset(out)
+    out = set()
+    for gtp in _genotype_options(t):
+        if gtp is None:
+            out.add(False)
+            continue
+        per_copy = [_ds4_copy(c, t.variant) for c in gtp]
+        if any(True in c for c in per_copy):
+            out.add(True)
+        if all(False in c for c in per_copy):
+            out.add(False)
+    return frozenset(out)
 
 
 def kir_features(g: KIRGenotype | None, tables: ReferenceTables,
                  who: str = "donor") -> KIRFeatures:
-    """Candidate sets for gene presence, KIR3DL1 class and KIR2DL1 residue 245."""
+    """Candidate sets for gene presence, KIR3DL1 class, KIR2DL1 residue 245 and
+    KIR2DS4 full length (every candidate of the typing is enumerated, DOMAIN.md §A.0).
+
+    >>> from kirmatch.tables import load_reference_tables
+    >>> t = load_reference_tables()
+    >>> f = kir_features(parse_kir_genotype("3DL1=095;3DS1=NEG", t), t)
+    >>> sorted(f.kir3dl1_class.values), f.kir3dl1_class.reason
+    (['H', 'L', 'N'], 'kir3dl1_unclassified_allele')
+    >>> f = kir_features(parse_kir_genotype("2DS4=NEG;2DS4N=006", t), t)
+    >>> f.present["KIR2DS4"].value, f.kir2ds4_full_length.value
+    (True, False)
+    """
     if g is None:
         g = untyped_kir()
-    warnings: list[str] = list(g.warnings)
+    warnings: list[str] = [*g.warnings, *(w for t in g.genes for w in t.warnings)]
     present: dict[str, Cand[bool]] = {}
     typed = g.typed
     for gt in g.genes:
@@ -857,86 +994,13 @@ def kir_features(g: KIRGenotype | None, tables: ReferenceTables,
             present[gt.gene] = Cand(frozenset({True, False}), "kir_gene_unknown")
             if typed:
                 warnings.append(f"kir_gene_unknown({who} {gt.gene})")
-
-    # KIR3DL1/KIR3DS1 class (rule 11): enumerate states and allele combinations.
-    d3l1, d3s1 = g.gene("KIR3DL1"), g.gene("KIR3DS1")
-    classes: set[str | None] = set()
-    functional: set[bool | None] = set()
-    cls_reason: str | None = None
-    l1_options: list[tuple[Copy, ...] | None] = []  # None = absent
-    if d3l1.state in (GeneState.ABSENT, GeneState.UNKNOWN):
-        l1_options.append(None)
-    if d3l1.state in (GeneState.PRESENT, GeneState.UNKNOWN):
-        if d3l1.state is GeneState.UNKNOWN:
-            cls_reason = "kir_gene_unknown"
-        if d3l1.genotypes is None:
-            l1_options.append(((),))
-            if d3l1.state is GeneState.PRESENT:
-                cls_reason = cls_reason or "gene_level_kir"
-                warnings.append(f"gene_level_kir({who} KIR3DL1)")
-        else:
-            l1_options.extend(d3l1.genotypes)
-    s1_options: list[bool] = []
-    if d3s1.state in (GeneState.ABSENT, GeneState.UNKNOWN):
-        s1_options.append(False)
-    if d3s1.state in (GeneState.PRESENT, GeneState.UNKNOWN):
-        s1_options.append(True)
-        if d3s1.state is GeneState.UNKNOWN:
-            cls_reason = cls_reason or "kir_gene_unknown"
-    for l1 in l1_options:
-        copy_sets: list[set[str | None]] = (
-            [_copy_classes(c, tables, warnings) for c in l1] if l1 is not None else []
-        )
-        for combo in product(*(sorted(cs, key=str) for cs in copy_sets)):
-            l1_classes = tuple(combo)
-            # exclude_null_kir3dl1: KIR3DL1 counts only with an H or L allele.
-            if any(c in ("H", "L") for c in l1_classes):
-                functional.add(True)
-            elif None in l1_classes:
-                functional.add(None)
-            else:
-                functional.add(False)
-            for s1 in s1_options:
-                allc = l1_classes + (("N",) if s1 else ())
-                if not allc:
-                    classes.add("N")
-                    continue
-                classes.add(_combine_class(allc))
-    if d3l1.state is GeneState.ABSENT and d3s1.state is GeneState.ABSENT:
-        warnings.append(f"no_kir3dl1_or_kir3ds1({who})")
-    if None in classes and cls_reason is None:
-        cls_reason = "kir3dl1_unclassified_allele"
-    if None in functional and cls_reason is None:
-        cls_reason = "kir3dl1_unclassified_allele"
-    kir3dl1_class = Cand.any_of(classes, cls_reason or "kir_gene_unknown")
-    kir3dl1_functional = Cand.any_of(functional, cls_reason or "kir_gene_unknown")
-
-    # KIR2DL1 residue 245 (rule 12).
-    d1 = g.gene("KIR2DL1")
-    calls: set[str | None] = set()
-    r245: str | None = None
-    if d1.state in (GeneState.ABSENT, GeneState.UNKNOWN):
-        calls.add("absent")
-    if d1.state is GeneState.UNKNOWN:
-        r245 = "kir_gene_unknown"
-    if d1.state in (GeneState.PRESENT, GeneState.UNKNOWN):
-        if d1.genotypes is None or not d1.allele_level:
-            calls.add(None)
-            if d1.state is GeneState.PRESENT:
-                r245 = "gene_level_kir"
-                warnings.append(f"gene_level_kir({who} KIR2DL1)")
-        else:
-            for gtp in d1.genotypes:
-                per_copy = []
-                for c in gtp:
-                    per_copy.append(sorted({_245(a, tables, warnings) for a in c}, key=str))
-                for combo in product(*per_copy):
-                    calls.add(_combine_245(combo))
-            if None in calls:
-                r245 = r245 or "kir2dl1_245_other"
-    kir2dl1_245 = Cand.any_of(calls, r245 or "kir2dl1_245_other")
+    kir3dl1_class, kir3dl1_functional = _kir3dl1(g, tables, who, warnings)
+    kir2dl1_245 = _kir2dl1_245(g.gene("KIR2DL1"), tables, who, warnings)
+    ds4 = g.gene("KIR2DS4")
+    full_length = Cand.any_of(_ds4_full_length(ds4), "kir_gene_unknown" if ds4.state is
+                              GeneState.UNKNOWN else "kir2ds4_variant_unknown")
     return KIRFeatures(typed, present, kir3dl1_class, kir3dl1_functional, kir2dl1_245,
-                       tuple(dict.fromkeys(warnings)))
+                       full_length, tuple(dict.fromkeys(warnings)))
 
 
 def _245(allele: str, tables: ReferenceTables, warnings: list[str]) -> str:

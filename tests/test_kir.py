@@ -1,6 +1,7 @@
 """KIR typing strings (kirmatch.kir): accepted inputs with their gene states, and
 rejected inputs with the reason; the DKMS conventions (``|NEG``, KIR2DL5A/B
-letters, ``NEW``, ``2DS4N``, retired names); and the one paralog merge."""
+letters, ``NEW``, ``2DS4N``, retired names); the one paralog merge; and the
+KIR features the models read (KIR3DL1 class under propagation: bug K1)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import kirmatch
 from kirmatch.errors import KIRParseError, UnknownAlleleError
 from kirmatch.kir import (
     KIR2DS4_VARIANTS,
@@ -19,6 +21,7 @@ from kirmatch.kir import (
     parse_kir_genotype,
     parse_kir_value,
 )
+from kirmatch.options import Options
 
 DATA = Path(__file__).parent / "data"
 with open(DATA / "kir_cases.tsv", newline="") as fh:
@@ -202,10 +205,109 @@ def test_merge_gives_up_detail_not_correctness_beyond_the_cap(tables) -> None:
 
 
 # ---------------------------------------------------------------------------
-# KIR2DS4 variants
+# KIR2DS4 full length (rule 17 reads KIRFeatures.kir2ds4_full_length)
 # ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "full_length"), [
+    ("2DS4=001;2DS4N=006", True),
+    ("2DS4=NEG;2DS4N=006", False),
+    ("2DS4=NEG;2DS4N=POS", False),
+    ("2DS4=NEG;2DS4N=NEG", False),
+    ("2DS4=POS;2DS4N=NEG", None),  # a gene-level copy could be either variant
+    ("2DS4=004+003|006+010;2DS4N=NEG", False),  # every allele a deletion allele
+    ("2DS4=003|NEG", False),
+    ("2DS4=001|NEG", None),
+    ("2DS4=008", None),  # *008 is not in the curated variant rows: not guessed
+    ("2DS4=008+001", True),
+    ("2DS4=NA", None),
+    ("2DS4FL=POS", True),
+    ("KIR2DS4*004+KIR2DS4*001", True),
+    ("KIR2DS4*004+2DS4N", False),
+    ("2DS4=001/003", None),
+])
+def test_kir2ds4_full_length(tables, text, full_length) -> None:
+    f = kir_features(parse_kir_genotype(text, tables), tables)
+    c = f.kir2ds4_full_length
+    assert (c.value if c.known else None) is full_length
+    if full_length is None:
+        assert c.reason in ("kir2ds4_variant_unknown", "kir_gene_unknown")
+
+
+def test_kir2ds4_column_and_allele_disagree(tables) -> None:
+    g = parse_kir_genotype("2DS4N=001", tables)
+    assert "kir2ds4_variant_conflict(KIR2DS4*001 typed as KIR2DS4N)" in g.warnings
+    assert not kir_features(g, tables).kir2ds4_full_length.known
+
 
 def test_kir2ds4_variant_rows_follow_domain_a20() -> None:
     # DOMAIN.md §A.20 names *003, *004 and *006 as deletion (2DS4N) alleles.
     assert {g for g, v in KIR2DS4_VARIANTS.items() if v == "deletion"} >= {
         "KIR2DS4*003", "KIR2DS4*004", "KIR2DS4*006"}
+
+
+# ---------------------------------------------------------------------------
+# K1: KIR3DL1 alleles outside the class table propagate over H, L and N
+# ---------------------------------------------------------------------------
+
+HLA_B0702 = "A*01:01+A*01:01^B*07:02+B*07:02^C*01:02+C*01:02"  # Bw6
+HLA_B5701 = "A*01:01+A*01:01^B*57:01+B*57:01^C*01:02+C*01:02"  # Bw4-80I
+
+
+def _pair(tables, recipient_hla: str, donor_kir: str, **opts):
+    return kirmatch.assess_pair({"id": "R", "hla": recipient_hla},
+                                {"id": "D", "hla": HLA_B0702, "kir": donor_kir},
+                                Options(**opts), tables=tables)
+
+
+def test_k1_unclassified_allele_with_bw6_recipient(tables) -> None:
+    unclassified = _pair(tables, HLA_B0702, "3DL1=095;3DS1=NEG")
+    gene_level = _pair(tables, HLA_B0702, "3DL1=POS;3DS1=NEG")
+    assert unclassified.values["kir3dl1_hlab"] == gene_level.values["kir3dl1_hlab"] \
+        == "non-inhibiting"
+    assert "kir3dl1_unclassified_allele(KIR3DL1*095)" in unclassified.warnings
+
+
+def test_k1_unclassified_allele_where_the_class_matters(tables) -> None:
+    r = _pair(tables, HLA_B5701, "3DL1=095;3DS1=NEG")
+    assert r.values["kir3dl1_hlab"] is None
+    assert r.unknown["kir3dl1_hlab"] == "kir3dl1_unclassified_allele"
+    assert "kir3dl1_unclassified_allele(KIR3DL1*095)" in r.warnings
+    assert "unknown(kir3dl1_hlab: kir3dl1_unclassified_allele)" in r.warnings
+
+
+@pytest.mark.parametrize(("kir", "hla", "expected"), [
+    ("3DL1=005+095;3DS1=NEG", HLA_B5701, "weak inhibiting"),  # L beats any allele
+    ("3DL1=005+NEW;3DS1=NEG", HLA_B5701, "weak inhibiting"),  # NEW too
+    ("3DL1=005|NEG;3DS1=NEG", HLA_B0702, "non-inhibiting"),  # L or absent: same answer
+    ("3DL1=095|NEG;3DS1=013", HLA_B0702, "non-inhibiting"),
+    ("3DL1=001+NEW;3DS1=NEG", HLA_B5701, None),  # the new allele could be L
+    ("3DL1=001|NEG;3DS1=NEG", HLA_B5701, None),  # H or absent (N)
+])
+def test_kir3dl1_hlab_propagates(tables, kir, hla, expected) -> None:
+    assert _pair(tables, hla, kir).values["kir3dl1_hlab"] == expected
+
+
+def test_k1_exclude_null_kir3dl1(tables) -> None:
+    kir = "2DL1=NEG;2DL2=NEG;2DL3=NEG;3DL1=095;3DS1=NEG"
+    # No Bw4 in the recipient: KIR3DL1 never counts, whatever the class of *095.
+    assert _pair(tables, HLA_B0702, kir, exclude_null_kir3dl1=True).values["cf_ikir"] == 0
+    # Bw4: *095 counts if H or L, not if N: unknown, with the reason.
+    r = _pair(tables, HLA_B5701, kir, exclude_null_kir3dl1=True)
+    assert r.values["cf_ikir"] is None
+    assert r.unknown["cf_ikir"] == "kir3dl1_unclassified_allele"
+    # L plus an unclassified allele always counts.
+    r = _pair(tables, HLA_B5701, kir.replace("095", "005+095"), exclude_null_kir3dl1=True)
+    assert r.values["cf_ikir"] == 1
+
+
+@pytest.mark.parametrize(("kir", "expected", "reason"), [
+    ("2DL1=003+NEW", "R245", None),  # any R245 allele settles it
+    ("2DL1=004+NEW", None, "gene_level_kir"),  # the new allele could be R245
+    ("2DL1=003|NEG", None, "kir_gene_unknown"),  # R245 or absent
+    ("2DL1=004+004", "C245", None),
+])
+def test_kir2dl1_245_with_unknown_copies(tables, kir, expected, reason) -> None:
+    c = kir_features(parse_kir_genotype(kir, tables), tables).kir2dl1_245
+    assert (c.value if c.known else None) == expected
+    if reason:
+        assert c.reason == reason

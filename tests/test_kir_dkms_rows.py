@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kirmatch.kir import GeneState, KIRGeneTyping, parse_kir_genotype
+from kirmatch.kir import GeneState, KIRGeneTyping, kir_features, parse_kir_genotype
 from kirmatch.readers import read_kir
 
 GENES = ("2DL1", "2DL2", "2DL3", "2DL4", "2DL5", "2DS1", "2DS2", "2DS3", "2DS4", "2DS4N",
@@ -104,10 +104,13 @@ def test_ctutools_row_reads(tables, row: tuple[str, ...]) -> None:
             continue
         state = g.gene(f"KIR{gene}").state
         assert state is (GeneState.ABSENT if value == "NEG" else GeneState.PRESENT), gene
-    # 2DS4 and 2DS4N are one KIR2DS4 typing.
+    # 2DS4 and 2DS4N are one KIR2DS4 typing; DKMS keeps full-length alleles in
+    # kir2ds4 and deletion alleles in kir2ds4N, so full length follows kir2ds4.
     ds4 = g.gene("KIR2DS4")
     assert ds4.state is (GeneState.ABSENT if values["2DS4"] == values["2DS4N"] == "NEG"
                          else GeneState.PRESENT)
+    fl = kir_features(g, tables).kir2ds4_full_length
+    assert fl.known and fl.value is (values["2DS4"] != "NEG")
     # KIR2DL5 alleles keep their paralog.
     if values["2DL5"] not in ("NEG", "POS"):
         names = {a.split("*")[0] for alt in g.gene("KIR2DL5").genotypes for c in alt for a in c}
