@@ -85,13 +85,13 @@ _PARALOGS = {"KIR2DL5": ("KIR2DL5A", "KIR2DL5B")}
 #: (the 22-bp exon-5 deletion; not expressed at the cell surface). Curated, one
 #: row per group, with its source:
 #:
-#: * \\*003, \\*004, \\*006 deletion: DOMAIN.md §A.20 (Krieger et al., Biol Blood
+#: * *003, *004, *006 deletion: DOMAIN.md §A.20 (Krieger et al., Biol Blood
 #:   Marrow Transplant 2020, PMID 31676338);
-#: * \\*010 deletion, \\*001, \\*011, \\*017 full length: the DKMS registry typings
+#: * *010 deletion, *001, *011, *017 full length: the DKMS registry typings
 #:   stored by DKMS CTUtools (``tests/testthat/scores_check.csv``), which split
-#:   KIR2DS4 into a ``kir2ds4`` and a ``kir2ds4N`` (deletion) column: \\*010 occurs
-#:   only in ``kir2ds4N``, \\*001, \\*011 and \\*017 only in ``kir2ds4`` (\\*003,
-#:   \\*004, \\*006 only in ``kir2ds4N``, agreeing with §A.20).
+#:   KIR2DS4 into a ``kir2ds4`` and a ``kir2ds4N`` (deletion) column: *010 occurs
+#:   only in ``kir2ds4N``, *001, *011 and *017 only in ``kir2ds4`` (*003,
+#:   *004, *006 only in ``kir2ds4N``, agreeing with §A.20).
 #:
 #: IPD-KIR 2.13.0 ships no KIR2DS4 sequences here, so other groups are
 #: *unknown* (never guessed). ``N``-suffixed alleles are not expressed and are
