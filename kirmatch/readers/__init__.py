@@ -32,11 +32,10 @@ import csv
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import product
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kirmatch.errors import InputSchemaError, KirmatchError, UsageError
+from kirmatch.errors import InputSchemaError, KirmatchError, UnknownAlleleError, UsageError
 from kirmatch.hla import HLAGenotype
 from kirmatch.kir import (
     CANONICAL_GENES,
@@ -44,7 +43,9 @@ from kirmatch.kir import (
     GeneState,
     KIRGeneTyping,
     KIRGenotype,
+    merge_gene_typings,
     parse_kir_value,
+    sort_copies,
 )
 
 if TYPE_CHECKING:
@@ -450,7 +451,7 @@ def allele_name(token: str, tables: ReferenceTables) -> tuple[str, str]:
     >>> from kirmatch.tables import load_reference_tables
     >>> t = load_reference_tables()
     >>> allele_name("KIR2DL1*00302", t), allele_name("KIR2DL5A*001", t)
-    (('KIR2DL1', 'KIR2DL1*003'), ('KIR2DL5', 'KIR2DL5*001'))
+    (('KIR2DL1', 'KIR2DL1*003'), ('KIR2DL5', 'KIR2DL5A*001'))
 
     Raises
     ------
@@ -465,18 +466,14 @@ def allele_name(token: str, tables: ReferenceTables) -> tuple[str, str]:
     if m is None:
         raise KIRParseError(token, "not a KIR allele name (GENE*digits, e.g. KIR2DL1*00302)")
     typing = parse_kir_value(m.group("gene"), token.strip(), tables, raw=token)
-    assert typing.genotypes is not None
+    if typing.genotypes is None:  # a withdrawn name (IPD-KIR history): no allele to return
+        raise UnknownAlleleError(token.strip(), tables.kir_release)
     return typing.gene, typing.genotypes[0][0][0]
 
 
 def unknown(gene: str, reason: str) -> KIRGeneTyping:
     """An unknown gene state with a reason (``untyped``, ``failed``, ``low_quality`` …)."""
     return KIRGeneTyping(gene, GeneState.UNKNOWN, None, reason)
-
-
-def sort_copies(copies: Iterable[Copy]) -> tuple[Copy, ...]:
-    """Copies in a stable order: named alleles first (sorted), then unresolved copies."""
-    return tuple(sorted(copies, key=lambda c: (not c, c)))
 
 
 def present(gene: str, genotypes: Iterable[Iterable[Copy]]) -> KIRGeneTyping:
@@ -494,48 +491,8 @@ def present(gene: str, genotypes: Iterable[Iterable[Copy]]) -> KIRGeneTyping:
     return KIRGeneTyping(gene, GeneState.PRESENT, tuple(alts))
 
 
-#: Most combinations kept when the copies of paralog typings are joined.
-MAX_ALTERNATIVES = 64
-
-
-def merge_typings(gene: str, parts: Sequence[KIRGeneTyping]) -> KIRGeneTyping:
-    """Join typings that all count as one gene (KIR2DL5A + KIR2DL5B, 2DS4 + 2DS4N …).
-
-    Present if any part is present; absent if every part is absent; else
-    unknown (with the first unknown part's reason). The copies of present
-    parts add up; if any part is gene-level or unknown next to a present one,
-    the result is gene-level (an unknown part may add copies whose allele is
-    not known).
-
-    >>> a = KIRGeneTyping("KIR2DL5", GeneState.PRESENT, (((("KIR2DL5*001",),),)))
-    >>> b = KIRGeneTyping("KIR2DL5", GeneState.ABSENT)
-    >>> merge_typings("KIR2DL5", [a, b]).value_string()
-    '001'
-    >>> merge_typings("KIR2DL5", [b, unknown("KIR2DL5", "low_quality")]).reason
-    'low_quality'
-    """
-    if not parts:
-        return unknown(gene, "untyped")
-    if len(parts) == 1:
-        p = parts[0]
-        return p if p.gene == gene else KIRGeneTyping(gene, p.state, p.genotypes, p.reason)
-    pres = [p for p in parts if p.state is GeneState.PRESENT]
-    if pres:
-        if any(p.genotypes is None for p in pres) or any(
-                p.state is GeneState.UNKNOWN for p in parts):
-            return KIRGeneTyping(gene, GeneState.PRESENT)
-        combos = 1
-        for p in pres:
-            combos *= len(p.genotypes or ())
-        if combos > MAX_ALTERNATIVES:
-            return KIRGeneTyping(gene, GeneState.PRESENT)
-        alts = [tuple(c for g in combo for c in g)
-                for combo in product(*(p.genotypes or () for p in pres))]
-        return present(gene, alts)
-    if all(p.state is GeneState.ABSENT for p in parts):
-        return KIRGeneTyping(gene, GeneState.ABSENT)
-    reason = next(p.reason for p in parts if p.state is GeneState.UNKNOWN)
-    return unknown(gene, reason or "untyped")
+#: Paralog and variant typings of one gene are joined by the one merge in kirmatch.kir.
+merge_typings = merge_gene_typings
 
 
 def build_kir(sample: str, states: dict[str, KIRGeneTyping], raw: str,
