@@ -62,10 +62,10 @@ from kirmatch.kir import (
     KIRGeneTyping,
     KIRGenotype,
     kir_genotype_from_states,
+    merge_gene_typings,
     parse_kir_genotype,
     parse_kir_value,
 )
-from kirmatch.readers import merge_typings as merge_gene_typings
 from kirmatch.tables import ReferenceTables
 from kirmatch.tabular import is_blank
 
