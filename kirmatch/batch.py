@@ -89,15 +89,11 @@ def lookup_ids(people: People, values: pa.Array) -> tuple[np.ndarray, list[str]]
     """Person index of each id (``-1`` not in the genotypes, ``-2`` empty) and the
     stripped id texts."""
     text = pc.utf8_trim_whitespace(as_text(values))
-    if people.ids:
-        idx = pc.index_in(text, value_set=pa.array(people.ids, pa.string()))
-        out = np.asarray(pc.fill_null(idx, NOT_FOUND).to_numpy(zero_copy_only=False),
-                         np.int64)
-    else:
-        out = np.full(len(text), NOT_FOUND, np.int64)
+    ids = text.to_pylist()
+    out = people.positions(ids) if len(people) else np.full(len(ids), NOT_FOUND, np.int64)
     empty = np.asarray(pc.equal(pc.utf8_length(text), 0).to_numpy(zero_copy_only=False), bool)
     out[empty] = EMPTY
-    return out, text.to_pylist()
+    return out, ids
 
 
 def _assess_chunk(engine: Engine, chunk: Chunk, *, what: str = "pairs") -> EngineResult:
@@ -287,6 +283,7 @@ def run_batch(
             people = load_people(genotypes, t, column_map=_genotype_map(cmap.genotypes, t))
         reader = TableReader(p_path, what="pairs")
         engine = Engine(people, opts, t, pyard)
+        pa.default_memory_pool().release_unused()
         rows_in = rows_err = 0
         codes: Counter[str] = Counter()
         out_w = plan.table_writer("output")

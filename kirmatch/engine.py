@@ -198,7 +198,7 @@ class Engine:
         sources: dict[str, list[Any]] = {}     # dep name -> per-vocab value
         per_vocab_codes: dict[str, np.ndarray] = {}  # dep name -> person -> vocab code
         for loc in CLASS_I_LOCI:
-            codes = np.asarray(people.locus_codes.get(loc, [0] * n), np.int64)
+            codes = np.asarray(people.locus_codes.get(loc, np.zeros(n, np.int64)), np.int64)
             vocab = people.locus_vocab.get(loc, [None])
             res: list[Any] = []
             wcodes = np.zeros(len(vocab), np.int32)
@@ -225,7 +225,7 @@ class Engine:
             sources[f"locus:{loc}"] = [r.cand if r is not None else None for r in res]
             per_vocab_codes[f"locus:{loc}"] = codes
             locus_w[loc] = wcodes[codes]
-        kcodes = np.asarray(people.kir_codes or [0] * n, np.int64)
+        kcodes = np.asarray(people.kir_codes if len(people.kir_codes) else [0] * n, np.int64)
         kfeat = [kir_features(k, self.tables, WHO) for k in people.kir_vocab]
         sources["kir"] = kfeat
         per_vocab_codes["kir"] = kcodes

@@ -27,8 +27,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from kirmatch.errors import InputSchemaError, KirmatchError
-from kirmatch.grammar import Layout, detect_layout, kir_from_cells, kir_yes_no, parse_locus_cell
+from kirmatch.grammar import Layout, detect_layout, kir_from_cells, parse_locus_cell
 from kirmatch.hla import (
     KNOWN_LOCI,
     HLAGenotype,
@@ -39,7 +44,7 @@ from kirmatch.hla import (
 from kirmatch.kir import KIRGenotype
 from kirmatch.pair import Person
 from kirmatch.tables import ReferenceTables
-from kirmatch.tabular import Chunk, Dialect, TableReader, is_blank
+from kirmatch.tabular import BLANK_TOKENS, Chunk, Dialect, TableReader, is_blank
 
 __all__ = ["People", "load_people", "people_from_results", "people_from_table"]
 
@@ -71,7 +76,8 @@ class People:
     dialect: Dialect | None = None
     source: str = ""
     notes: list[str] = field(default_factory=list)
-    index: dict[str, int] = field(default_factory=dict)
+    _index: dict[str, int] | None = None
+    _lookup: Any = None
     _locus_index: dict[str, dict[HLALocusTyping, int]] = field(default_factory=dict)
     _kir_index: dict[KIRGenotype, int] = field(default_factory=dict)
 
@@ -115,7 +121,9 @@ class People:
             self.errors[i] = error
         if warnings:
             self.warnings[i] = warnings
-        self.index[pid] = i
+        if self._index is not None:
+            self._index[pid] = i
+        self._lookup = None
         return i
 
     def add_genotypes(self, pid: str, row: int, hla: HLAGenotype | None,
@@ -135,9 +143,23 @@ class People:
         order = {loc: i for i, loc in enumerate(KNOWN_LOCI)}
         return tuple(sorted(self.locus_codes, key=order.__getitem__))
 
+    @property
+    def index(self) -> dict[str, int]:
+        """Sample id → person index."""
+        if self._index is None:
+            self._index = {pid: i for i, pid in enumerate(self.ids)}
+        return self._index
+
     def get(self, pid: str) -> int | None:
         """Index of a sample id (stripped), or ``None``."""
         return self.index.get(pid.strip())
+
+    def positions(self, ids: Any) -> np.ndarray:
+        """Person index of each id of a sequence or array (``-1`` = not found);
+        the hash table is built once and reused for every chunk of pairs."""
+        if self._lookup is None:
+            self._lookup = pd.Index(np.asarray(self.ids, dtype=object))
+        return np.asarray(self._lookup.get_indexer(np.asarray(ids, dtype=object)), np.int64)
 
     def hla(self, i: int) -> HLAGenotype | None:
         """Person ``i``'s HLA typing (``None`` when not typed)."""
@@ -192,8 +214,41 @@ class People:
         }
 
 
-def _column_texts(chunk: Chunk, columns: Sequence[str]) -> list[list[str]]:
-    return [[v.strip() for v in chunk.text(c).to_pylist()] for c in columns]
+def _release_memory() -> None:
+    """Give Arrow's freed buffers back to the system (its allocator keeps them
+    otherwise, and a million-person table makes large temporaries)."""
+    pa.default_memory_pool().release_unused()
+
+
+def _blank_mask(values: pa.Array) -> np.ndarray:
+    """True where a text cell is blank (:data:`kirmatch.tabular.BLANK_TOKENS`)."""
+    trimmed = pc.utf8_trim_whitespace(values)
+    short = np.asarray(pc.less_equal(pc.binary_length(trimmed), 4).to_numpy(
+        zero_copy_only=False), bool)
+    out = np.zeros(len(values), bool)
+    idx = np.flatnonzero(short)
+    if len(idx):
+        sub = pc.utf8_upper(trimmed.take(pa.array(idx)))
+        hit = pc.is_in(sub, value_set=pa.array(sorted(BLANK_TOKENS), pa.string()))
+        out[idx] = np.asarray(hit.to_numpy(zero_copy_only=False), bool)
+    return out
+
+
+def _codes_of(values: pa.Array) -> tuple[np.ndarray, list[str]]:
+    """Dictionary codes of a text column and its distinct (stripped) values."""
+    enc = pc.dictionary_encode(pc.utf8_trim_whitespace(values))
+    return (np.asarray(enc.indices.to_numpy(zero_copy_only=False), np.int64),
+            enc.dictionary.to_pylist())
+
+
+def _combos(chunk: Chunk, columns: Sequence[str]) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+    """Per row, the code of its tuple of (stripped) cells over ``columns``, and the
+    distinct tuples: each distinct tuple is then parsed once."""
+    from kirmatch.engine import _factorize
+
+    parts = [_codes_of(chunk.text(c)) for c in columns]
+    inv, rows = _factorize(*(codes for codes, _ in parts))
+    return inv, [tuple(parts[k][1][c] for k, c in enumerate(row)) for row in rows]
 
 
 def people_from_table(chunk: Chunk, tables: ReferenceTables, *, source: str = "genotypes",
@@ -203,7 +258,9 @@ def people_from_table(chunk: Chunk, tables: ReferenceTables, *, source: str = "g
     """People from a genotypes table already read (see :func:`load_people`).
 
     Each distinct cell text (a GL block, a locus column's cells, a KIR string or
-    a row of KIR gene cells) is parsed once.
+    a row of KIR gene cells) is parsed once, and people are mapped to their
+    typings with integer arrays: a million people sharing a few hundred typings
+    cost little more than the typings.
 
     Raises
     ------
@@ -215,63 +272,141 @@ def people_from_table(chunk: Chunk, tables: ReferenceTables, *, source: str = "g
     layout = detect_layout(columns, tables, what=what, source=source, sample=sample,
                            need=need, id_required=id_required)
     people = People(layout=layout, dialect=dialect, source=source, notes=list(notes))
-    ids = [v.strip() for v in chunk.text(layout.id_column).to_pylist()]
-    hla_cols = _column_texts(chunk, layout.hla_columns)
-    kir_cols = _column_texts(chunk, layout.kir_columns)
-    yes_no = bool(layout.kir_genes) and kir_yes_no(layout, (c for col in kir_cols for c in col))
-    hla_reader = _HLACells(layout, people)
-    kir_cache: dict[tuple[str, ...], tuple[int, KirmatchError | None]] = {}
-    first: dict[str, int] = {}
-    rows_of: dict[str, list[int]] = {}
-    keys: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
-    for j in range(chunk.num_rows):
-        row = chunk.first_row + j
-        hkey = tuple(col[j] for col in hla_cols)
-        kkey = tuple(col[j] for col in kir_cols)
-        keys.append((hkey, kkey))
-        if j in chunk.errors:
-            people.unreadable_rows[row] = chunk.errors[j]
-            continue
-        pid = ids[j]
-        if is_blank(pid):
-            if any(not is_blank(v) for v in (*hkey, *kkey)):
-                people.skipped_rows.append(row)
-            continue
-        if pid in first:
-            rows_of.setdefault(pid, [first[pid]]).append(j)
-            continue
-        first[pid] = j
-        error: KirmatchError | None = None
-        loci: dict[str, int] = {}
-        kcode = 0
-        gl_version = None
-        try:
-            loci, gl_version = hla_reader.read(hkey)
-            hit = kir_cache.get(kkey)
-            if hit is None:
+    n = chunk.num_rows
+    hla = _HLACells(layout, people)
+    # -- HLA per row: one code per locus, or the error that row raised -------------
+    row_loci: dict[str, np.ndarray] = {}
+    row_error: dict[int, KirmatchError] = {}
+    row_version: dict[int, str] = {}
+
+    def locus_array(locus: str) -> np.ndarray:
+        return row_loci.setdefault(locus, np.zeros(n, np.int64))
+
+    if layout.hla_gl is not None:
+        texts = chunk.text(layout.hla_gl)
+        blank = _blank_mask(texts)
+        special = np.asarray(pc.match_substring(texts, "#").to_numpy(zero_copy_only=False),
+                             bool) & ~blank
+        easy = ~blank & ~special
+        slow: set[int] = set(np.flatnonzero(special).tolist())
+        if easy.any():
+            idx = np.flatnonzero(easy)
+            lists = pc.split_pattern(pc.utf8_trim_whitespace(texts.take(pa.array(idx))), "^")
+            parents = idx[np.asarray(pc.list_parent_indices(lists).to_numpy(
+                zero_copy_only=False), np.int64)]
+            bcodes, blocks = _codes_of(pc.list_flatten(lists))
+            parsed = [hla.block(b) for b in blocks]
+            bad_block = np.array([p[1] is not None for p in parsed], bool)
+            slow.update(np.unique(parents[bad_block[bcodes]]).tolist())
+            for locus in {loc for p in parsed for loc, _ in p[0]}:
+                per_block = np.array([dict(p[0]).get(locus, 0) for p in parsed], np.int64)
+                vals = per_block[bcodes]
+                has = vals > 0
+                count = np.bincount(parents[has], minlength=n)
+                slow.update(np.flatnonzero(count > 1).tolist())  # a locus in two blocks
+                arr = locus_array(locus)
+                arr[parents[has]] = vals[has]
+            del lists, parents, bcodes
+            _release_memory()
+        for j in sorted(slow):  # namespaces, errors and merges: the careful path
+            for arr in row_loci.values():
+                arr[j] = 0
+            try:
+                loci, version = hla.read((texts[j].as_py().strip(),))
+            except KirmatchError as exc:
+                row_error[j] = exc
+                continue
+            for locus, code in loci.items():
+                locus_array(locus)[j] = code
+            if version:
+                row_version[j] = version
+    else:
+        for locus, cols in (*layout.hla_slots.items(),
+                            *((loc, (c,)) for loc, c in layout.hla_loci.items())):
+            inv, tuples = _combos(chunk, cols)
+            whole = locus in layout.hla_loci
+            codes = np.zeros(len(tuples), np.int64)
+            errs: dict[int, KirmatchError] = {}
+            for u, cells in enumerate(tuples):
                 try:
-                    kir = kir_from_cells(layout, dict(zip(layout.kir_columns, kkey, strict=True)),
-                                         tables, yes_no=yes_no)
-                    hit = (people.kir_code(kir), None)
+                    codes[u] = hla.locus(locus, cells, whole)
                 except KirmatchError as exc:
-                    hit = (0, exc)
-                kir_cache[kkey] = hit
-            if hit[1] is not None:
-                raise hit[1]
-            kcode = hit[0]
-        except KirmatchError as exc:
-            error = exc.located(row=row, source=source)
-            loci, kcode = {}, 0
-        i = people.add(pid, row, loci, kcode, error)
-        if gl_version:
-            people.gl_versions[i] = gl_version
-    for pid, js in rows_of.items():
-        rows = ", ".join(str(chunk.first_row + j) for j in js)
-        if len({keys[j] for j in js}) > 1:
+                    errs[u] = exc
+            arr = locus_array(locus)
+            arr[:] = codes[inv]
+            for u, exc in errs.items():
+                for j in np.flatnonzero(inv == u).tolist():
+                    row_error.setdefault(j, exc)
+    # -- KIR per row ------------------------------------------------------------------
+    row_kir = np.zeros(n, np.int64)
+    if layout.kir_columns:
+        inv, tuples = _combos(chunk, layout.kir_columns)
+        yes_no = bool(layout.kir_genes) and any(
+            bool(pc.any(pc.is_in(pc.utf8_upper(pc.utf8_trim_whitespace(chunk.text(c))),
+                                 value_set=pa.array(["Y", "YES"]))).as_py())
+            for c, _, _ in layout.kir_genes)
+        kcodes = np.zeros(len(tuples), np.int64)
+        kerrs: dict[int, KirmatchError] = {}
+        for u, cells in enumerate(tuples):
+            try:
+                kir = kir_from_cells(layout, dict(zip(layout.kir_columns, cells, strict=True)),
+                                     tables, yes_no=yes_no)
+                kcodes[u] = people.kir_code(kir)
+            except KirmatchError as exc:
+                kerrs[u] = exc
+        row_kir = kcodes[inv]
+        for u, exc in kerrs.items():
+            for j in np.flatnonzero(inv == u).tolist():
+                row_error.setdefault(j, exc)
+    _release_memory()
+    # -- people: the first record of each id ------------------------------------------
+    ids_arr = pc.utf8_trim_whitespace(chunk.text(layout.id_column))
+    valid = ~_blank_mask(ids_arr)
+    for j, msg in chunk.errors.items():
+        valid[j] = False
+        people.unreadable_rows[chunk.first_row + j] = msg
+    no_id = [int(j) for j in np.flatnonzero(~valid) if int(j) not in chunk.errors]
+    if no_id:  # rows without an id but with a typing: listed, never silently dropped
+        sub = chunk.table.take(pa.array(no_id))
+        typed = np.zeros(len(no_id), bool)
+        for c in layout.typing_columns:
+            typed |= ~_blank_mask(Chunk(sub, 1).text(c))
+        people.skipped_rows = [chunk.first_row + j for j, t in zip(no_id, typed, strict=True)
+                               if t]
+    rows = np.flatnonzero(valid)
+    ids_np = np.asarray(ids_arr.to_numpy(zero_copy_only=False), object)
+    pcodes, uniques = pd.factorize(ids_np[rows], sort=False)
+    first = np.full(len(uniques), -1, np.int64)
+    first[pcodes[::-1]] = rows[::-1]
+    people.ids = [str(u) for u in uniques]
+    people.rows = (first + chunk.first_row).tolist()
+    people.locus_codes = {loc: row_loci[loc][first] for loc in row_loci}
+    for loc in people.locus_vocab:
+        people.locus_codes.setdefault(loc, np.zeros(len(first), np.int64))
+    people.kir_codes = row_kir[first]
+    for i, j in enumerate(first.tolist()):
+        if j in row_error:
+            people.errors[i] = row_error[j].located(row=chunk.first_row + j, source=source)
+        if j in row_version:
+            people.gl_versions[i] = row_version[j]
+    counts = np.bincount(pcodes, minlength=len(uniques))
+    for i in np.flatnonzero(counts > 1).tolist():
+        js = rows[pcodes == i]
+        pid = people.ids[i]
+
+        def typing(j: int) -> tuple[object, ...]:
+            if j in row_error:
+                return ("error", tuple(chunk.text(c)[j].as_py().strip()
+                                       for c in layout.typing_columns))
+            return (*(row_loci[loc][j] for loc in sorted(row_loci)), row_kir[j],
+                    row_version.get(j))
+
+        where = ", ".join(str(chunk.first_row + int(j)) for j in js)
+        if len({typing(int(j)) for j in js}) > 1:
             err = KirmatchError(f"sample_id {pid!r} has {len(js)} conflicting records in the "
-                                f"{what} file (rows {rows})", raw=pid)
+                                f"{what} file (rows {where})", raw=pid)
             err.code = "duplicate_person"
-            people.errors[people.index[pid]] = err
+            people.errors[i] = err
             people.duplicate_ids.append(pid)
         else:
             people.repeated_ids.append(pid)
@@ -304,16 +439,17 @@ class _HLACells:
             return self._gl(key[0])
         loci: dict[str, int] = {}
         for loc, pos in self.slot_pos.items():
-            code = self._locus(loc, tuple(key[p] for p in pos), False)
+            code = self.locus(loc, tuple(key[p] for p in pos), False)
             if code:
                 loci[loc] = code
         for loc, p in self.locus_pos.items():
-            code = self._locus(loc, (key[p],), True)
+            code = self.locus(loc, (key[p],), True)
             if code:
                 loci[loc] = code
         return loci, None
 
-    def _locus(self, locus: str, cells: tuple[str, ...], whole: bool) -> int:
+    def locus(self, locus: str, cells: tuple[str, ...], whole: bool) -> int:
+        """The code of one locus's cells (parsed once per distinct tuple)."""
         ck = (locus, cells)
         hit = self.locus_cache.get(ck)
         if hit is None:
@@ -356,10 +492,7 @@ class _HLACells:
         loci: dict[str, int] = {}
         merge = False
         for b in body.split("^"):
-            got = self.block_cache.get(b)
-            if got is None:
-                got = self._block(b)
-                self.block_cache[b] = got
+            got = self.block(b)
             if got[1] is not None:
                 try:  # re-parse the whole string so that the message shows it all
                     parse_hla_genotype(text)
@@ -379,13 +512,17 @@ class _HLACells:
             loci = {lt.locus: self.people.locus_code(lt) for lt in merged.loci}
         return loci, version
 
-    def _block(self, block: str) -> tuple[tuple[tuple[str, int], ...], KirmatchError | None]:
+    def block(self, block: str) -> tuple[tuple[tuple[str, int], ...], KirmatchError | None]:
         """A ``^`` block to (locus, code) pairs, parsed and interned once."""
-        try:
-            g = parse_hla_genotype(block)
-        except KirmatchError as exc:
-            return (), exc
-        return tuple((lt.locus, self.people.locus_code(lt)) for lt in g.loci), None
+        hit = self.block_cache.get(block)
+        if hit is None:
+            try:
+                g = parse_hla_genotype(block)
+                hit = (tuple((lt.locus, self.people.locus_code(lt)) for lt in g.loci), None)
+            except KirmatchError as exc:
+                hit = ((), exc)
+            self.block_cache[block] = hit
+        return hit  # type: ignore[no-any-return]
 
 
 _GL_NAMESPACE = re.compile(r"^(?P<ns>[a-z]+)#(?P<version>[0-9.]+)#(?P<body>.*)$", re.IGNORECASE)
