@@ -25,7 +25,9 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 from itertools import product
+from numbers import Real
 
+from kirmatch.api import check_type, is_nan
 from kirmatch.errors import KIRParseError, UnknownAlleleError
 from kirmatch.propagation import Cand
 from kirmatch.tables import ReferenceTables
@@ -115,10 +117,21 @@ class KIRGenotype:
     warnings: tuple[str, ...] = ()
 
     def gene(self, name: str) -> KIRGeneTyping:
+        """The typing of a canonical gene (``"KIR2DL1"``).
+
+        Raises
+        ------
+        KIRParseError
+            ``name`` is not a canonical KIR gene name.
+        TypeError
+            ``name`` is not a str.
+        """
         for g in self.genes:
             if g.gene == name:
                 return g
-        raise KeyError(name)
+        check_type("name", name, str)
+        raise KIRParseError(name, "not a canonical KIR gene name (e.g. KIR2DL1; "
+                            f"known: {', '.join(g.gene for g in self.genes)})")
 
     @property
     def typed(self) -> bool:
@@ -191,7 +204,25 @@ def parse_kir_value(gene: str, value: object, tables: ReferenceTables, *,
     'absent'
     >>> parse_kir_value("KIR2DS1", "", t).state.value
     'unknown'
+
+    ``value`` is a string, a number (``1``/``0``), a bool or ``None``/NaN
+    (unknown).
+
+    Raises
+    ------
+    KIRParseError, UnknownAlleleError
+        The gene or the value cannot be read; the message names it.
+    TypeError
+        ``gene`` or ``tables`` has the wrong type, ``value`` is not a str,
+        number, bool or None, or ``raw`` is not a str or None.
     """
+    if not (isinstance(value, str) and isinstance(gene, str)
+            and isinstance(tables, ReferenceTables) and (raw is None or isinstance(raw, str))):
+        check_type("gene", gene, str)
+        check_type("value", value, (str, Real, bool), none_ok=True,
+                   expected="str or a number or bool")
+        check_type("tables", tables, ReferenceTables)
+        check_type("raw", raw, str, none_ok=True)
     canon, _ = _gene_name(gene, tables, raw or str(gene))
     text = "" if value is None else str(value).strip()
     if text.lower() == "nan":
@@ -261,7 +292,19 @@ def parse_kir_genotype(text: str | None, tables: ReferenceTables) -> KIRGenotype
     ('absent', ((('KIR3DL1*001',), ('KIR3DL1*004',)),))
     >>> parse_kir_genotype("kir#2.13.0#KIR2DL1*001", t).gene("KIR2DL2").state.value
     'unknown'
+
+    ``None`` and a float NaN (pandas' missing value) are untyped too.
+
+    Raises
+    ------
+    KIRParseError, UnknownAlleleError
+        The typing cannot be read; the message names it.
+    TypeError
+        ``text`` is not a str or None, or ``tables`` is not ``ReferenceTables``.
     """
+    if not isinstance(text, str) and not is_nan(text):
+        check_type("text", text, str, none_ok=True)
+    check_type("tables", tables, ReferenceTables)
     if text is None or not str(text).strip() or str(text).strip().upper() in ("NA", "NAN"):
         return untyped_kir(str(text or ""))
     raw = str(text).strip()
