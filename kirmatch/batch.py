@@ -259,8 +259,32 @@ def run_batch(
         Missing or clashing columns, empty or undecodable files (nothing is left
         under the output names).
     UsageError
-        Unknown file extensions, or an output that would overwrite an input.
+        Unknown file extensions, an output that would overwrite an input, an
+        empty path or ``chunk_rows`` < 1.
+    TypeError
+        An argument has the wrong type (paths are str or path-like objects,
+        ``command`` and ``genotype_files`` lists, not strings); the message
+        names it.
     """
+    from kirmatch.api import check_path, check_sequence, check_type, type_error
+
+    if not isinstance(genotypes, People):
+        check_path("genotypes", genotypes)
+    check_path("pairs", pairs)
+    check_path("output", output)
+    check_type("options", options, Options, none_ok=True)
+    check_path("errors", errors, none_ok=True)
+    check_path("column_map", column_map, none_ok=True)
+    if check_type("chunk_rows", chunk_rows, int) < 1:
+        raise UsageError(f"chunk_rows must be at least 1, not {chunk_rows}")
+    check_type("tables", tables, ReferenceTables, none_ok=True)
+    check_type("pyard", pyard, PyardBackend, none_ok=True)
+    if progress is not None and not callable(progress):
+        raise type_error("progress", progress, "callable or None")
+    check_sequence("command", command, str, none_ok=True)
+    for i, g in enumerate(check_sequence("genotype_files", genotype_files, (str, os.PathLike))
+                          or ()):
+        check_path(f"genotype_files[{i}]", g)
     t_start = time.perf_counter()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     opts = options or Options()

@@ -18,8 +18,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import product
+from numbers import Real
 from typing import TYPE_CHECKING, Any
 
+from kirmatch.api import check_sequence, check_type
 from kirmatch.errors import (
     HLAParseError,
     InputSchemaError,
@@ -68,8 +70,24 @@ def parse_antibody(specificity: str, mfi: object, c1q: object = None, *,
     Traceback (most recent call last):
     ...
     kirmatch.errors.HLAParseError: cannot parse '-1': MFI must be a finite, non-negative number [column 'mfi']
+
+    ``c1q`` is ``pos``/``neg`` (and synonyms), a bool, ``1``/``0``, or
+    blank/``None``/NaN (not tested).
+
+    Raises
+    ------
+    HLAParseError, UnknownAlleleError
+        A value cannot be read; the message names it and its column.
+    TypeError
+        ``specificity`` is not a str, ``mfi`` not a str or number (or None =
+        blank), ``c1q`` not a str, bool, number or None, or ``tables`` not
+        ``ReferenceTables`` or None.
     """
-    spec = str(specificity or "").strip()
+    check_type("specificity", specificity, str)
+    check_type("mfi", mfi, (str, Real), none_ok=True, expected="str or a number")
+    check_type("c1q", c1q, (str, bool, Real), none_ok=True, expected="str or bool or a number")
+    check_type("tables", tables, ReferenceTables, none_ok=True)
+    spec = specificity.strip()
     value = parse_mfi(mfi)
     c = None if c1q is None else str(c1q).strip().lower()
     if c in (None, "", "nan", "na"):
@@ -119,7 +137,16 @@ def parse_mfi(value: object) -> float:
     Traceback (most recent call last):
     ...
     kirmatch.errors.HLAParseError: cannot parse 'inf': MFI must be a finite, non-negative number [column 'mfi']
+
+    Raises
+    ------
+    HLAParseError
+        The value is blank (``None`` included), negative, not finite, or
+        ambiguous; the message names it.
+    TypeError
+        ``value`` is not a str, a number or None.
     """
+    check_type("value", value, (str, Real), none_ok=True, expected="str or a number")
     if isinstance(value, bool):
         raise HLAParseError(str(value), "MFI must be a finite, non-negative number", column="mfi")
     if isinstance(value, (int, float)):
@@ -249,7 +276,23 @@ def assess_dsa(antibodies: Sequence[Antibody] | None, donor: HLAGenotype | None,
     Missing data: no antibody rows -> unknown (``no_antibody_data``); an
     antibody at or above ``dsa_low_mfi`` against a locus the donor was not
     typed at -> unknown (``antibody_locus_untyped``).
+
+    Raises
+    ------
+    PyardUnavailableError
+        An antigen-level antibody needs py-ard's serology tables.
+    TypeError
+        ``antibodies`` is not a sequence of :class:`Antibody` (or None), or
+        another argument has the wrong type.
     """
+    from kirmatch.ligands import PersonHLA
+
+    check_sequence("antibodies", antibodies, Antibody, none_ok=True)
+    check_type("donor", donor, HLAGenotype, none_ok=True)
+    check_type("options", options, Options)
+    check_type("tables", tables, ReferenceTables, none_ok=True)
+    check_type("pyard", pyard, PyardBackend, none_ok=True)
+    check_type("donor_hla", donor_hla, PersonHLA, none_ok=True)
     if not antibodies:
         return DSAResult(None, None, (), "no_antibody_data")
     warnings: list[str] = []

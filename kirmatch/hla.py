@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
+from kirmatch.api import check_mapping, check_sequence, check_type
 from kirmatch.errors import HLAParseError
 
 __all__ = [
@@ -157,6 +158,9 @@ class HLAGenotype:
         return "^".join(str(lt) for lt in self.loci)
 
     def locus(self, name: str) -> HLALocusTyping | None:
+        """The typing of locus ``name`` (``"A"``, ``"DRB1"``), ``None`` if not typed."""
+        if not isinstance(name, str):
+            check_type("name", name, str)
         for lt in self.loci:
             if lt.locus == name:
                 return lt
@@ -194,8 +198,21 @@ def parse_hla_typing(text: str, *, locus: str | None = None) -> HLATyping:
     Raises
     ------
     HLAParseError
-        The token is not a well-formed HLA typing; the message names it.
+        The token is not a well-formed HLA typing, or ``locus`` is not an HLA
+        locus; the message names it.
+    TypeError
+        ``text`` is not a str, or ``locus`` is not a str or None.
+
+    >>> parse_hla_typing(None)
+    Traceback (most recent call last):
+    ...
+    TypeError: text must be str, not NoneType (None)
     """
+    if not isinstance(text, str):
+        check_type("text", text, str)
+    if locus is not None and locus not in KNOWN_LOCI:
+        check_type("locus", locus, str, none_ok=True)
+        raise HLAParseError(locus, f"unknown HLA locus (expected one of {', '.join(KNOWN_LOCI)})")
     raw = text
     s = text.strip()
     if not s:
@@ -343,7 +360,16 @@ def parse_hla_genotype(text: str) -> HLAGenotype:
     ('A*01:01/A*01:02+A*24:02', '3.58.0')
     >>> str(parse_hla_genotype("A*02:01, A*24:02, B*07:02"))
     'A*02:01+A*24:02^B*07:02'
+
+    Raises
+    ------
+    HLAParseError
+        The typing is empty or not well formed; the message names it.
+    TypeError
+        ``text`` is not a str.
     """
+    if not isinstance(text, str):
+        check_type("text", text, str)
     raw = text
     if text is None or not str(text).strip():
         raise HLAParseError(str(text), "empty HLA typing")
@@ -422,7 +448,19 @@ def hla_genotype_from_columns(values: Mapping[str, Iterable[str | None]],
 
     >>> str(hla_genotype_from_columns({"A": ("02:01", "A*24:02"), "B": ("07:02", "")}))
     'A*02:01+A*24:02^B*07:02'
+
+    Raises
+    ------
+    HLAParseError
+        A cell is not a typing of its locus, or a key is not an HLA locus.
+    TypeError
+        ``values`` is not a mapping of locus to an iterable (not a string) of
+        str or None (a float NaN counts as blank), or ``raw`` is not a str.
     """
+    check_mapping("values", values)
+    check_type("raw", raw, str, none_ok=True)
+    values = {loc: check_sequence(f"values[{loc!r}]", cells, (str, float), iterable=True,
+                                  item_none_ok=True) for loc, cells in values.items()}
     loci: dict[str, list[tuple[HLASlot, ...]]] = {}
     parts = []
     for loc, cells in values.items():

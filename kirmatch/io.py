@@ -32,17 +32,14 @@ FileFormat(kind='tsv', compression='gzip')
 
 from __future__ import annotations
 
-import csv
-import gzip
 import hashlib
 import json
 import os
-import re
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd

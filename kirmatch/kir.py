@@ -50,7 +50,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 from itertools import product
+from numbers import Real
 
+from kirmatch.api import check_type, is_nan
 from kirmatch.errors import KIRParseError, UnknownAlleleError
 from kirmatch.kir_history import load_kir_history
 from kirmatch.propagation import Cand
@@ -218,10 +220,21 @@ class KIRGenotype:
     warnings: tuple[str, ...] = ()
 
     def gene(self, name: str) -> KIRGeneTyping:
+        """The typing of a canonical gene (``"KIR2DL1"``).
+
+        Raises
+        ------
+        KIRParseError
+            ``name`` is not a canonical KIR gene name.
+        TypeError
+            ``name`` is not a str.
+        """
         for g in self.genes:
             if g.gene == name:
                 return g
-        raise KeyError(name)
+        check_type("name", name, str)
+        raise KIRParseError(name, "not a canonical KIR gene name (e.g. KIR2DL1; "
+                            f"known: {', '.join(g.gene for g in self.genes)})")
 
     @property
     def typed(self) -> bool:
@@ -423,6 +436,10 @@ def parse_kir_value(gene: str, value: object, tables: ReferenceTables, *,
         A malformed value (the message names it and the position).
     UnknownAlleleError
         A well-formed allele name in neither IPD-KIR 2.13.0 nor its history.
+    TypeError
+        ``gene`` or ``tables`` has the wrong type, ``value`` is not a str,
+        number, bool or None (``None``/NaN are unknown), or ``raw`` is not a str
+        or None.
 
     Examples
     --------
@@ -448,6 +465,13 @@ def parse_kir_value(gene: str, value: object, tables: ReferenceTables, *,
     >>> x.genotypes, x.warnings
     (((('KIR2DP1*002',),),), ('kir_allele_renamed(KIR2DP1*005 -> KIR2DP1*0020110)',))
     """
+    if not (isinstance(value, str) and isinstance(gene, str)
+            and isinstance(tables, ReferenceTables) and (raw is None or isinstance(raw, str))):
+        check_type("gene", gene, str)
+        check_type("value", value, (str, Real, bool), none_ok=True,
+                   expected="str or a number or bool")
+        check_type("tables", tables, ReferenceTables)
+        check_type("raw", raw, str, none_ok=True)
     name = _gene_name(gene, tables, raw or str(gene))
     text = "" if value is None else str(value).strip()
     if text.lower() == "nan":
@@ -658,6 +682,9 @@ def parse_kir_genotype(text: str | None, tables: ReferenceTables) -> KIRGenotype
         A malformed string; the message names the string and the position.
     UnknownAlleleError
         An allele name in neither IPD-KIR 2.13.0 nor its history.
+    TypeError
+        ``text`` is not a str or None (a float NaN, pandas' missing value, is
+        untyped too), or ``tables`` is not ``ReferenceTables``.
 
     Examples
     --------
@@ -672,6 +699,9 @@ def parse_kir_genotype(text: str | None, tables: ReferenceTables) -> KIRGenotype
     >>> g.gene("KIR2DS4").genotypes, g.gene("KIR2DL5").value_string(paralog_letters=True)
     (((('KIR2DS4*001',), ('KIR2DS4*006',)),), '001A')
     """
+    if not isinstance(text, str) and not is_nan(text):
+        check_type("text", text, str, none_ok=True)
+    check_type("tables", tables, ReferenceTables)
     if text is None or not str(text).strip() or str(text).strip().upper() in ("NA", "NAN"):
         return untyped_kir(str(text or ""))
     raw = str(text).strip()

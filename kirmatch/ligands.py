@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
 
+from kirmatch.api import check_type
 from kirmatch.errors import HLAParseError, PyardUnavailableError, UnknownAlleleError
 from kirmatch.hla import (
     CLASS_I_LOCI,
@@ -315,10 +316,21 @@ class LigandResolver:
     """Resolve typings to ligand calls with the shipped tables (and py-ard if needed).
 
     Pure apart from lazily opening py-ard for serology, MAC and odd v2 names.
+
+    Raises
+    ------
+    TypeError
+        An argument of the constructor or of a method has the wrong type; the
+        message names it.
+    HLAParseError
+        A method got a locus that carries no KIR ligand (only A, B and C do).
     """
 
     def __init__(self, tables: ReferenceTables, options: Options | None = None,
                  pyard: PyardBackend | None = None) -> None:
+        check_type("tables", tables, ReferenceTables)
+        check_type("options", options, Options, none_ok=True)
+        check_type("pyard", pyard, PyardBackend, none_ok=True)
         self.tables = tables
         self.options = options or Options()
         self.pyard = pyard
@@ -338,6 +350,9 @@ class LigandResolver:
         return {k: frozenset(v) for k, v in out.items()}
 
     def universal(self, locus: str) -> frozenset[AlleleFeature]:
+        """Every expressed feature of a class I locus (an untyped allele could be any)."""
+        if locus not in CLASS_I_LOCI:
+            _check_locus(locus)
         return self._universal[locus]
 
     @cached_property
@@ -385,6 +400,9 @@ class LigandResolver:
 
     def resolve_typing(self, t: HLATyping, who: str = "person") -> AlleleCall:
         """Resolve one typing token to its call (rule 1) under the ambiguity policy (rule 2)."""
+        if not (isinstance(t, HLATyping) and isinstance(who, str)):
+            check_type("t", t, HLATyping)
+            check_type("who", who, str)
         key = (who, t.name)
         hit = self._cache.get(key)
         if hit is not None:
@@ -584,6 +602,9 @@ class LigandResolver:
     # -- slots and genotypes -------------------------------------------------
     def resolve_slot(self, slot: HLASlot, who: str = "person") -> AlleleCall:
         """A ``/`` allele list: the union of its alternatives' candidates."""
+        if not (isinstance(slot, HLASlot) and isinstance(who, str)):
+            check_type("slot", slot, HLASlot)
+            check_type("who", who, str)
         if len(slot.alternatives) == 1:
             return self.resolve_typing(slot.alternatives[0], who)
         t0 = slot.alternatives[0]
@@ -622,6 +643,10 @@ class LigandResolver:
                       ) -> LocusResolution:
         """Resolve one class I locus typing (``None`` = not typed) to its candidate
         genotype pairs, the per-allele calls and the warnings (rule 2, §A.4)."""
+        if locus not in CLASS_I_LOCI:
+            _check_locus(locus)
+        check_type("lt", lt, HLALocusTyping, none_ok=True)
+        check_type("who", who, str)
         if lt is None:
             uni = self.universal(locus)
             return LocusResolution(Cand.any_of(_pairs(uni, uni), "hla_untyped"), (),
@@ -655,6 +680,8 @@ class LigandResolver:
 
     def resolve_genotype(self, genotype: HLAGenotype | None, who: str = "person") -> PersonHLA:
         """Resolve a person's class I typing into per-locus candidate genotype pairs."""
+        check_type("genotype", genotype, HLAGenotype, none_ok=True)
+        check_type("who", who, str)
         loci: dict[str, Cand[Pair]] = {}
         calls: list[AlleleCall] = []
         warnings: list[str] = []
@@ -669,6 +696,7 @@ class LigandResolver:
 
     def summarize(self, person: PersonHLA) -> GenotypeSummary:
         """Rule 3 summary (C group, HLA-B class, ligand set, B-C1) with propagation."""
+        check_type("person", person, PersonHLA)
         opts = self.options
         unknown: dict[str, str] = {}
         cg, r = evaluate(c_group, person.cand("C"))
@@ -684,6 +712,12 @@ class LigandResolver:
         if b1 is None:
             unknown["b_c1"] = r or "ambiguous_typing"
         return GenotypeSummary(cg, bc, ls, b1, unknown, person.warnings, person.calls)
+
+
+def _check_locus(locus: object) -> None:
+    check_type("locus", locus, str)
+    raise HLAParseError(str(locus), "not a locus with KIR ligands (expected one of "
+                        f"{', '.join(CLASS_I_LOCI)})")
 
 
 def _pairs(s1: Iterable[AlleleFeature], s2: Iterable[AlleleFeature]) -> set[Pair]:

@@ -15,9 +15,11 @@ kirmatch.errors.UsageError: unknown option(s): no_such_option
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
+from kirmatch.api import check_mapping, check_number, check_type
 from kirmatch.errors import UsageError
 
 __all__ = ["RULES_ID", "RULES_VERSION", "AmbiguityPolicy", "Options", "SingleAllele"]
@@ -54,43 +56,55 @@ class Options:
     t1k_min_quality: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.ambiguity_policy not in _POLICIES:
-            raise UsageError(
-                f"ambiguity_policy must be one of {', '.join(_POLICIES)}, "
-                f"not {self.ambiguity_policy!r}",
-                raw=str(self.ambiguity_policy),
-            )
-        if self.single_allele not in _SINGLE:
-            raise UsageError(
-                f"single_allele must be one of {', '.join(_SINGLE)}, not {self.single_allele!r}",
-                raw=str(self.single_allele),
-            )
+        """Check every field: a wrong type is a :class:`TypeError` naming the
+        field; a bad value (unknown choice, NaN, inf, negative or out-of-order
+        thresholds) a :class:`~kirmatch.errors.UsageError`.
+
+        >>> Options(dsa_very_high_mfi=float("inf"))
+        Traceback (most recent call last):
+        ...
+        kirmatch.errors.UsageError: dsa_very_high_mfi must be a finite number, not inf
+        >>> Options(hla_a_bw4="yes")
+        Traceback (most recent call last):
+        ...
+        TypeError: hla_a_bw4 must be bool, not str ('yes')
+        """
+        for name, choices in (("ambiguity_policy", _POLICIES), ("single_allele", _SINGLE)):
+            value = check_type(name, getattr(self, name), str)
+            if value not in choices:
+                raise UsageError(f"{name} must be one of {', '.join(choices)}, not {value!r}",
+                                 raw=value)
         for name in ("hla_a_bw4", "a25_bw4", "include_a3a11", "ipd_compatible",
                      "exclude_null_kir3dl1"):
-            if not isinstance(getattr(self, name), bool):
-                raise UsageError(f"{name} must be true or false, not {getattr(self, name)!r}")
-        lo, hi, vhi = self.dsa_low_mfi, self.dsa_high_mfi, self.dsa_very_high_mfi
-        for name, value in (("dsa_low_mfi", lo), ("dsa_high_mfi", hi),
-                            ("dsa_very_high_mfi", vhi)):
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                raise UsageError(f"{name} must be a non-negative number, not {value!r}")
+            check_type(name, getattr(self, name), bool)
+        lo, hi, vhi = (check_number(name, getattr(self, name), minimum=0)
+                       for name in ("dsa_low_mfi", "dsa_high_mfi", "dsa_very_high_mfi"))
         if not lo <= hi <= vhi:
             raise UsageError(
                 "DSA thresholds must satisfy dsa_low_mfi <= dsa_high_mfi <= dsa_very_high_mfi "
-                f"(got {lo}, {hi}, {vhi})"
+                f"(got {lo:g}, {hi:g}, {vhi:g})"
             )
-        if not 0.0 <= self.kirimp_min_posterior <= 1.0:
-            raise UsageError(
-                f"kirimp_min_posterior must be within 0..1, not {self.kirimp_min_posterior!r}"
-            )
+        if not check_type("ranking_policy", self.ranking_policy, str).strip():
+            raise UsageError("ranking_policy is empty: use kir-first, ebmt or a TOML file")
+        check_number("kirimp_min_posterior", self.kirimp_min_posterior, minimum=0, maximum=1)
+        check_number("t1k_min_quality", self.t1k_min_quality)
 
     def to_dict(self) -> dict[str, Any]:
         """Every option's value, in declaration order."""
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Options:
-        """Build options from a mapping, rejecting unknown keys."""
+    def from_dict(cls, data: Mapping[str, Any]) -> Options:
+        """Build options from a mapping, rejecting unknown keys.
+
+        Raises
+        ------
+        UsageError
+            An unknown key, or a bad value.
+        TypeError
+            ``data`` is not a mapping with string keys, or a value has the wrong type.
+        """
+        check_mapping("data", data)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

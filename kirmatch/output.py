@@ -216,6 +216,15 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
+def _is_dir(path: Path) -> bool:
+    """``Path.is_dir`` that reads an unusable name (too long, …) as "not a folder";
+    the reader of that input then reports it."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 def _check_paths(outputs: Mapping[str, Path], inputs: Sequence[Path]) -> None:
     """Every output differs from every input and from every other output."""
     roles = list(outputs)
@@ -229,7 +238,7 @@ def _check_paths(outputs: Mapping[str, Path], inputs: Sequence[Path]) -> None:
                 raise UsageError(
                     f"the {role} file {str(out)!r} would overwrite an input: it is the input "
                     f"file {str(inp)!r}; choose another {role} file", raw=str(out))
-            if inp.is_dir() and _inside(out, inp):
+            if _is_dir(inp) and _inside(out, inp):
                 raise UsageError(
                     f"the {role} file {str(out)!r} is inside the input folder {str(inp)!r}, "
                     "which is read as input; write it to another folder", raw=str(out))

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Any
 
+from kirmatch.api import check_mapping, check_sequence, check_type, is_nan, type_error
 from kirmatch.dsa import Antibody, DSAResult, assess_dsa
-from kirmatch.errors import KirmatchError
+from kirmatch.errors import HLAParseError, KirmatchError, KIRParseError, UsageError
 from kirmatch.hla import HLAGenotype, parse_hla_genotype
 from kirmatch.kir import KIRGenotype, parse_kir_genotype
 from kirmatch.ligands import shared_resolver
@@ -51,22 +53,140 @@ COMPUTED_COLUMNS = CONTRACT_COLUMNS[5:]
 
 @dataclass(frozen=True, slots=True)
 class Person:
-    """One person's typings (either may be ``None`` = not typed)."""
+    """One person's typings (either may be ``None`` = not typed).
+
+    Build it from strings or lists with :func:`make_person`; the constructor
+    only checks types (``TypeError``) and that ``id`` is not blank (``UsageError``).
+    """
 
     id: str
     hla: HLAGenotype | None = None
     kir: KIRGenotype | None = None
 
+    def __post_init__(self) -> None:
+        if not check_type("id", self.id, str).strip():
+            raise UsageError("id is empty: a person needs a non-blank id", raw=self.id)
+        check_type("hla", self.hla, HLAGenotype, none_ok=True)
+        check_type("kir", self.kir, KIRGenotype, none_ok=True)
 
-def make_person(pid: str, hla: str | HLAGenotype | None = None,
-                kir: str | KIRGenotype | None = None, *,
+
+#: Characters that join several alleles or genes: one list element holds one.
+_HLA_JOINERS = "+^|~,; \t"
+#: WMDA placeholders (absent DRB3/4/5 gene, untyped): skipped, as in a GL string.
+_HLA_PLACEHOLDERS = ("NNNN", "XXXX", "UUUU", "NEW")
+_KIR_JOINERS = "+^|,; \t="
+
+
+def _hla_from_list(alleles: Sequence[str]) -> HLAGenotype | None:
+    """Join a list of HLA alleles (each one position, ``/`` alternatives allowed)
+    into a genotype: grouped by locus, at most two per locus, errors name ``hla[i]``."""
+    by_locus: dict[str, list[str]] = {}
+    for i, item in enumerate(check_sequence("hla", alleles, str) or ()):
+        text = item.strip()
+        if not text or any(ch in _HLA_JOINERS for ch in text):
+            raise HLAParseError(item, f"hla[{i}] must be one allele (or a '/' list of "
+                                "alternatives), not blank or several joined")
+        if text.rsplit("*", 1)[-1].upper() in _HLA_PLACEHOLDERS:
+            continue
+        try:
+            loci = parse_hla_genotype(text).loci
+        except HLAParseError as exc:
+            raise HLAParseError(item, f"hla[{i}]: {exc.detail}") from exc
+        for lt in loci:
+            slots = by_locus.setdefault(lt.locus, [])
+            if len(slots) == 2:
+                raise HLAParseError(item, f"hla[{i}] is a third allele of locus {lt.locus} "
+                                    f"({', '.join(slots)} already given); at most 2 per locus")
+            slots.append(text)
+    if not by_locus:
+        return None
+    return parse_hla_genotype("^".join("+".join(slots) for slots in by_locus.values()))
+
+
+def _kir_from_list(genes: Sequence[str], tables: ReferenceTables) -> KIRGenotype | None:
+    """Join a list of KIR genes/alleles with ``+``; errors name ``kir[i]``."""
+    items = check_sequence("kir", genes, str) or ()
+    for i, item in enumerate(items):
+        text = item.strip()
+        if not text or any(ch in _KIR_JOINERS for ch in text):
+            raise KIRParseError(item, f"kir[{i}] must be one gene or allele (or a '/' list "
+                                "of alternatives), not blank or several joined")
+        try:
+            parse_kir_genotype(text, tables)
+        except KIRParseError as exc:
+            raise KIRParseError(item, f"kir[{i}]: {exc.detail}") from exc
+    return parse_kir_genotype("+".join(s.strip() for s in items), tables) if items else None
+
+
+def make_person(pid: str | int, hla: str | HLAGenotype | Sequence[str] | None = None,
+                kir: str | KIRGenotype | Sequence[str] | None = None, *,
                 tables: ReferenceTables | None = None) -> Person:
-    """Parse typing strings into a :class:`Person` (errors name the value)."""
-    t = tables or load_reference_tables()
-    h = parse_hla_genotype(hla) if isinstance(hla, str) and hla.strip() else (
-        hla if isinstance(hla, HLAGenotype) else None)
-    k = parse_kir_genotype(kir, t) if isinstance(kir, str) else kir
-    return Person(str(pid), h, k)
+    """Parse typings into a :class:`Person` (errors name the value).
+
+    Parameters
+    ----------
+    pid:
+        The person's id: a non-blank str, or an int (e.g. from a numeric pandas
+        column), which becomes its decimal string.
+    hla:
+        A GL string or allele list (``"A*02:01+A*24:02^B*07:02"``), an
+        :class:`~kirmatch.hla.HLAGenotype`, or a list/tuple of alleles, one
+        position per element (``["A*02:01", "A*24:02", "B*07:02"]``; ``/``
+        alternatives allowed), grouped by locus with at most two per locus.
+        ``None``, a blank string, an empty list or NaN: not typed.
+    kir:
+        A KIR string (``"KIR2DL1+KIR3DL1*001"``), a
+        :class:`~kirmatch.kir.KIRGenotype`, or a list/tuple of genes or alleles,
+        one copy per element, joined with ``+``. ``None``, an empty list or NaN:
+        not typed; a blank string: typed as untyped (every gene unknown).
+
+    Raises
+    ------
+    HLAParseError, KIRParseError, UnknownAlleleError
+        A typing cannot be read; the message names it (and ``hla[i]``/``kir[i]``
+        for a list element).
+    UsageError
+        ``pid`` is blank.
+    TypeError
+        ``pid``, ``hla``, ``kir`` or ``tables`` (or a list element) has another type.
+
+    >>> p = make_person(7, ["A*02:01", "A*24:02", "B*07:02"], ["KIR2DL1", "KIR3DL1*001"])
+    >>> p.id, str(p.hla), p.kir.gene("KIR3DL1").genotypes
+    ('7', 'A*02:01+A*24:02^B*07:02', ((('KIR3DL1*001',),),))
+    >>> make_person("P", ["A*02:01", "A*24:02", "A*01:01"])
+    Traceback (most recent call last):
+    ...
+    kirmatch.errors.HLAParseError: cannot parse 'A*01:01': hla[2] is a third allele of locus A ...
+    >>> make_person("P", 42)
+    Traceback (most recent call last):
+    ...
+    TypeError: hla must be str or HLAGenotype or a list/tuple of str or None, not int (42)
+    """
+    if isinstance(pid, Integral) and not isinstance(pid, bool):
+        pid = str(pid)
+    check_type("pid", pid, str, expected="str or int")
+    if not pid.strip():
+        raise UsageError("pid is empty: a person needs a non-blank id", raw=pid)
+    t = check_type("tables", tables, ReferenceTables, none_ok=True) or load_reference_tables()
+    if hla is None or is_nan(hla) or (isinstance(hla, str) and not hla.strip()):
+        h = None
+    elif isinstance(hla, str):
+        h = parse_hla_genotype(hla)
+    elif isinstance(hla, (list, tuple)):
+        h = _hla_from_list(hla)
+    else:
+        h = check_type("hla", hla, HLAGenotype, none_ok=True,
+                       expected="str or HLAGenotype or a list/tuple of str")
+    if kir is None or is_nan(kir):
+        k = None
+    elif isinstance(kir, str):
+        k = parse_kir_genotype(kir, t)
+    elif isinstance(kir, (list, tuple)):
+        k = _kir_from_list(kir, t)
+    else:
+        k = check_type("kir", kir, KIRGenotype, none_ok=True,
+                       expected="str or KIRGenotype or a list/tuple of str")
+    return Person(pid, h, k)
 
 
 def run_record(options: Options, tables: ReferenceTables) -> dict[str, Any]:
@@ -98,8 +218,19 @@ class PairAssessment:
     dsa: DSAResult | None = None
 
     def value(self, column: str) -> Any:
-        """The encoded contract value of one column (as in ``to_dict``)."""
-        return self.to_dict()[column]
+        """The encoded contract value of one column (as in ``to_dict``).
+
+        Raises
+        ------
+        UsageError
+            ``column`` is not a key of ``to_dict``.
+        TypeError
+            ``column`` is not a str.
+        """
+        d = self.to_dict()
+        if check_type("column", column, str) not in d:
+            raise UsageError(f"unknown column {column!r} (known: {', '.join(d)})", raw=column)
+        return d[column]
 
     def to_dict(self) -> dict[str, Any]:
         """Contract keys in contract order (§A.16), then ``options``.
@@ -146,10 +277,22 @@ def error_row(recipient_id: str, donor_id: str, error: KirmatchError | str,
                           status="error", error=text.replace("\n", " "))
 
 
+_PERSON_KEYS = ("id", "hla", "kir")
+
+
 def _as_person(p: Person | Mapping[str, Any], tables: ReferenceTables, default_id: str) -> Person:
     if isinstance(p, Person):
         return p
-    return make_person(str(p.get("id", default_id)), p.get("hla"), p.get("kir"), tables=tables)
+    check_type(default_id, p, (Person, Mapping), expected="Person or a mapping")
+    check_mapping(default_id, p)
+    unknown = sorted(set(p) - set(_PERSON_KEYS))
+    if unknown:
+        raise UsageError(f"{default_id} has unknown key(s) {', '.join(map(repr, unknown))} "
+                         f"(expected {', '.join(_PERSON_KEYS)})", raw=unknown[0])
+    pid = p.get("id", default_id)
+    if not isinstance(pid, (str, Integral)) or isinstance(pid, bool):
+        raise type_error(f"{default_id}['id']", pid, "str or int")
+    return make_person(pid, p.get("hla"), p.get("kir"), tables=tables)
 
 
 def assess_pair(
@@ -178,12 +321,26 @@ def assess_pair(
     Raises
     ------
     KirmatchError
-        Unparseable typing or an allele unknown to the pinned release.
+        Unparseable typing or an allele unknown to the pinned release;
+        :class:`~kirmatch.errors.UsageError` for an empty ``antibodies``
+        sequence or a person mapping with unknown keys.
+    TypeError
+        An argument (or an antibody, or a person mapping's value) has the
+        wrong type; the message names it.
+
+    >>> assess_pair(None, None)
+    Traceback (most recent call last):
+    ...
+    TypeError: recipient must be Person or a mapping, not NoneType (None)
     """
     from kirmatch.facts import resolve_person
 
-    opts = options or Options()
-    t = tables or load_reference_tables()
+    opts = check_type("options", options, Options, none_ok=True) or Options()
+    t = check_type("tables", tables, ReferenceTables, none_ok=True) or load_reference_tables()
+    check_type("pyard", pyard, PyardBackend, none_ok=True)
+    if check_sequence("antibodies", antibodies, Antibody, none_ok=True) == ():
+        raise UsageError("antibodies is empty: pass None for no antibody data, or "
+                         "[parse_antibody('NONE', 0)] for a negative screen")
     rp = _as_person(recipient, t, "recipient")
     dp = _as_person(donor, t, "donor")
     resolver = shared_resolver(t, opts, pyard)

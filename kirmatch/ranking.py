@@ -20,11 +20,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kirmatch.api import check_mapping, check_path, check_sequence, check_type
 from kirmatch.errors import InputSchemaError, UsageError
 
 __all__ = [
@@ -93,12 +95,22 @@ def load_policy(path: str | Path) -> Policy:
     ``[policy.direction]`` (``asc``/``desc`` for ``cf_ikir`` and ``donor_age``)
     and ``[policy.bands]`` (increasing thresholds for ``cf_ikir``/``donor_age``:
     values in one band are equal for the ranking, e.g. age bands).
+
+    Raises
+    ------
+    UsageError
+        The file is missing, not a file, not TOML, or not a valid policy.
+    TypeError
+        ``path`` is not a str or path-like object.
     """
     try:
         import tomllib
     except ModuleNotFoundError:  # pragma: no cover - Python 3.10
         import tomli as tomllib  # type: ignore[no-redef]
-    p = Path(path)
+    p = check_path("path", path)
+    assert p is not None
+    if not os.path.isfile(p):  # False for folders and unusable names too
+        raise UsageError(f"policy file {p} not found (or not a file)", raw=str(p))
     try:
         raw = p.read_bytes()
         data = tomllib.loads(raw.decode("utf-8"))
@@ -164,16 +176,39 @@ def load_policy(path: str | Path) -> Policy:
 
 
 def resolve_policy(spec: str) -> Policy:
-    """``kir-first``, ``ebmt`` or a path to a TOML policy file."""
-    if spec in _BUILTIN:
+    """``kir-first``, ``ebmt`` or a path to a TOML policy file.
+
+    Raises
+    ------
+    UsageError
+        Neither a built-in policy nor a readable policy file.
+    TypeError
+        ``spec`` is not a str.
+    """
+    if check_type("spec", spec, str) in _BUILTIN:
         return builtin_policy(spec)
-    if spec.endswith(".toml") or Path(spec).exists():
+    if not spec.strip():
+        raise UsageError("ranking policy is empty: use kir-first, ebmt or a TOML file")
+    if spec.endswith(".toml") or os.path.exists(spec):
         return load_policy(spec)
     return builtin_policy(spec)
 
 
 def abo_class(donor: str | None, recipient: str | None) -> str | None:
-    """ABO mismatch class from A/B antigens (Rh ignored); None when either is unknown."""
+    """ABO mismatch class from A/B antigens (Rh ignored); None when either is unknown.
+
+    Raises
+    ------
+    UsageError
+        A group is not ``O``, ``A``, ``B`` or ``AB``.
+    TypeError
+        A group is not a str or None.
+    """
+    for name, group in (("donor", donor), ("recipient", recipient)):
+        if group is not None and (not isinstance(group, str) or group not in _ABO_ANTIGENS):
+            check_type(name, group, str, none_ok=True)
+            raise UsageError(f"{name} ABO group must be O, A, B or AB, not {group!r}",
+                             raw=group)
     if donor is None or recipient is None:
         return None
     d, r = _ABO_ANTIGENS[donor], _ABO_ANTIGENS[recipient]
@@ -221,7 +256,16 @@ RELATIONSHIP_SYNONYMS = {
 
 
 def parse_clinical(row: Mapping[str, object]) -> Clinical:
-    """Validate the optional clinical columns of a pairs row (errors name the column)."""
+    """Validate the optional clinical columns of a pairs row (errors name the column).
+
+    Raises
+    ------
+    InputSchemaError
+        A clinical value is not understood; the message names the column.
+    TypeError
+        ``row`` is not a mapping with string keys.
+    """
+    check_mapping("row", row)
 
     def pick(col: str, allowed: dict[str, str]) -> str | None:
         v = row.get(col)
@@ -353,7 +397,15 @@ def rank_donors(candidates: Sequence[Candidate], policy: Policy) -> list[RankedD
     [('Da', 1, 'top'), ('Db', 2, 'cf_ikir: 2 vs 4'), ('Dc', 3, 'dsa_tier: low vs none')]
     >>> [(r.donor_id, r.rank_reason) for r in rank_donors(cs, builtin_policy("ebmt"))]
     [('Db', 'top'), ('Da', 'donor_age: 34 vs 29'), ('Dc', 'dsa_tier: low vs none')]
+
+    Raises
+    ------
+    TypeError
+        ``candidates`` is not a sequence of :class:`Candidate`, or ``policy``
+        is not a :class:`Policy`.
     """
+    check_sequence("candidates", candidates, Candidate)
+    check_type("policy", policy, Policy)
     ok = [c for c in candidates if not c.error]
     bad = sorted((c for c in candidates if c.error), key=lambda c: c.donor_id)
     scored = []

@@ -43,6 +43,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+from kirmatch.api import check_path, check_type
 from kirmatch.errors import ReferenceTableError
 
 __all__ = [
@@ -151,7 +152,16 @@ def _fields_key(locus: str, fields: Iterable[str]) -> str:
 
 class ReferenceTables:
     """The verified reference tables of one directory; build it with
-    :func:`load_reference_tables`. Read-only after construction."""
+    :func:`load_reference_tables`. Read-only after construction.
+
+    Raises
+    ------
+    ReferenceTableError
+        A table is missing, malformed or fails its checksum.
+    TypeError
+        ``directory`` is not a str or path-like, or ``verify`` is not a bool; the
+        lookup methods raise it for a name that is not a str.
+    """
 
     directory: Path
     hla_release: str
@@ -161,7 +171,9 @@ class ReferenceTables:
     sha256: dict[str, str]
     kir_canonical_genes: tuple[str, ...]
 
-    def __init__(self, directory: Path, *, verify: bool = True) -> None:
+    def __init__(self, directory: str | os.PathLike[str], *, verify: bool = True) -> None:
+        directory = check_path("directory", directory)  # type: ignore[assignment]
+        check_type("verify", verify, bool)
         self.directory = directory
         self.manifest = _read_manifest(directory)
         meta = self.manifest["meta"]
@@ -256,6 +268,8 @@ class ReferenceTables:
     def hla_record(self, allele: str) -> HLAAlleleRecord | None:
         """The record of an exact allele name of the release, suffix included
         (``"A*01:01:01:02N"``); an ``HLA-`` prefix is accepted. ``None`` if absent."""
+        if not isinstance(allele, str):
+            check_type("allele", allele, str)
         row = self._hla_rows.get(allele)
         if row is None and allele.startswith("HLA-"):
             row = self._hla_rows.get(allele[4:])
@@ -269,6 +283,8 @@ class ReferenceTables:
         ``C*07:010``; ``"C*07"`` gives every allele of first field 07. Table
         order; empty when nothing matches or ``name`` is not an allele name.
         """
+        if not isinstance(name, str):
+            check_type("name", name, str)
         match = _HLA_NAME.match(name.strip())
         if not match:
             return ()
@@ -299,6 +315,8 @@ class ReferenceTables:
 
     def hla_records_for_protein(self, protein: str) -> tuple[HLAAlleleRecord, ...]:
         """Every allele (null ones included) of a 2-field protein such as ``"C*07:02"``."""
+        if not isinstance(protein, str):
+            check_type("protein", protein, str)
         protein = protein.strip().removeprefix("HLA-")
         rows = self._hla_protein_rows.get(protein)
         return () if rows is None else self._records(protein, rows)
@@ -309,6 +327,8 @@ class ReferenceTables:
 
         A longer name (``"C*07:02:01:01"``) is reduced to its first two fields.
         """
+        if not isinstance(protein, str):
+            check_type("protein", protein, str)
         match = _HLA_NAME.match(protein.strip())
         if not match:
             return None
@@ -323,6 +343,8 @@ class ReferenceTables:
 
     def hla_first_fields(self, locus: str) -> frozenset[str]:
         """First fields (``"01"``, ``"02"``, ...) of a locus (``"A"`` or ``"HLA-A"``)."""
+        if not isinstance(locus, str):
+            check_type("locus", locus, str)
         return self._hla_first_fields.get(locus.strip().removeprefix("HLA-"), frozenset())
 
     # ------------------------------------------------------------------ KIR
@@ -380,6 +402,8 @@ class ReferenceTables:
     def kir_gene(self, alias: str) -> KIRGeneInfo | None:
         """Resolve a KIR gene name as written (case-insensitive): ``"KIR2DL1"``,
         ``"2dl1"``, ``"KIR2DL5A"`` (→ KIR2DL5), ``"2DS4N"`` (→ KIR2DS4)."""
+        if not isinstance(alias, str):
+            check_type("alias", alias, str)
         return self._kir_genes.get(alias.strip().upper())
 
     def kir_allele_exists(self, gene: str, digits: str) -> bool:
@@ -390,6 +414,9 @@ class ReferenceTables:
         gene alias is resolved first, so ``KIR2DL5`` covers KIR2DL5A and
         KIR2DL5B, while ``KIR2DL5A`` covers only KIR2DL5A.
         """
+        if not (isinstance(gene, str) and isinstance(digits, str)):
+            check_type("gene", gene, str)
+            check_type("digits", digits, str)
         key = gene.strip().upper()
         if key in self._kir_prefixes:
             ipd_genes: tuple[str, ...] = (key,)
@@ -442,6 +469,8 @@ class ReferenceTables:
         ``N``-suffixed names must be listed exactly. KIR3DS1 (class N by rule
         11) is handled by the caller, not here.
         """
+        if not isinstance(allele_group, str):
+            check_type("allele_group", allele_group, str)
         return self._group_lookup(self._kir3dl1, "KIR3DL1", allele_group, suffixed_groups=False)
 
     def kir2dl1_245(self, allele_group: str) -> str | None:
@@ -451,11 +480,14 @@ class ReferenceTables:
         ``"KIR2DL1*004"`` → ``"C245"``, ``"KIR2DL1*00302"`` → ``"R245"``,
         ``"KIR2DL1*0320101N"`` → ``"null"`` (group ``KIR2DL1*032N``).
         """
+        if not isinstance(allele_group, str):
+            check_type("allele_group", allele_group, str)
         return self._group_lookup(self._kir2dl1, "KIR2DL1", allele_group, suffixed_groups=True)
 
     # ------------------------------------------------------------- provenance
     def sha256_of(self, file: str) -> str:
         """SHA-256 of a table file (name relative to the tables directory)."""
+        check_type("file", file, str)
         try:
             return self.sha256[file]
         except KeyError:
@@ -612,7 +644,8 @@ def _load_cached(directory: Path, verify: bool) -> ReferenceTables:
     return ReferenceTables(directory, verify=verify)
 
 
-def load_reference_tables(directory: Path | None = None, *, verify: bool = True) -> ReferenceTables:
+def load_reference_tables(directory: str | os.PathLike[str] | None = None, *,
+                          verify: bool = True) -> ReferenceTables:
     """Load (and by default verify) the reference tables of ``directory``.
 
     ``directory`` defaults to :func:`default_tables_dir`. Results are cached per
@@ -621,6 +654,16 @@ def load_reference_tables(directory: Path | None = None, *, verify: bool = True)
     raises :class:`~kirmatch.errors.ReferenceTableError` naming the file (and
     line). With ``verify=False`` the hashes are taken from the manifest
     unchecked, but the tables are still parsed and validated.
+
+    Raises
+    ------
+    ReferenceTableError
+        A table is missing, malformed or fails its checksum.
+    TypeError
+        ``directory`` is not a str, path-like or None, or ``verify`` is not a bool.
+    UsageError
+        ``directory`` is an empty string.
     """
-    path = Path(directory) if directory is not None else default_tables_dir()
-    return _load_cached(path.resolve(), bool(verify))
+    path = check_path("directory", directory, none_ok=True) or default_tables_dir()
+    check_type("verify", verify, bool)
+    return _load_cached(path.resolve(), verify)

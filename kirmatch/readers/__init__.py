@@ -29,12 +29,14 @@ so that importing :mod:`kirmatch.readers` stays cheap.
 from __future__ import annotations
 
 import csv
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kirmatch.api import check_path, check_type
 from kirmatch.errors import InputSchemaError, KirmatchError, UnknownAlleleError, UsageError
 from kirmatch.hla import HLAGenotype
 from kirmatch.kir import (
@@ -145,13 +147,21 @@ def read_kir(path: str | Path, fmt: str = "auto", *, tables: ReferenceTables | N
         ``fmt`` is not a known format.
     InputSchemaError, KIRParseError, UnknownAlleleError
         The input cannot be read; the message names file, line and column.
+    TypeError
+        An argument has the wrong type (e.g. a path that is not a str or
+        path-like object); the message names it.
     """
     from kirmatch.options import Options
-    from kirmatch.tables import load_reference_tables
+    from kirmatch.tables import ReferenceTables, load_reference_tables
 
+    p = _existing_path("path", path)
+    check_type("fmt", fmt, str)
+    check_type("tables", tables, ReferenceTables, none_ok=True)
+    check_type("options", options, Options, none_ok=True)
+    if copy_number is not None:
+        copy_number = _existing_path("copy_number", copy_number)
     t = tables if tables is not None else load_reference_tables()
     opts = options if options is not None else Options()
-    p = Path(path)
     name = fmt.strip().lower()
     if name == "auto":
         name = detect_kir_format(p)
@@ -199,8 +209,11 @@ def read_hla(path: str | Path, fmt: str = "auto") -> ReadResult:
         ``fmt`` is not a known format.
     InputSchemaError, HLAParseError
         The input cannot be read; the message names file, line and column.
+    TypeError
+        ``path`` is not a str or path-like object, or ``fmt`` is not a str.
     """
-    p = Path(path)
+    p = _existing_path("path", path)
+    check_type("fmt", fmt, str)
     name = fmt.strip().lower()
     if name == "auto":
         name = detect_hla_format(p)
@@ -214,6 +227,15 @@ def read_hla(path: str | Path, fmt: str = "auto") -> ReadResult:
     from kirmatch.readers.hla_tables import read_hla_columns, read_hla_gl_table
 
     return read_hla_gl_table(p) if name == "gl" else read_hla_columns(p)
+
+
+def _existing_path(name: str, value: str | os.PathLike[str]) -> Path:
+    """``value`` as a Path that exists (checked before any reader touches it)."""
+    p = check_path(name, value)
+    assert p is not None
+    if not os.path.exists(p):  # False for unusable names (too long, …) as well
+        raise InputSchemaError(f"{p}: no such file or folder", raw=str(p))
+    return p
 
 
 def detect_kir_format(path: str | Path) -> str:
