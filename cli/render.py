@@ -11,20 +11,11 @@ from kirmatch.tables import ReferenceTables
 
 DISCLAIMER = "Research and decision support, not a medical device."
 
-CITATIONS = {
-    "ligand": "Ruggeri L et al., Science 2002;295:2097 (doi:10.1126/science.1068440)",
-    "missing": "Hsu KC et al., Blood 2005;105:4878 (doi:10.1182/blood-2004-12-4825)",
-    "receptor": "Leung W et al., J Immunol 2004;172:644 (doi:10.4049/jimmunol.172.1.644)",
-    "genegene": "Symons HJ et al., Biol Blood Marrow Transplant 2010;16:533",
-    "cfikir": ("Zou J et al., Front Immunol 2022;13:1033871 (doi:10.3389/fimmu.2022.1033871); "
-               "Ciurea SO et al., Am J Hematol 2024 (doi:10.1002/ajh.27281); "
-               "Boelen L et al., Sci Immunol 2018"),
-    "bcontent": "Cooley S et al., Blood 2009;113:726 and Blood 2010;116:2411",
-    "2ds1": "Venstrom JM et al., N Engl J Med 2012;367:805",
-    "3dl1": "Boudreau JE et al., J Clin Oncol 2017;35:2268",
-    "245": "Bari R et al., J Clin Oncol 2013;31:3782 (doi:10.1200/JCO.2012.47.4007)",
-    "dsa": "Ciurea SO et al., Bone Marrow Transplant 2018;53:521 (EBMT consensus)",
-}
+def _cite(column: str) -> str:
+    """The citation of the model that fills ``column`` (from the registry)."""
+    from kirmatch.registry import model_of
+
+    return model_of(column).citation
 
 
 def _v(x: Any) -> str:
@@ -58,22 +49,27 @@ def render_ligands(result: dict[str, Any]) -> str:
 
 
 def _sources(calls: tuple[AlleleCall, ...], opts: Options) -> dict[str, list[str]]:
-    """Which typed alleles supply each ligand (for the explanations)."""
+    """Which typed alleles supply each ligand (for the explanations), by the same
+    per-locus rules as the ligand set (:mod:`kirmatch.ligands`)."""
+    from kirmatch.ligands import _a_proj, _b_proj, _c_proj
+
     out: dict[str, list[str]] = {}
     for c in calls:
-        if c.call is None:
+        if c.call is None or len(c.features) != 1:
             continue
-        if c.locus == "C" and c.call in ("C1", "C2"):
-            out.setdefault(c.call, []).append(c.typing)
-        if c.locus == "B" and c.call.startswith("Bw4"):
-            out.setdefault("Bw4", []).append(c.typing)
+        (f,) = c.features
+        pair = (f, f)
+        supplied: set[str] = set()
         if c.locus == "A":
-            ff = c.typing.split("*")[1][:2] if "*" in c.typing else ""
-            groups = {"23", "24", "32"} | ({"25"} if opts.a25_bw4 else set())
-            if c.call.startswith("Bw4") and ff in groups and opts.hla_a_bw4:
-                out.setdefault("Bw4", []).append(c.typing)
-            if c.a3a11:
-                out.setdefault("A3/A11", []).append(c.typing)
+            bw4, a3a11 = _a_proj(pair, opts)
+            supplied |= {"Bw4"} if bw4 else set()
+            supplied |= {"A3/A11"} if a3a11 else set()
+        elif c.locus == "B":
+            supplied |= {"Bw4"} if _b_proj(pair)[0] else set()
+        elif c.locus == "C":
+            supplied |= _c_proj(pair)
+        for lig in supplied:
+            out.setdefault(lig, []).append(c.typing)
     return {k: list(dict.fromkeys(v)) for k, v in out.items()}
 
 
@@ -104,7 +100,7 @@ def render_pair(res: PairAssessment, r: Person, d: Person, tables: ReferenceTabl
         f"  Donor:     HLA-C {_v(v['donor_c_group'])}, HLA-B {_v(v['donor_b_class'])},"
         f" ligands {_with_src(v['donor_ligands'], ds) if v['donor_ligands'] else _v('')}",
         "",
-        "KIR-ligand mismatch [" + CITATIONS["ligand"] + "]",
+        "KIR-ligand mismatch [" + _cite("gvh_ligand_mismatch") + "]",
     ]
     if v["gvh_ligand_mismatch"] is True:
         lines.append(f"  GvH mismatch: donor {_with_src(v['gvh_mismatched_ligands'], ds)} "
@@ -117,28 +113,28 @@ def render_pair(res: PairAssessment, r: Person, d: Person, tables: ReferenceTabl
     else:
         lines.append(f"  HvG mismatch: {_v(v['hvg_ligand_mismatch'])}")
     lines += [
-        "Missing ligand [" + CITATIONS["missing"] + "]",
+        "Missing ligand [" + _cite("missing_ligands") + "]",
         f"  {_v(v['missing_ligand_count'])} missing"
         + (f": recipient lacks {v['missing_ligands']} for the donor's iKIR"
            if v["missing_ligands"] else ""),
-        "Receptor-ligand mismatch [" + CITATIONS["receptor"] + "]",
+        "Receptor-ligand mismatch [" + _cite("receptor_ligand_mismatches") + "]",
         f"  {v['receptor_ligand_mismatches'] or ('none' if v['missing_ligand_count'] != '' else 'unknown')}",
-        "Gene-gene mismatch [" + CITATIONS["genegene"] + "]",
+        "Gene-gene mismatch [" + _cite("gene_gene_mismatches") + "]",
         f"  {v['gene_gene_mismatches'] or ('unknown' if 'gene_gene_mismatches' in res.unknown else 'none')}",
-        "CF-iKIR [" + CITATIONS["cfikir"] + "]",
+        "CF-iKIR [" + _cite("cf_ikir") + "]",
         f"  cf_ikir (recipient ligands) {_v(v['cf_ikir'])}; with donor's own ligands "
         f"{_v(v['cf_ikir_donor_ligands'])}; weighted {_v(v['ikir_score_weighted'])}",
-        "KIR gene content [" + CITATIONS["bcontent"] + "]",
+        "KIR gene content [" + _cite("b_content_group") + "]",
         f"  donor {_v(v['donor_kir_genotype'])}, Cen {_v(v['cen_motif'])}, Tel "
         f"{_v(v['tel_motif'])}, B content {_v(v['b_content_score'])} "
         f"({_v(v['b_content_group'])})",
-        "KIR2DS1 [" + CITATIONS["2ds1"] + "]",
+        "KIR2DS1 [" + _cite("kir2ds1_status") + "]",
         f"  {_v(v['kir2ds1_status'])} (donor HLA-C {_v(v['donor_c_group'])})",
-        "KIR3DL1 x HLA-B [" + CITATIONS["3dl1"] + "]",
+        "KIR3DL1 x HLA-B [" + _cite("kir3dl1_hlab") + "]",
         f"  {_v(v['kir3dl1_hlab'])} (recipient HLA-B {_v(v['recipient_b_class'])})",
-        "KIR2DL1 residue 245 [" + CITATIONS["245"] + "]",
+        "KIR2DL1 residue 245 [" + _cite("kir2dl1_245") + "]",
         f"  {_v(v['kir2dl1_245'])}",
-        "Donor-specific antibodies [" + CITATIONS["dsa"] + "]",
+        "Donor-specific antibodies [" + _cite("dsa_tier") + "]",
         f"  tier {_v(v['dsa_tier'])}, max MFI {_v(v['dsa_max_mfi'])}"
         + (": " + "; ".join(f"{h.label()} -> {h.donor_allele}" for h in res.dsa.hits)
            if res.dsa and res.dsa.hits else ""),

@@ -19,6 +19,16 @@ Importing kirmatch opens nothing and touches no network.
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path as _Path
+
+# The command line lives in <project>/cli and is mapped into the wheel as
+# kirmatch/cli. In a source tree or an editable install (pip install -e .) there
+# is no kirmatch/cli folder: let the package also look in the project folder, so
+# that `kirmatch.cli` and the `kirmatch` console script work the same way there.
+_project = _Path(__file__).resolve().parent.parent
+if not (_Path(__file__).resolve().parent / "cli").is_dir() and \
+        (_project / "cli" / "main.py").is_file():
+    __path__.append(str(_project))  # type: ignore[name-defined]
 
 try:
     __version__ = version("kirmatch")

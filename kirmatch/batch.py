@@ -65,6 +65,12 @@ def check_pair_columns(columns: Sequence[str], *, extra_reserved: Sequence[str] 
     ------
     InputSchemaError
         Naming the missing or clashing column(s).
+
+    >>> check_pair_columns(["recipient_id", "donor_id", "note"])
+    >>> check_pair_columns(["recipient_id;donor_id"])
+    Traceback (most recent call last):
+    ...
+    kirmatch.errors.InputSchemaError: pairs file has no 'recipient_id' or 'donor_id' column (columns: 'recipient_id;donor_id'); is the file delimited by something else than ',', ';' or tab? [column 'recipient_id']
     """
     cols = [str(c) for c in columns]
     missing = [c for c in ("recipient_id", "donor_id") if c not in cols]

@@ -40,6 +40,7 @@ __all__ = [
     "AlleleCall",
     "AlleleFeature",
     "GenotypeSummary",
+    "LigandFacts",
     "LigandResolver",
     "LocusResolution",
     "PersonHLA",
@@ -202,14 +203,28 @@ def _c_proj(pair: Pair) -> frozenset[str]:
     return frozenset(f.ligand for f in pair if f.ligand in ("C1", "C2"))
 
 
-#: (rule-3 ligand set, HLA-B/C-only ligand set for rule 4's IPD variant, B-C1 flag)
-Facts = tuple[frozenset[str], frozenset[str], bool]
+@dataclass(frozen=True, slots=True, order=True)
+class LigandFacts:
+    """A person's rule-3 facts, what every ligand-reading model uses.
+
+    ``ligands`` is the rule-3 ligand set (A3/A11, Bw4, C1, C2); ``ipd_ligands``
+    the HLA-B and HLA-C-only set of rule 4's IPD-KIR variant; ``b_c1`` the HLA-B
+    C1-epitope flag (CF-iKIR only).
+    """
+
+    ligands: frozenset[str]
+    ipd_ligands: frozenset[str]
+    b_c1: bool
+
+    def __repr__(self) -> str:  # stable order for propagation's sorting
+        return (f"LigandFacts({sorted(self.ligands)}, {sorted(self.ipd_ligands)}, "
+                f"{self.b_c1})")
 
 
-def _facts(a: tuple[bool, bool], b: tuple[bool, bool], c: frozenset[str]) -> Facts:
+def _facts(a: tuple[bool, bool], b: tuple[bool, bool], c: frozenset[str]) -> LigandFacts:
     ipd = set(c) | ({"Bw4"} if b[0] else set())
     full = set(ipd) | ({"Bw4"} if a[0] else set()) | ({"A3/A11"} if a[1] else set())
-    return frozenset(full), frozenset(ipd), b[1]
+    return LigandFacts(frozenset(full), frozenset(ipd), b[1])
 
 
 def ligand_set(a: Pair, b: Pair, c: Pair, options: Options, *, ipd: bool = False) -> frozenset[str]:
@@ -226,28 +241,18 @@ def ligand_set(a: Pair, b: Pair, c: Pair, options: Options, *, ipd: bool = False
     >>> sorted(ligand_set(A, B, C, opts)), sorted(ligand_set(A, B, C, opts, ipd=True))
     (['Bw4', 'C1'], ['C1'])
     """
-    return _facts(_a_proj(a, options), _b_proj(b), _c_proj(c))[1 if ipd else 0]
+    facts = _facts(_a_proj(a, options), _b_proj(b), _c_proj(c))
+    return facts.ipd_ligands if ipd else facts.ligands
 
 
-_FACTS_CACHE: dict[tuple[int, Options], tuple[PersonHLA, Cand[Facts]]] = {}
-
-
-def person_facts(person: PersonHLA, options: Options) -> Cand[Facts]:
-    """A person's candidate (ligand set, IPD ligand set, B-C1) under propagation.
+def person_facts(person: PersonHLA, options: Options) -> Cand[LigandFacts]:
+    """A person's candidate :class:`LigandFacts` under propagation.
 
     Each locus is first collapsed to what the models use, so the product stays
     small; the reason of an unresolved result is the locus that makes it vary.
     """
-    key = (id(person), options)
-    hit = _FACTS_CACHE.get(key)
-    if hit is not None and hit[0] is person:
-        return hit[1]
-    out = image(_facts, person.cand("A").map(lambda p: _a_proj(p, options)),
-                person.cand("B").map(_b_proj), person.cand("C").map(_c_proj))
-    if len(_FACTS_CACHE) > 4096:
-        _FACTS_CACHE.clear()
-    _FACTS_CACHE[key] = (person, out)
-    return out
+    return image(_facts, person.cand("A").map(lambda p: _a_proj(p, options)),
+                 person.cand("B").map(_b_proj), person.cand("C").map(_c_proj))
 
 
 def format_set(values: Iterable[str]) -> str:
@@ -705,7 +710,7 @@ class LigandResolver:
         bc, r = evaluate(b_class, person.cand("B"))
         if bc is None:
             unknown["b_class"] = r or "ambiguous_typing"
-        ls, r = evaluate(lambda f: f[0], person_facts(person, opts))
+        ls, r = evaluate(lambda f: f.ligands, person_facts(person, opts))
         if ls is None:
             unknown["ligands"] = r or "ambiguous_typing"
         b1, r = evaluate(has_b_c1, person.cand("B"))

@@ -16,6 +16,18 @@ or :func:`people_from_results` (the format readers' outputs); all three give a
   names a missing id is told about them.
 
 Rows are data rows, 1-based (the numbering of ``pairs_row``).
+
+>>> import pyarrow as pa
+>>> from kirmatch.tables import load_reference_tables
+>>> from kirmatch.tabular import Chunk
+>>> table = pa.table({"ID": ["R1", "D1", "D1", "", "R9"],
+...                   "hla_a": ["02:01+24:02", "01:01", "01:01", "03:01", "0x:01"],
+...                   "KIR2DL1": ["POS", "NEG", "NEG", "", "POS"]})
+>>> people = people_from_table(Chunk(table, 1), load_reference_tables())
+>>> people.ids, str(people.hla(0)), people.repeated_ids, people.skipped_rows
+(['R1', 'D1', 'R9'], 'A*02:01+A*24:02', ['D1'], [4])
+>>> print(people.errors[2])
+genotypes: cannot parse '0x:01': field 1 ('0x') must be digits, XX or a MAC code [row 5, column 'hla_a']
 """
 
 from __future__ import annotations

@@ -161,7 +161,7 @@ FACTS: dict[str, Fact] = {f.name: f for f in (
     Fact("b_proj", ("locus:B",), _map(_b_proj), doc="HLA-B's contribution: (Bw4, B-C1)"),
     Fact("c_proj", ("locus:C",), _map(_c_proj), doc="HLA-C's C1/C2 groups"),
     Fact("ligand_facts", ("a_proj", "b_proj", "c_proj"), _ligand_facts,
-         doc="(rule-3 ligand set, HLA-B/C-only ligand set, B-C1 flag)"),
+         doc="rule-3 LigandFacts: ligand set, HLA-B/C-only ligand set, B-C1 flag"),
     Fact("ikir", ("kir",), _kir_genes(IKIR), doc="iKIR genes present (2DL1, 2DL2, 2DL3, 3DL1)"),
     Fact("ikir_typed", ("kir",), _ikir_typed,
          doc="iKIR genes present; unknown (no_recipient_kir) without KIR typing"),
@@ -234,20 +234,22 @@ def _summary(role: str) -> tuple[Model, ...]:
               lambda b, _o: (b,), citation=_RULES,
               meaning={f"{role}_b_class": f"the {role}'s HLA-B class: Bw4-80I, Bw4-80T or Bw6"}),
         Model(f"{role}_ligands", "3", role, (f"{role}_ligands",), ((role, "ligand_facts"),),
-              lambda f, _o: (f[0],), ("hla_a_bw4", "a25_bw4"), citation=_RULES,
+              lambda f, _o: (f.ligands,), ("hla_a_bw4", "a25_bw4"), citation=_RULES,
               meaning={f"{role}_ligands": f"the {role}'s KIR ligands (A3/A11, Bw4, C1, C2)"}),
     )
 
 
 def _ligand_mismatch(r: Any, d: Any, o: Options) -> tuple[Any, ...]:
-    idx = 1 if o.ipd_compatible else 0
     a3 = o.include_a3a11 and not o.ipd_compatible
-    gvh, hvg = ligand_mismatch(d[idx], r[idx], include_a3a11=a3)
+    if o.ipd_compatible:
+        gvh, hvg = ligand_mismatch(d.ipd_ligands, r.ipd_ligands, include_a3a11=a3)
+    else:
+        gvh, hvg = ligand_mismatch(d.ligands, r.ligands, include_a3a11=a3)
     return bool(gvh), gvh, bool(hvg), hvg
 
 
 def _missing(g: Any, r: Any, _o: Options) -> tuple[Any, ...]:
-    ml = missing_ligands(g, r[0])
+    ml = missing_ligands(g, r.ligands)
     return len(ml), ml
 
 
@@ -278,7 +280,8 @@ MODELS: tuple[Model, ...] = (
            "missing_ligands": "the recipient's missing ligands"}),
     Model("receptor_ligand", "6", "pair", ("receptor_ligand_mismatches",),
           (("donor", "rl_genes"), ("recipient", "ligand_facts")),
-          lambda g, r, o: (receptor_ligand_mismatches(g, r[0], include_a3a11=o.include_a3a11),),
+          lambda g, r, o: (receptor_ligand_mismatches(g, r.ligands,
+                                                    include_a3a11=o.include_a3a11),),
           ("include_a3a11", "hla_a_bw4", "a25_bw4"), _LEUNG,
           {"receptor_ligand_mismatches": "donor inhibitory KIR whose ligand the recipient "
                                          "lacks"}),
@@ -288,21 +291,21 @@ MODELS: tuple[Model, ...] = (
           {"gene_gene_mismatches": "donor inhibitory KIR genes the recipient lacks"}),
     Model("cf_ikir", "8", "pair", ("cf_ikir",),
           (("donor", "cf_genes"), ("recipient", "ligand_facts")),
-          lambda g, r, _o: (cf_ikir(g, r[0], r[2]),),
+          lambda g, r, _o: (cf_ikir(g, r.ligands, r.b_c1),),
           ("exclude_null_kir3dl1", "hla_a_bw4", "a25_bw4"), _ZOU,
           {"cf_ikir": "count of functional donor inhibitory KIR with the recipient's ligands "
                       "(0-4)"},
           {"cf_ikir": "KIR3DL1"}),
     Model("cf_ikir_donor_ligands", "8", "donor", ("cf_ikir_donor_ligands",),
           (("donor", "cf_genes"), ("donor", "ligand_facts")),
-          lambda g, d, _o: (cf_ikir(g, d[0], d[2]),),
+          lambda g, d, _o: (cf_ikir(g, d.ligands, d.b_c1),),
           ("exclude_null_kir3dl1", "hla_a_bw4", "a25_bw4"), _ZOU,
           {"cf_ikir_donor_ligands": "the same count with the donor's own ligands "
                                     "(education)"},
           {"cf_ikir_donor_ligands": "KIR3DL1"}),
     Model("ikir_score_weighted", "8", "pair", ("ikir_score_weighted",),
           (("donor", "cf_genes"), ("recipient", "ligand_facts")),
-          lambda g, r, _o: (ikir_score_weighted(g, r[0], r[2]),),
+          lambda g, r, _o: (ikir_score_weighted(g, r.ligands, r.b_c1),),
           ("exclude_null_kir3dl1", "hla_a_bw4", "a25_bw4"), _BOELEN,
           {"ikir_score_weighted": "weighted functional iKIR score (0-3.75)"},
           {"ikir_score_weighted": "KIR3DL1"}),

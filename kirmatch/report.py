@@ -12,13 +12,15 @@ from html import escape
 from typing import Any
 
 from kirmatch.options import RULES_VERSION
+from kirmatch.scores import RECEPTOR_LIGAND
 
 __all__ = ["render_report"]
 
 DISCLAIMER = ("kirmatch is research and decision-support software, not a medical device. "
               "It does not choose a donor and does not replace the judgement of the transplant "
               "team or the HLA laboratory. Unknown values are shown as unknown, never guessed.")
-_IKIR = (("KIR2DL1", "C2"), ("KIR2DL2", "C1"), ("KIR2DL3", "C1"), ("KIR3DL1", "Bw4"))
+#: Donor inhibitory KIR and the ligand each needs (Leung 2004; kirmatch.scores).
+_IKIR = tuple(RECEPTOR_LIGAND.items())
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,Arial,sans-serif;margin:24px;color:#222}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:18px;margin:28px 0 6px;border-bottom:2px solid #446}
