@@ -128,36 +128,38 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_ipd_csv(path: Path, expected_version: str) -> list[tuple[str, str]]:
-    """Read an IPD ``Allelelist`` file: ``# key: value`` header lines, then CSV.
-
-    The ``#`` lines are stripped explicitly (never via a comment option, which
-    would also cut data fields). Checks the release in ``# version:``.
-    """
+def ipd_lines(path: Path, expected_version: str) -> list[tuple[int, str]]:
+    """Data lines of an IPD text file: its ``# key: value`` header lines are
+    stripped explicitly (never via a comment option, which would also cut data
+    fields) and its ``# version:`` must be ``expected_version``. Blank lines are
+    skipped; returns ``(line number, line)`` pairs."""
     version = None
-    rows: list[tuple[str, str]] = []
-    header_seen = False
-    with path.open(encoding="utf-8") as handle:
+    lines: list[tuple[int, str]] = []
+    with path.open(encoding="utf-8", newline="") as handle:
         for lineno, raw in enumerate(handle, 1):
             line = raw.rstrip("\r\n")
             if line.startswith("#"):
                 key, _, value = line[1:].partition(":")
                 if key.strip() == "version":
                     version = value.strip()
-                continue
-            if not line.strip():
-                continue
-            if not header_seen:
-                if line != "AlleleID,Allele":
-                    raise BuildError(f"{path}:{lineno}: expected header 'AlleleID,Allele'")
-                header_seen = True
-                continue
-            parts = line.split(",")
-            if len(parts) != 2 or not parts[0] or not parts[1]:
-                raise BuildError(f"{path}:{lineno}: malformed row {line!r}")
-            rows.append((parts[0].strip(), parts[1].strip()))
+            elif line.strip():
+                lines.append((lineno, line))
     if version != expected_version:
         raise BuildError(f"{path}: '# version:' is {version!r}, expected {expected_version!r}")
+    return lines
+
+
+def read_ipd_csv(path: Path, expected_version: str) -> list[tuple[str, str]]:
+    """Read an IPD ``Allelelist`` file: the header block, then ``AlleleID,Allele`` CSV."""
+    lines = ipd_lines(path, expected_version)
+    if not lines or lines[0][1] != "AlleleID,Allele":
+        raise BuildError(f"{path}: expected header 'AlleleID,Allele'")
+    rows: list[tuple[str, str]] = []
+    for lineno, line in lines[1:]:
+        parts = line.split(",")
+        if len(parts) != 2 or not parts[0] or not parts[1]:
+            raise BuildError(f"{path}:{lineno}: malformed row {line!r}")
+        rows.append((parts[0].strip(), parts[1].strip()))
     return rows
 
 
@@ -340,11 +342,241 @@ def call_b_c1(locus: str, res: dict[int, str]) -> bool | None:
 
 
 # --------------------------------------------------------------------------
+# Rule 1 fallback: gapped alignment (issue "100 % ligand coverage")
+# --------------------------------------------------------------------------
+# Scores of the banded affine-gap overlap alignment (Gotoh 1982). Identity
+# scores +5/-4 and a gap of length L costing GAP_OPEN + (L - 1) * GAP_EXTEND
+# follow the scale of EMBOSS needle's defaults (EDNAFULL +5/-4, open 10,
+# extend 0.5; extend rounded up to keep integer scores). The template is a
+# close relative of the entry (same first-field group, > 95 % identical in
+# practice), so a substitution matrix would add little; what makes the result
+# safe is the set of checks in GappedPlacer.place, not the scores.
+GAP_MATCH = 5
+GAP_MISMATCH = -4
+GAP_OPEN = 10
+GAP_EXTEND = 1
+# Diagonal band (residues) around the k-mer-voted offset: net indels up to 20
+# residues. The 17 entries this fallback exists for carry one 1-7 residue indel.
+GAP_BAND = 20
+# Candidate templates per entry: the GAP_TEMPLATES expressed entries of the
+# same first-field group (distinct sequences) sharing the most GAP_KMER-mers
+# with the entry around the ligand residues (template residues
+# GAP_RANK_WINDOW), plus the locus reference. A distant template is unsafe: the
+# Bw4 motif ENLRIALR and the Bw6 motif ANLGTLRG are one shifted "LR" apart, and
+# A*24:294Q aligned with A*01:01 reads ENLIALR- one way and ENLRILR- the other.
+GAP_TEMPLATES = 5
+# Residues 76-83 must be read identically with this many best-scoring templates.
+GAP_CONSENSUS = 2
+GAP_KMER = 3
+GAP_RANK_WINDOW = (50, 110)
+_NEG = -(1 << 40)
+
+
+def gotoh_pairs(query: str, template: str, diagonal: int, band: int = GAP_BAND
+                ) -> tuple[int, dict[int, int]]:
+    """Banded affine-gap overlap alignment of ``query`` against ``template``.
+
+    End gaps are free on both sequences (an entry may carry a leader and
+    exons 4-8 that the template window lacks, or start at residue 2). Only cells
+    with ``|(i - j) - diagonal| <= band`` are filled. Ties prefer a diagonal
+    step, then a gap in the template, then a gap in the query, so aligning the
+    reversed sequences moves every ambiguous gap to its other extreme.
+
+    Returns
+    -------
+    tuple
+        The score and ``{template index: query index}`` for every aligned pair
+        (0-based); ``(_NEG, {})`` when no end cell lies inside the band.
+    """
+    n, m = len(query), len(template)
+    h = [[_NEG] * (m + 1) for _ in range(n + 1)]  # ends in an aligned pair (or start)
+    e = [[_NEG] * (m + 1) for _ in range(n + 1)]  # ends with a query residue vs gap
+    f = [[_NEG] * (m + 1) for _ in range(n + 1)]  # ends with a template residue vs gap
+    ph = [bytearray(m + 1) for _ in range(n + 1)]  # 0 start, 1 from h, 2 from e, 3 from f
+    pe = [bytearray(m + 1) for _ in range(n + 1)]  # 1 opened from h, 2 extended
+    pf = [bytearray(m + 1) for _ in range(n + 1)]
+    best, end = _NEG, None
+    for i in range(n + 1):
+        lo, hi = max(0, i - diagonal - band), min(m, i - diagonal + band)
+        hi_row, e_row, f_row = h[i], e[i], f[i]
+        for j in range(lo, hi + 1):
+            if i == 0 or j == 0:
+                hi_row[j] = 0  # free leading end gaps
+                continue
+            a, b, c = h[i - 1][j - 1], e[i - 1][j - 1], f[i - 1][j - 1]
+            if a >= b and a >= c:
+                prev, step = a, 1
+            elif b >= c:
+                prev, step = b, 2
+            else:
+                prev, step = c, 3
+            hi_row[j] = prev + (GAP_MATCH if query[i - 1] == template[j - 1] else GAP_MISMATCH)
+            ph[i][j] = step
+            opened, extended = h[i - 1][j] - GAP_OPEN, e[i - 1][j] - GAP_EXTEND
+            e_row[j], pe[i][j] = (opened, 1) if opened >= extended else (extended, 2)
+            opened, extended = hi_row[j - 1] - GAP_OPEN, f_row[j - 1] - GAP_EXTEND
+            f_row[j], pf[i][j] = (opened, 1) if opened >= extended else (extended, 2)
+            if (i == n or j == m) and hi_row[j] > best:
+                best, end = hi_row[j], (i, j)
+    if end is None:
+        return _NEG, {}
+    pairs: dict[int, int] = {}
+    i, j = end
+    state = 1
+    while i > 0 and j > 0:
+        if state == 1:
+            step = ph[i][j]
+            pairs[j - 1] = i - 1
+            i, j, state = i - 1, j - 1, step
+        elif state == 2:
+            state = 1 if pe[i][j] == 1 else 2
+            i -= 1
+        else:
+            state = 1 if pf[i][j] == 1 else 3
+            j -= 1
+    return best, pairs
+
+
+def gotoh_pairs_reversed(query: str, template: str, diagonal: int) -> tuple[int, dict[int, int]]:
+    """:func:`gotoh_pairs` on both sequences reversed, mapped back to forward indices."""
+    n, m = len(query), len(template)
+    score, pairs = gotoh_pairs(query[::-1], template[::-1], (n - m) - diagonal)
+    return score, {m - 1 - j: n - 1 - i for j, i in pairs.items()}
+
+
+@dataclass(frozen=True)
+class GappedPlacement:
+    """Residues of one entry placed by the gapped fallback, or why it failed."""
+
+    residues: dict[int, str]
+    template: str = ""
+    identity: float = 0.0
+    overlap: int = 0
+    failure: str = ""
+    positions: tuple[int, ...] = ()  # entry indices of residues 76-83
+
+
+class GappedPlacer:
+    """Gapped placement of the entries the ungapped offset cannot place.
+
+    ``templates`` are ``(name, window)`` pairs: the mature residues 1-182 of
+    expressed entries of the locus placed by the ungapped *global* match
+    (anchors at 2 and 57 checked), keyed by first-field group. ``reference``
+    is the locus reference's window.
+    """
+
+    def __init__(self, reference_name: str, reference: str,
+                 templates: dict[str, list[tuple[str, str]]]) -> None:
+        if len(reference) != GLOBAL_WINDOW[1]:
+            raise BuildError("the gapped fallback needs the reference residues 1-182")
+        self.reference_name = reference_name
+        self.reference = reference
+        self.templates = templates
+        lo, hi = GLOBAL_WINDOW
+        self._ref_kmers = collections.defaultdict(list)
+        for j in range(lo - 1, hi - KMER + 1):
+            self._ref_kmers[reference[j : j + KMER]].append(j)
+
+    def _diagonal(self, seq: str) -> int | None:
+        """The offset (query index of residue 1) most voted by exact 4-mers."""
+        votes: collections.Counter[int] = collections.Counter()
+        for i in range(len(seq) - KMER + 1):
+            for j in self._ref_kmers.get(seq[i : i + KMER], ()):
+                votes[i - j] += 1
+        if not votes:
+            return None
+        top = max(votes.values())
+        return min(d for d, v in votes.items() if v == top)
+
+    def _candidates(self, seq: str, diagonal: int, group: str) -> list[tuple[str, str]]:
+        lo, hi = GAP_RANK_WINDOW
+        segment = seq[max(0, diagonal + lo - 1 - GAP_BAND) : max(0, diagonal + hi + GAP_BAND)]
+        want = {segment[k : k + GAP_KMER] for k in range(len(segment) - GAP_KMER + 1)}
+        ranked = sorted(
+            self.templates.get(group, ()),
+            key=lambda t: (
+                -len(want & {t[1][k : k + GAP_KMER] for k in range(lo - 1, hi - GAP_KMER + 1)}),
+                hla_sort_key(t[0]),
+            ),
+        )
+        out: list[tuple[str, str]] = []
+        seen = {self.reference}
+        for tname, window in ranked:  # distinct windows only (one per protein, in effect)
+            if window not in seen and len(out) < GAP_TEMPLATES:
+                seen.add(window)
+                out.append((tname, window))
+        return [*out, (self.reference_name, self.reference)]
+
+    def place(self, name: str, seq: str) -> GappedPlacement:
+        """Place ``seq`` (the entry of allele ``name``) and read residues 76-83.
+
+        The candidates are aligned forward and the GAP_CONSENSUS best-scoring
+        ones kept. Accepted only if, for each of them and for both tie orders
+        (forward and reversed alignment), the rule-1 thresholds hold (>= 60
+        aligned pairs, identity >= 0.80), every anchor occurrence maps to its
+        residue (2 or 57) and residues 76-83 are aligned without a gap between
+        them, and all of them read residues 76-83 from the same positions of the
+        entry. Any disagreement leaves the entry unplaced (never a guess).
+        """
+        stop = seq.find("X")
+        query = seq if stop < 0 else seq[:stop]
+        diagonal = self._diagonal(query)
+        if diagonal is None:
+            return GappedPlacement({}, failure="no shared 4-mer with the reference")
+        scored = []
+        candidates = self._candidates(query, diagonal, name.split(":", 1)[0])
+        for rank, (tname, window) in enumerate(candidates):
+            score, pairs = gotoh_pairs(query, window, diagonal)
+            scored.append((-score, rank, tname, window, pairs))
+        scored.sort(key=lambda s: (s[0], s[1]))
+        results = []
+        for _neg, _rank, tname, window, forward in scored[:GAP_CONSENSUS]:
+            _score, backward = gotoh_pairs_reversed(query, window, diagonal)
+            result = self._check(query, tname, window, forward, backward)
+            if result.failure:
+                return result
+            results.append(result)
+        if len({r.positions for r in results}) != 1:
+            return GappedPlacement({}, "+".join(r.template for r in results), 0.0, 0,
+                                   "templates disagree at residues 76-83")
+        first = results[0]
+        return GappedPlacement(first.residues, "+".join(r.template for r in results),
+                               first.identity, first.overlap)
+
+    def _check(self, query: str, tname: str, window: str, forward: dict[int, int],
+               backward: dict[int, int]) -> GappedPlacement:
+        readouts = []
+        for pairs in (forward, backward):
+            overlap = len(pairs)
+            identity = sum(query[i] == window[j] for j, i in pairs.items()) / max(overlap, 1)
+            if overlap < MIN_OVERLAP or identity < MIN_IDENTITY:
+                return GappedPlacement({}, tname, identity, overlap,
+                                       f"identity {identity:.3f} over {overlap} residues")
+            to_residue = {i: j + 1 for j, i in pairs.items()}
+            for anchor, regex, residue in ANCHORS:
+                for match in regex.finditer(query):
+                    if to_residue.get(match.start()) != residue:
+                        return GappedPlacement({}, tname, identity, overlap,
+                                               f"anchor {anchor} not at residue {residue}")
+            index = [pairs.get(p - 1) for p in RESIDUES]
+            if None in index or index != list(range(index[0], index[0] + len(RESIDUES))):
+                return GappedPlacement({}, tname, identity, overlap,
+                                       "residues 76-83 not aligned without gaps")
+            readouts.append((tuple(index), identity, overlap))
+        if readouts[0][0] != readouts[1][0]:
+            return GappedPlacement({}, tname, 0.0, 0,
+                                   "gap placement ambiguous at residues 76-83")
+        index, identity, overlap = readouts[0]
+        residues = {p: query[i] for p, i in zip(RESIDUES, index, strict=True)}
+        return GappedPlacement(residues, tname, identity, overlap, positions=index)
+
+
+# --------------------------------------------------------------------------
 # Table a) hla_kir_ligands.tsv
 # --------------------------------------------------------------------------
 HLA_COLUMNS = (
     "allele", "locus", "protein", "suffix", "expressed", "residues_76_83",
-    "residue_note", "ligand", "b_c1", "a3a11", "note",
+    "residue_note", "ligand", "b_c1", "a3a11", "note", "alignment",
 )  # fmt: skip
 
 
@@ -359,6 +591,30 @@ class HLAEntry:
     residues: dict[int, str]
     residue_note: str
     method: str
+    shift: int | None = None  # ungapped placement: residue p at index p - 1 + shift
+    alignment: str = ""  # "ungapped", "gapped" or "" (not placed / no sequence)
+
+
+def gapped_templates(entries: list[HLAEntry], seqs: dict[str, str]
+                     ) -> dict[str, list[tuple[str, str]]]:
+    """Template windows for the gapped fallback, by first-field group.
+
+    Expressed entries placed by the ungapped *global* match (its anchors at 2
+    and 57 checked), whose residues 1-182 are all present. Such a match cannot
+    hide an indel before residue ~158: the shifted rest would drag identity over
+    the 182 residues below 0.80. So a template's residues 50-110 are numbered
+    correctly.
+    """
+    lo, hi = GLOBAL_WINDOW
+    out: dict[str, list[tuple[str, str]]] = collections.defaultdict(list)
+    for entry in entries:
+        if not entry.expressed or entry.shift is None or not entry.method.startswith("global"):
+            continue
+        seq = seqs[entry.allele]
+        window = seq[entry.shift + lo - 1 : entry.shift + hi]
+        if entry.shift + lo - 1 >= 0 and len(window) == hi - lo + 1 and "X" not in window:
+            out[entry.allele.split(":", 1)[0]].append((entry.allele, window))
+    return out
 
 
 def build_hla(shared: Path, stats: dict) -> list[list[str]]:
@@ -368,6 +624,7 @@ def build_hla(shared: Path, stats: dict) -> list[list[str]]:
     entries: list[HLAEntry] = []
     methods: collections.Counter[tuple[str, str]] = collections.Counter()
     odd_leader: list[str] = []
+    gapped: list[tuple[str, GappedPlacement]] = []
     for locus in HLA_LOCI:
         seqs = read_fasta_gz(shared / HLA_FASTA[locus])
         universe = sorted((n for n in names if n.startswith(f"{locus}*")), key=hla_sort_key)
@@ -375,6 +632,7 @@ def build_hla(shared: Path, stats: dict) -> list[list[str]]:
         if extra:
             raise BuildError(f"{HLA_FASTA[locus]}: entries not in the allele list: {extra[:5]}")
         aligner = LocusAligner(seqs[HLA_REFERENCE[locus]])
+        locus_entries: list[HLAEntry] = []
         for name in universe:
             match = HLA_NAME_RE.match(name)
             if not match or match["locus"] != locus:
@@ -387,11 +645,12 @@ def build_hla(shared: Path, stats: dict) -> list[list[str]]:
                 raise BuildError(f"{name}: fewer than two fields")
             seq = seqs.get(name)
             residues: dict[int, str] = {}
+            shift = None
             if seq is None:
                 note, method = "no_sequence", "no_sequence"
             else:
                 placement = aligner.place(seq)
-                method = placement.method
+                method, shift = placement.method, placement.shift
                 if placement.shift is None:
                     note = "not_aligned"
                 else:
@@ -399,16 +658,33 @@ def build_hla(shared: Path, stats: dict) -> list[list[str]]:
                     note = "" if len(residues) == len(RESIDUES) else "no_sequence_coverage"
                     if seq.startswith("M") and placement.shift != LEADER_LENGTH:
                         odd_leader.append(f"{name}(shift {placement.shift})")
-            methods[(locus, method)] += 1
-            entries.append(
+            locus_entries.append(
                 HLAEntry(
                     allele=name, locus=locus, fields=fields, suffix=suffix,
                     protein=f"{locus}*{fields[0]}:{fields[1]}", expressed=suffix != "N",
-                    residues=residues, residue_note=note, method=method,
+                    residues=residues, residue_note=note, method=method, shift=shift,
+                    alignment="" if shift is None else "ungapped",
                 )
             )  # fmt: skip
+
+        # Gapped fallback: only for *expressed* entries the ungapped offset cannot
+        # place (a null entry never needs residues: rule 1 calls it `none`, and
+        # most are frameshifted, so their sequence is not protein evidence).
+        reference = aligner.mature[GLOBAL_WINDOW[0] - 1 : GLOBAL_WINDOW[1]]
+        placer = GappedPlacer(HLA_REFERENCE[locus], reference,
+                              gapped_templates(locus_entries, seqs))
+        for entry in locus_entries:
+            if entry.expressed and entry.residue_note == "not_aligned":
+                result = placer.place(entry.allele, seqs[entry.allele])
+                gapped.append((entry.allele, result))
+                if not result.failure:
+                    entry.residues, entry.residue_note = result.residues, ""
+                    entry.method, entry.alignment = "gapped", "gapped"
+            methods[(locus, entry.method)] += 1
+        entries.extend(locus_entries)
     stats["alignment_methods"] = methods
     stats["odd_leader"] = odd_leader
+    stats["gapped"] = gapped
 
     # Rule 1.5: a 2-field protein takes the call of its covering expressed entries.
     by_protein: dict[str, list[HLAEntry]] = collections.defaultdict(list)
@@ -455,7 +731,7 @@ def build_hla(shared: Path, stats: dict) -> list[list[str]]:
             [
                 entry.allele, entry.locus, entry.protein, entry.suffix,
                 bool_cell(entry.expressed), residues, entry.residue_note, ligand,
-                bool_cell(b_c1), bool_cell(a3a11), note,
+                bool_cell(b_c1), bool_cell(a3a11), note, entry.alignment,
             ]
         )  # fmt: skip
     stats["hla_entries"] = entries
@@ -698,6 +974,8 @@ class TableSpec:
     source: str
     source_url: str
     retrieved: str
+    schema_version: int = SCHEMA_VERSION
+    counts: dict[str, int] | None = None  # written to MANIFEST as `counts` (build-log facts)
 
 
 def render_table(spec: TableSpec, date: str, generated_by: str) -> bytes:
@@ -761,6 +1039,14 @@ def toml_table(header: str, items: dict[str, object]) -> str:
     lines = [f"[{header}]"]
     lines += [f"{key} = {toml_value(value)}" for key, value in items.items()]
     return "\n".join(lines) + "\n"
+
+
+def column_counts(rows: list[list[str]], columns: Sequence[str], column: str,
+                  none: str = "") -> dict[str, int]:
+    """Rows per value of one column, most frequent first (``none`` names the empty value)."""
+    index = list(columns).index(column)
+    counts = collections.Counter(row[index] or none for row in rows)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def read_existing_date(out: Path) -> str | None:
@@ -870,6 +1156,20 @@ def print_summary(hla_rows: list[list[str]], stats: dict, out=sys.stdout) -> Non
               f"{'; ' + other if other else ''}{extra}", file=out)
 
 
+def print_gapped_summary(stats: dict, out=sys.stdout) -> None:
+    """Build log of the gapped rule-1 fallback: each entry, its templates and residues."""
+    print("== Gapped fallback (rule 1, entries the ungapped offset cannot place) ==", file=out)
+    for allele, result in stats["gapped"]:
+        if result.failure:
+            print(f"  {allele}: not placed ({result.failure})", file=out)
+        else:
+            motif = "".join(result.residues[p] for p in RESIDUES)
+            print(f"  {allele}: residues 76-83 {motif}, templates {result.template}, identity "
+                  f"{result.identity:.3f} over {result.overlap}", file=out)
+    placed = sum(1 for _a, r in stats["gapped"] if not r.failure)
+    print(f"  placed {placed} of {len(stats['gapped'])}", file=out)
+
+
 # --------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------
@@ -883,13 +1183,16 @@ def build(shared: Path, out: Path, date: str, *, quiet: bool = False) -> dict[st
     kir_list = read_ipd_csv(shared / KIR_ALLELELIST, KIR_RELEASE_LABEL)
 
     hla_sources = [HLA_ALLELELIST, *(HLA_FASTA[locus] for locus in HLA_LOCI)]
+    ligand_rows = build_hla(shared, stats)
     specs = [
         TableSpec(
             "hla_kir_ligands", "hla_kir_ligands.tsv", HLA_RELEASE_LABEL, hla_sources,
-            HLA_LICENSE, HLA_COLUMNS, build_hla(shared, stats),
+            HLA_LICENSE, HLA_COLUMNS, ligand_rows,
             "IPD-IMGT/HLA allele list and HLA-A/-B/-C protein sequences; KIR-ligand calls by "
-            "kirmatch rules v1 §A.2 (rule 1)",
-            f"{HLA_URL}/fasta", hla_retrieved,
+            "kirmatch rules v1 §A.2 (rule 1), with a gapped-alignment fallback for entries the "
+            "ungapped offset cannot place",
+            f"{HLA_URL}/fasta", hla_retrieved, schema_version=2,
+            counts=column_counts(ligand_rows, HLA_COLUMNS, "alignment", none="not_placed"),
         ),
         TableSpec(
             "kir_genes", "kir_genes.tsv", KIR_RELEASE_LABEL, [KIR_ALLELELIST], KIR_LICENSE,
@@ -952,7 +1255,7 @@ def build(shared: Path, out: Path, date: str, *, quiet: bool = False) -> dict[st
                     "sha256": hashlib.sha256(rendered[spec.file]).hexdigest(),
                     "rows": len(spec.rows),
                     "columns": list(spec.columns),
-                    "schema_version": SCHEMA_VERSION,
+                    "schema_version": spec.schema_version,
                     "source": spec.source,
                     "source_release": spec.version,
                     "source_url": spec.source_url,
@@ -960,6 +1263,7 @@ def build(shared: Path, out: Path, date: str, *, quiet: bool = False) -> dict[st
                     "retrieved": spec.retrieved,
                     "generated_by": generated_by,
                     "license": spec.license,
+                    **({"counts": spec.counts} if spec.counts else {}),
                 },
             )
         )
@@ -991,6 +1295,7 @@ def build(shared: Path, out: Path, date: str, *, quiet: bool = False) -> dict[st
     if not quiet:
         hla_rows = specs[0].rows
         print_summary(hla_rows, stats)
+        print_gapped_summary(stats)
         print("== Tables ==")
         for spec in specs:
             print(f"  {spec.file}: {len(spec.rows)} rows")
