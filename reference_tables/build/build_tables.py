@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import datetime as _dt
 import gzip
 import hashlib
@@ -63,6 +64,14 @@ HLA_FASTA = {locus: f"imgt/3580/fasta/{locus}_prot.fasta.gz" for locus in "ABC"}
 KIR_ALLELELIST = "ipdkir/Allelelist.txt"
 KIR2DL1_FASTA = "ipdkir/fasta/KIR2DL1_prot.fasta.gz"
 HLA_LOCI = ("A", "B", "C")
+# WMDA files of the same release (shared/imgt/3580/wmda, DOMAIN.md §C.13, §C.15).
+WMDA_REL_DNA_SER = "imgt/3580/wmda/rel_dna_ser.txt"
+WMDA_REL_SER_SER = "imgt/3580/wmda/rel_ser_ser.txt"
+WMDA_NOM_G = "imgt/3580/wmda/hla_nom_g.txt"
+WMDA_NOM_P = "imgt/3580/wmda/hla_nom_p.txt"
+# Loci of the all-loci allele and antigen tables (DOMAIN.md §A.14, §A.19).
+ALLELE_TABLE_LOCI = ("A", "B", "C", "DRB1", "DRB3", "DRB4", "DRB5", "DQA1", "DQB1", "DPA1",
+                     "DPB1")
 
 # --------------------------------------------------------------------------
 # Rule 1 alignment constants (DOMAIN.md §A.2).
@@ -160,6 +169,19 @@ def read_ipd_csv(path: Path, expected_version: str) -> list[tuple[str, str]]:
         if len(parts) != 2 or not parts[0] or not parts[1]:
             raise BuildError(f"{path}:{lineno}: malformed row {line!r}")
         rows.append((parts[0].strip(), parts[1].strip()))
+    return rows
+
+
+def read_wmda(path: Path, fields: int, expected_version: str) -> list[tuple[int, list[str]]]:
+    """A WMDA file: the header block, then ``;``-separated rows of exactly
+    ``fields`` fields. Returns ``(line number, fields)`` pairs."""
+    rows: list[tuple[int, list[str]]] = []
+    for lineno, line in ipd_lines(path, expected_version):
+        parts = line.split(";")
+        if len(parts) != fields:
+            raise BuildError(f"{path}:{lineno}: expected {fields} ';'-separated fields, "
+                             f"got {len(parts)}: {line!r}")
+        rows.append((lineno, parts))
     return rows
 
 
@@ -741,6 +763,408 @@ def build_hla(shared: Path, stats: dict) -> list[list[str]]:
 
 
 # --------------------------------------------------------------------------
+# Table f) hla_alleles.tsv: every allele of the loci of rules 13 and 16
+# --------------------------------------------------------------------------
+HLA_ALLELE_COLUMNS = ("allele", "locus", "protein", "suffix", "expressed", "g_group", "p_group")
+
+
+@dataclass(frozen=True)
+class AlleleInfo:
+    """One allele of ALLELE_TABLE_LOCI with its nomenclature facts."""
+
+    allele: str
+    locus: str
+    fields: tuple[str, ...]
+    suffix: str
+    protein: str
+    expressed: bool
+    g_group: str
+    p_group: str
+
+
+def parse_allele_name(name: str, source: str) -> tuple[str, tuple[str, ...], str]:
+    """``(locus, fields, suffix)`` of a full allele name; BuildError if malformed."""
+    match = HLA_NAME_RE.match(name)
+    if not match:
+        raise BuildError(f"{source}: unexpected allele name {name!r}")
+    fields = tuple(match["fields"].split(":"))
+    if len(fields) < 2:
+        raise BuildError(f"{source}: {name} has fewer than two fields")
+    if match["suffix"] and match["suffix"] not in HLA_SUFFIXES:
+        raise BuildError(f"{source}: {name} has an unknown expression suffix")
+    return match["locus"], fields, match["suffix"]
+
+
+def read_groups(shared: Path, rel: str, letter: str, universe: set[str]) -> dict[str, str]:
+    """Allele -> G or P group name from hla_nom_g.txt / hla_nom_p.txt.
+
+    Rows are ``LOCUS*;member/member/...;GROUP`` with members and group written
+    without the locus (``A*;01:01:01:01/...;01:01:01G``); an empty group means
+    the allele (or 2-field name) forms no group. Only ALLELE_TABLE_LOCI rows
+    are read; every member must be an allele of the list, listed once.
+    """
+    out: dict[str, str] = {}
+    for lineno, (locus, members, group) in read_wmda(shared / rel, 3, HLA_RELEASE_LABEL):
+        if not locus.endswith("*"):
+            raise BuildError(f"{rel}:{lineno}: locus {locus!r} does not end with '*'")
+        if locus[:-1] not in ALLELE_TABLE_LOCI:
+            continue
+        if group and not re.fullmatch(rf"\d+(:\d+)+{letter}", group):
+            raise BuildError(f"{rel}:{lineno}: malformed group name {group!r}")
+        for member in members.split("/"):
+            name = locus + member
+            if name not in universe:
+                raise BuildError(f"{rel}:{lineno}: {name} is not in {HLA_ALLELELIST}")
+            if name in out:
+                raise BuildError(f"{rel}:{lineno}: {name} is listed twice")
+            out[name] = locus + group if group else ""
+    return out
+
+
+def build_hla_alleles(shared: Path, stats: dict) -> list[list[str]]:
+    """All alleles of ALLELE_TABLE_LOCI with 2-field protein, G and P group.
+
+    Checks (BuildError): every allele is in hla_nom_g.txt; every expressed
+    allele is in hla_nom_p.txt and no null is; the expressed alleles of one
+    2-field protein share one P group (a P group is defined on the protein of
+    the antigen-recognition site, so one protein cannot span two), and so do
+    the expressed members of one G group (identical ARS nucleotides).
+    """
+    names = [name for _aid, name in read_ipd_csv(shared / HLA_ALLELELIST, HLA_RELEASE_LABEL)]
+    universe = {n for n in names if n.split("*", 1)[0] in ALLELE_TABLE_LOCI}
+    g_groups = read_groups(shared, WMDA_NOM_G, "G", universe)
+    p_groups = read_groups(shared, WMDA_NOM_P, "P", universe)
+    missing = sorted(universe - set(g_groups), key=hla_sort_key)
+    if missing:
+        raise BuildError(f"{WMDA_NOM_G} does not list {len(missing)} alleles: {missing[:5]}")
+    infos: list[AlleleInfo] = []
+    for name in sorted(universe, key=hla_sort_key):
+        locus, fields, suffix = parse_allele_name(name, HLA_ALLELELIST)
+        expressed = suffix != "N"
+        if expressed != (name in p_groups):
+            raise BuildError(f"{name}: {'expressed but not' if expressed else 'null but'} "
+                             f"listed in {WMDA_NOM_P}")
+        infos.append(AlleleInfo(name, locus, fields, suffix, f"{locus}*{fields[0]}:{fields[1]}",
+                                expressed, g_groups[name], p_groups.get(name, "")))
+    for key, label in ((lambda a: a.protein, "2-field protein"), (lambda a: a.g_group, "G group")):
+        seen: dict[str, set[str]] = collections.defaultdict(set)
+        for info in infos:
+            if info.expressed and key(info):
+                seen[key(info)].add(info.p_group)
+        split = {k: sorted(v) for k, v in seen.items() if len(v) > 1}
+        if split:
+            raise BuildError(f"expressed alleles of one {label} fall into several P groups: "
+                             f"{dict(list(split.items())[:3])}")
+    stats["hla_alleles"] = infos
+    return [
+        [a.allele, a.locus, a.protein, a.suffix, bool_cell(a.expressed), a.g_group, a.p_group]
+        for a in infos
+    ]
+
+
+# --------------------------------------------------------------------------
+# Tables g) hla_antigens.tsv and h) hla_serology.tsv (rule 13 v2, DOMAIN.md §A.14)
+# --------------------------------------------------------------------------
+HLA_ANTIGEN_COLUMNS = (
+    "allele", "antigens", "implied", "public", "group_name", "possible", "assignment",
+    "maybe_null", "note",
+)  # fmt: skip
+HLA_SEROLOGY_COLUMNS = (
+    "antigen", "kind", "loci", "broad", "splits", "parent", "associated", "n_alleles",
+)  # fmt: skip
+# rel_dna_ser.txt fields after locus and allele (wmda/README.md, "rel_dna_ser.txt").
+SEROLOGY_FIELDS = ("unambiguous", "possible", "assumed", "expert")
+# WHO serological name of an antigen number, per gene (WHO nomenclature: A2,
+# B44, Cw4, DR4, DR52 on DRB3, DR53 on DRB4, DR51 on DRB5, DQ2 on DQB1).
+# DQA1, DPA1 and DPB1 have no serological antigen in rel_dna_ser.txt (only 0 and ?).
+SEROLOGY_PREFIX = {"A": "A", "B": "B", "C": "Cw", "DRB1": "DR", "DRB3": "DR", "DRB4": "DR",
+                   "DRB5": "DR", "DQB1": "DQ"}
+# rel_ser_ser.txt locus column -> name prefix. Dw (T-cell-defined specificities,
+# no antibody target and no allele assigned one) is not read.
+SER_SER_PREFIX = {"A": "A", "B": "B", "Cw": "Cw", "DR": "DR", "DQ": "DQ"}
+SER_SER_SKIPPED = ("Dw",)
+# Allele-group names (DOMAIN.md §A.14: "the allele-group names labs use where
+# WHO has no serological equivalent (Cw12, Cw17): such a name stands for the
+# alleles of that first field"). Class I and DRB1/DQB1 use the serological
+# prefix with the first field as a number (C*12 -> Cw12, B*83 -> B83), as
+# single-antigen bead panels do; the class II chains without any WHO antigen
+# use the gene and first field (DQA1*05, DPA1*02, DPB1*04), which cannot be
+# mistaken for a WHO name. A name is used only where it is *not* a WHO antigen
+# (A*80 carries the WHO antigen A80, so it needs none). DRB3/4/5 first fields
+# do not number antigens (DRB3*01 carries DR52), so they get no group name.
+GROUP_NAME_STYLE = {"A": "A{n}", "B": "B{n}", "C": "Cw{n}", "DRB1": "DR{n}", "DQB1": "DQ{n}",
+                    "DQA1": "DQA1*{ff}", "DPA1": "DPA1*{ff}", "DPB1": "DPB1*{ff}"}
+# Public epitopes from the rule-1 call (DOMAIN.md §A.14): Bw4 on HLA-A and HLA-B
+# Bw4 alleles (80I or 80T), Bw6 on HLA-B Bw6 alleles only.
+PUBLIC_EPITOPE = {("A", "Bw4-80I"): "Bw4", ("A", "Bw4-80T"): "Bw4", ("B", "Bw4-80I"): "Bw4",
+                  ("B", "Bw4-80T"): "Bw4", ("B", "Bw6"): "Bw6"}
+ANTIGEN_TOKEN_RE = re.compile(r"^(\d+|\?)$")
+
+
+def antigen_sort_key(name: str) -> tuple[str, int, str]:
+    """Natural order of antigen names: A2 < A9 < A10 < A203; Cw12 < DPB1*04."""
+    match = re.fullmatch(r"(.*?)(\d+)", name)
+    return (match[1], int(match[2]), name) if match else (name, -1, name)
+
+
+def joined(values: Iterable[str]) -> str:
+    """``;``-joined, sorted by code point (DOMAIN.md §A.0)."""
+    return ";".join(sorted(set(values)))
+
+
+@dataclass
+class SerologyRelations:
+    """rel_ser_ser.txt as maps between WHO antigen names."""
+
+    broad_of: dict[str, str]
+    splits_of: dict[str, list[str]]
+    parent_of: dict[str, str]
+    associated_of: dict[str, list[str]]
+
+    def upward(self, antigen: str) -> list[str]:
+        """Broads and parents implied by an antigen, transitively (B5102 -> B51, B5)."""
+        out, current = [], antigen
+        while True:
+            nxt = self.broad_of.get(current) or self.parent_of.get(current)
+            if nxt is None:
+                return out
+            if nxt in out or nxt == antigen:
+                raise BuildError(f"{WMDA_REL_SER_SER}: cycle through {antigen}")
+            out.append(nxt)
+            current = nxt
+
+    def downward(self, antigen: str) -> list[str]:
+        """Splits of a broad and the associated antigens below them (B5 -> B51, B52, B5102, ...)."""
+        out: list[str] = []
+        for child in [*self.splits_of.get(antigen, ()), *self.associated_of.get(antigen, ())]:
+            out += [child, *self.downward(child)]
+        return out
+
+
+def read_ser_ser(shared: Path) -> SerologyRelations:
+    """Parse rel_ser_ser.txt: ``LOCUS;ANTIGEN;SPLIT/SPLIT;ASSOCIATED/ASSOCIATED``."""
+    rel = SerologyRelations({}, {}, {}, {})
+    for lineno, (locus, antigen, splits, associated) in read_wmda(
+        shared / WMDA_REL_SER_SER, 4, HLA_RELEASE_LABEL
+    ):
+        if locus in SER_SER_SKIPPED:
+            continue
+        prefix = SER_SER_PREFIX.get(locus)
+        numbers = [antigen, *splits.split("/"), *associated.split("/")]
+        if prefix is None or not all(re.fullmatch(r"\d*", n) for n in numbers) or not antigen:
+            raise BuildError(f"{WMDA_REL_SER_SER}:{lineno}: unexpected row")
+        name = prefix + antigen
+        for child in filter(None, splits.split("/")):
+            if prefix + child in rel.broad_of:
+                raise BuildError(f"{WMDA_REL_SER_SER}:{lineno}: {prefix + child} has two broads")
+            rel.broad_of[prefix + child] = name
+            rel.splits_of.setdefault(name, []).append(prefix + child)
+        for child in filter(None, associated.split("/")):
+            if prefix + child in rel.parent_of:
+                raise BuildError(f"{WMDA_REL_SER_SER}:{lineno}: {prefix + child} has two parents")
+            rel.parent_of[prefix + child] = name
+            rel.associated_of.setdefault(name, []).append(prefix + child)
+    return rel
+
+
+@dataclass
+class AntigenAssignment:
+    """What one allele carries (DOMAIN.md §A.14, "What an allele carries")."""
+
+    antigens: set[str]
+    assignment: str
+    maybe_null: bool = False
+    note: str = ""
+    implied: set[str] = dataclasses.field(default_factory=set)
+    public: set[str] = dataclasses.field(default_factory=set)
+    group_name: str = ""
+    possible: set[str] = dataclasses.field(default_factory=set)
+
+
+def read_dna_ser(shared: Path, universe: set[str]) -> dict[str, list[list[str]]]:
+    """rel_dna_ser.txt: allele -> its four serology fields as lists of tokens.
+
+    Tokens are antigen numbers, ``0`` (null) or ``?`` (no serological
+    equivalent); every allele of the list at ALLELE_TABLE_LOCI must be listed
+    exactly once, and no other allele of those loci.
+    """
+    out: dict[str, list[list[str]]] = {}
+    for lineno, parts in read_wmda(shared / WMDA_REL_DNA_SER, 6, HLA_RELEASE_LABEL):
+        locus, allele = parts[0], parts[1]
+        if not locus.endswith("*"):
+            raise BuildError(f"{WMDA_REL_DNA_SER}:{lineno}: locus {locus!r} does not end with '*'")
+        if locus[:-1] not in ALLELE_TABLE_LOCI:
+            continue
+        name = locus + allele
+        if name not in universe or name in out:
+            raise BuildError(f"{WMDA_REL_DNA_SER}:{lineno}: {name} is unknown or listed twice")
+        tokens = [[t for t in field.split("/") if t] for field in parts[2:]]
+        for field in tokens:
+            if any(not ANTIGEN_TOKEN_RE.match(t) for t in field):
+                raise BuildError(f"{WMDA_REL_DNA_SER}:{lineno}: unexpected value in {parts}")
+        out[name] = tokens
+    missing = sorted(universe - set(out), key=hla_sort_key)
+    if missing:
+        raise BuildError(f"{WMDA_REL_DNA_SER} does not list {len(missing)} alleles: {missing[:5]}")
+    return out
+
+
+def build_hla_antigens(shared: Path, stats: dict) -> list[list[str]]:
+    """Per allele: the serological antigens it carries (rule 13 v2).
+
+    * ``antigens``: the union of the four rel_dna_ser.txt fields (``0`` and
+      ``?`` are not antigens). An expressed allele with none (``?``, ``0/?``)
+      takes the union of the antigens of the *assigned* expressed alleles of its
+      P group (identical antigen-recognition site), else of its 2-field protein
+      when it has no P group, else its allele-group name.
+    * ``implied``: broads and parents of those antigens (rel_ser_ser.txt).
+    * ``public``: Bw4/Bw6 from the rule-1 call (hla_kir_ligands).
+    * ``group_name``: the allele-group name of its first field where WHO has no
+      antigen of that name (Cw12 for every expressed C*12 allele).
+    * ``possible``: splits (and their associated antigens) of a broad the allele
+      is assigned without any of its splits (B*44:15: B12 -> B44;B45).
+    * ``assignment``: the fields used, joined by ``+`` in SEROLOGY_FIELDS order,
+      or ``p_group``, ``protein``, ``allele_group``; ``null`` for nulls and for
+      an expressed allele whose only serology is ``0`` (none in 3.58.0: the two
+      S alleles with unambiguous ``0``, B*44:02:01:02S and B*56:01:01:05S, have
+      an expert antigen, which they carry, with ``maybe_null`` set).
+    * ``maybe_null``: a field also lists ``0`` (``0/2`` for Q and L alleles).
+
+    Every antigen is named after the files (SEROLOGY_PREFIX); every allele is
+    listed in rel_dna_ser.txt; a null allele must have unambiguous ``0``; every
+    expressed HLA-A/-B allele must have a rule-1 call (BuildError otherwise).
+    """
+    infos: list[AlleleInfo] = stats["hla_alleles"]
+    universe = {a.allele for a in infos}
+    fields = read_dna_ser(shared, universe)
+    rel = read_ser_ser(shared)
+    protein_ligand: dict[str, str | None] = stats["hla_protein_ligand"]
+
+    def name_of(locus: str, number: str) -> str:
+        prefix = SEROLOGY_PREFIX.get(locus)
+        if prefix is None:
+            raise BuildError(f"{WMDA_REL_DNA_SER}: antigen {number} at locus {locus}, which has "
+                             "no serological naming here")
+        return prefix + number
+
+    direct: dict[str, AntigenAssignment] = {}
+    for info in infos:
+        tokens = fields[info.allele]
+        antigens = {name_of(info.locus, t) for f in tokens for t in f if t not in ("0", "?")}
+        kinds = [k for k, f in zip(SEROLOGY_FIELDS, tokens, strict=True)
+                 if any(t not in ("0", "?") for t in f)]
+        zero = any("0" in f for f in tokens)
+        if not info.expressed:
+            if tokens[0] != ["0"] or antigens:
+                raise BuildError(f"{info.allele}: null allele whose serology is {tokens}")
+            direct[info.allele] = AntigenAssignment(set(), "null")
+        elif antigens:
+            note = ""
+            if tokens[0] == ["0"]:
+                note = (f"unambiguous serology 0 (suffix {info.suffix or 'none'}); antigens from "
+                        "the other fields")
+            direct[info.allele] = AntigenAssignment(antigens, "+".join(kinds), zero, note)
+        elif tokens[0] == ["0"]:
+            direct[info.allele] = AntigenAssignment(
+                set(), "null", note=f"expressed (suffix {info.suffix or 'none'}) but "
+                "rel_dna_ser.txt gives 0: no surface antigen")
+        else:
+            direct[info.allele] = AntigenAssignment(set(), "", zero)
+
+    who = {a for d in direct.values() for a in d.antigens}
+    who |= set(rel.broad_of) | set(rel.splits_of) | set(rel.parent_of) | set(rel.associated_of)
+    members: dict[str, list[AlleleInfo]] = collections.defaultdict(list)
+    for info in infos:
+        if info.expressed:
+            members[info.p_group or info.protein].append(info)
+
+    def group_name(info: AlleleInfo) -> str:
+        style = GROUP_NAME_STYLE.get(info.locus)
+        if style is None:
+            return ""
+        name = style.format(n=int(info.fields[0]), ff=info.fields[0])
+        return "" if name in who else name
+
+    # Only the file's own assignments are inherited, never an inherited or
+    # allele-group antigen (snapshot before the loop below fills them in).
+    assigned_in_file = {a: frozenset(d.antigens) for a, d in direct.items() if d.antigens}
+    for info in infos:
+        d = direct[info.allele]
+        if d.assignment == "":
+            key = info.p_group or info.protein
+            assigned = [m for m in members[key] if m.allele in assigned_in_file]
+            if assigned:
+                d.antigens = set().union(*(assigned_in_file[m.allele] for m in assigned))
+                d.assignment = "p_group" if info.p_group else "protein"
+                d.note = f"inherited from {len(assigned)} assigned allele(s) of {key}"
+            else:
+                name = group_name(info)
+                if not name:
+                    raise BuildError(f"{info.allele}: no serology, no assigned allele in {key} "
+                                     "and no allele-group name for its locus")
+                d.antigens, d.assignment = {name}, "allele_group"
+        if d.assignment == "null":
+            continue
+        d.implied = {u for a in d.antigens for u in rel.upward(a)} - d.antigens
+        ligand = protein_ligand.get(info.protein) if info.locus in ("A", "B") else ""
+        if ligand is None:
+            raise BuildError(f"{info.allele}: no rule-1 call, so Bw4/Bw6 is unknown")
+        epitope = PUBLIC_EPITOPE.get((info.locus, ligand))
+        d.public = {epitope} if epitope else set()
+        d.group_name = group_name(info)
+        carried = d.antigens | d.implied | d.public | ({d.group_name} - {""})
+        broads_only = [a for a in d.antigens
+                       if rel.splits_of.get(a) and not set(rel.splits_of[a]) & d.antigens]
+        d.possible = {x for a in broads_only for x in rel.downward(a)} - carried
+
+    rows = []
+    for info in infos:
+        d = direct[info.allele]
+        rows.append([info.allele, joined(d.antigens), joined(d.implied), joined(d.public),
+                     d.group_name, joined(d.possible), d.assignment, bool_cell(d.maybe_null),
+                     d.note])
+    stats["hla_antigens"] = direct
+    stats["ser_ser"] = rel
+    stats["who_antigens"] = who
+    return rows
+
+
+def build_hla_serology(stats: dict) -> list[list[str]]:
+    """One row per antigen name an allele can carry: WHO antigens (named in
+    rel_dna_ser.txt or rel_ser_ser.txt), the public epitopes Bw4/Bw6 and the
+    allele-group names, with broad/splits/parent/associated from
+    rel_ser_ser.txt, the loci whose alleles carry it and their number."""
+    infos: list[AlleleInfo] = stats["hla_alleles"]
+    direct: dict[str, AntigenAssignment] = stats["hla_antigens"]
+    rel: SerologyRelations = stats["ser_ser"]
+    carriers: dict[str, set[str]] = collections.defaultdict(set)
+    loci: dict[str, set[str]] = collections.defaultdict(set)
+    for info in infos:
+        d = direct[info.allele]
+        for antigen in d.antigens | d.implied | d.public | ({d.group_name} - {""}):
+            carriers[antigen].add(info.allele)
+            loci[antigen].add(info.locus)
+    kinds = {a: "who" for a in stats["who_antigens"]}
+    kinds.update({a: "public" for a in set(PUBLIC_EPITOPE.values())})
+    for d in direct.values():
+        if d.group_name:
+            kinds[d.group_name] = "allele_group"
+        if d.assignment == "allele_group":
+            kinds.update({a: "allele_group" for a in d.antigens})
+    stray = set(carriers) - set(kinds)
+    if stray:
+        raise BuildError(f"antigens carried but not named anywhere: {sorted(stray)}")
+    rows = []
+    for antigen in sorted(kinds, key=antigen_sort_key):
+        rows.append([
+            antigen, kinds[antigen], joined(loci[antigen]), rel.broad_of.get(antigen, ""),
+            joined(rel.splits_of.get(antigen, ())), rel.parent_of.get(antigen, ""),
+            joined(rel.associated_of.get(antigen, ())), str(len(carriers[antigen])),
+        ])
+    return rows
+
+
+# --------------------------------------------------------------------------
 # Table b) kir_genes.tsv (curated vocabulary)
 # --------------------------------------------------------------------------
 KIR_GENE_COLUMNS = ("alias", "gene", "kind", "variant", "note")
@@ -1156,8 +1580,9 @@ def print_summary(hla_rows: list[list[str]], stats: dict, out=sys.stdout) -> Non
               f"{'; ' + other if other else ''}{extra}", file=out)
 
 
-def print_gapped_summary(stats: dict, out=sys.stdout) -> None:
-    """Build log of the gapped rule-1 fallback: each entry, its templates and residues."""
+def print_v2_summary(stats: dict, out=sys.stdout) -> None:
+    """Build log of the rules-v2 tables: gapped placements, antigen assignment
+    kinds, P-group inheritance and allele-group fallbacks."""
     print("== Gapped fallback (rule 1, entries the ungapped offset cannot place) ==", file=out)
     for allele, result in stats["gapped"]:
         if result.failure:
@@ -1168,6 +1593,22 @@ def print_gapped_summary(stats: dict, out=sys.stdout) -> None:
                   f"{result.identity:.3f} over {result.overlap}", file=out)
     placed = sum(1 for _a, r in stats["gapped"] if not r.failure)
     print(f"  placed {placed} of {len(stats['gapped'])}", file=out)
+
+    direct: dict[str, AntigenAssignment] = stats["hla_antigens"]
+    infos: list[AlleleInfo] = stats["hla_alleles"]
+    print("== Antigens (rule 13 v2): alleles per assignment kind ==", file=out)
+    kinds = collections.Counter(d.assignment for d in direct.values())
+    print("  " + ", ".join(f"{k} {n}" for k, n in kinds.most_common()), file=out)
+    inherited = collections.Counter(
+        (a.locus, d.assignment) for a in infos
+        if (d := direct[a.allele]).assignment in ("p_group", "protein", "allele_group")
+    )
+    for (locus, kind), n in sorted(inherited.items()):
+        print(f"  '?' alleles at {locus}: {kind} {n}", file=out)
+    broad_only = sum(1 for d in direct.values() if d.possible)
+    print(f"  assigned a broad only (possible splits recorded): {broad_only}", file=out)
+    print(f"  maybe null (a field also lists 0): "
+          f"{sum(1 for d in direct.values() if d.maybe_null)}", file=out)
 
 
 # --------------------------------------------------------------------------
@@ -1184,6 +1625,11 @@ def build(shared: Path, out: Path, date: str, *, quiet: bool = False) -> dict[st
 
     hla_sources = [HLA_ALLELELIST, *(HLA_FASTA[locus] for locus in HLA_LOCI)]
     ligand_rows = build_hla(shared, stats)
+    allele_rows = build_hla_alleles(shared, stats)
+    antigen_rows = build_hla_antigens(shared, stats)
+    # Bw4/Bw6 come from the HLA-A and HLA-B rule-1 calls, hence their FASTA files.
+    antigen_sources = [HLA_ALLELELIST, WMDA_REL_DNA_SER, WMDA_REL_SER_SER, WMDA_NOM_G,
+                       WMDA_NOM_P, HLA_FASTA["A"], HLA_FASTA["B"]]
     specs = [
         TableSpec(
             "hla_kir_ligands", "hla_kir_ligands.tsv", HLA_RELEASE_LABEL, hla_sources,
@@ -1193,6 +1639,33 @@ def build(shared: Path, out: Path, date: str, *, quiet: bool = False) -> dict[st
             "ungapped offset cannot place",
             f"{HLA_URL}/fasta", hla_retrieved, schema_version=2,
             counts=column_counts(ligand_rows, HLA_COLUMNS, "alignment", none="not_placed"),
+        ),
+        TableSpec(
+            "hla_alleles", "hla_alleles.tsv", HLA_RELEASE_LABEL,
+            [HLA_ALLELELIST, WMDA_NOM_G, WMDA_NOM_P], HLA_LICENSE, HLA_ALLELE_COLUMNS,
+            allele_rows,
+            "IPD-IMGT/HLA allele list with G groups (hla_nom_g.txt) and P groups "
+            "(hla_nom_p.txt) for A, B, C, DRB1, DRB3, DRB4, DRB5, DQA1, DQB1, DPA1 and DPB1 "
+            "(kirmatch rules v2 §A.3, §A.14, §A.19)",
+            f"{HLA_URL}/wmda", hla_retrieved,
+            counts=column_counts(allele_rows, HLA_ALLELE_COLUMNS, "locus"),
+        ),
+        TableSpec(
+            "hla_antigens", "hla_antigens.tsv", HLA_RELEASE_LABEL, antigen_sources, HLA_LICENSE,
+            HLA_ANTIGEN_COLUMNS, antigen_rows,
+            "serological antigens per allele from rel_dna_ser.txt and rel_ser_ser.txt (P-group "
+            "inheritance and allele-group names for alleles without serology), Bw4/Bw6 from "
+            "the rule-1 calls (kirmatch rules v2 §A.14, rule 13)",
+            f"{HLA_URL}/wmda", hla_retrieved,
+            counts=column_counts(antigen_rows, HLA_ANTIGEN_COLUMNS, "assignment"),
+        ),
+        TableSpec(
+            "hla_serology", "hla_serology.tsv", HLA_RELEASE_LABEL, antigen_sources, HLA_LICENSE,
+            HLA_SEROLOGY_COLUMNS, build_hla_serology(stats),
+            "serological antigen names with broad, splits, parent and associated antigens "
+            "(rel_ser_ser.txt), the loci and number of alleles carrying each (hla_antigens) "
+            "(kirmatch rules v2 §A.14, rule 13)",
+            f"{HLA_URL}/wmda", hla_retrieved,
         ),
         TableSpec(
             "kir_genes", "kir_genes.tsv", KIR_RELEASE_LABEL, [KIR_ALLELELIST], KIR_LICENSE,
@@ -1295,7 +1768,7 @@ def build(shared: Path, out: Path, date: str, *, quiet: bool = False) -> dict[st
     if not quiet:
         hla_rows = specs[0].rows
         print_summary(hla_rows, stats)
-        print_gapped_summary(stats)
+        print_v2_summary(stats)
         print("== Tables ==")
         for spec in specs:
             print(f"  {spec.file}: {len(spec.rows)} rows")
