@@ -11,7 +11,7 @@ SHA-256, row count, columns and provenance. :func:`load_reference_tables`
 re-hashes and parses the KIR-ligand and KIR tables at once and raises
 :class:`~kirmatch.errors.ReferenceTableError` on any drift, missing file or
 malformed row. The larger rules-v2 tables (all-loci alleles, antigens,
-serology) are checked to exist at load time but read,
+serology, HLA-B leader, DPB1 TCE) are checked to exist at load time but read,
 checksum-verified and parsed only at their first use, so loading stays fast;
 their data is never used before their checksum has been verified.
 
@@ -30,6 +30,8 @@ their data is never used before their checksum has been verified.
 'DRB1*15:01P'
 >>> sorted(tables.antigens_of("B*51:01").carries)
 ['B5', 'B51', 'Bw4']
+>>> tables.b_leader("B*07:02"), tables.dpb1_tce("DPB1*09:01")
+(('M', 'protein'), 1)
 """
 
 from __future__ import annotations
@@ -52,11 +54,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-from kirmatch.errors import AmbiguityError, ReferenceTableError
+from kirmatch.errors import AmbiguityError, ReferenceTableError, UnknownAlleleError
 
 __all__ = [
     "TABLES_DIR_ENV",
     "AntigenRecord",
+    "BLeaderRecord",
+    "DPB1TCERecord",
     "HLAAlleleInfo",
     "HLAAlleleRecord",
     "KIRGeneInfo",
@@ -79,6 +83,8 @@ KIR3DL1_TABLE = "kir3dl1_class"
 HLA_ALLELES_TABLE = "hla_alleles"
 HLA_ANTIGENS_TABLE = "hla_antigens"
 HLA_SEROLOGY_TABLE = "hla_serology"
+B_LEADER_TABLE = "hla_b_leader"
+DPB1_TCE_TABLE = "hla_dpb1_tce"
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     HLA_TABLE: (
         "allele", "locus", "protein", "suffix", "expressed", "residues_76_83",
@@ -94,12 +100,17 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
                          "assignment", "maybe_null", "note"),
     HLA_SEROLOGY_TABLE: ("antigen", "kind", "loci", "broad", "splits", "parent", "associated",
                          "n_alleles"),
+    B_LEADER_TABLE: ("allele", "protein", "expressed", "residue", "leader", "source", "note"),
+    DPB1_TCE_TABLE: ("allele", "protein", "expressed", "tce_v2", "v2_label", "v2_predicted",
+                     "tce_v1", "v1_label", "v1_predicted"),
 }  # fmt: skip
 # Per-table schema versions (MANIFEST ``schema_version``); 2 for the ligand
 # table, which gained the ``alignment`` column.
 TABLE_SCHEMA_VERSIONS: dict[str, int] = {name: 1 for name in REQUIRED_COLUMNS} | {HLA_TABLE: 2}
 # Read, verified and parsed at first use, not by load_reference_tables().
-LAZY_TABLES = frozenset({HLA_ALLELES_TABLE, HLA_ANTIGENS_TABLE, HLA_SEROLOGY_TABLE})
+LAZY_TABLES = frozenset(
+    {HLA_ALLELES_TABLE, HLA_ANTIGENS_TABLE, HLA_SEROLOGY_TABLE, B_LEADER_TABLE, DPB1_TCE_TABLE}
+)
 
 _LIGAND_CELLS = frozenset({"C1", "C2", "Bw4-80I", "Bw4-80T", "Bw6", "unclassified", "none", ""})
 _BOOL_CELLS = frozenset({"true", "false"})
@@ -113,6 +124,8 @@ _KIR_KINDS = frozenset({"inhibitory", "activating", "framework", "pseudogene"})
 _KIR2DL1_CALLS = frozenset({"R245", "C245", "other", "null"})
 _KIR3DL1_CLASSES = frozenset({"H", "L", "N"})
 _SEROLOGY_KINDS = frozenset({"who", "public", "allele_group"})
+_LEADER_SOURCES = ("sequence", "protein", "first_field_fallback", "unknown", "null")
+_TCE_GROUPS = frozenset({"1", "2", "3", ""})
 _HLA_NAME = re.compile(r"^(?:HLA-)?([A-Z][A-Z0-9]*)\*(\d+(?::\d+)*)([A-Z]?)$")
 _GROUP_NAME = re.compile(r"^(?:HLA-)?([A-Z][A-Z0-9]*\*\d+(?::\d+)+)([GP])$")
 _KIR_NAME = re.compile(r"^(KIR[0-9][A-Z0-9]+)\*(\d+)([A-Z]?)$")
@@ -248,6 +261,51 @@ class SerologyRecord:
 
     def __str__(self) -> str:
         return self.antigen
+
+
+@dataclass(frozen=True, slots=True)
+class BLeaderRecord:
+    """HLA-B leader residue -21 of one allele (DOMAIN.md §A.19).
+
+    ``residue`` is the amino acid (``None`` if unknown or null), ``leader`` the
+    same when it is ``M`` or ``T`` (else ``None``), ``source`` one of
+    ``sequence``, ``protein``, ``first_field_fallback``, ``unknown``, ``null``.
+    """
+
+    allele: str
+    protein: str
+    expressed: bool
+    residue: str | None
+    leader: str | None
+    source: str
+    note: str
+
+    def __str__(self) -> str:
+        return self.allele
+
+
+@dataclass(frozen=True, slots=True)
+class DPB1TCERecord:
+    """DPB1 T-cell-epitope groups of one allele (``tce/dpb_tce.csv``).
+
+    ``tce_v2``/``tce_v1`` are 1, 2 or 3 (``None``: null or unassigned);
+    ``v2_label``/``v1_label`` the file's label (``2a`` is V2 group 2 for an
+    allele moved from V1 group 3; ``0`` null); ``*_predicted`` marks the file's
+    ``$`` (assigned from sequence motifs or functional distance scores).
+    """
+
+    allele: str
+    protein: str
+    expressed: bool
+    tce_v2: int | None
+    v2_label: str
+    v2_predicted: bool
+    tce_v1: int | None
+    v1_label: str
+    v1_predicted: bool
+
+    def __str__(self) -> str:
+        return self.allele
 
 
 @dataclass(frozen=True, slots=True)
@@ -643,6 +701,15 @@ class ReferenceTables:
             return tuple(a for a in members if a.suffix == suffix)
         return tuple(a for a in members if a.expressed)
 
+    def _members_or_raise(self, name: str, locus: str) -> tuple[HLAAlleleInfo, ...]:
+        """:meth:`_typed_members` of a name that must exist at ``locus``."""
+        match = _HLA_NAME.match(name.strip())
+        if not match or match.group(1) != locus:
+            raise UnknownAlleleError(name, f"IPD-IMGT/HLA {self.hla_release} (HLA-{locus})")
+        if not self.hla_alleles_with_prefix(name):
+            raise UnknownAlleleError(name, f"IPD-IMGT/HLA {self.hla_release}")
+        return self._typed_members(name)
+
     # -- antigens (rule 13 v2)
     @property
     def _antigens(self) -> _AntigenTable:
@@ -801,6 +868,96 @@ class ReferenceTables:
         (True, False)
         """
         return self._canonical_antigen(name) is not None
+
+    # -- HLA-B leader and DPB1 TCE (rule 16)
+    def _keyed_rows(self, name: str) -> dict[str, list[str]]:
+        def build() -> dict[str, list[str]]:
+            table = self._lazy_table(name)
+            if name == B_LEADER_TABLE:
+                _check_columns(table, name, ((2, _BOOL_CELLS), (5, frozenset(_LEADER_SOURCES))))
+            else:
+                _check_columns(table, name, (
+                    (2, _BOOL_CELLS), (3, _TCE_GROUPS), (5, _BOOL_CELLS), (6, _TCE_GROUPS),
+                    (8, _BOOL_CELLS),
+                ))  # fmt: skip
+            return {row[0]: row for row in table.rows}
+
+        return self._lazy_index(name, build)
+
+    def b_leader_record(self, allele: str) -> BLeaderRecord | None:
+        """The HLA-B leader record of an exact allele name; ``None`` if absent.
+
+        >>> load_reference_tables().b_leader_record("B*44:02:01:01").leader
+        'T'
+        """
+        row = self._keyed_rows(B_LEADER_TABLE).get(allele.strip().removeprefix("HLA-"))
+        if row is None:
+            return None
+        return BLeaderRecord(
+            allele=row[0], protein=row[1], expressed=row[2] == "true", residue=row[3] or None,
+            leader=row[4] or None, source=row[5], note=row[6],
+        )  # fmt: skip
+
+    def b_leader(self, name: str) -> tuple[str | None, str]:
+        """HLA-B leader residue -21 (``"M"``, ``"T"`` or ``None``) and its source.
+
+        ``name`` is an HLA-B allele or a shorter name (``"B*07:02"``): then all
+        its expressed alleles (or those with the typed suffix) must agree, and
+        the source is the weakest of theirs (``sequence`` > ``protein`` >
+        ``first_field_fallback``). ``None`` comes with ``unknown`` (no usable
+        entry, or a residue other than M/T), ``ambiguous`` (alleles disagree) or
+        ``null``. A name absent from the release raises
+        :class:`~kirmatch.errors.UnknownAlleleError`.
+
+        >>> t = load_reference_tables()
+        >>> [t.b_leader(b)[0] for b in ("B*07:02", "B*44:02", "B*35:01", "B*08:01")]
+        ['M', 'T', 'T', 'M']
+        >>> t.b_leader("B*07")
+        (None, 'ambiguous')
+        """
+        rows = self._keyed_rows(B_LEADER_TABLE)
+        found = [rows[a.allele] for a in self._members_or_raise(name, "B") if a.allele in rows]
+        leaders = [row[4] for row in found]
+        known = set(leaders) - {""}
+        if len(known) > 1:
+            return None, "ambiguous"
+        if not known or "" in leaders:
+            return None, "null" if all(row[5] == "null" for row in found) else "unknown"
+        weakest = max(_LEADER_SOURCES.index(row[5]) for row in found)
+        return known.pop(), _LEADER_SOURCES[weakest]
+
+    def dpb1_tce_record(self, allele: str) -> DPB1TCERecord | None:
+        """The DPB1 TCE record of an exact allele name; ``None`` if absent.
+
+        >>> rec = load_reference_tables().dpb1_tce_record("DPB1*06:01:01:01")
+        >>> rec.tce_v2, rec.v2_label, rec.tce_v1
+        (2, '2a', 3)
+        """
+        row = self._keyed_rows(DPB1_TCE_TABLE).get(allele.strip().removeprefix("HLA-"))
+        if row is None:
+            return None
+        return DPB1TCERecord(
+            allele=row[0], protein=row[1], expressed=row[2] == "true",
+            tce_v2=int(row[3]) if row[3] else None, v2_label=row[4],
+            v2_predicted=row[5] == "true", tce_v1=int(row[6]) if row[6] else None,
+            v1_label=row[7], v1_predicted=row[8] == "true",
+        )  # fmt: skip
+
+    def dpb1_tce(self, name: str) -> int | None:
+        """V2 TCE group (1, 2 or 3; Crivello 2015) of a DPB1 allele or shorter name.
+
+        A shorter name (``"DPB1*04:01"``) gives the group its expressed alleles
+        share, else ``None``; ``None`` also for a null allele or an allele without
+        assignment. A name absent from the release raises
+        :class:`~kirmatch.errors.UnknownAlleleError`.
+
+        >>> t = load_reference_tables()
+        >>> [t.dpb1_tce(a) for a in ("DPB1*04:01", "DPB1*09:01", "DPB1*02:01", "DPB1*04:02")]
+        [3, 1, 3, 3]
+        """
+        groups = {rec.tce_v2 for a in self._members_or_raise(name, "DPB1")
+                  if (rec := self.dpb1_tce_record(a.allele)) is not None}
+        return groups.pop() if len(groups) == 1 else None
 
     # ------------------------------------------------------------------ KIR
     def _build_kir(self, raw: dict[str, _Rows]) -> None:

@@ -1,7 +1,8 @@
 """Tests for the rules-v2 reference tables and their lazy accessors.
 
 Tables: ``hla_alleles`` (all loci, G/P groups), ``hla_antigens`` and
-``hla_serology`` (rule 13 v2, DOMAIN.md §A.14), and the gapped rule-1 fallback of
+``hla_serology`` (rule 13 v2, DOMAIN.md §A.14), ``hla_b_leader`` and
+``hla_dpb1_tce`` (rule 16, §A.19), and the gapped rule-1 fallback of
 ``hla_kir_ligands`` (the "100 % ligand coverage" issue). Every expected value is
 traced to DOMAIN.md or to the IPD-IMGT/HLA 3.58.0 files; the tests marked
 ``shared`` re-derive facts from those files independently of the generator.
@@ -10,6 +11,8 @@ traced to DOMAIN.md or to the IPD-IMGT/HLA 3.58.0 files; the tests marked
 from __future__ import annotations
 
 import collections
+import csv
+import gzip
 import hashlib
 import pickle
 import shutil
@@ -19,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import kirmatch.tables as kt
-from kirmatch.errors import AmbiguityError, ReferenceTableError
+from kirmatch.errors import AmbiguityError, ReferenceTableError, UnknownAlleleError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -312,6 +315,82 @@ def test_p_group_inheritance(tables_dir: Path, t: kt.ReferenceTables) -> None:
             *(t.antigens_of(a.allele).antigens for a in donors))
 
 
+# ----------------------------------------------------------------- HLA-B leader (rule 16)
+@pytest.mark.parametrize(("name", "leader"), [
+    ("B*07:02", "M"), ("B*44:02", "T"), ("B*35:01", "T"), ("B*08:01", "M"),
+])
+def test_b_leader_worked_checks(t: kt.ReferenceTables, name: str, leader: str) -> None:
+    """DOMAIN.md §A.19: B*07:02+B*44:02 is M/T, B*08:01+B*07:02 is M/M."""
+    value, source = t.b_leader(name)
+    assert value == leader
+    # Read from the protein's own full-length entries (its partial ones take them).
+    assert source in ("sequence", "protein")
+    assert t.b_leader_record(name + ":01:01").source == "sequence"
+
+
+def test_b_leader_sources(tables_dir: Path, manifest: dict, t: kt.ReferenceTables) -> None:
+    rows = read_rows(tables_dir / "hla_b_leader.tsv")
+    counts = collections.Counter(r["source"] for r in rows)
+    assert manifest["tables"]["hla_b_leader"]["counts"] == {
+        s: counts[s] for s in ("sequence", "protein", "first_field_fallback", "unknown", "null")
+    }
+    assert sum(counts.values()) == 10183
+    for r in rows:
+        assert r["leader"] == (r["residue"] if r["residue"] in ("M", "T") else "")
+        assert (r["source"] == "null") == (r["expressed"] == "false")
+        if r["source"] in ("unknown", "null"):
+            assert r["residue"] == ""
+    # Residues that are neither Met nor Thr are reported, never forced to M/T.
+    assert {r["allele"]: r["residue"] for r in rows if r["residue"] not in ("M", "T", "")} == {
+        "B*07:371": "V", "B*07:458": "L", "B*55:91": "R"}
+    assert t.b_leader("B*07:371") == (None, "unknown")
+
+
+def test_b_leader_protein_agreement(tables_dir: Path) -> None:
+    """All expressed alleles of one 2-field protein agree (checked by the generator)."""
+    by_protein = collections.defaultdict(set)
+    for r in read_rows(tables_dir / "hla_b_leader.tsv"):
+        if r["source"] in ("sequence", "protein"):
+            by_protein[r["protein"]].add(r["residue"])
+    assert by_protein and all(len(v) == 1 for v in by_protein.values())
+
+
+def test_b_leader_fallback_and_unknown(t: kt.ReferenceTables) -> None:
+    records = [t.b_leader_record(a.allele) for a in t.hla_alleles_with_prefix("B*39")]
+    fallback = [r for r in records if r.source == "first_field_fallback"]
+    assert fallback and {r.leader for r in fallback} == {"M"}  # every B*39 full-length is M
+    # An alternative start (entry begins at the Met of -21) is not guessed.
+    assert t.b_leader("B*39:150Q") == (None, "unknown")
+    assert t.b_leader("B*07") == (None, "ambiguous")
+    assert t.b_leader("B*07:44N") == (None, "null")
+    with pytest.raises(UnknownAlleleError, match="B\\*99:99"):
+        t.b_leader("B*99:99")
+    with pytest.raises(UnknownAlleleError):
+        t.b_leader("C*07:02")
+
+
+# ----------------------------------------------------------------- DPB1 TCE (rule 16)
+@pytest.mark.parametrize(("name", "group"), [
+    ("DPB1*04:01", 3), ("DPB1*09:01", 1), ("DPB1*02:01", 3), ("DPB1*04:02", 3),
+    ("DPB1*03:01", 2), ("DPB1*01:01", 3), ("DPB1*06:01", 2),
+])
+def test_dpb1_tce_groups(t: kt.ReferenceTables, name: str, group: int) -> None:
+    """DOMAIN.md §A.19 worked checks (04:01 -> 3, 09:01 -> 1, 02:01 and 04:02 -> 3)."""
+    assert t.dpb1_tce(name) == group
+
+
+def test_dpb1_tce_labels(t: kt.ReferenceTables, tables_dir: Path) -> None:
+    rec = t.dpb1_tce_record("DPB1*06:01:01:01")
+    assert (rec.tce_v2, rec.v2_label, rec.tce_v1, rec.v1_label) == (2, "2a", 3, "3")
+    null = t.dpb1_tce_record("DPB1*04:01:01:24N")
+    assert null.tce_v2 is None and null.v2_label == "0" and not null.expressed
+    rows = read_rows(tables_dir / "hla_dpb1_tce.tsv")
+    assert len(rows) == 2762
+    assert all(r["tce_v2"] in "123" and r["tce_v2"] for r in rows if r["expressed"] == "true")
+    with pytest.raises(UnknownAlleleError):
+        t.dpb1_tce("DPB1*04:99")
+
+
 # ----------------------------------------------------------------- laziness and checksums
 def test_loading_is_lazy(tables_dir: Path, tmp_path: Path) -> None:
     copy = fresh_copy(tables_dir, tmp_path / "t")
@@ -319,16 +398,18 @@ def test_loading_is_lazy(tables_dir: Path, tmp_path: Path) -> None:
     assert tables.loaded_tables == frozenset()
     tables.hla_allele("DRB1*15:01:01:01")
     assert tables.loaded_tables == {"hla_alleles"}
-    tables.serology_relation("B51")
-    assert tables.loaded_tables == {"hla_alleles", "hla_serology"}
+    tables.dpb1_tce("DPB1*04:01")
+    assert tables.loaded_tables == {"hla_alleles", "hla_dpb1_tce"}
     tables.provenance()  # hashes the rest, parses nothing more
-    assert tables.loaded_tables == {"hla_alleles", "hla_serology"}
+    assert tables.loaded_tables == {"hla_alleles", "hla_dpb1_tce"}
 
 
 @pytest.mark.parametrize(("file", "use"), [
     ("hla_antigens.tsv", lambda t: t.antigens_of("B*51:01")),
     ("hla_alleles.tsv", lambda t: t.hla_allele("A*01:01:01:01")),
     ("hla_serology.tsv", lambda t: t.serology_relation("B51")),
+    ("hla_b_leader.tsv", lambda t: t.b_leader_record("B*07:02:01:01")),
+    ("hla_dpb1_tce.tsv", lambda t: t.dpb1_tce_record("DPB1*04:01:01:01")),
 ])
 def test_lazy_table_drift_is_caught_before_use(tables_dir: Path, tmp_path: Path, file: str,
                                                 use) -> None:
@@ -367,7 +448,7 @@ def test_provenance_lists_every_table_verified(t: kt.ReferenceTables, manifest: 
 def test_tables_pickle(t: kt.ReferenceTables) -> None:
     """dask and multiprocessing ship the tables to workers."""
     clone = pickle.loads(pickle.dumps(t))
-    assert clone.antigens_of("B*07:02") == t.antigens_of("B*07:02")
+    assert clone.b_leader("B*07:02") == t.b_leader("B*07:02")
     assert clone.hla_allele("DQB1*02:01:01:01") == t.hla_allele("DQB1*02:01:01:01")
 
 
@@ -398,6 +479,42 @@ def test_antigens_match_rel_dna_ser(shared_dir: Path, t: kt.ReferenceTables) -> 
         else:
             assert rec.assignment in ("p_group", "protein", "allele_group"), row
     assert checked > 30000
+
+
+@pytest.mark.shared
+def test_leader_matches_fourth_residue(shared_dir: Path, t: kt.ReferenceTables) -> None:
+    """Residue -21 is the 4th residue of each full-length entry (DOMAIN.md §A.19)."""
+    name = None
+    seqs: dict[str, list[str]] = {}
+    with gzip.open(shared_dir / "imgt/3580/fasta/B_prot.fasta.gz", "rt") as handle:
+        for line in handle:
+            if line.startswith(">"):
+                name = line.split()[1]
+                seqs[name] = []
+            else:
+                seqs[name].append(line.strip())
+    checked = 0
+    for allele, parts in seqs.items():
+        seq = "".join(parts)
+        rec = t.b_leader_record(allele)
+        if rec.source == "sequence" and seq[4:8] == "APRT":  # a 24-residue leader start
+            assert rec.residue == seq[3], allele
+            checked += 1
+    assert checked > 6500
+
+
+@pytest.mark.shared
+def test_tce_matches_csv(shared_dir: Path, t: kt.ReferenceTables) -> None:
+    lines = [line for line in (shared_dir / "imgt/3580/tce/dpb_tce.csv").read_text(
+        encoding="utf-8").splitlines() if not line.startswith("#")]
+    rows = list(csv.DictReader(lines))
+    assert len(rows) == 2762
+    for row in rows:
+        rec = t.dpb1_tce_record(row["Allele"])
+        label = row["V2_Assignment"].rstrip("$")
+        assert rec.v2_label == label
+        assert rec.tce_v2 == ({"1": 1, "2": 2, "2a": 2, "3": 3}.get(label)), row
+        assert rec.v2_predicted == row["V2_Assignment"].endswith("$")
 
 
 def test_tables_doctests() -> None:

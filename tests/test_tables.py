@@ -30,7 +30,7 @@ else:  # pragma: no cover
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SOURCE_TABLES = REPO_ROOT / "reference_tables"
-HLA_V2_TABLES = ("hla_alleles", "hla_antigens", "hla_serology")
+HLA_V2_TABLES = ("hla_alleles", "hla_antigens", "hla_serology", "hla_b_leader", "hla_dpb1_tce")
 TABLE_NAMES = ("hla_kir_ligands", "kir_genes", "kir_alleles", "kir2dl1_245", "kir3dl1_class",
                *HLA_V2_TABLES)
 

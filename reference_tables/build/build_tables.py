@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import csv
 import dataclasses
 import datetime as _dt
 import gzip
@@ -69,6 +70,10 @@ WMDA_REL_DNA_SER = "imgt/3580/wmda/rel_dna_ser.txt"
 WMDA_REL_SER_SER = "imgt/3580/wmda/rel_ser_ser.txt"
 WMDA_NOM_G = "imgt/3580/wmda/hla_nom_g.txt"
 WMDA_NOM_P = "imgt/3580/wmda/hla_nom_p.txt"
+# The DPB1 TCE file comes from the 3.58.0 `Latest` tip, not the `3580` branch
+# commit (shared/imgt/README.md, "Added for HLA-level matching").
+DPB_TCE = "imgt/3580/tce/dpb_tce.csv"
+HLA_TIP_COMMIT = "64a60b945a32c14dc776ea729d9307b0aa542915"
 # Loci of the all-loci allele and antigen tables (DOMAIN.md §A.14, §A.19).
 ALLELE_TABLE_LOCI = ("A", "B", "C", "DRB1", "DRB3", "DRB4", "DRB5", "DQA1", "DQB1", "DPA1",
                      "DPB1")
@@ -647,8 +652,10 @@ def build_hla(shared: Path, stats: dict) -> list[list[str]]:
     methods: collections.Counter[tuple[str, str]] = collections.Counter()
     odd_leader: list[str] = []
     gapped: list[tuple[str, GappedPlacement]] = []
+    stats["hla_seqs"] = {}
     for locus in HLA_LOCI:
         seqs = read_fasta_gz(shared / HLA_FASTA[locus])
+        stats["hla_seqs"][locus] = seqs
         universe = sorted((n for n in names if n.startswith(f"{locus}*")), key=hla_sort_key)
         extra = sorted(set(seqs) - set(universe), key=hla_sort_key)
         if extra:
@@ -1165,6 +1172,196 @@ def build_hla_serology(stats: dict) -> list[list[str]]:
 
 
 # --------------------------------------------------------------------------
+# Table i) hla_b_leader.tsv: HLA-B leader residue -21 (rule 16, DOMAIN.md §A.19)
+# --------------------------------------------------------------------------
+B_LEADER_COLUMNS = ("allele", "protein", "expressed", "residue", "leader", "source", "note")
+# Residue -21 is the 4th residue of a full-length entry (index 3 of the
+# 24-residue leader, DOMAIN.md §A.19). It is read through an alignment of the
+# entry's first LEADER_PROBE residues with the B reference's (leader + start of
+# alpha-1), so entries whose leader is not 24 residues long (an alternative
+# start at the Met of -21, an indel inside the leader) are read correctly.
+LEADER_INDEX = 3
+LEADER_PROBE = 60
+LEADER_BAND = 12
+LEADER_MIN_OVERLAP = 40
+LEADER_SOURCES = ("sequence", "protein", "first_field_fallback", "unknown", "null")
+
+
+def leader_residue(seq: str, reference: str) -> tuple[str | None, str]:
+    """Residue -21 of an entry, or ``(None, reason)`` when its entry lacks exon 1.
+
+    An entry has exon 1 only if it starts with Met and residue -21 of the
+    reference aligns to a residue of the entry in both tie orders, at the same
+    position, with identity >= MIN_IDENTITY over >= LEADER_MIN_OVERLAP pairs.
+    """
+    if not seq.startswith("M"):
+        return None, "no exon 1"
+    stop = seq.find("X")
+    query = (seq if stop < 0 else seq[:stop])[:LEADER_PROBE]
+    probe = reference[:LEADER_PROBE]
+    found = set()
+    for pairs in (gotoh_pairs(query, probe, 0, LEADER_BAND)[1],
+                  gotoh_pairs_reversed(query, probe, 0)[1]):
+        overlap = len(pairs)
+        identity = sum(query[i] == probe[j] for j, i in pairs.items()) / max(overlap, 1)
+        if LEADER_INDEX not in pairs or overlap < LEADER_MIN_OVERLAP or identity < MIN_IDENTITY:
+            return None, "leader not aligned"
+        found.add(pairs[LEADER_INDEX])
+    if len(found) != 1:
+        return None, "leader alignment ambiguous at residue -21"
+    return query[found.pop()], ""
+
+
+def build_b_leader(stats: dict) -> list[list[str]]:
+    """Residue -21 per HLA-B allele, with its source (DOMAIN.md §A.19).
+
+    ``sequence``: the allele's own full-length entry. ``protein``: another
+    expressed entry of its 2-field protein (same protein by nomenclature; all
+    such entries must agree, BuildError otherwise). ``first_field_fallback``:
+    every expressed full-length entry of its first-field group has the same
+    residue. ``unknown`` otherwise; ``null`` for null alleles. ``leader`` is the
+    residue when it is M or T, else empty.
+    """
+    seqs = stats["hla_seqs"]["B"]
+    reference = seqs[HLA_REFERENCE["B"]]
+    entries = [e for e in stats["hla_entries"] if e.locus == "B"]
+    own: dict[str, str] = {}
+    notes: dict[str, str] = {}
+    ambiguous: dict[str, str] = {}
+    for entry in entries:
+        seq = seqs.get(entry.allele)
+        if not entry.expressed or seq is None:
+            continue
+        if not seq.startswith("M"):
+            notes[entry.allele] = "no exon 1"
+        elif entry.shift == LEADER_LENGTH:
+            # The usual case: a 24-residue leader placed by the ungapped match,
+            # so residue -21 is the 4th residue, as DOMAIN.md §A.19 defines it.
+            own[entry.allele] = seq[LEADER_INDEX]
+        else:
+            # A leader of another length, or an entry only the gapped fallback
+            # placed: the 4th residue counts only if the alignment with the
+            # reference leader reads the same residue there.
+            aligned, why = leader_residue(seq, reference)
+            length = ("not placed by the ungapped match" if entry.shift is None
+                      else f"{entry.shift} residues before residue 1")
+            if aligned == seq[LEADER_INDEX]:
+                own[entry.allele] = aligned
+                notes[entry.allele] = f"{length}; 4th residue confirmed by alignment"
+            else:
+                ambiguous[entry.allele] = (
+                    f"{length}; 4th residue {seq[LEADER_INDEX]} but the alignment with the "
+                    f"reference leader gives {aligned or why}"
+                )
+    by_protein: dict[str, set[str]] = collections.defaultdict(set)
+    by_group: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for entry in entries:
+        if entry.allele in own:
+            by_protein[entry.protein].add(own[entry.allele])
+            by_group[entry.protein.split(":", 1)[0]][own[entry.allele]] += 1
+    split = {p: sorted(v) for p, v in by_protein.items() if len(v) > 1}
+    if split:
+        raise BuildError(f"expressed entries of one HLA-B protein disagree at -21: {split}")
+    rows = []
+    counts: collections.Counter[str] = collections.Counter()
+    for entry in entries:
+        group = entry.protein.split(":", 1)[0]
+        note = notes.get(entry.allele, "")
+        if not entry.expressed:
+            residue, source, note = "", "null", ""
+        elif entry.allele in ambiguous:
+            residue, source, note = "", "unknown", ambiguous[entry.allele]
+        elif entry.allele in own:
+            residue, source = own[entry.allele], "sequence"
+        elif by_protein.get(entry.protein):
+            residue, source = next(iter(by_protein[entry.protein])), "protein"
+            note = f"{note or 'no sequence'}; from the entries of {entry.protein}"
+        elif len(by_group[group]) == 1:
+            residue, source = next(iter(by_group[group])), "first_field_fallback"
+            note = f"{note or 'no sequence'}; all full-length {group} entries agree"
+        else:
+            residue, source = "", "unknown"
+            note = f"{note or 'no sequence'}; full-length {group} entries disagree"
+        if residue and residue not in "MT":
+            note = f"residue -21 is {residue}, neither Met nor Thr" + (f"; {note}" if note else "")
+        counts[source] += 1
+        rows.append([entry.allele, entry.protein, bool_cell(entry.expressed), residue,
+                     residue if residue in ("M", "T") else "", source, note])
+    stats["b_leader_counts"] = {s: counts[s] for s in LEADER_SOURCES}
+    stats["b_leader_rows"] = rows
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Table j) hla_dpb1_tce.tsv: DPB1 T-cell-epitope groups (rule 16, DOMAIN.md §A.19)
+# --------------------------------------------------------------------------
+DPB1_TCE_COLUMNS = (
+    "allele", "protein", "expressed", "tce_v2", "v2_label", "v2_predicted", "tce_v1", "v1_label",
+    "v1_predicted",
+)  # fmt: skip
+DPB_TCE_HEADER = ["Allele", "Protein", "V1_Assignment", "V2_Assignment", "Comments"]
+# Labels of dpb_tce.csv: 1, 2, 3 (TCE groups, 1 most immunogenic; Crivello et
+# al., Biol Blood Marrow Transplant 2015), "2a" (group 2 in V2 for alleles that
+# were group 3 in V1: every 2a row carries the comment "Assignment changed
+# between V1 and V2"), "0" (null allele), empty (not assigned); a trailing "$"
+# marks a predicted assignment (comment: "based on sequence motifs" for V1,
+# "based on functional distance scores" for V2).
+TCE_LABEL_RE = re.compile(r"^(?P<label>0|1|2|2a|3)?(?P<predicted>\$)?$")
+TCE_GROUP = {"1": "1", "2": "2", "2a": "2", "3": "3", "0": "", "": ""}
+
+
+def build_dpb1_tce(shared: Path, stats: dict) -> list[list[str]]:
+    """V2 (and V1) TCE group of every DPB1 allele (DOMAIN.md §A.19).
+
+    Checks (BuildError): the file lists exactly the DPB1 alleles of the list;
+    its protein column is the allele's 2-field protein (``NA`` for nulls);
+    label ``0`` exactly for null alleles; the expressed alleles of one protein
+    agree on both groups.
+    """
+    reader = csv.reader(line for _lineno, line in ipd_lines(shared / DPB_TCE, HLA_RELEASE_LABEL))
+    if next(reader, None) != DPB_TCE_HEADER:
+        raise BuildError(f"{DPB_TCE}: header is not {DPB_TCE_HEADER}")
+    infos = {a.allele: a for a in stats["hla_alleles"] if a.locus == "DPB1"}
+    parsed: dict[str, tuple[re.Match[str], re.Match[str]]] = {}
+    for row in reader:
+        if len(row) != len(DPB_TCE_HEADER):
+            raise BuildError(f"{DPB_TCE}: malformed row {row}")
+        allele, protein, v1, v2 = row[:4]
+        info = infos.get(allele)
+        if info is None or allele in parsed:
+            raise BuildError(f"{DPB_TCE}: {allele} is unknown or listed twice")
+        m1, m2 = TCE_LABEL_RE.match(v1), TCE_LABEL_RE.match(v2)
+        if not m1 or not m2 or (m1["predicted"] and not m1["label"]) or (
+            m2["predicted"] and not m2["label"]
+        ):
+            raise BuildError(f"{DPB_TCE}: unexpected assignment in {row}")
+        null_label = m2["label"] == "0"
+        if null_label == info.expressed or (m1["label"] == "0") != null_label:
+            raise BuildError(f"{DPB_TCE}: label 0 must mark exactly the null alleles: {row}")
+        if protein != ("NA" if not info.expressed else info.protein):
+            raise BuildError(f"{DPB_TCE}: protein {protein!r} of {allele} is not {info.protein}")
+        parsed[allele] = (m1, m2)
+    missing = sorted(set(infos) - set(parsed), key=hla_sort_key)
+    if missing:
+        raise BuildError(f"{DPB_TCE} does not list {len(missing)} DPB1 alleles: {missing[:5]}")
+    rows = []
+    by_protein: dict[str, set[tuple[str, str]]] = collections.defaultdict(set)
+    for allele in sorted(parsed, key=hla_sort_key):
+        info, (m1, m2) = infos[allele], parsed[allele]
+        g1, g2 = TCE_GROUP[m1["label"] or ""], TCE_GROUP[m2["label"] or ""]
+        if info.expressed:
+            by_protein[info.protein].add((g1, g2))
+        rows.append([allele, info.protein, bool_cell(info.expressed), g2, m2["label"] or "",
+                     bool_cell(bool(m2["predicted"])), g1, m1["label"] or "",
+                     bool_cell(bool(m1["predicted"]))])
+    split = {p: sorted(v) for p, v in by_protein.items() if len(v) > 1}
+    if split:
+        raise BuildError(f"{DPB_TCE}: expressed alleles of one protein disagree: {split}")
+    stats["dpb1_tce_rows"] = rows
+    return rows
+
+
+# --------------------------------------------------------------------------
 # Table b) kir_genes.tsv (curated vocabulary)
 # --------------------------------------------------------------------------
 KIR_GENE_COLUMNS = ("alias", "gene", "kind", "variant", "note")
@@ -1511,6 +1708,16 @@ def commit_date(shared: Path, subdir: str, commit: str) -> str:
     return match.group(1)
 
 
+def tip_file_date(shared: Path, commit: str) -> str:
+    """The file date shared/imgt/README.md gives for the files copied from ``commit``."""
+    text = (shared / "imgt" / "README.md").read_text(encoding="utf-8")
+    match = re.search(rf"`{commit}`,\s+whose\s+`release_version.txt`\s+reads\s+"
+                      rf"{re.escape(HLA_RELEASE)},\s+file\s+date\s+(\d{{4}}-\d{{2}}-\d{{2}})", text)
+    if not match:
+        raise BuildError(f"imgt/README.md does not give the file date of commit {commit}")
+    return match.group(1)
+
+
 def source_hashes(shared: Path, files: Iterable[str], checksums: dict[str, str]) -> dict[str, str]:
     out = {}
     for rel in files:
@@ -1582,7 +1789,7 @@ def print_summary(hla_rows: list[list[str]], stats: dict, out=sys.stdout) -> Non
 
 def print_v2_summary(stats: dict, out=sys.stdout) -> None:
     """Build log of the rules-v2 tables: gapped placements, antigen assignment
-    kinds, P-group inheritance and allele-group fallbacks."""
+    kinds, P-group inheritance, allele-group fallbacks, leader sources, TCE groups."""
     print("== Gapped fallback (rule 1, entries the ungapped offset cannot place) ==", file=out)
     for allele, result in stats["gapped"]:
         if result.failure:
@@ -1610,6 +1817,18 @@ def print_v2_summary(stats: dict, out=sys.stdout) -> None:
     print(f"  maybe null (a field also lists 0): "
           f"{sum(1 for d in direct.values() if d.maybe_null)}", file=out)
 
+    print("== HLA-B leader residue -21 (rule 16): alleles per source ==", file=out)
+    print("  " + ", ".join(f"{k} {n}" for k, n in stats["b_leader_counts"].items()), file=out)
+    residues = collections.Counter((r[5], r[3] or "-") for r in stats["b_leader_rows"])
+    print("  " + ", ".join(f"{s}:{r} {n}" for (s, r), n in sorted(residues.items())), file=out)
+    print("== DPB1 TCE V2 groups (rule 16): alleles per group ==", file=out)
+    groups = collections.Counter(
+        (r[3] or ("null" if r[2] == "false" else "unassigned"), r[4])
+        for r in stats["dpb1_tce_rows"]
+    )
+    print("  " + ", ".join(f"{g} (label {lab or '-'}) {n}" for (g, lab), n in sorted(groups.items())),
+          file=out)
+
 
 # --------------------------------------------------------------------------
 # Main
@@ -1624,6 +1843,7 @@ def build(shared: Path, out: Path, date: str, *, quiet: bool = False) -> dict[st
     kir_list = read_ipd_csv(shared / KIR_ALLELELIST, KIR_RELEASE_LABEL)
 
     hla_sources = [HLA_ALLELELIST, *(HLA_FASTA[locus] for locus in HLA_LOCI)]
+    tce_retrieved = tip_file_date(shared, HLA_TIP_COMMIT)
     ligand_rows = build_hla(shared, stats)
     allele_rows = build_hla_alleles(shared, stats)
     antigen_rows = build_hla_antigens(shared, stats)
@@ -1666,6 +1886,22 @@ def build(shared: Path, out: Path, date: str, *, quiet: bool = False) -> dict[st
             "(rel_ser_ser.txt), the loci and number of alleles carrying each (hla_antigens) "
             "(kirmatch rules v2 §A.14, rule 13)",
             f"{HLA_URL}/wmda", hla_retrieved,
+        ),
+        TableSpec(
+            "hla_b_leader", "hla_b_leader.tsv", HLA_RELEASE_LABEL,
+            [HLA_ALLELELIST, HLA_FASTA["B"]], HLA_LICENSE, B_LEADER_COLUMNS,
+            build_b_leader(stats),
+            "HLA-B leader residue -21 (Met/Thr) per allele from the HLA-B protein sequences "
+            "(kirmatch rules v2 §A.19, rule 16)",
+            f"{HLA_URL}/fasta", hla_retrieved, counts=stats["b_leader_counts"],
+        ),
+        TableSpec(
+            "hla_dpb1_tce", "hla_dpb1_tce.tsv", HLA_RELEASE_LABEL, [HLA_ALLELELIST, DPB_TCE],
+            HLA_LICENSE, DPB1_TCE_COLUMNS, build_dpb1_tce(shared, stats),
+            "HLA-DPB1 T-cell-epitope groups V2 (Crivello et al., Biol Blood Marrow Transplant "
+            "2015) and V1 from tce/dpb_tce.csv (kirmatch rules v2 §A.19, rule 16)",
+            f"https://github.com/ANHIG/IMGTHLA/blob/{HLA_TIP_COMMIT}/tce/dpb_tce.csv",
+            tce_retrieved,
         ),
         TableSpec(
             "kir_genes", "kir_genes.tsv", KIR_RELEASE_LABEL, [KIR_ALLELELIST], KIR_LICENSE,
