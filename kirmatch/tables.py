@@ -454,8 +454,11 @@ class ReferenceTables:
     def loaded_tables(self) -> frozenset[str]:
         """Names of the lazily loaded tables read so far (diagnostics and tests).
 
-        >>> "hla_alleles" in load_reference_tables(verify=False).loaded_tables
-        False
+        >>> fresh = ReferenceTables(default_tables_dir())
+        >>> fresh.loaded_tables
+        frozenset()
+        >>> _ = fresh.hla_allele("DQB1*02:01:01:01"); sorted(fresh.loaded_tables)
+        ['hla_alleles']
         """
         return frozenset(self._lazy_rows)
 
@@ -1100,7 +1103,11 @@ class ReferenceTables:
         return self._sha256[file]
 
     def provenance(self) -> dict[str, Any]:
-        """Releases, commits and file checksums for the run record (DOMAIN.md §A.1)."""
+        """Releases, commits and file checksums for the run record (DOMAIN.md §A.1).
+
+        Every file listed in ``MANIFEST.toml`` is named, each verified against
+        its SHA-256 (now, for a lazily loaded table not used yet).
+        """
         meta = self.manifest["meta"]
         return {
             "rules": self.rules,
