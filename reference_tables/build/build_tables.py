@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import csv
+import dataclasses
 import datetime as _dt
 import gzip
 import hashlib
@@ -63,6 +65,18 @@ HLA_FASTA = {locus: f"imgt/3580/fasta/{locus}_prot.fasta.gz" for locus in "ABC"}
 KIR_ALLELELIST = "ipdkir/Allelelist.txt"
 KIR2DL1_FASTA = "ipdkir/fasta/KIR2DL1_prot.fasta.gz"
 HLA_LOCI = ("A", "B", "C")
+# WMDA files of the same release (shared/imgt/3580/wmda, DOMAIN.md §C.13, §C.15).
+WMDA_REL_DNA_SER = "imgt/3580/wmda/rel_dna_ser.txt"
+WMDA_REL_SER_SER = "imgt/3580/wmda/rel_ser_ser.txt"
+WMDA_NOM_G = "imgt/3580/wmda/hla_nom_g.txt"
+WMDA_NOM_P = "imgt/3580/wmda/hla_nom_p.txt"
+# The DPB1 TCE file comes from the 3.58.0 `Latest` tip, not the `3580` branch
+# commit (shared/imgt/README.md, "Added for HLA-level matching").
+DPB_TCE = "imgt/3580/tce/dpb_tce.csv"
+HLA_TIP_COMMIT = "64a60b945a32c14dc776ea729d9307b0aa542915"
+# Loci of the all-loci allele and antigen tables (DOMAIN.md §A.14, §A.19).
+ALLELE_TABLE_LOCI = ("A", "B", "C", "DRB1", "DRB3", "DRB4", "DRB5", "DQA1", "DQB1", "DPA1",
+                     "DPB1")
 
 # --------------------------------------------------------------------------
 # Rule 1 alignment constants (DOMAIN.md §A.2).
@@ -128,36 +142,51 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_ipd_csv(path: Path, expected_version: str) -> list[tuple[str, str]]:
-    """Read an IPD ``Allelelist`` file: ``# key: value`` header lines, then CSV.
-
-    The ``#`` lines are stripped explicitly (never via a comment option, which
-    would also cut data fields). Checks the release in ``# version:``.
-    """
+def ipd_lines(path: Path, expected_version: str) -> list[tuple[int, str]]:
+    """Data lines of an IPD text file: its ``# key: value`` header lines are
+    stripped explicitly (never via a comment option, which would also cut data
+    fields) and its ``# version:`` must be ``expected_version``. Blank lines are
+    skipped; returns ``(line number, line)`` pairs."""
     version = None
-    rows: list[tuple[str, str]] = []
-    header_seen = False
-    with path.open(encoding="utf-8") as handle:
+    lines: list[tuple[int, str]] = []
+    with path.open(encoding="utf-8", newline="") as handle:
         for lineno, raw in enumerate(handle, 1):
             line = raw.rstrip("\r\n")
             if line.startswith("#"):
                 key, _, value = line[1:].partition(":")
                 if key.strip() == "version":
                     version = value.strip()
-                continue
-            if not line.strip():
-                continue
-            if not header_seen:
-                if line != "AlleleID,Allele":
-                    raise BuildError(f"{path}:{lineno}: expected header 'AlleleID,Allele'")
-                header_seen = True
-                continue
-            parts = line.split(",")
-            if len(parts) != 2 or not parts[0] or not parts[1]:
-                raise BuildError(f"{path}:{lineno}: malformed row {line!r}")
-            rows.append((parts[0].strip(), parts[1].strip()))
+            elif line.strip():
+                lines.append((lineno, line))
     if version != expected_version:
         raise BuildError(f"{path}: '# version:' is {version!r}, expected {expected_version!r}")
+    return lines
+
+
+def read_ipd_csv(path: Path, expected_version: str) -> list[tuple[str, str]]:
+    """Read an IPD ``Allelelist`` file: the header block, then ``AlleleID,Allele`` CSV."""
+    lines = ipd_lines(path, expected_version)
+    if not lines or lines[0][1] != "AlleleID,Allele":
+        raise BuildError(f"{path}: expected header 'AlleleID,Allele'")
+    rows: list[tuple[str, str]] = []
+    for lineno, line in lines[1:]:
+        parts = line.split(",")
+        if len(parts) != 2 or not parts[0] or not parts[1]:
+            raise BuildError(f"{path}:{lineno}: malformed row {line!r}")
+        rows.append((parts[0].strip(), parts[1].strip()))
+    return rows
+
+
+def read_wmda(path: Path, fields: int, expected_version: str) -> list[tuple[int, list[str]]]:
+    """A WMDA file: the header block, then ``;``-separated rows of exactly
+    ``fields`` fields. Returns ``(line number, fields)`` pairs."""
+    rows: list[tuple[int, list[str]]] = []
+    for lineno, line in ipd_lines(path, expected_version):
+        parts = line.split(";")
+        if len(parts) != fields:
+            raise BuildError(f"{path}:{lineno}: expected {fields} ';'-separated fields, "
+                             f"got {len(parts)}: {line!r}")
+        rows.append((lineno, parts))
     return rows
 
 
@@ -340,11 +369,241 @@ def call_b_c1(locus: str, res: dict[int, str]) -> bool | None:
 
 
 # --------------------------------------------------------------------------
+# Rule 1 fallback: gapped alignment (issue "100 % ligand coverage")
+# --------------------------------------------------------------------------
+# Scores of the banded affine-gap overlap alignment (Gotoh 1982). Identity
+# scores +5/-4 and a gap of length L costing GAP_OPEN + (L - 1) * GAP_EXTEND
+# follow the scale of EMBOSS needle's defaults (EDNAFULL +5/-4, open 10,
+# extend 0.5; extend rounded up to keep integer scores). The template is a
+# close relative of the entry (same first-field group, > 95 % identical in
+# practice), so a substitution matrix would add little; what makes the result
+# safe is the set of checks in GappedPlacer.place, not the scores.
+GAP_MATCH = 5
+GAP_MISMATCH = -4
+GAP_OPEN = 10
+GAP_EXTEND = 1
+# Diagonal band (residues) around the k-mer-voted offset: net indels up to 20
+# residues. The 17 entries this fallback exists for carry one 1-7 residue indel.
+GAP_BAND = 20
+# Candidate templates per entry: the GAP_TEMPLATES expressed entries of the
+# same first-field group (distinct sequences) sharing the most GAP_KMER-mers
+# with the entry around the ligand residues (template residues
+# GAP_RANK_WINDOW), plus the locus reference. A distant template is unsafe: the
+# Bw4 motif ENLRIALR and the Bw6 motif ANLGTLRG are one shifted "LR" apart, and
+# A*24:294Q aligned with A*01:01 reads ENLIALR- one way and ENLRILR- the other.
+GAP_TEMPLATES = 5
+# Residues 76-83 must be read identically with this many best-scoring templates.
+GAP_CONSENSUS = 2
+GAP_KMER = 3
+GAP_RANK_WINDOW = (50, 110)
+_NEG = -(1 << 40)
+
+
+def gotoh_pairs(query: str, template: str, diagonal: int, band: int = GAP_BAND
+                ) -> tuple[int, dict[int, int]]:
+    """Banded affine-gap overlap alignment of ``query`` against ``template``.
+
+    End gaps are free on both sequences (an entry may carry a leader and
+    exons 4-8 that the template window lacks, or start at residue 2). Only cells
+    with ``|(i - j) - diagonal| <= band`` are filled. Ties prefer a diagonal
+    step, then a gap in the template, then a gap in the query, so aligning the
+    reversed sequences moves every ambiguous gap to its other extreme.
+
+    Returns
+    -------
+    tuple
+        The score and ``{template index: query index}`` for every aligned pair
+        (0-based); ``(_NEG, {})`` when no end cell lies inside the band.
+    """
+    n, m = len(query), len(template)
+    h = [[_NEG] * (m + 1) for _ in range(n + 1)]  # ends in an aligned pair (or start)
+    e = [[_NEG] * (m + 1) for _ in range(n + 1)]  # ends with a query residue vs gap
+    f = [[_NEG] * (m + 1) for _ in range(n + 1)]  # ends with a template residue vs gap
+    ph = [bytearray(m + 1) for _ in range(n + 1)]  # 0 start, 1 from h, 2 from e, 3 from f
+    pe = [bytearray(m + 1) for _ in range(n + 1)]  # 1 opened from h, 2 extended
+    pf = [bytearray(m + 1) for _ in range(n + 1)]
+    best, end = _NEG, None
+    for i in range(n + 1):
+        lo, hi = max(0, i - diagonal - band), min(m, i - diagonal + band)
+        hi_row, e_row, f_row = h[i], e[i], f[i]
+        for j in range(lo, hi + 1):
+            if i == 0 or j == 0:
+                hi_row[j] = 0  # free leading end gaps
+                continue
+            a, b, c = h[i - 1][j - 1], e[i - 1][j - 1], f[i - 1][j - 1]
+            if a >= b and a >= c:
+                prev, step = a, 1
+            elif b >= c:
+                prev, step = b, 2
+            else:
+                prev, step = c, 3
+            hi_row[j] = prev + (GAP_MATCH if query[i - 1] == template[j - 1] else GAP_MISMATCH)
+            ph[i][j] = step
+            opened, extended = h[i - 1][j] - GAP_OPEN, e[i - 1][j] - GAP_EXTEND
+            e_row[j], pe[i][j] = (opened, 1) if opened >= extended else (extended, 2)
+            opened, extended = hi_row[j - 1] - GAP_OPEN, f_row[j - 1] - GAP_EXTEND
+            f_row[j], pf[i][j] = (opened, 1) if opened >= extended else (extended, 2)
+            if (i == n or j == m) and hi_row[j] > best:
+                best, end = hi_row[j], (i, j)
+    if end is None:
+        return _NEG, {}
+    pairs: dict[int, int] = {}
+    i, j = end
+    state = 1
+    while i > 0 and j > 0:
+        if state == 1:
+            step = ph[i][j]
+            pairs[j - 1] = i - 1
+            i, j, state = i - 1, j - 1, step
+        elif state == 2:
+            state = 1 if pe[i][j] == 1 else 2
+            i -= 1
+        else:
+            state = 1 if pf[i][j] == 1 else 3
+            j -= 1
+    return best, pairs
+
+
+def gotoh_pairs_reversed(query: str, template: str, diagonal: int) -> tuple[int, dict[int, int]]:
+    """:func:`gotoh_pairs` on both sequences reversed, mapped back to forward indices."""
+    n, m = len(query), len(template)
+    score, pairs = gotoh_pairs(query[::-1], template[::-1], (n - m) - diagonal)
+    return score, {m - 1 - j: n - 1 - i for j, i in pairs.items()}
+
+
+@dataclass(frozen=True)
+class GappedPlacement:
+    """Residues of one entry placed by the gapped fallback, or why it failed."""
+
+    residues: dict[int, str]
+    template: str = ""
+    identity: float = 0.0
+    overlap: int = 0
+    failure: str = ""
+    positions: tuple[int, ...] = ()  # entry indices of residues 76-83
+
+
+class GappedPlacer:
+    """Gapped placement of the entries the ungapped offset cannot place.
+
+    ``templates`` are ``(name, window)`` pairs: the mature residues 1-182 of
+    expressed entries of the locus placed by the ungapped *global* match
+    (anchors at 2 and 57 checked), keyed by first-field group. ``reference``
+    is the locus reference's window.
+    """
+
+    def __init__(self, reference_name: str, reference: str,
+                 templates: dict[str, list[tuple[str, str]]]) -> None:
+        if len(reference) != GLOBAL_WINDOW[1]:
+            raise BuildError("the gapped fallback needs the reference residues 1-182")
+        self.reference_name = reference_name
+        self.reference = reference
+        self.templates = templates
+        lo, hi = GLOBAL_WINDOW
+        self._ref_kmers = collections.defaultdict(list)
+        for j in range(lo - 1, hi - KMER + 1):
+            self._ref_kmers[reference[j : j + KMER]].append(j)
+
+    def _diagonal(self, seq: str) -> int | None:
+        """The offset (query index of residue 1) most voted by exact 4-mers."""
+        votes: collections.Counter[int] = collections.Counter()
+        for i in range(len(seq) - KMER + 1):
+            for j in self._ref_kmers.get(seq[i : i + KMER], ()):
+                votes[i - j] += 1
+        if not votes:
+            return None
+        top = max(votes.values())
+        return min(d for d, v in votes.items() if v == top)
+
+    def _candidates(self, seq: str, diagonal: int, group: str) -> list[tuple[str, str]]:
+        lo, hi = GAP_RANK_WINDOW
+        segment = seq[max(0, diagonal + lo - 1 - GAP_BAND) : max(0, diagonal + hi + GAP_BAND)]
+        want = {segment[k : k + GAP_KMER] for k in range(len(segment) - GAP_KMER + 1)}
+        ranked = sorted(
+            self.templates.get(group, ()),
+            key=lambda t: (
+                -len(want & {t[1][k : k + GAP_KMER] for k in range(lo - 1, hi - GAP_KMER + 1)}),
+                hla_sort_key(t[0]),
+            ),
+        )
+        out: list[tuple[str, str]] = []
+        seen = {self.reference}
+        for tname, window in ranked:  # distinct windows only (one per protein, in effect)
+            if window not in seen and len(out) < GAP_TEMPLATES:
+                seen.add(window)
+                out.append((tname, window))
+        return [*out, (self.reference_name, self.reference)]
+
+    def place(self, name: str, seq: str) -> GappedPlacement:
+        """Place ``seq`` (the entry of allele ``name``) and read residues 76-83.
+
+        The candidates are aligned forward and the GAP_CONSENSUS best-scoring
+        ones kept. Accepted only if, for each of them and for both tie orders
+        (forward and reversed alignment), the rule-1 thresholds hold (>= 60
+        aligned pairs, identity >= 0.80), every anchor occurrence maps to its
+        residue (2 or 57) and residues 76-83 are aligned without a gap between
+        them, and all of them read residues 76-83 from the same positions of the
+        entry. Any disagreement leaves the entry unplaced (never a guess).
+        """
+        stop = seq.find("X")
+        query = seq if stop < 0 else seq[:stop]
+        diagonal = self._diagonal(query)
+        if diagonal is None:
+            return GappedPlacement({}, failure="no shared 4-mer with the reference")
+        scored = []
+        candidates = self._candidates(query, diagonal, name.split(":", 1)[0])
+        for rank, (tname, window) in enumerate(candidates):
+            score, pairs = gotoh_pairs(query, window, diagonal)
+            scored.append((-score, rank, tname, window, pairs))
+        scored.sort(key=lambda s: (s[0], s[1]))
+        results = []
+        for _neg, _rank, tname, window, forward in scored[:GAP_CONSENSUS]:
+            _score, backward = gotoh_pairs_reversed(query, window, diagonal)
+            result = self._check(query, tname, window, forward, backward)
+            if result.failure:
+                return result
+            results.append(result)
+        if len({r.positions for r in results}) != 1:
+            return GappedPlacement({}, "+".join(r.template for r in results), 0.0, 0,
+                                   "templates disagree at residues 76-83")
+        first = results[0]
+        return GappedPlacement(first.residues, "+".join(r.template for r in results),
+                               first.identity, first.overlap)
+
+    def _check(self, query: str, tname: str, window: str, forward: dict[int, int],
+               backward: dict[int, int]) -> GappedPlacement:
+        readouts = []
+        for pairs in (forward, backward):
+            overlap = len(pairs)
+            identity = sum(query[i] == window[j] for j, i in pairs.items()) / max(overlap, 1)
+            if overlap < MIN_OVERLAP or identity < MIN_IDENTITY:
+                return GappedPlacement({}, tname, identity, overlap,
+                                       f"identity {identity:.3f} over {overlap} residues")
+            to_residue = {i: j + 1 for j, i in pairs.items()}
+            for anchor, regex, residue in ANCHORS:
+                for match in regex.finditer(query):
+                    if to_residue.get(match.start()) != residue:
+                        return GappedPlacement({}, tname, identity, overlap,
+                                               f"anchor {anchor} not at residue {residue}")
+            index = [pairs.get(p - 1) for p in RESIDUES]
+            if None in index or index != list(range(index[0], index[0] + len(RESIDUES))):
+                return GappedPlacement({}, tname, identity, overlap,
+                                       "residues 76-83 not aligned without gaps")
+            readouts.append((tuple(index), identity, overlap))
+        if readouts[0][0] != readouts[1][0]:
+            return GappedPlacement({}, tname, 0.0, 0,
+                                   "gap placement ambiguous at residues 76-83")
+        index, identity, overlap = readouts[0]
+        residues = {p: query[i] for p, i in zip(RESIDUES, index, strict=True)}
+        return GappedPlacement(residues, tname, identity, overlap, positions=index)
+
+
+# --------------------------------------------------------------------------
 # Table a) hla_kir_ligands.tsv
 # --------------------------------------------------------------------------
 HLA_COLUMNS = (
     "allele", "locus", "protein", "suffix", "expressed", "residues_76_83",
-    "residue_note", "ligand", "b_c1", "a3a11", "note",
+    "residue_note", "ligand", "b_c1", "a3a11", "note", "alignment",
 )  # fmt: skip
 
 
@@ -359,6 +618,30 @@ class HLAEntry:
     residues: dict[int, str]
     residue_note: str
     method: str
+    shift: int | None = None  # ungapped placement: residue p at index p - 1 + shift
+    alignment: str = ""  # "ungapped", "gapped" or "" (not placed / no sequence)
+
+
+def gapped_templates(entries: list[HLAEntry], seqs: dict[str, str]
+                     ) -> dict[str, list[tuple[str, str]]]:
+    """Template windows for the gapped fallback, by first-field group.
+
+    Expressed entries placed by the ungapped *global* match (its anchors at 2
+    and 57 checked), whose residues 1-182 are all present. Such a match cannot
+    hide an indel before residue ~158: the shifted rest would drag identity over
+    the 182 residues below 0.80. So a template's residues 50-110 are numbered
+    correctly.
+    """
+    lo, hi = GLOBAL_WINDOW
+    out: dict[str, list[tuple[str, str]]] = collections.defaultdict(list)
+    for entry in entries:
+        if not entry.expressed or entry.shift is None or not entry.method.startswith("global"):
+            continue
+        seq = seqs[entry.allele]
+        window = seq[entry.shift + lo - 1 : entry.shift + hi]
+        if entry.shift + lo - 1 >= 0 and len(window) == hi - lo + 1 and "X" not in window:
+            out[entry.allele.split(":", 1)[0]].append((entry.allele, window))
+    return out
 
 
 def build_hla(shared: Path, stats: dict) -> list[list[str]]:
@@ -368,13 +651,17 @@ def build_hla(shared: Path, stats: dict) -> list[list[str]]:
     entries: list[HLAEntry] = []
     methods: collections.Counter[tuple[str, str]] = collections.Counter()
     odd_leader: list[str] = []
+    gapped: list[tuple[str, GappedPlacement]] = []
+    stats["hla_seqs"] = {}
     for locus in HLA_LOCI:
         seqs = read_fasta_gz(shared / HLA_FASTA[locus])
+        stats["hla_seqs"][locus] = seqs
         universe = sorted((n for n in names if n.startswith(f"{locus}*")), key=hla_sort_key)
         extra = sorted(set(seqs) - set(universe), key=hla_sort_key)
         if extra:
             raise BuildError(f"{HLA_FASTA[locus]}: entries not in the allele list: {extra[:5]}")
         aligner = LocusAligner(seqs[HLA_REFERENCE[locus]])
+        locus_entries: list[HLAEntry] = []
         for name in universe:
             match = HLA_NAME_RE.match(name)
             if not match or match["locus"] != locus:
@@ -387,11 +674,12 @@ def build_hla(shared: Path, stats: dict) -> list[list[str]]:
                 raise BuildError(f"{name}: fewer than two fields")
             seq = seqs.get(name)
             residues: dict[int, str] = {}
+            shift = None
             if seq is None:
                 note, method = "no_sequence", "no_sequence"
             else:
                 placement = aligner.place(seq)
-                method = placement.method
+                method, shift = placement.method, placement.shift
                 if placement.shift is None:
                     note = "not_aligned"
                 else:
@@ -399,16 +687,33 @@ def build_hla(shared: Path, stats: dict) -> list[list[str]]:
                     note = "" if len(residues) == len(RESIDUES) else "no_sequence_coverage"
                     if seq.startswith("M") and placement.shift != LEADER_LENGTH:
                         odd_leader.append(f"{name}(shift {placement.shift})")
-            methods[(locus, method)] += 1
-            entries.append(
+            locus_entries.append(
                 HLAEntry(
                     allele=name, locus=locus, fields=fields, suffix=suffix,
                     protein=f"{locus}*{fields[0]}:{fields[1]}", expressed=suffix != "N",
-                    residues=residues, residue_note=note, method=method,
+                    residues=residues, residue_note=note, method=method, shift=shift,
+                    alignment="" if shift is None else "ungapped",
                 )
             )  # fmt: skip
+
+        # Gapped fallback: only for *expressed* entries the ungapped offset cannot
+        # place (a null entry never needs residues: rule 1 calls it `none`, and
+        # most are frameshifted, so their sequence is not protein evidence).
+        reference = aligner.mature[GLOBAL_WINDOW[0] - 1 : GLOBAL_WINDOW[1]]
+        placer = GappedPlacer(HLA_REFERENCE[locus], reference,
+                              gapped_templates(locus_entries, seqs))
+        for entry in locus_entries:
+            if entry.expressed and entry.residue_note == "not_aligned":
+                result = placer.place(entry.allele, seqs[entry.allele])
+                gapped.append((entry.allele, result))
+                if not result.failure:
+                    entry.residues, entry.residue_note = result.residues, ""
+                    entry.method, entry.alignment = "gapped", "gapped"
+            methods[(locus, entry.method)] += 1
+        entries.extend(locus_entries)
     stats["alignment_methods"] = methods
     stats["odd_leader"] = odd_leader
+    stats["gapped"] = gapped
 
     # Rule 1.5: a 2-field protein takes the call of its covering expressed entries.
     by_protein: dict[str, list[HLAEntry]] = collections.defaultdict(list)
@@ -455,12 +760,604 @@ def build_hla(shared: Path, stats: dict) -> list[list[str]]:
             [
                 entry.allele, entry.locus, entry.protein, entry.suffix,
                 bool_cell(entry.expressed), residues, entry.residue_note, ligand,
-                bool_cell(b_c1), bool_cell(a3a11), note,
+                bool_cell(b_c1), bool_cell(a3a11), note, entry.alignment,
             ]
         )  # fmt: skip
     stats["hla_entries"] = entries
     stats["hla_protein_ligand"] = protein_ligand
     stats["hla_protein_bc1"] = protein_bc1
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Table f) hla_alleles.tsv: every allele of the loci of rules 13 and 16
+# --------------------------------------------------------------------------
+HLA_ALLELE_COLUMNS = ("allele", "locus", "protein", "suffix", "expressed", "g_group", "p_group")
+
+
+@dataclass(frozen=True)
+class AlleleInfo:
+    """One allele of ALLELE_TABLE_LOCI with its nomenclature facts."""
+
+    allele: str
+    locus: str
+    fields: tuple[str, ...]
+    suffix: str
+    protein: str
+    expressed: bool
+    g_group: str
+    p_group: str
+
+
+def parse_allele_name(name: str, source: str) -> tuple[str, tuple[str, ...], str]:
+    """``(locus, fields, suffix)`` of a full allele name; BuildError if malformed."""
+    match = HLA_NAME_RE.match(name)
+    if not match:
+        raise BuildError(f"{source}: unexpected allele name {name!r}")
+    fields = tuple(match["fields"].split(":"))
+    if len(fields) < 2:
+        raise BuildError(f"{source}: {name} has fewer than two fields")
+    if match["suffix"] and match["suffix"] not in HLA_SUFFIXES:
+        raise BuildError(f"{source}: {name} has an unknown expression suffix")
+    return match["locus"], fields, match["suffix"]
+
+
+def read_groups(shared: Path, rel: str, letter: str, universe: set[str]) -> dict[str, str]:
+    """Allele -> G or P group name from hla_nom_g.txt / hla_nom_p.txt.
+
+    Rows are ``LOCUS*;member/member/...;GROUP`` with members and group written
+    without the locus (``A*;01:01:01:01/...;01:01:01G``); an empty group means
+    the allele (or 2-field name) forms no group. Only ALLELE_TABLE_LOCI rows
+    are read; every member must be an allele of the list, listed once.
+    """
+    out: dict[str, str] = {}
+    for lineno, (locus, members, group) in read_wmda(shared / rel, 3, HLA_RELEASE_LABEL):
+        if not locus.endswith("*"):
+            raise BuildError(f"{rel}:{lineno}: locus {locus!r} does not end with '*'")
+        if locus[:-1] not in ALLELE_TABLE_LOCI:
+            continue
+        if group and not re.fullmatch(rf"\d+(:\d+)+{letter}", group):
+            raise BuildError(f"{rel}:{lineno}: malformed group name {group!r}")
+        for member in members.split("/"):
+            name = locus + member
+            if name not in universe:
+                raise BuildError(f"{rel}:{lineno}: {name} is not in {HLA_ALLELELIST}")
+            if name in out:
+                raise BuildError(f"{rel}:{lineno}: {name} is listed twice")
+            out[name] = locus + group if group else ""
+    return out
+
+
+def build_hla_alleles(shared: Path, stats: dict) -> list[list[str]]:
+    """All alleles of ALLELE_TABLE_LOCI with 2-field protein, G and P group.
+
+    Checks (BuildError): every allele is in hla_nom_g.txt; every expressed
+    allele is in hla_nom_p.txt and no null is; the expressed alleles of one
+    2-field protein share one P group (a P group is defined on the protein of
+    the antigen-recognition site, so one protein cannot span two), and so do
+    the expressed members of one G group (identical ARS nucleotides).
+    """
+    names = [name for _aid, name in read_ipd_csv(shared / HLA_ALLELELIST, HLA_RELEASE_LABEL)]
+    universe = {n for n in names if n.split("*", 1)[0] in ALLELE_TABLE_LOCI}
+    g_groups = read_groups(shared, WMDA_NOM_G, "G", universe)
+    p_groups = read_groups(shared, WMDA_NOM_P, "P", universe)
+    missing = sorted(universe - set(g_groups), key=hla_sort_key)
+    if missing:
+        raise BuildError(f"{WMDA_NOM_G} does not list {len(missing)} alleles: {missing[:5]}")
+    infos: list[AlleleInfo] = []
+    for name in sorted(universe, key=hla_sort_key):
+        locus, fields, suffix = parse_allele_name(name, HLA_ALLELELIST)
+        expressed = suffix != "N"
+        if expressed != (name in p_groups):
+            raise BuildError(f"{name}: {'expressed but not' if expressed else 'null but'} "
+                             f"listed in {WMDA_NOM_P}")
+        infos.append(AlleleInfo(name, locus, fields, suffix, f"{locus}*{fields[0]}:{fields[1]}",
+                                expressed, g_groups[name], p_groups.get(name, "")))
+    for key, label in ((lambda a: a.protein, "2-field protein"), (lambda a: a.g_group, "G group")):
+        seen: dict[str, set[str]] = collections.defaultdict(set)
+        for info in infos:
+            if info.expressed and key(info):
+                seen[key(info)].add(info.p_group)
+        split = {k: sorted(v) for k, v in seen.items() if len(v) > 1}
+        if split:
+            raise BuildError(f"expressed alleles of one {label} fall into several P groups: "
+                             f"{dict(list(split.items())[:3])}")
+    stats["hla_alleles"] = infos
+    return [
+        [a.allele, a.locus, a.protein, a.suffix, bool_cell(a.expressed), a.g_group, a.p_group]
+        for a in infos
+    ]
+
+
+# --------------------------------------------------------------------------
+# Tables g) hla_antigens.tsv and h) hla_serology.tsv (rule 13 v2, DOMAIN.md §A.14)
+# --------------------------------------------------------------------------
+HLA_ANTIGEN_COLUMNS = (
+    "allele", "antigens", "implied", "public", "group_name", "possible", "assignment",
+    "maybe_null", "note",
+)  # fmt: skip
+HLA_SEROLOGY_COLUMNS = (
+    "antigen", "kind", "loci", "broad", "splits", "parent", "associated", "n_alleles",
+)  # fmt: skip
+# rel_dna_ser.txt fields after locus and allele (wmda/README.md, "rel_dna_ser.txt").
+SEROLOGY_FIELDS = ("unambiguous", "possible", "assumed", "expert")
+# WHO serological name of an antigen number, per gene (WHO nomenclature: A2,
+# B44, Cw4, DR4, DR52 on DRB3, DR53 on DRB4, DR51 on DRB5, DQ2 on DQB1).
+# DQA1, DPA1 and DPB1 have no serological antigen in rel_dna_ser.txt (only 0 and ?).
+SEROLOGY_PREFIX = {"A": "A", "B": "B", "C": "Cw", "DRB1": "DR", "DRB3": "DR", "DRB4": "DR",
+                   "DRB5": "DR", "DQB1": "DQ"}
+# rel_ser_ser.txt locus column -> name prefix. Dw (T-cell-defined specificities,
+# no antibody target and no allele assigned one) is not read.
+SER_SER_PREFIX = {"A": "A", "B": "B", "Cw": "Cw", "DR": "DR", "DQ": "DQ"}
+SER_SER_SKIPPED = ("Dw",)
+# Allele-group names (DOMAIN.md §A.14: "the allele-group names labs use where
+# WHO has no serological equivalent (Cw12, Cw17): such a name stands for the
+# alleles of that first field"). Class I and DRB1/DQB1 use the serological
+# prefix with the first field as a number (C*12 -> Cw12, B*83 -> B83), as
+# single-antigen bead panels do; the class II chains without any WHO antigen
+# use the gene and first field (DQA1*05, DPA1*02, DPB1*04), which cannot be
+# mistaken for a WHO name. A name is used only where it is *not* a WHO antigen
+# (A*80 carries the WHO antigen A80, so it needs none). DRB3/4/5 first fields
+# do not number antigens (DRB3*01 carries DR52), so they get no group name.
+GROUP_NAME_STYLE = {"A": "A{n}", "B": "B{n}", "C": "Cw{n}", "DRB1": "DR{n}", "DQB1": "DQ{n}",
+                    "DQA1": "DQA1*{ff}", "DPA1": "DPA1*{ff}", "DPB1": "DPB1*{ff}"}
+# Public epitopes from the rule-1 call (DOMAIN.md §A.14): Bw4 on HLA-A and HLA-B
+# Bw4 alleles (80I or 80T), Bw6 on HLA-B Bw6 alleles only.
+PUBLIC_EPITOPE = {("A", "Bw4-80I"): "Bw4", ("A", "Bw4-80T"): "Bw4", ("B", "Bw4-80I"): "Bw4",
+                  ("B", "Bw4-80T"): "Bw4", ("B", "Bw6"): "Bw6"}
+ANTIGEN_TOKEN_RE = re.compile(r"^(\d+|\?)$")
+
+
+def antigen_sort_key(name: str) -> tuple[str, int, str]:
+    """Natural order of antigen names: A2 < A9 < A10 < A203; Cw12 < DPB1*04."""
+    match = re.fullmatch(r"(.*?)(\d+)", name)
+    return (match[1], int(match[2]), name) if match else (name, -1, name)
+
+
+def joined(values: Iterable[str]) -> str:
+    """``;``-joined, sorted by code point (DOMAIN.md §A.0)."""
+    return ";".join(sorted(set(values)))
+
+
+@dataclass
+class SerologyRelations:
+    """rel_ser_ser.txt as maps between WHO antigen names."""
+
+    broad_of: dict[str, str]
+    splits_of: dict[str, list[str]]
+    parent_of: dict[str, str]
+    associated_of: dict[str, list[str]]
+
+    def upward(self, antigen: str) -> list[str]:
+        """Broads and parents implied by an antigen, transitively (B5102 -> B51, B5)."""
+        out, current = [], antigen
+        while True:
+            nxt = self.broad_of.get(current) or self.parent_of.get(current)
+            if nxt is None:
+                return out
+            if nxt in out or nxt == antigen:
+                raise BuildError(f"{WMDA_REL_SER_SER}: cycle through {antigen}")
+            out.append(nxt)
+            current = nxt
+
+    def downward(self, antigen: str) -> list[str]:
+        """Splits of a broad and the associated antigens below them (B5 -> B51, B52, B5102, ...)."""
+        out: list[str] = []
+        for child in [*self.splits_of.get(antigen, ()), *self.associated_of.get(antigen, ())]:
+            out += [child, *self.downward(child)]
+        return out
+
+
+def read_ser_ser(shared: Path) -> SerologyRelations:
+    """Parse rel_ser_ser.txt: ``LOCUS;ANTIGEN;SPLIT/SPLIT;ASSOCIATED/ASSOCIATED``."""
+    rel = SerologyRelations({}, {}, {}, {})
+    for lineno, (locus, antigen, splits, associated) in read_wmda(
+        shared / WMDA_REL_SER_SER, 4, HLA_RELEASE_LABEL
+    ):
+        if locus in SER_SER_SKIPPED:
+            continue
+        prefix = SER_SER_PREFIX.get(locus)
+        numbers = [antigen, *splits.split("/"), *associated.split("/")]
+        if prefix is None or not all(re.fullmatch(r"\d*", n) for n in numbers) or not antigen:
+            raise BuildError(f"{WMDA_REL_SER_SER}:{lineno}: unexpected row")
+        name = prefix + antigen
+        for child in filter(None, splits.split("/")):
+            if prefix + child in rel.broad_of:
+                raise BuildError(f"{WMDA_REL_SER_SER}:{lineno}: {prefix + child} has two broads")
+            rel.broad_of[prefix + child] = name
+            rel.splits_of.setdefault(name, []).append(prefix + child)
+        for child in filter(None, associated.split("/")):
+            if prefix + child in rel.parent_of:
+                raise BuildError(f"{WMDA_REL_SER_SER}:{lineno}: {prefix + child} has two parents")
+            rel.parent_of[prefix + child] = name
+            rel.associated_of.setdefault(name, []).append(prefix + child)
+    return rel
+
+
+@dataclass
+class AntigenAssignment:
+    """What one allele carries (DOMAIN.md §A.14, "What an allele carries")."""
+
+    antigens: set[str]
+    assignment: str
+    maybe_null: bool = False
+    note: str = ""
+    implied: set[str] = dataclasses.field(default_factory=set)
+    public: set[str] = dataclasses.field(default_factory=set)
+    group_name: str = ""
+    possible: set[str] = dataclasses.field(default_factory=set)
+
+
+def read_dna_ser(shared: Path, universe: set[str]) -> dict[str, list[list[str]]]:
+    """rel_dna_ser.txt: allele -> its four serology fields as lists of tokens.
+
+    Tokens are antigen numbers, ``0`` (null) or ``?`` (no serological
+    equivalent); every allele of the list at ALLELE_TABLE_LOCI must be listed
+    exactly once, and no other allele of those loci.
+    """
+    out: dict[str, list[list[str]]] = {}
+    for lineno, parts in read_wmda(shared / WMDA_REL_DNA_SER, 6, HLA_RELEASE_LABEL):
+        locus, allele = parts[0], parts[1]
+        if not locus.endswith("*"):
+            raise BuildError(f"{WMDA_REL_DNA_SER}:{lineno}: locus {locus!r} does not end with '*'")
+        if locus[:-1] not in ALLELE_TABLE_LOCI:
+            continue
+        name = locus + allele
+        if name not in universe or name in out:
+            raise BuildError(f"{WMDA_REL_DNA_SER}:{lineno}: {name} is unknown or listed twice")
+        tokens = [[t for t in field.split("/") if t] for field in parts[2:]]
+        for field in tokens:
+            if any(not ANTIGEN_TOKEN_RE.match(t) for t in field):
+                raise BuildError(f"{WMDA_REL_DNA_SER}:{lineno}: unexpected value in {parts}")
+        out[name] = tokens
+    missing = sorted(universe - set(out), key=hla_sort_key)
+    if missing:
+        raise BuildError(f"{WMDA_REL_DNA_SER} does not list {len(missing)} alleles: {missing[:5]}")
+    return out
+
+
+def build_hla_antigens(shared: Path, stats: dict) -> list[list[str]]:
+    """Per allele: the serological antigens it carries (rule 13 v2).
+
+    * ``antigens``: the union of the four rel_dna_ser.txt fields (``0`` and
+      ``?`` are not antigens). An expressed allele with none (``?``, ``0/?``)
+      takes the union of the antigens of the *assigned* expressed alleles of its
+      P group (identical antigen-recognition site), else of its 2-field protein
+      when it has no P group, else its allele-group name.
+    * ``implied``: broads and parents of those antigens (rel_ser_ser.txt).
+    * ``public``: Bw4/Bw6 from the rule-1 call (hla_kir_ligands).
+    * ``group_name``: the allele-group name of its first field where WHO has no
+      antigen of that name (Cw12 for every expressed C*12 allele).
+    * ``possible``: splits (and their associated antigens) of a broad the allele
+      is assigned without any of its splits (B*44:15: B12 -> B44;B45).
+    * ``assignment``: the fields used, joined by ``+`` in SEROLOGY_FIELDS order,
+      or ``p_group``, ``protein``, ``allele_group``; ``null`` for nulls and for
+      an expressed allele whose only serology is ``0`` (none in 3.58.0: the two
+      S alleles with unambiguous ``0``, B*44:02:01:02S and B*56:01:01:05S, have
+      an expert antigen, which they carry, with ``maybe_null`` set).
+    * ``maybe_null``: a field also lists ``0`` (``0/2`` for Q and L alleles).
+
+    Every antigen is named after the files (SEROLOGY_PREFIX); every allele is
+    listed in rel_dna_ser.txt; a null allele must have unambiguous ``0``; every
+    expressed HLA-A/-B allele must have a rule-1 call (BuildError otherwise).
+    """
+    infos: list[AlleleInfo] = stats["hla_alleles"]
+    universe = {a.allele for a in infos}
+    fields = read_dna_ser(shared, universe)
+    rel = read_ser_ser(shared)
+    protein_ligand: dict[str, str | None] = stats["hla_protein_ligand"]
+
+    def name_of(locus: str, number: str) -> str:
+        prefix = SEROLOGY_PREFIX.get(locus)
+        if prefix is None:
+            raise BuildError(f"{WMDA_REL_DNA_SER}: antigen {number} at locus {locus}, which has "
+                             "no serological naming here")
+        return prefix + number
+
+    direct: dict[str, AntigenAssignment] = {}
+    for info in infos:
+        tokens = fields[info.allele]
+        antigens = {name_of(info.locus, t) for f in tokens for t in f if t not in ("0", "?")}
+        kinds = [k for k, f in zip(SEROLOGY_FIELDS, tokens, strict=True)
+                 if any(t not in ("0", "?") for t in f)]
+        zero = any("0" in f for f in tokens)
+        if not info.expressed:
+            if tokens[0] != ["0"] or antigens:
+                raise BuildError(f"{info.allele}: null allele whose serology is {tokens}")
+            direct[info.allele] = AntigenAssignment(set(), "null")
+        elif antigens:
+            note = ""
+            if tokens[0] == ["0"]:
+                note = (f"unambiguous serology 0 (suffix {info.suffix or 'none'}); antigens from "
+                        "the other fields")
+            direct[info.allele] = AntigenAssignment(antigens, "+".join(kinds), zero, note)
+        elif tokens[0] == ["0"]:
+            direct[info.allele] = AntigenAssignment(
+                set(), "null", note=f"expressed (suffix {info.suffix or 'none'}) but "
+                "rel_dna_ser.txt gives 0: no surface antigen")
+        else:
+            direct[info.allele] = AntigenAssignment(set(), "", zero)
+
+    who = {a for d in direct.values() for a in d.antigens}
+    who |= set(rel.broad_of) | set(rel.splits_of) | set(rel.parent_of) | set(rel.associated_of)
+    members: dict[str, list[AlleleInfo]] = collections.defaultdict(list)
+    for info in infos:
+        if info.expressed:
+            members[info.p_group or info.protein].append(info)
+
+    def group_name(info: AlleleInfo) -> str:
+        style = GROUP_NAME_STYLE.get(info.locus)
+        if style is None:
+            return ""
+        name = style.format(n=int(info.fields[0]), ff=info.fields[0])
+        return "" if name in who else name
+
+    # Only the file's own assignments are inherited, never an inherited or
+    # allele-group antigen (snapshot before the loop below fills them in).
+    assigned_in_file = {a: frozenset(d.antigens) for a, d in direct.items() if d.antigens}
+    for info in infos:
+        d = direct[info.allele]
+        if d.assignment == "":
+            key = info.p_group or info.protein
+            assigned = [m for m in members[key] if m.allele in assigned_in_file]
+            if assigned:
+                d.antigens = set().union(*(assigned_in_file[m.allele] for m in assigned))
+                d.assignment = "p_group" if info.p_group else "protein"
+                d.note = f"inherited from {len(assigned)} assigned allele(s) of {key}"
+            else:
+                name = group_name(info)
+                if not name:
+                    raise BuildError(f"{info.allele}: no serology, no assigned allele in {key} "
+                                     "and no allele-group name for its locus")
+                d.antigens, d.assignment = {name}, "allele_group"
+        if d.assignment == "null":
+            continue
+        d.implied = {u for a in d.antigens for u in rel.upward(a)} - d.antigens
+        ligand = protein_ligand.get(info.protein) if info.locus in ("A", "B") else ""
+        if ligand is None:
+            raise BuildError(f"{info.allele}: no rule-1 call, so Bw4/Bw6 is unknown")
+        epitope = PUBLIC_EPITOPE.get((info.locus, ligand))
+        d.public = {epitope} if epitope else set()
+        d.group_name = group_name(info)
+        carried = d.antigens | d.implied | d.public | ({d.group_name} - {""})
+        broads_only = [a for a in d.antigens
+                       if rel.splits_of.get(a) and not set(rel.splits_of[a]) & d.antigens]
+        d.possible = {x for a in broads_only for x in rel.downward(a)} - carried
+
+    rows = []
+    for info in infos:
+        d = direct[info.allele]
+        rows.append([info.allele, joined(d.antigens), joined(d.implied), joined(d.public),
+                     d.group_name, joined(d.possible), d.assignment, bool_cell(d.maybe_null),
+                     d.note])
+    stats["hla_antigens"] = direct
+    stats["ser_ser"] = rel
+    stats["who_antigens"] = who
+    return rows
+
+
+def build_hla_serology(stats: dict) -> list[list[str]]:
+    """One row per antigen name an allele can carry: WHO antigens (named in
+    rel_dna_ser.txt or rel_ser_ser.txt), the public epitopes Bw4/Bw6 and the
+    allele-group names, with broad/splits/parent/associated from
+    rel_ser_ser.txt, the loci whose alleles carry it and their number."""
+    infos: list[AlleleInfo] = stats["hla_alleles"]
+    direct: dict[str, AntigenAssignment] = stats["hla_antigens"]
+    rel: SerologyRelations = stats["ser_ser"]
+    carriers: dict[str, set[str]] = collections.defaultdict(set)
+    loci: dict[str, set[str]] = collections.defaultdict(set)
+    for info in infos:
+        d = direct[info.allele]
+        for antigen in d.antigens | d.implied | d.public | ({d.group_name} - {""}):
+            carriers[antigen].add(info.allele)
+            loci[antigen].add(info.locus)
+    kinds = {a: "who" for a in stats["who_antigens"]}
+    kinds.update({a: "public" for a in set(PUBLIC_EPITOPE.values())})
+    for d in direct.values():
+        if d.group_name:
+            kinds[d.group_name] = "allele_group"
+        if d.assignment == "allele_group":
+            kinds.update({a: "allele_group" for a in d.antigens})
+    stray = set(carriers) - set(kinds)
+    if stray:
+        raise BuildError(f"antigens carried but not named anywhere: {sorted(stray)}")
+    rows = []
+    for antigen in sorted(kinds, key=antigen_sort_key):
+        rows.append([
+            antigen, kinds[antigen], joined(loci[antigen]), rel.broad_of.get(antigen, ""),
+            joined(rel.splits_of.get(antigen, ())), rel.parent_of.get(antigen, ""),
+            joined(rel.associated_of.get(antigen, ())), str(len(carriers[antigen])),
+        ])
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Table i) hla_b_leader.tsv: HLA-B leader residue -21 (rule 16, DOMAIN.md §A.19)
+# --------------------------------------------------------------------------
+B_LEADER_COLUMNS = ("allele", "protein", "expressed", "residue", "leader", "source", "note")
+# Residue -21 is the 4th residue of a full-length entry (index 3 of the
+# 24-residue leader, DOMAIN.md §A.19). It is read through an alignment of the
+# entry's first LEADER_PROBE residues with the B reference's (leader + start of
+# alpha-1), so entries whose leader is not 24 residues long (an alternative
+# start at the Met of -21, an indel inside the leader) are read correctly.
+LEADER_INDEX = 3
+LEADER_PROBE = 60
+LEADER_BAND = 12
+LEADER_MIN_OVERLAP = 40
+LEADER_SOURCES = ("sequence", "protein", "first_field_fallback", "unknown", "null")
+
+
+def leader_residue(seq: str, reference: str) -> tuple[str | None, str]:
+    """Residue -21 of an entry, or ``(None, reason)`` when its entry lacks exon 1.
+
+    An entry has exon 1 only if it starts with Met and residue -21 of the
+    reference aligns to a residue of the entry in both tie orders, at the same
+    position, with identity >= MIN_IDENTITY over >= LEADER_MIN_OVERLAP pairs.
+    """
+    if not seq.startswith("M"):
+        return None, "no exon 1"
+    stop = seq.find("X")
+    query = (seq if stop < 0 else seq[:stop])[:LEADER_PROBE]
+    probe = reference[:LEADER_PROBE]
+    found = set()
+    for pairs in (gotoh_pairs(query, probe, 0, LEADER_BAND)[1],
+                  gotoh_pairs_reversed(query, probe, 0)[1]):
+        overlap = len(pairs)
+        identity = sum(query[i] == probe[j] for j, i in pairs.items()) / max(overlap, 1)
+        if LEADER_INDEX not in pairs or overlap < LEADER_MIN_OVERLAP or identity < MIN_IDENTITY:
+            return None, "leader not aligned"
+        found.add(pairs[LEADER_INDEX])
+    if len(found) != 1:
+        return None, "leader alignment ambiguous at residue -21"
+    return query[found.pop()], ""
+
+
+def build_b_leader(stats: dict) -> list[list[str]]:
+    """Residue -21 per HLA-B allele, with its source (DOMAIN.md §A.19).
+
+    ``sequence``: the allele's own full-length entry. ``protein``: another
+    expressed entry of its 2-field protein (same protein by nomenclature; all
+    such entries must agree, BuildError otherwise). ``first_field_fallback``:
+    every expressed full-length entry of its first-field group has the same
+    residue. ``unknown`` otherwise; ``null`` for null alleles. ``leader`` is the
+    residue when it is M or T, else empty.
+    """
+    seqs = stats["hla_seqs"]["B"]
+    reference = seqs[HLA_REFERENCE["B"]]
+    entries = [e for e in stats["hla_entries"] if e.locus == "B"]
+    own: dict[str, str] = {}
+    notes: dict[str, str] = {}
+    ambiguous: dict[str, str] = {}
+    for entry in entries:
+        seq = seqs.get(entry.allele)
+        if not entry.expressed or seq is None:
+            continue
+        if not seq.startswith("M"):
+            notes[entry.allele] = "no exon 1"
+        elif entry.shift == LEADER_LENGTH:
+            # The usual case: a 24-residue leader placed by the ungapped match,
+            # so residue -21 is the 4th residue, as DOMAIN.md §A.19 defines it.
+            own[entry.allele] = seq[LEADER_INDEX]
+        else:
+            # A leader of another length, or an entry only the gapped fallback
+            # placed: the 4th residue counts only if the alignment with the
+            # reference leader reads the same residue there.
+            aligned, why = leader_residue(seq, reference)
+            length = ("not placed by the ungapped match" if entry.shift is None
+                      else f"{entry.shift} residues before residue 1")
+            if aligned == seq[LEADER_INDEX]:
+                own[entry.allele] = aligned
+                notes[entry.allele] = f"{length}; 4th residue confirmed by alignment"
+            else:
+                ambiguous[entry.allele] = (
+                    f"{length}; 4th residue {seq[LEADER_INDEX]} but the alignment with the "
+                    f"reference leader gives {aligned or why}"
+                )
+    by_protein: dict[str, set[str]] = collections.defaultdict(set)
+    by_group: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for entry in entries:
+        if entry.allele in own:
+            by_protein[entry.protein].add(own[entry.allele])
+            by_group[entry.protein.split(":", 1)[0]][own[entry.allele]] += 1
+    split = {p: sorted(v) for p, v in by_protein.items() if len(v) > 1}
+    if split:
+        raise BuildError(f"expressed entries of one HLA-B protein disagree at -21: {split}")
+    rows = []
+    counts: collections.Counter[str] = collections.Counter()
+    for entry in entries:
+        group = entry.protein.split(":", 1)[0]
+        note = notes.get(entry.allele, "")
+        if not entry.expressed:
+            residue, source, note = "", "null", ""
+        elif entry.allele in ambiguous:
+            residue, source, note = "", "unknown", ambiguous[entry.allele]
+        elif entry.allele in own:
+            residue, source = own[entry.allele], "sequence"
+        elif by_protein.get(entry.protein):
+            residue, source = next(iter(by_protein[entry.protein])), "protein"
+            note = f"{note or 'no sequence'}; from the entries of {entry.protein}"
+        elif len(by_group[group]) == 1:
+            residue, source = next(iter(by_group[group])), "first_field_fallback"
+            note = f"{note or 'no sequence'}; all full-length {group} entries agree"
+        else:
+            residue, source = "", "unknown"
+            note = f"{note or 'no sequence'}; full-length {group} entries disagree"
+        if residue and residue not in "MT":
+            note = f"residue -21 is {residue}, neither Met nor Thr" + (f"; {note}" if note else "")
+        counts[source] += 1
+        rows.append([entry.allele, entry.protein, bool_cell(entry.expressed), residue,
+                     residue if residue in ("M", "T") else "", source, note])
+    stats["b_leader_counts"] = {s: counts[s] for s in LEADER_SOURCES}
+    stats["b_leader_rows"] = rows
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Table j) hla_dpb1_tce.tsv: DPB1 T-cell-epitope groups (rule 16, DOMAIN.md §A.19)
+# --------------------------------------------------------------------------
+DPB1_TCE_COLUMNS = (
+    "allele", "protein", "expressed", "tce_v2", "v2_label", "v2_predicted", "tce_v1", "v1_label",
+    "v1_predicted",
+)  # fmt: skip
+DPB_TCE_HEADER = ["Allele", "Protein", "V1_Assignment", "V2_Assignment", "Comments"]
+# Labels of dpb_tce.csv: 1, 2, 3 (TCE groups, 1 most immunogenic; Crivello et
+# al., Biol Blood Marrow Transplant 2015), "2a" (group 2 in V2 for alleles that
+# were group 3 in V1: every 2a row carries the comment "Assignment changed
+# between V1 and V2"), "0" (null allele), empty (not assigned); a trailing "$"
+# marks a predicted assignment (comment: "based on sequence motifs" for V1,
+# "based on functional distance scores" for V2).
+TCE_LABEL_RE = re.compile(r"^(?P<label>0|1|2|2a|3)?(?P<predicted>\$)?$")
+TCE_GROUP = {"1": "1", "2": "2", "2a": "2", "3": "3", "0": "", "": ""}
+
+
+def build_dpb1_tce(shared: Path, stats: dict) -> list[list[str]]:
+    """V2 (and V1) TCE group of every DPB1 allele (DOMAIN.md §A.19).
+
+    Checks (BuildError): the file lists exactly the DPB1 alleles of the list;
+    its protein column is the allele's 2-field protein (``NA`` for nulls);
+    label ``0`` exactly for null alleles; the expressed alleles of one protein
+    agree on both groups.
+    """
+    reader = csv.reader(line for _lineno, line in ipd_lines(shared / DPB_TCE, HLA_RELEASE_LABEL))
+    if next(reader, None) != DPB_TCE_HEADER:
+        raise BuildError(f"{DPB_TCE}: header is not {DPB_TCE_HEADER}")
+    infos = {a.allele: a for a in stats["hla_alleles"] if a.locus == "DPB1"}
+    parsed: dict[str, tuple[re.Match[str], re.Match[str]]] = {}
+    for row in reader:
+        if len(row) != len(DPB_TCE_HEADER):
+            raise BuildError(f"{DPB_TCE}: malformed row {row}")
+        allele, protein, v1, v2 = row[:4]
+        info = infos.get(allele)
+        if info is None or allele in parsed:
+            raise BuildError(f"{DPB_TCE}: {allele} is unknown or listed twice")
+        m1, m2 = TCE_LABEL_RE.match(v1), TCE_LABEL_RE.match(v2)
+        if not m1 or not m2 or (m1["predicted"] and not m1["label"]) or (
+            m2["predicted"] and not m2["label"]
+        ):
+            raise BuildError(f"{DPB_TCE}: unexpected assignment in {row}")
+        null_label = m2["label"] == "0"
+        if null_label == info.expressed or (m1["label"] == "0") != null_label:
+            raise BuildError(f"{DPB_TCE}: label 0 must mark exactly the null alleles: {row}")
+        if protein != ("NA" if not info.expressed else info.protein):
+            raise BuildError(f"{DPB_TCE}: protein {protein!r} of {allele} is not {info.protein}")
+        parsed[allele] = (m1, m2)
+    missing = sorted(set(infos) - set(parsed), key=hla_sort_key)
+    if missing:
+        raise BuildError(f"{DPB_TCE} does not list {len(missing)} DPB1 alleles: {missing[:5]}")
+    rows = []
+    by_protein: dict[str, set[tuple[str, str]]] = collections.defaultdict(set)
+    for allele in sorted(parsed, key=hla_sort_key):
+        info, (m1, m2) = infos[allele], parsed[allele]
+        g1, g2 = TCE_GROUP[m1["label"] or ""], TCE_GROUP[m2["label"] or ""]
+        if info.expressed:
+            by_protein[info.protein].add((g1, g2))
+        rows.append([allele, info.protein, bool_cell(info.expressed), g2, m2["label"] or "",
+                     bool_cell(bool(m2["predicted"])), g1, m1["label"] or "",
+                     bool_cell(bool(m1["predicted"]))])
+    split = {p: sorted(v) for p, v in by_protein.items() if len(v) > 1}
+    if split:
+        raise BuildError(f"{DPB_TCE}: expressed alleles of one protein disagree: {split}")
+    stats["dpb1_tce_rows"] = rows
     return rows
 
 
@@ -698,6 +1595,8 @@ class TableSpec:
     source: str
     source_url: str
     retrieved: str
+    schema_version: int = SCHEMA_VERSION
+    counts: dict[str, int] | None = None  # written to MANIFEST as `counts` (build-log facts)
 
 
 def render_table(spec: TableSpec, date: str, generated_by: str) -> bytes:
@@ -763,6 +1662,14 @@ def toml_table(header: str, items: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def column_counts(rows: list[list[str]], columns: Sequence[str], column: str,
+                  none: str = "") -> dict[str, int]:
+    """Rows per value of one column, most frequent first (``none`` names the empty value)."""
+    index = list(columns).index(column)
+    counts = collections.Counter(row[index] or none for row in rows)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def read_existing_date(out: Path) -> str | None:
     manifest = out / "MANIFEST.toml"
     if not manifest.is_file():
@@ -798,6 +1705,16 @@ def commit_date(shared: Path, subdir: str, commit: str) -> str:
     match = re.search(rf"`{commit}`\s*\((\d{{4}}-\d{{2}}-\d{{2}})\)", text)
     if not match:
         raise BuildError(f"{subdir}/README.md does not name commit {commit} with its date")
+    return match.group(1)
+
+
+def tip_file_date(shared: Path, commit: str) -> str:
+    """The file date shared/imgt/README.md gives for the files copied from ``commit``."""
+    text = (shared / "imgt" / "README.md").read_text(encoding="utf-8")
+    match = re.search(rf"`{commit}`,\s+whose\s+`release_version.txt`\s+reads\s+"
+                      rf"{re.escape(HLA_RELEASE)},\s+file\s+date\s+(\d{{4}}-\d{{2}}-\d{{2}})", text)
+    if not match:
+        raise BuildError(f"imgt/README.md does not give the file date of commit {commit}")
     return match.group(1)
 
 
@@ -870,6 +1787,49 @@ def print_summary(hla_rows: list[list[str]], stats: dict, out=sys.stdout) -> Non
               f"{'; ' + other if other else ''}{extra}", file=out)
 
 
+def print_v2_summary(stats: dict, out=sys.stdout) -> None:
+    """Build log of the rules-v2 tables: gapped placements, antigen assignment
+    kinds, P-group inheritance, allele-group fallbacks, leader sources, TCE groups."""
+    print("== Gapped fallback (rule 1, entries the ungapped offset cannot place) ==", file=out)
+    for allele, result in stats["gapped"]:
+        if result.failure:
+            print(f"  {allele}: not placed ({result.failure})", file=out)
+        else:
+            motif = "".join(result.residues[p] for p in RESIDUES)
+            print(f"  {allele}: residues 76-83 {motif}, templates {result.template}, identity "
+                  f"{result.identity:.3f} over {result.overlap}", file=out)
+    placed = sum(1 for _a, r in stats["gapped"] if not r.failure)
+    print(f"  placed {placed} of {len(stats['gapped'])}", file=out)
+
+    direct: dict[str, AntigenAssignment] = stats["hla_antigens"]
+    infos: list[AlleleInfo] = stats["hla_alleles"]
+    print("== Antigens (rule 13 v2): alleles per assignment kind ==", file=out)
+    kinds = collections.Counter(d.assignment for d in direct.values())
+    print("  " + ", ".join(f"{k} {n}" for k, n in kinds.most_common()), file=out)
+    inherited = collections.Counter(
+        (a.locus, d.assignment) for a in infos
+        if (d := direct[a.allele]).assignment in ("p_group", "protein", "allele_group")
+    )
+    for (locus, kind), n in sorted(inherited.items()):
+        print(f"  '?' alleles at {locus}: {kind} {n}", file=out)
+    broad_only = sum(1 for d in direct.values() if d.possible)
+    print(f"  assigned a broad only (possible splits recorded): {broad_only}", file=out)
+    print(f"  maybe null (a field also lists 0): "
+          f"{sum(1 for d in direct.values() if d.maybe_null)}", file=out)
+
+    print("== HLA-B leader residue -21 (rule 16): alleles per source ==", file=out)
+    print("  " + ", ".join(f"{k} {n}" for k, n in stats["b_leader_counts"].items()), file=out)
+    residues = collections.Counter((r[5], r[3] or "-") for r in stats["b_leader_rows"])
+    print("  " + ", ".join(f"{s}:{r} {n}" for (s, r), n in sorted(residues.items())), file=out)
+    print("== DPB1 TCE V2 groups (rule 16): alleles per group ==", file=out)
+    groups = collections.Counter(
+        (r[3] or ("null" if r[2] == "false" else "unassigned"), r[4])
+        for r in stats["dpb1_tce_rows"]
+    )
+    print("  " + ", ".join(f"{g} (label {lab or '-'}) {n}" for (g, lab), n in sorted(groups.items())),
+          file=out)
+
+
 # --------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------
@@ -883,13 +1843,65 @@ def build(shared: Path, out: Path, date: str, *, quiet: bool = False) -> dict[st
     kir_list = read_ipd_csv(shared / KIR_ALLELELIST, KIR_RELEASE_LABEL)
 
     hla_sources = [HLA_ALLELELIST, *(HLA_FASTA[locus] for locus in HLA_LOCI)]
+    tce_retrieved = tip_file_date(shared, HLA_TIP_COMMIT)
+    ligand_rows = build_hla(shared, stats)
+    allele_rows = build_hla_alleles(shared, stats)
+    antigen_rows = build_hla_antigens(shared, stats)
+    # Bw4/Bw6 come from the HLA-A and HLA-B rule-1 calls, hence their FASTA files.
+    antigen_sources = [HLA_ALLELELIST, WMDA_REL_DNA_SER, WMDA_REL_SER_SER, WMDA_NOM_G,
+                       WMDA_NOM_P, HLA_FASTA["A"], HLA_FASTA["B"]]
     specs = [
         TableSpec(
             "hla_kir_ligands", "hla_kir_ligands.tsv", HLA_RELEASE_LABEL, hla_sources,
-            HLA_LICENSE, HLA_COLUMNS, build_hla(shared, stats),
+            HLA_LICENSE, HLA_COLUMNS, ligand_rows,
             "IPD-IMGT/HLA allele list and HLA-A/-B/-C protein sequences; KIR-ligand calls by "
-            "kirmatch rules v1 §A.2 (rule 1)",
-            f"{HLA_URL}/fasta", hla_retrieved,
+            "kirmatch rules v1 §A.2 (rule 1), with a gapped-alignment fallback for entries the "
+            "ungapped offset cannot place",
+            f"{HLA_URL}/fasta", hla_retrieved, schema_version=2,
+            counts=column_counts(ligand_rows, HLA_COLUMNS, "alignment", none="not_placed"),
+        ),
+        TableSpec(
+            "hla_alleles", "hla_alleles.tsv", HLA_RELEASE_LABEL,
+            [HLA_ALLELELIST, WMDA_NOM_G, WMDA_NOM_P], HLA_LICENSE, HLA_ALLELE_COLUMNS,
+            allele_rows,
+            "IPD-IMGT/HLA allele list with G groups (hla_nom_g.txt) and P groups "
+            "(hla_nom_p.txt) for A, B, C, DRB1, DRB3, DRB4, DRB5, DQA1, DQB1, DPA1 and DPB1 "
+            "(kirmatch rules v2 §A.3, §A.14, §A.19)",
+            f"{HLA_URL}/wmda", hla_retrieved,
+            counts=column_counts(allele_rows, HLA_ALLELE_COLUMNS, "locus"),
+        ),
+        TableSpec(
+            "hla_antigens", "hla_antigens.tsv", HLA_RELEASE_LABEL, antigen_sources, HLA_LICENSE,
+            HLA_ANTIGEN_COLUMNS, antigen_rows,
+            "serological antigens per allele from rel_dna_ser.txt and rel_ser_ser.txt (P-group "
+            "inheritance and allele-group names for alleles without serology), Bw4/Bw6 from "
+            "the rule-1 calls (kirmatch rules v2 §A.14, rule 13)",
+            f"{HLA_URL}/wmda", hla_retrieved,
+            counts=column_counts(antigen_rows, HLA_ANTIGEN_COLUMNS, "assignment"),
+        ),
+        TableSpec(
+            "hla_serology", "hla_serology.tsv", HLA_RELEASE_LABEL, antigen_sources, HLA_LICENSE,
+            HLA_SEROLOGY_COLUMNS, build_hla_serology(stats),
+            "serological antigen names with broad, splits, parent and associated antigens "
+            "(rel_ser_ser.txt), the loci and number of alleles carrying each (hla_antigens) "
+            "(kirmatch rules v2 §A.14, rule 13)",
+            f"{HLA_URL}/wmda", hla_retrieved,
+        ),
+        TableSpec(
+            "hla_b_leader", "hla_b_leader.tsv", HLA_RELEASE_LABEL,
+            [HLA_ALLELELIST, HLA_FASTA["B"]], HLA_LICENSE, B_LEADER_COLUMNS,
+            build_b_leader(stats),
+            "HLA-B leader residue -21 (Met/Thr) per allele from the HLA-B protein sequences "
+            "(kirmatch rules v2 §A.19, rule 16)",
+            f"{HLA_URL}/fasta", hla_retrieved, counts=stats["b_leader_counts"],
+        ),
+        TableSpec(
+            "hla_dpb1_tce", "hla_dpb1_tce.tsv", HLA_RELEASE_LABEL, [HLA_ALLELELIST, DPB_TCE],
+            HLA_LICENSE, DPB1_TCE_COLUMNS, build_dpb1_tce(shared, stats),
+            "HLA-DPB1 T-cell-epitope groups V2 (Crivello et al., Biol Blood Marrow Transplant "
+            "2015) and V1 from tce/dpb_tce.csv (kirmatch rules v2 §A.19, rule 16)",
+            f"https://github.com/ANHIG/IMGTHLA/blob/{HLA_TIP_COMMIT}/tce/dpb_tce.csv",
+            tce_retrieved,
         ),
         TableSpec(
             "kir_genes", "kir_genes.tsv", KIR_RELEASE_LABEL, [KIR_ALLELELIST], KIR_LICENSE,
@@ -952,7 +1964,7 @@ def build(shared: Path, out: Path, date: str, *, quiet: bool = False) -> dict[st
                     "sha256": hashlib.sha256(rendered[spec.file]).hexdigest(),
                     "rows": len(spec.rows),
                     "columns": list(spec.columns),
-                    "schema_version": SCHEMA_VERSION,
+                    "schema_version": spec.schema_version,
                     "source": spec.source,
                     "source_release": spec.version,
                     "source_url": spec.source_url,
@@ -960,9 +1972,20 @@ def build(shared: Path, out: Path, date: str, *, quiet: bool = False) -> dict[st
                     "retrieved": spec.retrieved,
                     "generated_by": generated_by,
                     "license": spec.license,
+                    **({"counts": spec.counts} if spec.counts else {}),
                 },
             )
         )
+    # The KIR allele-history table has its own generator (same formats); its
+    # MANIFEST entry joins this one, so one run rebuilds every table.
+    import importlib.util
+
+    hist_path = Path(__file__).resolve().parent / "build_kir_history.py"
+    spec_h = importlib.util.spec_from_file_location("kirmatch_build_kir_history", hist_path)
+    assert spec_h is not None and spec_h.loader is not None
+    history = importlib.util.module_from_spec(spec_h)
+    spec_h.loader.exec_module(history)
+    parts.append(history.build(shared, out, date))
     policies = out / "policies"
     if policies.is_dir():
         for path in sorted(policies.glob("*.toml")):
@@ -991,6 +2014,7 @@ def build(shared: Path, out: Path, date: str, *, quiet: bool = False) -> dict[st
     if not quiet:
         hla_rows = specs[0].rows
         print_summary(hla_rows, stats)
+        print_v2_summary(stats)
         print("== Tables ==")
         for spec in specs:
             print(f"  {spec.file}: {len(spec.rows)} rows")
