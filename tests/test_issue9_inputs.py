@@ -301,7 +301,12 @@ WIDE = ("sample_id,A_1,A_2,HLA-B_1,B2,Cw_1,Cw_2,KIR2DL1,KIR2DL2,KIR2DL3,KIR3DL1,
 
 
 def _hla_key(genotype: Any) -> tuple[Any, ...]:
-    return tuple(genotype.loci) if genotype is not None else ()
+    """What an HLA typing means (the canonical names, not the text as written)."""
+    if genotype is None:  # untyped
+        return ()
+    return tuple((lt.locus, tuple(tuple(tuple((t.name, t.kind.value) for t in slot.alternatives)
+                                        for slot in alt) for alt in lt.alternatives))
+                 for lt in genotype.loci)
 
 
 def _kir_key(genotype: Any) -> tuple[Any, ...]:
@@ -314,8 +319,9 @@ def _kir_key(genotype: Any) -> tuple[Any, ...]:
 def test_item4_same_table_same_persons(tmp_path: Path) -> None:
     """Item 4: two HLA column grammars and two KIR paralog merges gave different
     persons for one table (``2DL5A=001, 2DL5B=002``). Now the loader of batch and
-    rank and the format readers (columns, matrix) read the same persons, and
-    batch and rank compute the same values from them."""
+    rank and the format readers (columns, gl, matrix) read the same persons, from
+    the wide table and from its GL-string form, and batch and rank compute the
+    same values from them."""
     from kirmatch.people import load_people
     from kirmatch.readers import read_hla, read_kir
 
@@ -337,6 +343,20 @@ def test_item4_same_table_same_persons(tmp_path: Path) -> None:
     assert people.kir(2).gene("KIR2DL5").state.value == "absent"    # both NEG
     assert people.kir(1).gene("KIR2DS4").state.value == "present"   # 2DS4N POS
     assert str(people.hla(2)) == "A*02:01^B*07:02"
+    assert [len(_hla_key(people.hla(i))) for i in range(3)] == [3, 3, 2]
+    # the same persons written as GL strings: the gl reader and the loader agree
+    gl = tmp_path / "gl.csv"
+    with open(gl, "w", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["sample_id", "hla", "kir"])
+        w.writerows([pid, str(people.hla(i)), people.kir(i).to_string()]
+                    for i, pid in enumerate(people.ids))
+    gl_people = load_people(gl, t)
+    gl_hla = read_hla(gl, "gl").genotypes
+    gl_kir = read_kir(gl, "matrix", tables=t).genotypes
+    for i, pid in enumerate(people.ids):
+        assert _hla_key(gl_people.hla(i)) == _hla_key(gl_hla[pid]) == _hla_key(hla[pid]), pid
+        assert _kir_key(gl_people.kir(i)) == _kir_key(gl_kir[pid]) == _kir_key(kir[pid]), pid
     pairs = tmp_path / "p.csv"
     pairs.write_text("recipient_id,donor_id\nS1,S2\nS2,S1\nS3,S1\n")
     out = tmp_path / "o.csv"
@@ -377,8 +397,9 @@ def test_item4_blank_means_untyped_in_every_typing_column(tmp_path: Path, form: 
     """Item 4: nine "blank" checks disagreed (``NA`` in ``hla`` was a row error, in
     ``kir`` or ``A_1`` it meant untyped). Now ``NA``, ``N/A``, ``NaN``, ``NULL`` and
     blank (any case, any spaces) mean untyped in every typing column: the same
-    person, the same batch output, as an empty cell."""
+    person (loader and format readers), the same batch output, as an empty cell."""
     from kirmatch.people import load_people
+    from kirmatch.readers import read_hla, read_kir
 
     t = load_reference_tables()
     with_token = _blank_table(tmp_path, form, token)
@@ -387,6 +408,10 @@ def test_item4_blank_means_untyped_in_every_typing_column(tmp_path: Path, form: 
     assert got.errors == {} and ref.errors == {}
     assert _hla_key(got.hla(1)) == _hla_key(ref.hla(1))
     assert _kir_key(got.kir(1)) == _kir_key(ref.kir(1))
+    fmt = "gl" if form == "gl" else "columns"  # the format readers: the same meaning
+    assert _hla_key(read_hla(with_token, fmt).genotypes["D"]) == _hla_key(ref.hla(1))
+    assert _kir_key(read_kir(with_token, "matrix", tables=t).genotypes["D"]) == \
+        _kir_key(ref.kir(1))
     pairs = tmp_path / "p.csv"
     pairs.write_text("recipient_id,donor_id\nR,D\nD,R\n")
     run_batch(with_token, pairs, tmp_path / "a.csv", tables=t)
@@ -449,6 +474,7 @@ def test_item5_semicolon_and_cr_only_files(tmp_path: Path, delimiter: str, newli
     ranked = cli("rank", "-g", tmp_path / "g.csv", "-p", tmp_path / "p.csv", "--json")
     assert ranked.exit_code == 0, ranked.output
     assert [r["note"] for r in json.loads(ranked.stdout)["results"]] == ["a,b", "x\ny", "plain"]
+    assert [ln for ln in ranked.stderr.splitlines() if ln.startswith("note:")] == notes
 
 
 def _truncated_gz(path: Path, source: Path, keep: float) -> None:
@@ -1101,6 +1127,10 @@ def test_item11_summary_in_file_order_and_synonyms(tmp_path: Path) -> None:
         "A0: 0 donor(s) ranked, top none, 1 error row(s)",
         f"4 recipient(s), 7 candidate(s) -> {out}",
         "Research and decision support, not a medical device."]
+    tables = cli("rank", "-g", GENOTYPES, "-p", pairs)  # no output file: one table each
+    assert tables.exit_code == 0, tables.output
+    titles = [ln.strip() for ln in tables.stdout.splitlines() if ln.strip().startswith("Recipient")]
+    assert titles == ["Recipient Z9", "Recipient P2", "Recipient P1", "Recipient A0"]
     rows = rows_of(out)
     assert [(r["recipient_id"], r["donor_id"], r["relationship"], r["status"]) for r in rows] == [
         ("Z9", "P2-sister", "sister", "error"), ("P2", "P2-brother", "sibling", "ok"),
