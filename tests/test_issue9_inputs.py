@@ -114,6 +114,26 @@ def test_item1_stray_comma_in_first_pairs_row(tmp_path: Path, persons: dict[str,
     assert res.exit_code == 1 and "1 row(s) have status=error (--strict)" in res.stderr
 
 
+def test_item1_stray_comma_through_rank(tmp_path: Path) -> None:
+    """Items 1 and 11: the same file through rank: the unreadable row is an error
+    in its place (summarised as having no recipient id), the others are ranked."""
+    pairs = tmp_path / "p.csv"
+    pairs.write_text("recipient_id,donor_id,other_donor\nR1,D1,P2-brother,\n"
+                     "P1,P1-son,P1-father\nP1,P1-father,x\n")
+    out = tmp_path / "o.csv"
+    res = cli("rank", "-g", GENOTYPES, "-p", pairs, "-o", out)
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines()[:2] == [
+        "(no recipient id): 0 donor(s) ranked, top none, 1 error row(s)",
+        "P1: 2 donor(s) ranked, top P1-son"]
+    rows = rows_of(out)
+    assert [(r["recipient_id"], r["donor_id"], r["other_donor"], r["status"], r["rank"])
+            for r in rows] == [("", "", "", "error", ""), ("P1", "P1-son", "P1-father", "ok", "1"),
+                               ("P1", "P1-father", "x", "ok", "2")]
+    assert rows[0]["error"] == ("input_parse_error: pairs row 1 has 4 fields but the header "
+                                f"has 3 {TRAILING}")
+
+
 def test_item1_extra_field_in_row_10(tmp_path: Path, persons: dict[str, Any]) -> None:
     """Item 1: the same extra field in data row 10: row 10 is an error naming the
     row and the extra value; the other eleven rows keep their cells and order."""
