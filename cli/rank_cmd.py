@@ -201,11 +201,16 @@ def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
         raise typer.Exit(1)
 
 
+#: How the rows without a recipient id (blank, or a row that could not be read) are
+#: named in the terminal summary and tables.
+NO_RECIPIENT = "(no recipient id)"
+
+
 def _groups(ranked: Any) -> dict[str, list[Any]]:
     """Rows by recipient, recipients in file order."""
     groups: dict[str, list[Any]] = {}
     for r in ranked:
-        groups.setdefault(r.assessment.recipient_id, []).append(r)
+        groups.setdefault(r.assessment.recipient_id or NO_RECIPIENT, []).append(r)
     return groups
 
 

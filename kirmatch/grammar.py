@@ -445,7 +445,9 @@ def kir_from_cells(layout: Layout, values: Mapping[str, str], tables: ReferenceT
     for col, gene, alias in layout.kir_genes:
         cell = values.get(col, "")
         try:
-            if str(cell).strip().upper() == "N" and not yes_no:
+            if is_blank(cell):  # the one definition of blank (NULL included): untyped
+                typing = KIRGeneTyping(gene, GeneState.UNKNOWN, None, "untyped")
+            elif str(cell).strip().upper() == "N" and not yes_no:
                 typing = KIRGeneTyping(gene, GeneState.UNKNOWN, None, "not_tested")
             else:
                 typing = parse_kir_value(alias, cell, tables, raw=str(cell))

@@ -960,10 +960,24 @@ def _xlsx_problem(arr: pa.Array) -> tuple[int, str] | None:
     return min(found) if found else None
 
 
-def _cell_error(path: Path, row: int | None, column: str | None, reason: str
-                ) -> InputSchemaError:
-    where = ", ".join(x for x in (f"data row {row}" if row is not None else "",
-                                  f"column {column!r}" if column is not None else "") if x)
+#: An errors table names each row's place in the pairs file here; a cell error in
+#: such a table names that row too (the errors file itself is never written).
+_SOURCE_ROW = "pairs_row"
+
+
+def _source_row(table: pa.Table, i: int) -> int | None:
+    if _SOURCE_ROW not in table.column_names:
+        return None
+    value = table.column(_SOURCE_ROW)[i].as_py()
+    return value if isinstance(value, int) else None
+
+
+def _cell_error(path: Path, row: int | None, column: str | None, reason: str,
+                source_row: int | None = None) -> InputSchemaError:
+    at = f"data row {row}" if row is not None else ""
+    if at and source_row is not None:
+        at += f" (pairs file row {source_row})"
+    where = ", ".join(x for x in (at, f"column {column!r}" if column is not None else "") if x)
     err = InputSchemaError(f"{path.name}: {where}: {reason}; write CSV or Parquet, which "
                            "keep it whole", raw=str(path))
     err.row, err.column = row, column
@@ -1141,7 +1155,7 @@ class TableWriter:
             cols.append(arr.to_pylist())
         if problems:
             i, name, reason = min(problems, key=lambda p: p[0])
-            raise _cell_error(self.path, self.rows + i + 1, name, reason)
+            raise _cell_error(self.path, self.rows + i + 1, name, reason, _source_row(table, i))
         from openpyxl.utils.exceptions import IllegalCharacterError
 
         for offset, row in enumerate(zip(*cols, strict=True)):
@@ -1149,7 +1163,8 @@ class TableWriter:
                 self._ws.append([self._xlsx_value(v) for v in row])
             except (IllegalCharacterError, TypeError, ValueError) as exc:
                 raise _cell_error(self.path, self.rows + offset + 1, None,
-                                  f"cannot be stored in XLSX ({exc})") from exc
+                                  f"cannot be stored in XLSX ({exc})",
+                                  _source_row(table, offset)) from exc
 
     def _xlsx_value(self, value: object) -> object:
         """Text is always stored as text: openpyxl would store ``=…`` as a formula."""

@@ -173,6 +173,8 @@ def as_text(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     ['1', '', '3']
     >>> as_text(pa.array([True, False])).to_pylist()
     ['true', 'false']
+    >>> as_text(pa.array([14500.0, 2.5, float("inf"), float("nan"), 1e300])).to_pylist()
+    ['14500', '2.5', 'inf', 'nan', '1e+300']
     """
     arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     t = arr.type
@@ -182,8 +184,9 @@ def as_text(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     if pa.types.is_boolean(t):
         arr = pc.if_else(arr, "true", "false")
     elif pa.types.is_floating(t):
-        # 14500.0 -> "14500": integral floats (spreadsheet numbers) read as integers.
-        ints = pc.equal(arr, pc.floor(arr))
+        # 14500.0 -> "14500": integral floats (spreadsheet numbers) read as integers;
+        # only those an int64 holds (inf and 1e300 are not: cast, they wrap to -2**63).
+        ints = pc.and_(pc.equal(arr, pc.floor(arr)), pc.less(pc.abs(arr), 2.0**63))
         as_int = pc.cast(pc.if_else(ints, arr, 0), pa.int64(), safe=False)
         arr = pc.if_else(ints, pc.cast(as_int, pa.string()), pc.cast(arr, pa.string()))
     elif not (pa.types.is_string(t) or pa.types.is_large_string(t)):
