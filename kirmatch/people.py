@@ -201,8 +201,10 @@ class People:
         parts = []
         if self.unreadable_rows:
             rows = sorted(self.unreadable_rows)
+            first = self.unreadable_rows[rows[0]]
             parts.append(f"{self.source or 'genotypes'} rows that could not be read: "
-                         f"{', '.join(map(str, rows[:5]))}{' …' if len(rows) > 5 else ''}")
+                         f"{', '.join(map(str, rows[:5]))}{' …' if len(rows) > 5 else ''}, "
+                         f"first: {first}")
         if self.skipped_rows:
             rows = self.skipped_rows
             parts.append(f"rows without a sample_id: {', '.join(map(str, rows[:5]))}"

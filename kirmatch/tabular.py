@@ -37,9 +37,11 @@ exact pass-through; :meth:`Chunk.text` gives any column as text.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import gzip
 import io
+import sys
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -450,10 +452,21 @@ class TableReader:
             raise self._fail(f"is not a readable XLSX workbook ({exc})") from None
         ws = self._wb.worksheets[0]
         self._xrows = ws.iter_rows(values_only=True)
+        # A formula cell keeps the value the spreadsheet last computed; a file
+        # written by a script may hold the formula only, and openpyxl then reads
+        # the cell as empty. Read the formulas alongside, so such a cell is a row
+        # error rather than a silent "untyped".
+        self._fwb = None
+        self._frows: Iterator[tuple[Any, ...]] | None = None
+        if _xlsx_has_formulas(self.path):
+            self._fwb = load_workbook(self.path, read_only=True, data_only=False)
+            self._frows = self._fwb.worksheets[0].iter_rows(values_only=True)
         self._xline = 0
         header = None
         for row in self._xrows:
             self._xline += 1
+            if self._frows is not None:
+                next(self._frows, None)
             if any(v is not None and str(v).strip() for v in row):
                 header = row
                 break
@@ -503,7 +516,10 @@ class TableReader:
                 if row.number is None:  # pragma: no cover - only with threads
                     return "error"
                 got, want = row.actual_columns, row.expected_columns
-                text = row.text or ""
+                try:
+                    text = row.text or ""
+                except (UnicodeDecodeError, ValueError):  # a ragged row that is not UTF-8
+                    text = ""
                 if got > want:
                     extra = next((c for c in _split_row(text, self._delimiter)[want:]
                                   if c.strip()), "")
@@ -535,13 +551,22 @@ class TableReader:
             try:
                 source = pa.CompressedInputStream(pa.OSFile(str(self.path)), "gzip") \
                     if self._compression == "gzip" else str(self.path)
-                reader = pcsv.open_csv(source, **opts)  # type: ignore[arg-type]
+                undecodable: list[bool] = []
+                with _quiet_row_decoding(undecodable):
+                    reader = pcsv.open_csv(source, **opts)  # type: ignore[arg-type]
                 got_names = tuple(reader.schema.names)
                 if got_names != names:  # pragma: no cover - sniffer and Arrow disagree
                     raise self._fail(f"header could not be read consistently ({got_names})")
                 placer = _RowPlacer(len(names))
                 skip = emitted
-                for batch in reader:
+                while True:
+                    with _quiet_row_decoding(undecodable):
+                        try:
+                            batch = None if undecodable else reader.read_next_batch()
+                        except StopIteration:
+                            break
+                    if undecodable or batch is None:  # Arrow could not hand a ragged, non-UTF-8 row over
+                        raise pa.ArrowInvalid("Expected columns: undecodable ragged row")
                     rows = placer.place(batch, bad)
                     for chunk_table, errs in rows:
                         n = chunk_table.num_rows
@@ -572,10 +597,79 @@ class TableReader:
                     binary = True
                     restarts += 1
                     continue
+                if "Expected" in msg and "columns" in msg:
+                    # Arrow could not even hand the row over (a ragged row that is not
+                    # UTF-8 either): read the rest with the exact, slower parser.
+                    yield from self._python_chunks(chunk_rows, skip=emitted)
+                    return
                 raise self._fail(_arrow_message(msg)) from None
             except (OSError, EOFError, zlib.error) as exc:
                 raise self._fail(f"cannot be read to the end ({exc}); is it truncated or "
                                  "corrupt?") from None
+
+    def _python_chunks(self, chunk_rows: int, *, skip: int) -> Iterator[Chunk]:
+        """The exact fallback parser (Python's csv module): every row is read as
+        bytes decoded with ``surrogateescape``, so that a row that is both ragged
+        and undecodable is one row error and the others are intact."""
+        enc = self.dialect.encoding or "utf-8"
+        enc = enc.replace("-sig", "")
+        width = len(self.columns)
+        try:
+            with _open_raw(self.path, self._compression) as raw:
+                data = raw.read()
+        except (OSError, EOFError, zlib.error) as exc:
+            raise self._fail(f"cannot be read to the end ({exc}); is it truncated or "
+                             "corrupt?") from None
+        if self.dialect.encoding == "utf-8-sig" and data.startswith(codecs.BOM_UTF8):
+            data = data[3:]
+        text = data.decode(enc, errors="surrogateescape")
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=self._delimiter)
+        rows: list[list[str | None]] = []
+        errs: dict[int, str] = {}
+        emitted = 0
+        header_seen = self._names is not None and not self._skip_header
+        skipped_header = not self._skip_header
+        n = 0
+        for cells in reader:
+            if not any(c.strip() for c in cells):
+                continue
+            if not header_seen:
+                header_seen = True
+                continue
+            if not skipped_header:
+                skipped_header = True
+                continue
+            n += 1
+            if n <= skip:
+                continue
+            bad = next((j for j, c in enumerate(cells) if any(
+                "\udc80" <= ch <= "\udcff" for ch in c)), None)
+            if len(cells) != width:
+                got = len(cells)
+                errs[len(rows)] = (f"has {got} field{'s' if got != 1 else ''} but the header "
+                                   f"has {width}")
+                rows.append([None] * width)
+            elif bad is not None:
+                col = self.columns[bad]
+                errs[len(rows)] = f"column {col!r} is not valid UTF-8 text"
+                rows.append([None] * width)
+            else:
+                rows.append(list(cells))
+            if len(rows) >= chunk_rows:
+                yield self._list_chunk(rows, errs, skip + emitted)
+                emitted += len(rows)
+                rows, errs = [], {}
+        if rows or skip + emitted == 0:
+            yield self._list_chunk(rows, errs, skip + emitted)
+
+    def _list_chunk(self, rows: list[list[str | None]], errs: dict[int, str],
+                    emitted: int) -> Chunk:
+        cols = list(zip(*rows, strict=True)) if rows else [()] * len(self.columns)
+        table = pa.table({n: pa.array(list(c), pa.string())
+                          for n, c in zip(self.columns, cols, strict=True)})
+        table, e2 = _flag_nul(table, dict(errs), emitted + 1)
+        return Chunk(table, emitted + 1, {i: f"row {emitted + 1 + i} {m}"
+                                          for i, m in e2.items()})
 
     def _emit(self, table: pa.Table, errors: dict[int, str], emitted: int, chunk_rows: int,
               binary: bool) -> Iterator[Chunk]:
@@ -615,7 +709,18 @@ class TableReader:
         try:
             for row in self._xrows:
                 self._xline += 1
+                frow = next(self._frows, ()) if self._frows is not None else ()
                 cells = [_xlsx_cell(v) for v in row]
+                lost = next((j for j, (v, f) in enumerate(zip(row, frow, strict=False))
+                             if v is None and isinstance(f, str) and f.startswith("=")
+                             and j < width), None)
+                if lost is not None:
+                    errs[len(buf)] = (f"column {self.columns[lost]!r} holds a formula without a "
+                                      f"saved value ({str(frow[lost])[:40]!r}, sheet row "
+                                      f"{self._xline}); open and save the file in a "
+                                      "spreadsheet program, or export CSV")
+                    buf.append([""] * width)
+                    continue
                 if not any(c.strip() for c in cells):
                     continue  # formatted but empty rows are not data
                 extra = [c for c in cells[width:] if c.strip()]
@@ -633,6 +738,8 @@ class TableReader:
                 yield self._xlsx_chunk(buf, errs, emitted)
         finally:
             self._wb.close()
+            if self._fwb is not None:
+                self._fwb.close()
 
     def _xlsx_chunk(self, buf: list[list[str]], errs: dict[int, str], emitted: int) -> Chunk:
         cols = list(zip(*buf, strict=True)) if buf else [()] * len(self.columns)
@@ -641,6 +748,27 @@ class TableReader:
         table, e2 = _flag_nul(table, dict(errs), emitted + 1)
         return Chunk(table, emitted + 1, {i: f"row {emitted + 1 + i} {m}"
                                           for i, m in e2.items()})
+
+
+@contextlib.contextmanager
+def _quiet_row_decoding(flag: list[bool]) -> Iterator[None]:
+    """While Arrow parses: a ragged row that is not UTF-8 cannot be handed to the
+    invalid-row handler (Arrow decodes its text first and reports the failure as
+    an "unraisable" exception on stderr). Swallow that report, note it in
+    ``flag``, and let the caller switch to the exact parser."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, UnicodeDecodeError):
+            flag.append(True)
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
 
 
 class _RowPlacer:
@@ -794,6 +922,23 @@ def _blank_rows(table: pa.Table, errs: dict[int, str]) -> pa.Table:
     m = pa.array(mask)
     cols = [pc.if_else(m, pa.scalar(None, c.type), c) for c in table.columns]
     return pa.table(cols, names=table.column_names)
+
+
+def _xlsx_has_formulas(path: Path) -> bool:
+    """True when a worksheet of the workbook holds a formula (an ``<f>`` element)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            for name in z.namelist():
+                if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+                    with z.open(name) as fh:
+                        for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                            if b"<f>" in block or b"<f " in block:
+                                return True
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return False
 
 
 def _xlsx_cell(value: object) -> str:

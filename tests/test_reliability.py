@@ -415,12 +415,6 @@ def test_parquet_output_is_raw(cohort: Cohort, tmp_path: Path) -> None:
                 assert v == row.cells[HEADER.index(c)], (n, c)
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the bug's echo
-@pytest.mark.xfail(strict=True, reason=(
-    "tabular.py: a ragged row that also holds bytes that are not UTF-8 fails the whole "
-    "file ('Row #3: Expected 3 columns, got 2', Arrow's line number, not the data row) "
-    "instead of becoming a row error: pyarrow decodes the row text as UTF-8 before "
-    "calling the invalid-row handler, and that decode error makes Arrow give up"))
 def test_ragged_row_in_another_encoding_is_a_row_error(tmp_path: Path) -> None:
     """Issue 9 harness, the two faults in one row: more fields than the header AND
     Latin-1 bytes. Like every other malformed row it must be an error row in its
