@@ -258,6 +258,9 @@ RELATIONSHIP_SYNONYMS = {
 def parse_clinical(row: Mapping[str, object]) -> Clinical:
     """Validate the optional clinical columns of a pairs row (errors name the column).
 
+    A blank cell is unknown. ``donor_parity`` (pregnancies) above 0 for a male
+    donor contradicts ``donor_sex`` and is rejected rather than guessed.
+
     Raises
     ------
     InputSchemaError
@@ -304,7 +307,11 @@ def parse_clinical(row: Mapping[str, object]) -> Clinical:
         if parity_v < 0:
             raise InputSchemaError("donor_parity must not be negative", raw=str(parity),
                                    column="donor_parity")
-    return Clinical(age_v, pick("donor_sex", sex), pick("recipient_sex", sex),
+    donor_sex = pick("donor_sex", sex)
+    if donor_sex == "M" and parity_v:
+        raise InputSchemaError(f"donor_parity {parity_v} (pregnancies) given for a male donor "
+                               "(donor_sex M)", raw=str(parity), column="donor_parity")
+    return Clinical(age_v, donor_sex, pick("recipient_sex", sex),
                     pick("relationship", rel), pick("donor_cmv", cmv), pick("recipient_cmv", cmv),
                     pick("donor_abo", abo), pick("recipient_abo", abo), parity_v)
 

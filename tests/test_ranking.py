@@ -117,6 +117,7 @@ def test_parse_clinical() -> None:
                         "donor_abo": "ab", "recipient_abo": "O", "donor_parity": "2"})
     assert (c.donor_age, c.donor_sex, c.relationship, c.donor_cmv, c.recipient_cmv, c.abo,
             c.donor_parity) == (34.0, "F", "sibling", "pos", None, "major", 2)
+    assert parse_clinical({"donor_sex": "M", "donor_parity": "0"}).donor_parity == 0
 
 
 @pytest.mark.parametrize(("row", "column"), [
@@ -127,6 +128,8 @@ def test_parse_clinical() -> None:
     ({"donor_abo": "C"}, "donor_abo"),
     ({"recipient_cmv": "maybe"}, "recipient_cmv"),
     ({"donor_parity": "-1"}, "donor_parity"),
+    # pregnancies for a male donor: one of the two cells is wrong, so neither is guessed
+    ({"donor_sex": "M", "donor_parity": "2"}, "donor_parity"),
 ])
 def test_parse_clinical_rejects(row, column) -> None:
     with pytest.raises(InputSchemaError) as info:
