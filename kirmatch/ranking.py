@@ -1,16 +1,36 @@
-"""Deterministic donor ranking (rule 14): policies, clinical inputs, ABO class,
-and the reason each donor is not ranked higher.
+"""Deterministic donor ranking (rule 14 v2): criteria, policies, clinical inputs,
+ABO class, and the reason each donor is not ranked higher.
 
-Basis for the built-in orders: the EBMT consensus on haploidentical donor
-selection (Ciurea SO et al., Bone Marrow Transplant 2020;55:12-24,
-doi:10.1038/s41409-019-0499-z) for ``ebmt``; ``kir-first`` puts CF-iKIR right
-after DSA (Zou 2022; Ciurea 2024). Lower sort keys rank first and unknown sorts
-last within its criterion; ``donor_id`` (code-point order) is always the final
-tie-breaker, so the same input in any row order gives the same ranking.
+A policy is an ordered tuple of criterion names from the §A.15 table. Each
+criterion is one function (``_crit_<name>``) that turns a :class:`Candidate`
+into a sort key and the value shown in ``rank_reason``. Lower keys rank first,
+unknown sorts last within its criterion, and ``donor_id`` (code-point order) is
+always the final tie-breaker, so the same input in any row order gives the same
+ranking. No policy hides a donor: every candidate that is not an error row gets
+a rank.
 
->>> p = builtin_policy("kir-first")
->>> p.criteria[:3]
-('dsa_tier', 'cf_ikir', 'donor_age')
+Built-in policies (rules v2):
+
+>>> for name in BUILTIN_POLICIES:  # doctest: +NORMALIZE_WHITESPACE
+...     p = builtin_policy(name)
+...     print(name, p.criteria, dict(p.bands))
+kir-first ('dsa_tier', 'donor_age_band', 'cf_ikir', 'donor_age', 'donor_sex', 'donor_parity',
+           'relationship', 'cmv', 'abo', 'b_content_group', 'donor_id')
+          {'donor_age_band': (58.0,)}
+haplo-ptcy ('dsa_tier', 'donor_age_band', 'b_leader_match', 'drb1_mm_dqb1_match', 'dpb1_tce',
+            'cmv', 'donor_sex', 'donor_parity', 'relationship', 'abo', 'cf_ikir', 'donor_age',
+            'donor_id') {'donor_age_band': (35.0,)}
+ebmt ('dsa_tier', 'donor_age', 'donor_sex', 'donor_parity', 'relationship', 'cmv', 'abo',
+      'cf_ikir', 'b_content_group', 'donor_id') {}
+
+Sources: ``kir-first`` puts the donor-age band (< 58, ≥ 58) right after DSA
+because the source of CF-iKIR (Zou et al., Front Immunol 2022) found donors
+≥ 58 the worst group whatever the KIR and CF-iKIR predictive only among younger
+donors; ``haplo-ptcy`` follows Fuchs et al., Blood 2022;139:1452 and the EBMT
+2020 consensus; ``ebmt`` the EBMT consensus on haploidentical donor selection
+(Ciurea SO et al., Bone Marrow Transplant 2020;55:12-24,
+doi:10.1038/s41409-019-0499-z).
+
 >>> abo_class("O", "A"), abo_class("A", "O"), abo_class("A", "B"), abo_class("AB", "AB")
 ('minor', 'major', 'bidirectional', 'match')
 """
@@ -21,15 +41,16 @@ import hashlib
 import itertools
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kirmatch.api import check_mapping, check_path, check_sequence, check_type
 from kirmatch.errors import InputSchemaError, UsageError
 
 __all__ = [
+    "BUILTIN_POLICIES",
     "CRITERIA",
     "Candidate",
     "Clinical",
@@ -44,28 +65,117 @@ __all__ = [
     "resolve_policy",
 ]
 
+#: Criterion names in the order of the §A.15 table (``donor_id`` last).
 CRITERIA = ("dsa_tier", "cf_ikir", "donor_age", "donor_sex", "relationship", "cmv", "abo",
-            "b_content_group", "donor_id")
-_BUILTIN = {
-    "kir-first": ("dsa_tier", "cf_ikir", "donor_age", "donor_sex", "relationship", "cmv", "abo",
-                  "b_content_group", "donor_id"),
-    "ebmt": ("dsa_tier", "donor_age", "donor_sex", "relationship", "cmv", "abo", "cf_ikir",
-             "b_content_group", "donor_id"),
-}
-_NUMERIC = ("cf_ikir", "donor_age")
+            "b_content_group", "donor_age_band", "b_leader_match", "drb1_mm_dqb1_match",
+            "dpb1_tce", "donor_parity", "hla_relation", "donor_id")
+#: Criteria whose key is a number: ``[policy.direction]`` may reverse them and
+#: ``[policy.bands]`` may group them (``donor_age_band`` needs bands).
+_NUMERIC = ("cf_ikir", "donor_age", "donor_age_band")
+_DIRECTIONS = ("asc", "desc")
 _UNKNOWN = math.inf
 RELATIONSHIPS = ("child", "sibling", "father", "mother", "other")
 _REL_KEY = {"child": 0, "sibling": 0, "father": 1, "mother": 2, "other": 3}
-_DSA_KEY = {"none": 0, "low": 1, "high": 2, "very high": 3}
+#: Rule 13 tiers, lowest first (``dsa_tier`` and ``dsa_tier_worst`` use the same five).
+DSA_TIERS = ("none", "low", "moderate", "high", "very high")
+_DSA_KEY = {t: i for i, t in enumerate(DSA_TIERS)}
 _ABO_KEY = {"match": 0, "minor": 1, "major": 2, "bidirectional": 3}
 _BCONTENT_KEY = {"Best": 0, "Better": 1, "Neutral": 2}
+_BOOL_KEY = {"true": 0, "false": 1}
+# Fuchs 2022: a non-permissive TCE mismatch in the GvH direction did best;
+# permissive mismatch and match are equal.
+_DPB1_TCE_KEY = {"non-permissive GvH": 0, "permissive": 1, "match": 1, "non-permissive HvG": 2}
+_HLA_RELATION_KEY = {"identical": 0, "haploidentical": 1, "not haploidentical": 2}
 _ABO_ANTIGENS = {"O": frozenset(), "A": frozenset("A"), "B": frozenset("B"),
                  "AB": frozenset("AB")}
 
 
+def _check_policy(criteria: Sequence[str], direction: Mapping[str, Any],
+                  bands: Mapping[str, Any]) -> tuple[tuple[str, ...], dict[str, str],
+                                                     dict[str, tuple[float, ...]]]:
+    """Validated (criteria with ``donor_id`` last, direction, bands); errors name key and value."""
+    seen: list[str] = []
+    for c in criteria:
+        if c not in CRITERIA:
+            raise UsageError(f"[policy] criteria: unknown criterion {c!r} (known: "
+                             f"{', '.join(CRITERIA)})", raw=str(c))
+        if c in seen:
+            raise UsageError(f"[policy] criteria: criterion {c!r} listed twice", raw=c)
+        seen.append(c)
+    if "donor_id" in seen[:-1]:
+        later = ", ".join(seen[seen.index("donor_id") + 1:])
+        raise UsageError("[policy] criteria: 'donor_id' is unique per recipient, so it must be "
+                         f"the last criterion (it would hide {later})", raw="donor_id")
+    for k, v in direction.items():
+        if k not in _NUMERIC:
+            raise UsageError(f"[policy.direction] {k} = {v!r}: direction only applies to "
+                             f"{', '.join(_NUMERIC)}", raw=str(k))
+        if v not in _DIRECTIONS:
+            raise UsageError(f"[policy.direction] {k} = {v!r}: must be 'asc' or 'desc'",
+                             raw=str(v))
+    clean: dict[str, tuple[float, ...]] = {}
+    for k, v in bands.items():
+        if k not in _NUMERIC:
+            raise UsageError(f"[policy.bands] {k} = {v!r}: bands only apply to "
+                             f"{', '.join(_NUMERIC)}", raw=str(k))
+        if not isinstance(v, (list, tuple)) or not v or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+            raise UsageError(f"[policy.bands] {k} = {v!r}: must be a non-empty list of numbers",
+                             raw=str(v))
+        bad = next((x for x in v if not math.isfinite(x)), None)
+        if bad is not None:
+            raise UsageError(f"[policy.bands] {k} = {list(v)!r}: must be finite numbers, not "
+                             f"{bad!r}", raw=str(bad))
+        if any(b <= a for a, b in itertools.pairwise(v)):
+            raise UsageError(f"[policy.bands] {k} = {list(v)!r}: must be strictly increasing",
+                             raw=str(v))
+        clean[k] = tuple(float(x) for x in v)
+    if "donor_age_band" in seen and not ({"donor_age_band", "donor_age"} & set(clean)):
+        raise UsageError("[policy] criteria: 'donor_age_band' needs age bands: "
+                         "[policy.bands] donor_age (or donor_age_band)", raw="donor_age_band")
+    full = tuple(seen) + (() if "donor_id" in seen else ("donor_id",))
+    return full, dict(direction), clean
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """An ordered list of criteria, with optional direction and bands."""
+    """An ordered list of criteria, with optional directions and bands.
+
+    Parameters
+    ----------
+    name : str
+        Recorded in the run record.
+    criteria : tuple of str
+        Names from :data:`CRITERIA`, each at most once. ``donor_id`` is appended
+        when missing and must otherwise be last.
+    direction : mapping, optional
+        ``asc`` or ``desc`` for ``cf_ikir`` (default ``desc``), ``donor_age`` and
+        ``donor_age_band`` (default ``asc``).
+    bands : mapping, optional
+        Finite, strictly increasing cut points. A value ``x`` falls in the band
+        numbered by how many cuts are ``<= x``; values in one band rank equal.
+        ``cf_ikir`` and ``donor_age`` band their own criterion; the
+        ``donor_age_band`` criterion uses ``bands["donor_age_band"]`` if given,
+        else ``bands["donor_age"]`` (one of them is required when it is listed).
+    source, sha256 : str
+        ``built-in`` or the TOML file, and that file's SHA-256.
+
+    Raises
+    ------
+    UsageError
+        A criterion, direction or band is not valid; the message names the key
+        and the value.
+
+    Examples
+    --------
+    >>> p = Policy("centre", ("dsa_tier", "donor_age_band"), bands={"donor_age": [40]})
+    >>> p.criteria, p.age_bands
+    (('dsa_tier', 'donor_age_band', 'donor_id'), (40.0,))
+    >>> Policy("x", ("abo", "height"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    kirmatch.errors.UsageError: [policy] criteria: unknown criterion 'height' (known: ...)
+    """
 
     name: str
     criteria: tuple[str, ...]
@@ -74,6 +184,22 @@ class Policy:
     source: str = "built-in"
     sha256: str = ""
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise UsageError(f"[policy] name must be a non-empty string, not {self.name!r}")
+        check_sequence("criteria", self.criteria, str)
+        check_mapping("direction", self.direction)
+        check_mapping("bands", self.bands)
+        criteria, direction, bands = _check_policy(self.criteria, self.direction, self.bands)
+        object.__setattr__(self, "criteria", criteria)
+        object.__setattr__(self, "direction", direction)
+        object.__setattr__(self, "bands", bands)
+
+    @property
+    def age_bands(self) -> tuple[float, ...]:
+        """The cut points of ``donor_age_band`` (empty when neither key is given)."""
+        return self.bands.get("donor_age_band") or self.bands.get("donor_age", ())
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "criteria": list(self.criteria),
                 "direction": dict(self.direction),
@@ -81,20 +207,51 @@ class Policy:
                 "source": self.source, "sha256": self.sha256}
 
 
+_BUILTIN = {
+    "kir-first": Policy("kir-first", (
+        "dsa_tier", "donor_age_band", "cf_ikir", "donor_age", "donor_sex", "donor_parity",
+        "relationship", "cmv", "abo", "b_content_group", "donor_id"),
+        bands={"donor_age_band": (58,)}),
+    "haplo-ptcy": Policy("haplo-ptcy", (
+        "dsa_tier", "donor_age_band", "b_leader_match", "drb1_mm_dqb1_match", "dpb1_tce",
+        "cmv", "donor_sex", "donor_parity", "relationship", "abo", "cf_ikir", "donor_age",
+        "donor_id"), bands={"donor_age_band": (35,)}),
+    "ebmt": Policy("ebmt", (
+        "dsa_tier", "donor_age", "donor_sex", "donor_parity", "relationship", "cmv", "abo",
+        "cf_ikir", "b_content_group", "donor_id")),
+}
+#: Names of the built-in policies (``kir-first`` is the default).
+BUILTIN_POLICIES = tuple(_BUILTIN)
+_POLICY_HINT = "use " + ", ".join(BUILTIN_POLICIES) + " or a TOML file"
+
+
 def builtin_policy(name: str) -> Policy:
+    """The built-in policy ``kir-first``, ``haplo-ptcy`` or ``ebmt`` (DOMAIN.md §A.15).
+
+    Raises
+    ------
+    UsageError
+        ``name`` is not a built-in policy.
+
+    Examples
+    --------
+    >>> builtin_policy("haplo-ptcy").age_bands
+    (35.0,)
+    """
     if name not in _BUILTIN:
-        raise UsageError(f"unknown ranking policy {name!r}: use kir-first, ebmt or a TOML file")
-    return Policy(name, _BUILTIN[name])
+        raise UsageError(f"unknown ranking policy {name!r}: {_POLICY_HINT}", raw=str(name))
+    return _BUILTIN[name]
 
 
 def load_policy(path: str | Path) -> Policy:
-    """Read a user policy (TOML) and validate it; errors name the offending key/value.
+    """Read a user policy (TOML) and validate it; errors name the offending key and value.
 
-    ``[policy]`` holds ``name`` and ``criteria`` (names from the criterion table,
-    each at most once; ``donor_id`` is appended if missing), optionally
-    ``[policy.direction]`` (``asc``/``desc`` for ``cf_ikir`` and ``donor_age``)
-    and ``[policy.bands]`` (increasing thresholds for ``cf_ikir``/``donor_age``:
-    values in one band are equal for the ranking, e.g. age bands).
+    ``[policy]`` holds ``name`` and ``criteria`` (names from :data:`CRITERIA`, each
+    at most once; ``donor_id`` is appended if missing and must otherwise be
+    last), optionally ``[policy.direction]`` (``asc``/``desc`` for ``cf_ikir``,
+    ``donor_age`` and ``donor_age_band``) and ``[policy.bands]`` (finite,
+    strictly increasing cut points for ``cf_ikir``, ``donor_age`` and
+    ``donor_age_band``; see :class:`Policy`).
 
     Raises
     ------
@@ -102,6 +259,17 @@ def load_policy(path: str | Path) -> Policy:
         The file is missing, not a file, not TOML, or not a valid policy.
     TypeError
         ``path`` is not a str or path-like object.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     f = Path(d, "centre.toml")
+    ...     _ = f.write_text('[policy]\\nname = "centre"\\n'
+    ...                      'criteria = ["dsa_tier", "donor_age_band", "cf_ikir"]\\n'
+    ...                      '[policy.bands]\\ndonor_age = [40]\\n')
+    ...     load_policy(f).criteria
+    ('dsa_tier', 'donor_age_band', 'cf_ikir', 'donor_id')
     """
     try:
         import tomllib
@@ -122,61 +290,32 @@ def load_policy(path: str | Path) -> Policy:
     if "policy" not in data or not isinstance(data["policy"], dict):
         raise UsageError(f"policy file {p}: missing [policy] table", raw=str(p))
     if extra:
-        raise UsageError(f"policy file {p}: unknown top-level key(s) {sorted(extra)}")
+        raise UsageError(f"policy file {p}: unknown top-level key(s) {sorted(extra)}",
+                         raw=", ".join(sorted(extra)))
     pol = data["policy"]
     unknown_keys = set(pol) - {"name", "criteria", "direction", "bands"}
     if unknown_keys:
         raise UsageError(f"policy file {p}: unknown key(s) in [policy]: "
-                         f"{', '.join(sorted(unknown_keys))}")
-    name = pol.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise UsageError(f"policy file {p}: [policy] name must be a non-empty string")
+                         f"{', '.join(sorted(unknown_keys))}", raw=", ".join(sorted(unknown_keys)))
     crit = pol.get("criteria")
     if not isinstance(crit, list) or not crit or not all(isinstance(c, str) for c in crit):
-        raise UsageError(f"policy file {p}: [policy] criteria must be a non-empty list of names")
-    seen: set[str] = set()
-    for c in crit:
-        if c not in CRITERIA:
-            raise UsageError(f"policy file {p}: unknown criterion {c!r} (known: "
-                             f"{', '.join(CRITERIA)})", raw=c)
-        if c in seen:
-            raise UsageError(f"policy file {p}: criterion {c!r} listed twice", raw=c)
-        seen.add(c)
-    criteria = tuple(crit) + (() if "donor_id" in seen else ("donor_id",))
-    direction = pol.get("direction", {})
-    if not isinstance(direction, dict):
-        raise UsageError(f"policy file {p}: [policy.direction] must be a table")
-    for k, v in direction.items():
-        if k not in _NUMERIC:
-            raise UsageError(f"policy file {p}: direction only applies to cf_ikir and "
-                             f"donor_age, not {k!r}", raw=k)
-        if v not in ("asc", "desc"):
-            raise UsageError(f"policy file {p}: direction of {k} must be 'asc' or 'desc', "
-                             f"not {v!r}", raw=str(v))
-    bands = pol.get("bands", {})
-    if not isinstance(bands, dict):
-        raise UsageError(f"policy file {p}: [policy.bands] must be a table")
-    clean: dict[str, tuple[float, ...]] = {}
-    for k, v in bands.items():
-        if k not in _NUMERIC:
-            raise UsageError(f"policy file {p}: bands only apply to cf_ikir and donor_age, "
-                             f"not {k!r}", raw=k)
-        if not isinstance(v, list) or not v or not all(
-                isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
-            raise UsageError(f"policy file {p}: bands of {k} must be a list of numbers")
-        bad = next((x for x in v if not math.isfinite(x)), None)
-        if bad is not None:
-            raise UsageError(f"policy file {p}: bands of {k} must be finite numbers, not "
-                             f"{bad!r}", raw=str(bad))
-        if any(b <= a for a, b in itertools.pairwise(v)):
-            raise UsageError(f"policy file {p}: bands of {k} must be strictly increasing")
-        clean[k] = tuple(float(x) for x in v)
-    return Policy(name.strip(), criteria, dict(direction), clean, source=str(p),
-                  sha256=hashlib.sha256(raw).hexdigest())
+        raise UsageError(f"policy file {p}: [policy] criteria must be a non-empty list of "
+                         f"names, not {crit!r}", raw=str(crit))
+    for key in ("direction", "bands"):
+        if not isinstance(pol.get(key, {}), dict):
+            raise UsageError(f"policy file {p}: [policy.{key}] must be a table, not "
+                             f"{pol[key]!r}", raw=str(pol[key]))
+    name: Any = pol.get("name")  # Policy checks it
+    try:
+        return Policy(name.strip() if isinstance(name, str) else name, tuple(crit),
+                      pol.get("direction", {}), pol.get("bands", {}), source=str(p),
+                      sha256=hashlib.sha256(raw).hexdigest())
+    except UsageError as exc:
+        raise UsageError(f"policy file {p}: {exc.reason}", raw=exc.raw) from None
 
 
 def resolve_policy(spec: str) -> Policy:
-    """``kir-first``, ``ebmt`` or a path to a TOML policy file.
+    """``kir-first``, ``haplo-ptcy``, ``ebmt`` or a path to a TOML policy file.
 
     Raises
     ------
@@ -184,11 +323,16 @@ def resolve_policy(spec: str) -> Policy:
         Neither a built-in policy nor a readable policy file.
     TypeError
         ``spec`` is not a str.
+
+    Examples
+    --------
+    >>> resolve_policy("ebmt").name
+    'ebmt'
     """
     if check_type("spec", spec, str) in _BUILTIN:
         return builtin_policy(spec)
     if not spec.strip():
-        raise UsageError("ranking policy is empty: use kir-first, ebmt or a TOML file")
+        raise UsageError(f"ranking policy is empty: {_POLICY_HINT}")
     if spec.endswith(".toml") or os.path.exists(spec):
         return load_policy(spec)
     return builtin_policy(spec)
@@ -203,6 +347,11 @@ def abo_class(donor: str | None, recipient: str | None) -> str | None:
         A group is not ``O``, ``A``, ``B`` or ``AB``.
     TypeError
         A group is not a str or None.
+
+    Examples
+    --------
+    >>> abo_class("AB", "O"), abo_class(None, "O")
+    ('major', None)
     """
     for name, group in (("donor", donor), ("recipient", recipient)):
         if group is not None and (not isinstance(group, str) or group not in _ABO_ANTIGENS):
@@ -224,7 +373,15 @@ def abo_class(donor: str | None, recipient: str | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Clinical:
-    """Validated clinical inputs of one candidate (None = unknown)."""
+    """Validated clinical inputs of one candidate (None = unknown).
+
+    ``donor_parity`` is the donor's number of pregnancies (0 = nulliparous).
+
+    Examples
+    --------
+    >>> Clinical(donor_abo="O", recipient_abo="A").abo
+    'minor'
+    """
 
     donor_age: float | None = None
     donor_sex: str | None = None
@@ -258,12 +415,21 @@ RELATIONSHIP_SYNONYMS = {
 def parse_clinical(row: Mapping[str, object]) -> Clinical:
     """Validate the optional clinical columns of a pairs row (errors name the column).
 
+    A blank cell is unknown. ``donor_parity`` (pregnancies) above 0 for a male
+    donor contradicts ``donor_sex`` and is rejected rather than guessed.
+
     Raises
     ------
     InputSchemaError
         A clinical value is not understood; the message names the column.
     TypeError
         ``row`` is not a mapping with string keys.
+
+    Examples
+    --------
+    >>> c = parse_clinical({"donor_sex": "female", "donor_parity": "2", "donor_cmv": "-"})
+    >>> c.donor_sex, c.donor_parity, c.donor_cmv, c.recipient_cmv
+    ('F', 2, 'neg', None)
     """
     check_mapping("row", row)
 
@@ -273,8 +439,9 @@ def parse_clinical(row: Mapping[str, object]) -> Clinical:
             return None
         key = str(v).strip().lower()
         if key not in allowed:
-            raise InputSchemaError(f"{col} must be one of {', '.join(sorted(set(allowed.values())))}"
-                                   f", not {str(v).strip()!r}", raw=str(v), column=col)
+            words = ", ".join(sorted(set(allowed.values())))
+            raise InputSchemaError(f"{col} must be one of {words}, not {str(v).strip()!r}",
+                                   raw=str(v), column=col)
         return allowed[key]
 
     sex = {"m": "M", "male": "M", "f": "F", "female": "F"}
@@ -304,14 +471,24 @@ def parse_clinical(row: Mapping[str, object]) -> Clinical:
         if parity_v < 0:
             raise InputSchemaError("donor_parity must not be negative", raw=str(parity),
                                    column="donor_parity")
-    return Clinical(age_v, pick("donor_sex", sex), pick("recipient_sex", sex),
+    donor_sex = pick("donor_sex", sex)
+    if donor_sex == "M" and parity_v:
+        raise InputSchemaError(f"donor_parity {parity_v} (pregnancies) given for a male donor "
+                               "(donor_sex M)", raw=str(parity), column="donor_parity")
+    return Clinical(age_v, donor_sex, pick("recipient_sex", sex),
                     pick("relationship", rel), pick("donor_cmv", cmv), pick("recipient_cmv", cmv),
                     pick("donor_abo", abo), pick("recipient_abo", abo), parity_v)
 
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """One recipient-donor candidate for ranking."""
+    """One recipient-donor candidate for ranking.
+
+    ``values`` holds the pair's output columns (encoded strings such as
+    ``"true"`` and ``"4"``, or typed values such as ``True`` and ``4``; ``""``,
+    None or a missing key is unknown). ``dsa_detail`` describes the highest
+    definite DSA for ``rank_reason`` (e.g. ``B7, MFI 12,500, C1q+``).
+    """
 
     donor_id: str
     values: Mapping[str, Any]           # contract values (encoded, "" = unknown)
@@ -329,65 +506,245 @@ class RankedDonor:
     clinical_unknown: tuple[str, ...] = ()
 
 
-def _band(value: float, cuts: tuple[float, ...]) -> int:
-    return sum(value >= c for c in cuts)
+# ---------------------------------------------------------------------------
+# Criteria: one function per name of the §A.15 table
+# ---------------------------------------------------------------------------
 
 
-def _criterion(c: str, cand: Candidate, policy: Policy) -> tuple[Any, str, str | None]:
-    """(sort key, display value, clinical field that was unknown or None)."""
-    v, cl = cand.values, cand.clinical
-    if c == "dsa_tier":
-        t = v.get("dsa_tier", "")
-        disp = t or "unknown"
-        if t and t != "none" and cand.dsa_detail:
-            disp = f"{t} ({cand.dsa_detail})"
-        return (_DSA_KEY.get(t, _UNKNOWN), disp, None)
-    if c in ("cf_ikir", "donor_age"):
-        raw = v.get("cf_ikir", "") if c == "cf_ikir" else cl.donor_age
-        if raw in ("", None):
-            return (_UNKNOWN, "unknown", "donor_age" if c == "donor_age" else None)
+class _Value(NamedTuple):
+    """One criterion of one candidate: sort key, shown value, clinical fields missing."""
+
+    key: float | str
+    shown: str
+    missing: tuple[str, ...] = ()
+
+
+def _unknown(cl: Clinical | None = None, fields: Sequence[str] = ()) -> _Value:
+    """Unknown (sorts last), naming the clinical ``fields`` of ``cl`` that are blank."""
+    missing = tuple(f for f in fields if cl is not None and getattr(cl, f) is None)
+    return _Value(_UNKNOWN, "unknown", missing)
+
+
+def _column(cand: Candidate, column: str, order: Mapping[str, float]) -> str | None:
+    """A vocabulary column of the pair as its canonical text; None when unknown."""
+    raw = cand.values.get(column)
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if _blank(raw):
+        return None
+    text = str(raw).strip()
+    if text not in order:
+        raise UsageError(f"{column} of donor {cand.donor_id!r} is {raw!r}, not one of "
+                         f"{', '.join(order)}", raw=str(raw))
+    return text
+
+
+def _ranked_column(cand: Candidate, column: str, order: Mapping[str, float]) -> _Value:
+    """Key ``order[value]`` and the value itself, or unknown."""
+    text = _column(cand, column, order)
+    return _unknown() if text is None else _Value(order[text], text)
+
+
+def _band_label(i: int, cuts: Sequence[float]) -> str:
+    """``< 58``, ``35 to < 45`` or ``≥ 58`` for band ``i`` of ``cuts``."""
+    if i == 0:
+        return f"< {cuts[0]:g}"
+    if i == len(cuts):
+        return f"≥ {cuts[-1]:g}"
+    return f"{cuts[i - 1]:g} to < {cuts[i]:g}"
+
+
+def _numeric(criterion: str, x: float, policy: Policy, cuts: Sequence[float],
+             default: str) -> _Value:
+    """A number under the policy's direction; with ``cuts``, its band is the key and
+    the shown value is ``72 (≥ 58)``."""
+    if cuts:
+        band = sum(x >= c for c in cuts)
+        key, shown = float(band), f"{x:g} ({_band_label(band, cuts)})"
+    else:
+        key, shown = float(x), f"{x:g}"
+    return _Value(-key if policy.direction.get(criterion, default) == "desc" else key, shown)
+
+
+def _crit_dsa_tier(cand: Candidate, policy: Policy) -> _Value:
+    """Rule 13 ``dsa_tier_worst`` first; a donor whose ``dsa_tier`` is unknown half a
+    step after a known donor of the same worst tier.
+
+    Without a ``dsa_tier_worst`` column a known ``dsa_tier`` stands for it (the
+    two are equal by definition when the tier is known); a known tier that
+    disagrees with its worst tier is an error, not a guess.
+    """
+    tier = _column(cand, "dsa_tier", _DSA_KEY)
+    worst = _column(cand, "dsa_tier_worst", _DSA_KEY) or tier
+    if worst is None:
+        return _unknown()
+    if tier is None:
+        return _Value(_DSA_KEY[worst] + 0.5, f"unknown (worst {worst})")
+    if worst != tier:
+        raise UsageError(f"donor {cand.donor_id!r}: dsa_tier_worst {worst!r} differs from the "
+                         f"known dsa_tier {tier!r}", raw=worst)
+    shown = f"{tier} ({cand.dsa_detail})" if tier != "none" and cand.dsa_detail else tier
+    return _Value(_DSA_KEY[tier], shown)
+
+
+def _finite(raw: Any) -> float | None:
+    """``raw`` as a finite float (``4``, ``"4"``, ``4.0``); None for anything else."""
+    if isinstance(raw, bool):
+        return None
+    try:
         x = float(raw)
-        desc = policy.direction.get(c, "desc" if c == "cf_ikir" else "asc") == "desc"
-        key: float = _band(x, policy.bands[c]) if c in policy.bands else x
-        disp = f"{x:g}"
-        return (-key if desc else key, disp, None)
-    if c == "donor_sex":
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _crit_cf_ikir(cand: Candidate, policy: Policy) -> _Value:
+    """Higher CF-iKIR first (rule 8), unless the policy says ``asc``."""
+    raw = cand.values.get("cf_ikir")
+    if _blank(raw):
+        return _unknown()
+    x = _finite(raw)
+    if x is None:
+        raise UsageError(f"cf_ikir of donor {cand.donor_id!r} is {raw!r}, not a number",
+                         raw=str(raw))
+    return _numeric("cf_ikir", x, policy, policy.bands.get("cf_ikir", ()), "desc")
+
+
+def _crit_donor_age(cand: Candidate, policy: Policy) -> _Value:
+    """Younger first, in years (or in ``bands.donor_age`` when given)."""
+    x = cand.clinical.donor_age
+    if x is None:
+        return _unknown(cand.clinical, ("donor_age",))
+    return _numeric("donor_age", x, policy, policy.bands.get("donor_age", ()), "asc")
+
+
+def _crit_donor_age_band(cand: Candidate, policy: Policy) -> _Value:
+    """Younger age band first (``kir-first`` < 58 / ≥ 58, ``haplo-ptcy`` < 35 / ≥ 35)."""
+    x = cand.clinical.donor_age
+    if x is None:
+        return _unknown(cand.clinical, ("donor_age",))
+    return _numeric("donor_age_band", x, policy, policy.age_bands, "asc")
+
+
+def _crit_donor_sex(cand: Candidate, policy: Policy) -> _Value:
+    """Male donor < female donor to a female recipient < female donor to a male one."""
+    cl = cand.clinical
+    if cl.donor_sex == "M":
+        return _Value(0, "male donor")
+    if cl.donor_sex == "F" and cl.recipient_sex == "F":
+        return _Value(1, "female donor to female recipient")
+    if cl.donor_sex == "F" and cl.recipient_sex == "M":
+        return _Value(2, "female donor to male recipient")
+    return _unknown(cl, ("donor_sex", "recipient_sex"))
+
+
+def _crit_donor_parity(cand: Candidate, policy: Policy) -> _Value:
+    """To a male recipient: male or nulliparous donor < parous donor; to a female
+    recipient every donor is equal, whether or not the parity is known.
+
+    With the recipient's sex unknown, a male or nulliparous donor is still best
+    (the key is the same for either recipient sex) but a parous donor is
+    unknown.
+    """
+    cl = cand.clinical
+    if cl.recipient_sex == "F":
+        return _Value(0, "female recipient")
+    if cl.donor_parity == 0:
+        return _Value(0, "nulliparous donor")
+    if cl.donor_parity is None:
         if cl.donor_sex == "M":
-            return (0, "male donor", None)
-        if cl.donor_sex == "F" and cl.recipient_sex == "F":
-            return (1, "female donor to female recipient", None)
-        if cl.donor_sex == "F" and cl.recipient_sex == "M":
-            return (2, "female donor to male recipient", None)
-        missing = "donor_sex" if cl.donor_sex is None else "recipient_sex"
-        return (_UNKNOWN, "unknown", missing)
-    if c == "relationship":
-        if cl.relationship is None:
-            return (_UNKNOWN, "unknown", "relationship")
-        return (_REL_KEY[cl.relationship], cl.relationship, None)
-    if c == "cmv":
-        if cl.recipient_cmv is None:
-            return (_UNKNOWN, "unknown", "recipient_cmv")
-        if cl.recipient_cmv == "neg":
-            return (0, "recipient CMV-negative", None)
-        if cl.donor_cmv is None:
-            return (_UNKNOWN, "unknown", "donor_cmv")
-        return ((0, "CMV pos/pos", None) if cl.donor_cmv == "pos"
-                else (1, "CMV-negative donor to positive recipient", None))
-    if c == "abo":
-        a = cl.abo
-        if a is None:
-            return (_UNKNOWN, "unknown", "donor_abo" if cl.donor_abo is None else "recipient_abo")
-        return (_ABO_KEY[a], a, None)
-    if c == "b_content_group":
-        g = v.get("b_content_group", "")
-        return (_BCONTENT_KEY.get(g, _UNKNOWN), g or "unknown", None)
-    if c == "donor_id":
-        return (cand.donor_id, cand.donor_id, None)
-    raise UsageError(f"unknown criterion {c!r}")  # pragma: no cover
+            return _Value(0, "male donor")
+        return _unknown(cl, ("donor_parity", "donor_sex", "recipient_sex"))
+    if cl.recipient_sex == "M":  # pregnancies make the donor a parous woman
+        n = cl.donor_parity
+        return _Value(1, f"parous donor ({n} pregnanc{'y' if n == 1 else 'ies'})")
+    return _unknown(cl, ("recipient_sex",))
+
+
+def _crit_relationship(cand: Candidate, policy: Policy) -> _Value:
+    """Child or sibling < father < mother < other."""
+    rel = cand.clinical.relationship
+    if rel is None:
+        return _unknown(cand.clinical, ("relationship",))
+    return _Value(_REL_KEY[rel], rel)
+
+
+def _crit_cmv(cand: Candidate, policy: Policy) -> _Value:
+    """Same CMV serostatus as the recipient first (Fuchs 2022: D-/R- before D+/R-;
+    D+/R+ before D-/R+); shown as ``D+/R-``."""
+    cl = cand.clinical
+    if cl.donor_cmv is None or cl.recipient_cmv is None:
+        return _unknown(cl, ("donor_cmv", "recipient_cmv"))
+    sign = {"pos": "+", "neg": "-"}
+    shown = f"D{sign[cl.donor_cmv]}/R{sign[cl.recipient_cmv]}"
+    return _Value(0 if cl.donor_cmv == cl.recipient_cmv else 1, shown)
+
+
+def _crit_abo(cand: Candidate, policy: Policy) -> _Value:
+    """ABO match < minor < major < bidirectional."""
+    a = cand.clinical.abo
+    if a is None:
+        return _unknown(cand.clinical, ("donor_abo", "recipient_abo"))
+    return _Value(_ABO_KEY[a], a)
+
+
+def _crit_b_content_group(cand: Candidate, policy: Policy) -> _Value:
+    """Best < Better < Neutral (rule 9)."""
+    return _ranked_column(cand, "b_content_group", _BCONTENT_KEY)
+
+
+def _crit_b_leader_match(cand: Candidate, policy: Policy) -> _Value:
+    """HLA-B leader matched (rule 16) first."""
+    return _ranked_column(cand, "b_leader_match", _BOOL_KEY)
+
+
+def _crit_drb1_mm_dqb1_match(cand: Candidate, policy: Policy) -> _Value:
+    """DRB1 mismatch with DQB1 match (rule 16) first."""
+    return _ranked_column(cand, "drb1_mm_dqb1_match", _BOOL_KEY)
+
+
+def _crit_dpb1_tce(cand: Candidate, policy: Policy) -> _Value:
+    """Non-permissive GvH < permissive = match < non-permissive HvG (rule 16)."""
+    return _ranked_column(cand, "dpb1_tce", _DPB1_TCE_KEY)
+
+
+def _crit_hla_relation(cand: Candidate, policy: Policy) -> _Value:
+    """Identical < haploidentical < not haploidentical (rule 16)."""
+    return _ranked_column(cand, "hla_relation", _HLA_RELATION_KEY)
+
+
+def _crit_donor_id(cand: Candidate, policy: Policy) -> _Value:
+    """Code-point order: the final tie-breaker."""
+    return _Value(cand.donor_id, cand.donor_id)
+
+
+#: One function per criterion, in the order of :data:`CRITERIA`.
+_CRITERION_FUNCTIONS: dict[str, Callable[[Candidate, Policy], _Value]] = {
+    "dsa_tier": _crit_dsa_tier, "cf_ikir": _crit_cf_ikir, "donor_age": _crit_donor_age,
+    "donor_sex": _crit_donor_sex, "relationship": _crit_relationship, "cmv": _crit_cmv,
+    "abo": _crit_abo, "b_content_group": _crit_b_content_group,
+    "donor_age_band": _crit_donor_age_band, "b_leader_match": _crit_b_leader_match,
+    "drb1_mm_dqb1_match": _crit_drb1_mm_dqb1_match, "dpb1_tce": _crit_dpb1_tce,
+    "donor_parity": _crit_donor_parity, "hla_relation": _crit_hla_relation,
+    "donor_id": _crit_donor_id,
+}
+
+
+def _criterion(name: str, cand: Candidate, policy: Policy) -> _Value:
+    """The sort key, shown value and missing clinical fields of one criterion."""
+    return _CRITERION_FUNCTIONS[name](cand, policy)
 
 
 def rank_donors(candidates: Sequence[Candidate], policy: Policy) -> list[RankedDonor]:
     """Rank one recipient's candidates. Error rows get no rank and follow the others.
+
+    ``rank_reason`` names the first criterion, in policy order, on which a donor
+    differs from the donor ranked directly above it, with both values
+    (``this vs above``); the top donor gets ``top``. A banded criterion shows
+    the value and its band: ``donor_age_band: 72 (≥ 58) vs 38 (< 58)``.
+
+    The §A.15 illustration (ages 34, 29 and 25 are all in the band < 58, so
+    CF-iKIR decides under ``kir-first``):
 
     >>> pol = builtin_policy("kir-first")
     >>> cs = [Candidate("Da", {"dsa_tier": "none", "cf_ikir": 4}, Clinical(donor_age=34)),
@@ -398,11 +755,21 @@ def rank_donors(candidates: Sequence[Candidate], policy: Policy) -> list[RankedD
     >>> [(r.donor_id, r.rank_reason) for r in rank_donors(cs, builtin_policy("ebmt"))]
     [('Db', 'top'), ('Da', 'donor_age: 34 vs 29'), ('Dc', 'dsa_tier: low vs none')]
 
+    A 72-year-old father with one more inhibitory KIR than a 38-year-old brother:
+
+    >>> fam = [Candidate("father", {"dsa_tier": "none", "cf_ikir": 4}, Clinical(donor_age=72)),
+    ...        Candidate("brother", {"dsa_tier": "none", "cf_ikir": 3}, Clinical(donor_age=38))]
+    >>> [(r.donor_id, r.rank_reason) for r in rank_donors(fam, pol)]
+    [('brother', 'top'), ('father', 'donor_age_band: 72 (≥ 58) vs 38 (< 58)')]
+
     Raises
     ------
     TypeError
         ``candidates`` is not a sequence of :class:`Candidate`, or ``policy``
         is not a :class:`Policy`.
+    UsageError
+        A candidate's column value is outside its vocabulary (for example
+        ``dpb1_tce`` ``"permisive"``); the message names the donor, column and value.
     """
     check_sequence("candidates", candidates, Candidate)
     check_type("policy", policy, Policy)
@@ -411,20 +778,20 @@ def rank_donors(candidates: Sequence[Candidate], policy: Policy) -> list[RankedD
     scored = []
     for c in ok:
         parts = [_criterion(name, c, policy) for name in policy.criteria]
-        keys = tuple(p[0] for p in parts)
-        unknown = tuple(sorted({p[2] for p in parts if p[2]}))
+        keys = tuple(p.key for p in parts)
+        unknown = tuple(sorted({f for p in parts for f in p.missing}))
         scored.append((keys, parts, c, unknown))
     scored.sort(key=lambda s: tuple(_sortable(k) for k in s[0]))
     out: list[RankedDonor] = []
-    prev = None
+    prev: list[_Value] | None = None
     for i, (keys, parts, c, unknown) in enumerate(scored, start=1):
         if prev is None:
             reason = "top"
         else:
             reason = "tie"
             for name, mine, theirs in zip(policy.criteria, parts, prev, strict=True):
-                if mine[0] != theirs[0]:
-                    reason = f"{name}: {mine[1]} vs {theirs[1]}"
+                if mine.key != theirs.key:
+                    reason = f"{name}: {mine.shown} vs {theirs.shown}"
                     break
         out.append(RankedDonor(c.donor_id, i, reason, keys, unknown))
         prev = parts
@@ -605,11 +972,7 @@ def _located(fn: Any, row: Mapping[str, Any], line: int) -> Any:
 
 
 def _clinical_unknown(clinical: Clinical, policy: Policy) -> tuple[str, ...]:
-    out = []
-    for c in policy.criteria:
-        if c in ("dsa_tier", "cf_ikir", "b_content_group", "donor_id"):
-            continue
-        _, _, missing = _criterion(c, Candidate("x", {}, clinical), policy)
-        if missing:
-            out.append(missing)
-    return tuple(dict.fromkeys(out))
+    """The blank clinical fields that the policy's criteria needed, in policy order."""
+    cand = Candidate("", {}, clinical)
+    return tuple(dict.fromkeys(f for c in policy.criteria
+                               for f in _criterion(c, cand, policy).missing))

@@ -52,7 +52,9 @@ def test_dsa_overrides_kir(env) -> None:
     out = _json(rank("--json"))
     p1 = _by(out["results"], "P1")
     assert p1[0] == ("P1-son", "1", "top")
-    assert p1[1] == ("P1-father", "2", "cf_ikir: 2 vs 3")
+    # rules v2 kir-first: the 68-year-old father falls in the donor-age band >= 58
+    # before CF-iKIR is compared (v1 gave "cf_ikir: 2 vs 3", the same order)
+    assert p1[1] == ("P1-father", "2", "donor_age_band: 68 (≥ 58) vs 24 (< 58)")
     # the sister has the best CF-iKIR (4) but a B57 DSA at MFI 12,000
     assert p1[2] == ("P1-sister", "3", "dsa_tier: high (B57, MFI 12,000) vs none")
     sister = next(r for r in out["results"] if r["donor_id"] == "P1-sister")
@@ -62,9 +64,13 @@ def test_dsa_overrides_kir(env) -> None:
 @pytest.mark.pyard
 def test_cf_ikir_decides_and_ebmt_differs(env) -> None:
     out = _json(rank("--json"))
-    assert _by(out["results"], "P2") == [("P2-mother", "1", "top"),
-                                        ("P2-brother", "2", "cf_ikir: 3 vs 4"),
-                                        ("P2-sister", "3", "cf_ikir: 2 vs 3")]
+    # rules v2 kir-first: the 58-year-old mother (CF-iKIR 4, top under v1) is in the
+    # donor-age band >= 58, so she follows both younger siblings; CF-iKIR decides
+    # between them
+    assert _by(out["results"], "P2") == [("P2-brother", "1", "top"),
+                                        ("P2-sister", "2", "cf_ikir: 2 vs 3"),
+                                        ("P2-mother", "3",
+                                         "donor_age_band: 58 (≥ 58) vs 33 (< 58)")]
     ebmt = _json(rank("--json", "--policy", "ebmt"))
     assert _by(ebmt["results"], "P2") == [("P2-sister", "1", "top"),
                                          ("P2-brother", "2", "donor_age: 35 vs 33"),
