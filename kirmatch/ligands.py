@@ -3,8 +3,9 @@ and the per-person genotype summary (rule 3).
 
 Calls come only from the shipped, checksum-verified table
 ``reference_tables/hla_kir_ligands.tsv`` (derived from the IPD-IMGT/HLA 3.58.0
-protein sequences). py-ard is consulted only to expand typings the table cannot
-expand on its own (serology, MAC codes, some v2 names), and only if its
+protein sequences). Serological typings are expanded with the shipped antigen
+table (the alleles assigned the antigen). py-ard is consulted only for what the
+tables cannot expand on their own (MAC codes, some v2 names), and only if its
 database has been built.
 
 Terms: an :class:`AlleleFeature` is what the models need to know of one allele
@@ -458,18 +459,13 @@ class LigandResolver:
                 raise UnknownAlleleError(t.name, "the NMDP MAC table") from exc
             return self._from_names(t, who, names)
         if t.kind == TypingKind.SEROLOGY:
-            if self.pyard is None:
-                raise PyardUnavailableError(
-                    f"serologic typing {t.name!r} needs py-ard's serology tables; build its "
-                    "database with `kirmatch data build` (or --imgt-mirror DIR offline)"
-                )
-            try:
-                names = self.pyard.reduce(t.name, "lgx")
-            except LookupError as exc:
-                raise UnknownAlleleError(t.name, HLA_RELEASE) from exc
-            if not names:
+            # The alleles assigned the antigen in the shipped antigen table
+            # (rel_dna_ser.txt, rel_ser_ser.txt; DOMAIN.md §A.3): no py-ard.
+            names = self.tables.alleles_assigned(t.name)
+            recs = [r for n in names if (r := self.tables.hla_record(n)) is not None]
+            if not recs:
                 raise UnknownAlleleError(t.name, HLA_RELEASE)
-            return self._from_names(t, who, names)
+            return self._from_records(t, who, recs)
         raise HLAParseError(t.raw, f"unsupported typing kind {t.kind.value}")  # pragma: no cover
 
     def _mac_unavailable(self, t: HLATyping, who: str) -> AlleleCall:

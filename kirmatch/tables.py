@@ -98,7 +98,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     HLA_ALLELES_TABLE: ("allele", "locus", "protein", "suffix", "expressed", "g_group",
                         "p_group"),
     HLA_ANTIGENS_TABLE: ("allele", "antigens", "implied", "public", "group_name", "possible",
-                         "assignment", "maybe_null", "note"),
+                         "assignment", "maybe_null", "note", "tentative"),
     HLA_SEROLOGY_TABLE: ("antigen", "kind", "loci", "broad", "splits", "parent", "associated",
                          "n_alleles"),
     B_LEADER_TABLE: ("allele", "protein", "expressed", "residue", "leader", "source", "note"),
@@ -205,7 +205,9 @@ class AntigenRecord:
     ``assignment`` says how ``antigens`` were found: the ``rel_dna_ser.txt``
     fields joined by ``+`` (``unambiguous``, ``possible``, ``assumed``,
     ``expert``), ``p_group``, ``protein``, ``allele_group``, or ``null``
-    (carries nothing).
+    (carries nothing). ``tentative`` are the antigens named only in the
+    ``possible`` field: carried, but a serological typing of that antigen is not
+    expanded to this allele (:meth:`ReferenceTables.alleles_assigned`).
 
     >>> rec = load_reference_tables().antigens_of("B*44:15:01:01")
     >>> rec.antigens, rec.possible, rec.broad_only
@@ -221,6 +223,7 @@ class AntigenRecord:
     assignment: str
     maybe_null: bool
     note: str
+    tentative: tuple[str, ...] = ()
 
     @property
     def carries(self) -> frozenset[str]:
@@ -760,12 +763,25 @@ class ReferenceTables:
             for allele, row in self._antigens.by_allele.items():
                 if row[6] == "null":
                     continue
-                for antigen in {*_split(row[1]), *_split(row[2]), *_split(row[3]), row[4]}:
+                firm = set(_split(row[1])) - set(_split(row[9]))
+                names = {*firm, *(u for a in firm for u in self._upward(a)), *_split(row[3]),
+                         row[4]}
+                for antigen in names:
                     assigned.setdefault(antigen, []).append(allele)
             assigned.pop("", None)
             return {k: tuple(v) for k, v in assigned.items()}
 
         return self._lazy_index("assigned", build)
+
+    def _upward(self, antigen: str) -> list[str]:
+        """The broad and parent of an antigen, and theirs (B5102 -> B51, B5)."""
+        out: list[str] = []
+        rec = self._serology.get(antigen)
+        while rec is not None:
+            up = [x for x in (rec.broad, rec.parent) if x and x not in out]
+            out.extend(up)
+            rec = self._serology.get(rec.parent) if rec.parent else None
+        return out
 
     def _antigen_record(self, row: list[str]) -> AntigenRecord:
         cache = self._antigens.cache
@@ -775,6 +791,7 @@ class ReferenceTables:
                 allele=row[0], antigens=_split(row[1]), implied=_split(row[2]),
                 public=_split(row[3]), group_name=row[4] or None, possible=_split(row[5]),
                 assignment=row[6], maybe_null=row[7] == "true", note=row[8],
+                tentative=_split(row[9]),
             )  # fmt: skip
         return rec
 
@@ -817,14 +834,17 @@ class ReferenceTables:
             group_name=first.group_name, possible=first.possible,
             assignment=kinds[0] if len(kinds) == 1 else "mixed:" + ";".join(kinds),
             maybe_null=any(r.maybe_null for r in members), note="",
+            tentative=tuple(sorted({x for r in members for x in r.tentative})),
         )  # fmt: skip
 
     def alleles_assigned(self, antigen: str) -> tuple[str, ...]:
-        """Expressed alleles that carry ``antigen`` (table order; empty if none).
+        """Expressed alleles assigned ``antigen`` (table order; empty if none).
 
         This is the expansion of a serology typing (DOMAIN.md §A.3, §A.14):
         ``"B44"`` gives the alleles assigned B44 (B*44:09 too, which also carries
-        B45), never those assigned only the broad B12, and never B*51:01. A
+        B45), never those assigned only the broad B12, never B*51:01, and not
+        B*51:42, named B44 only in the ``possible`` field (its expert antigen is
+        B51: see :attr:`AntigenRecord.tentative`). A
         broad gives the alleles of its splits *and* those assigned the broad only;
         a parent also those of its associated antigens (``"B51"`` includes
         B*51:02, assigned B5102). Public epitopes (``"Bw4"``) and allele-group
@@ -835,8 +855,8 @@ class ReferenceTables:
         >>> b44 = t.alleles_assigned("B44")
         >>> "B*44:02:01:01" in b44, "B*44:15:01:01" in b44, "B*51:01:01:01" in b44
         (True, False, False)
-        >>> "B*44:15:01:01" in t.alleles_assigned("B12")
-        True
+        >>> "B*44:15:01:01" in t.alleles_assigned("B12"), "B*51:42" in b44
+        (True, False)
         """
         canonical = self._canonical_antigen(antigen)
         return () if canonical is None else self._assigned.get(canonical, ())

@@ -110,14 +110,11 @@ def test_mac_without_data_is_unknown(resolver) -> None:
     assert "kirmatch data build" in call.note
 
 
-def test_serology_needs_pyard(resolver) -> None:
-    with pytest.raises(PyardUnavailableError, match="kirmatch data build"):
-        resolver.resolve_typing(parse_hla_typing("B57"))
-
-
-@pytest.mark.pyard
-def test_serology_with_pyard(tables, pyard) -> None:
-    r = LigandResolver(tables, Options(), pyard)
+def test_serology_from_the_shipped_tables(tables) -> None:
+    """A serological typing is the alleles assigned the antigen (§A.3), from the
+    shipped antigen table: no py-ard needed (rule 13 v2 / issue: first serology
+    typing < 1 s)."""
+    r = LigandResolver(tables, Options(), None)
     b57 = r.resolve_typing(parse_hla_typing("B57"))
     assert b57.status == "ambiguous" and "Bw4-80I" in b57.candidates
     assert r.resolve_typing(parse_hla_typing("B73")).call == "Bw6"

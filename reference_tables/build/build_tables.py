@@ -874,7 +874,7 @@ def build_hla_alleles(shared: Path, stats: dict) -> list[list[str]]:
 # --------------------------------------------------------------------------
 HLA_ANTIGEN_COLUMNS = (
     "allele", "antigens", "implied", "public", "group_name", "possible", "assignment",
-    "maybe_null", "note",
+    "maybe_null", "note", "tentative",
 )  # fmt: skip
 HLA_SEROLOGY_COLUMNS = (
     "antigen", "kind", "loci", "broad", "splits", "parent", "associated", "n_alleles",
@@ -986,6 +986,7 @@ class AntigenAssignment:
     public: set[str] = dataclasses.field(default_factory=set)
     group_name: str = ""
     possible: set[str] = dataclasses.field(default_factory=set)
+    tentative: set[str] = dataclasses.field(default_factory=set)
 
 
 def read_dna_ser(shared: Path, universe: set[str]) -> dict[str, list[list[str]]]:
@@ -1036,6 +1037,11 @@ def build_hla_antigens(shared: Path, stats: dict) -> list[list[str]]:
       S alleles with unambiguous ``0``, B*44:02:01:02S and B*56:01:01:05S, have
       an expert antigen, which they carry, with ``maybe_null`` set).
     * ``maybe_null``: a field also lists ``0`` (``0/2`` for Q and L alleles).
+    * ``tentative``: antigens named only in the ``possible`` field (B*51:42:
+      possible 44, expert 51 -> B44). The allele carries them for DSA, but a
+      serological typing is not expanded to it through them: a donor typed
+      ``B44`` is the alleles *assigned* B44 (DOMAIN.md §A.14), and B*51:42 would
+      have typed as B51.
 
     Every antigen is named after the files (SEROLOGY_PREFIX); every allele is
     listed in rel_dna_ser.txt; a null allele must have unambiguous ``0``; every
@@ -1058,6 +1064,8 @@ def build_hla_antigens(shared: Path, stats: dict) -> list[list[str]]:
     for info in infos:
         tokens = fields[info.allele]
         antigens = {name_of(info.locus, t) for f in tokens for t in f if t not in ("0", "?")}
+        firm = {name_of(info.locus, t) for k, f in zip(SEROLOGY_FIELDS, tokens, strict=True)
+                if k != "possible" for t in f if t not in ("0", "?")}
         kinds = [k for k, f in zip(SEROLOGY_FIELDS, tokens, strict=True)
                  if any(t not in ("0", "?") for t in f)]
         zero = any("0" in f for f in tokens)
@@ -1070,7 +1078,8 @@ def build_hla_antigens(shared: Path, stats: dict) -> list[list[str]]:
             if tokens[0] == ["0"]:
                 note = (f"unambiguous serology 0 (suffix {info.suffix or 'none'}); antigens from "
                         "the other fields")
-            direct[info.allele] = AntigenAssignment(antigens, "+".join(kinds), zero, note)
+            direct[info.allele] = AntigenAssignment(antigens, "+".join(kinds), zero, note,
+                                                    tentative=antigens - firm)
         elif tokens[0] == ["0"]:
             direct[info.allele] = AntigenAssignment(
                 set(), "null", note=f"expressed (suffix {info.suffix or 'none'}) but "
@@ -1095,6 +1104,8 @@ def build_hla_antigens(shared: Path, stats: dict) -> list[list[str]]:
     # Only the file's own assignments are inherited, never an inherited or
     # allele-group antigen (snapshot before the loop below fills them in).
     assigned_in_file = {a: frozenset(d.antigens) for a, d in direct.items() if d.antigens}
+    firm_in_file = {a: frozenset(d.antigens - d.tentative) for a, d in direct.items()
+                    if d.antigens}
     for info in infos:
         d = direct[info.allele]
         if d.assignment == "":
@@ -1102,6 +1113,8 @@ def build_hla_antigens(shared: Path, stats: dict) -> list[list[str]]:
             assigned = [m for m in members[key] if m.allele in assigned_in_file]
             if assigned:
                 d.antigens = set().union(*(assigned_in_file[m.allele] for m in assigned))
+                d.tentative = d.antigens - set().union(*(firm_in_file[m.allele]
+                                                         for m in assigned))
                 d.assignment = "p_group" if info.p_group else "protein"
                 d.note = f"inherited from {len(assigned)} assigned allele(s) of {key}"
             else:
@@ -1129,7 +1142,7 @@ def build_hla_antigens(shared: Path, stats: dict) -> list[list[str]]:
         d = direct[info.allele]
         rows.append([info.allele, joined(d.antigens), joined(d.implied), joined(d.public),
                      d.group_name, joined(d.possible), d.assignment, bool_cell(d.maybe_null),
-                     d.note])
+                     d.note, joined(d.tentative)])
     stats["hla_antigens"] = direct
     stats["ser_ser"] = rel
     stats["who_antigens"] = who
