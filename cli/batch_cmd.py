@@ -14,11 +14,15 @@ from typing import Annotated, Any
 import typer
 
 from .options import (
+    IO_PANEL,
     A25Bw4Opt,
     Ambiguity,
     AmbiguityOpt,
+    AntibodiesOpt,
+    DsaCountSelfOpt,
     DsaHighOpt,
     DsaLowOpt,
+    DsaModerateOpt,
     DsaVeryHighOpt,
     ExcludeNullOpt,
     HlaABw4Opt,
@@ -28,8 +32,6 @@ from .options import (
     SingleAlleleOpt,
     build_options,
 )
-
-IO_PANEL = "Files"
 
 GenotypesOpt = Annotated[Path | None, typer.Option(
     "--genotypes", help="Genotypes file: sample_id, hla, kir (or wide A_1, A_2, …, KIR2DL1, "
@@ -132,6 +134,7 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
         kir_format: Annotated[str, typer.Option(
             "--kir-format", help="ping, t1k, kirimp, matrix or auto.",
             rich_help_panel=IO_PANEL)] = "auto",
+        antibodies: AntibodiesOpt = None,
         errors: ErrorsOpt = None,
         strict: StrictOpt = False,
         quiet: QuietOpt = False,
@@ -145,8 +148,10 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
         exclude_null_kir3dl1: ExcludeNullOpt = False,
         single_allele: SingleAlleleOpt = SingleAllele.homozygous,
         dsa_low_mfi: DsaLowOpt = 1000.0,
+        dsa_moderate_mfi: DsaModerateOpt = 2000.0,
         dsa_high_mfi: DsaHighOpt = 5000.0,
         dsa_very_high_mfi: DsaVeryHighOpt = 20000.0,
+        dsa_count_self: DsaCountSelfOpt = False,
     ) -> None:
         """All models for every pair of a pairs file, streamed (millions of pairs).
 
@@ -184,6 +189,7 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
                 source, pairs, output, opts, errors=errors, column_map=column_map,
                 chunk_rows=chunk_size, tables=load_reference_tables(), pyard=get_backend(),
                 progress=update, command=effective_command(ctx), genotype_files=files,
+                antibodies=antibodies,
             )
         finally:
             if prog is not None:

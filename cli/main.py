@@ -25,8 +25,10 @@ from .options import (
     A25Bw4Opt,
     Ambiguity,
     AmbiguityOpt,
+    DsaCountSelfOpt,
     DsaHighOpt,
     DsaLowOpt,
+    DsaModerateOpt,
     DsaVeryHighOpt,
     ExcludeNullOpt,
     HlaABw4Opt,
@@ -241,8 +243,11 @@ def pair(
     recipient_id: Annotated[str, typer.Option("--recipient-id")] = "recipient",
     donor_id: Annotated[str, typer.Option("--donor-id")] = "donor",
     antibodies: Annotated[Path | None, typer.Option(
-        "--antibodies", help="Recipient antibodies CSV (specificity, mfi[, c1q]).",
-        exists=True, dir_okay=False)] = None,
+        "--antibodies", help="Recipient antibodies (single-antigen beads): specificity, "
+        "mfi[, c1q][, recipient_id].", exists=True, dir_okay=False)] = None,
+    flow_crossmatch: Annotated[str | None, typer.Option(
+        "--flow-crossmatch", help="Flow crossmatch of the pair: pos or neg (rule 13: pos "
+        "makes the DSA tier at least high).")] = None,
     json_out: JsonOpt = False,
     ambiguity: AmbiguityOpt = Ambiguity.strict,
     hla_a_bw4: HlaABw4Opt = True,
@@ -252,8 +257,10 @@ def pair(
     exclude_null_kir3dl1: ExcludeNullOpt = False,
     single_allele: SingleAlleleOpt = SingleAllele.homozygous,
     dsa_low_mfi: DsaLowOpt = 1000.0,
+    dsa_moderate_mfi: DsaModerateOpt = 2000.0,
     dsa_high_mfi: DsaHighOpt = 5000.0,
     dsa_very_high_mfi: DsaVeryHighOpt = 20000.0,
+    dsa_count_self: DsaCountSelfOpt = False,
 ) -> None:
     """All NK-alloreactivity models for one recipient-donor pair (rules 3-13)."""
     from kirmatch.pair import assess_pair, make_person
@@ -287,7 +294,11 @@ def pair(
                 column="recipient_id")
         if isinstance(abs_, KirmatchError):
             raise abs_
-    res = assess_pair(r, d, opts, tables=tables, antibodies=abs_, pyard=_backend())
+    from kirmatch.dsa import parse_flow_crossmatch
+
+    flow = parse_flow_crossmatch(flow_crossmatch)
+    res = assess_pair(r, d, opts, tables=tables, antibodies=abs_, pyard=_backend(),
+                      flow_crossmatch=flow)
     if json_out:
         emit_json(res.to_dict())
     else:

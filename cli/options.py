@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from kirmatch.options import Options
 
-MODEL_PANEL = "Model options (kirmatch rules v1)"
+MODEL_PANEL = "Model options"
+IO_PANEL = "Files"
 
 
 class Ambiguity(str, Enum):
@@ -47,12 +49,26 @@ ExcludeNullOpt = Annotated[bool, typer.Option(
 SingleAlleleOpt = Annotated[SingleAllele, typer.Option(
     "--single-allele", help="Read a single typing at a locus as homozygous, or as unknown.",
     rich_help_panel=MODEL_PANEL)]
-DsaLowOpt = Annotated[float, typer.Option("--dsa-low-mfi", help="Lower bound of DSA tier low.",
-                                          rich_help_panel=MODEL_PANEL)]
-DsaHighOpt = Annotated[float, typer.Option("--dsa-high-mfi", help="Above this MFI: tier high.",
-                                           rich_help_panel=MODEL_PANEL)]
+DsaLowOpt = Annotated[float, typer.Option(
+    "--dsa-low-mfi", help="MFI from which a DSA is tier low (rule 13).",
+    rich_help_panel=MODEL_PANEL)]
+DsaModerateOpt = Annotated[float, typer.Option(
+    "--dsa-moderate-mfi", help="MFI from which a DSA is tier moderate.",
+    rich_help_panel=MODEL_PANEL)]
+DsaHighOpt = Annotated[float, typer.Option(
+    "--dsa-high-mfi", help="MFI from which a DSA is tier high (C1q+ is high at any MFI).",
+    rich_help_panel=MODEL_PANEL)]
 DsaVeryHighOpt = Annotated[float, typer.Option(
-    "--dsa-very-high-mfi", help="Above this MFI: tier very high.", rich_help_panel=MODEL_PANEL)]
+    "--dsa-very-high-mfi", help="MFI from which a DSA is tier very high.",
+    rich_help_panel=MODEL_PANEL)]
+DsaCountSelfOpt = Annotated[bool, typer.Option(
+    "--dsa-count-self/--no-dsa-count-self",
+    help="Count antibodies against antigens the recipient carries (default: left out, "
+         "warned).", rich_help_panel=MODEL_PANEL)]
+AntibodiesOpt = Annotated[Path | None, typer.Option(
+    "--antibodies", "-a", exists=True, dir_okay=False,
+    help="Recipient antibodies (single-antigen beads): recipient_id, specificity, mfi[, c1q].",
+    rich_help_panel=IO_PANEL)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 
 
@@ -60,14 +76,16 @@ def build_options(*, ambiguity: Ambiguity = Ambiguity.strict, hla_a_bw4: bool = 
                   a25_bw4: bool = False, include_a3a11: bool = False,
                   ipd_compatible: bool = False, exclude_null_kir3dl1: bool = False,
                   single_allele: SingleAllele = SingleAllele.homozygous,
-                  dsa_low_mfi: float = 1000.0, dsa_high_mfi: float = 5000.0,
-                  dsa_very_high_mfi: float = 20000.0, ranking_policy: str = "kir-first",
+                  dsa_low_mfi: float = 1000.0, dsa_moderate_mfi: float = 2000.0,
+                  dsa_high_mfi: float = 5000.0, dsa_very_high_mfi: float = 20000.0,
+                  dsa_count_self: bool = False, ranking_policy: str = "kir-first",
                   **_: object) -> Options:
     """Options from a command's parameters (pass ``**locals()``; others are ignored)."""
     return Options(
         ambiguity_policy=ambiguity.value, hla_a_bw4=hla_a_bw4, a25_bw4=a25_bw4,
         include_a3a11=include_a3a11, ipd_compatible=ipd_compatible,
         exclude_null_kir3dl1=exclude_null_kir3dl1, single_allele=single_allele.value,
-        dsa_low_mfi=dsa_low_mfi, dsa_high_mfi=dsa_high_mfi,
-        dsa_very_high_mfi=dsa_very_high_mfi, ranking_policy=ranking_policy,
+        dsa_low_mfi=dsa_low_mfi, dsa_moderate_mfi=dsa_moderate_mfi, dsa_high_mfi=dsa_high_mfi,
+        dsa_very_high_mfi=dsa_very_high_mfi, dsa_count_self=dsa_count_self,
+        ranking_policy=ranking_policy,
     )

@@ -16,8 +16,11 @@ from .options import (
     A25Bw4Opt,
     Ambiguity,
     AmbiguityOpt,
+    AntibodiesOpt,
+    DsaCountSelfOpt,
     DsaHighOpt,
     DsaLowOpt,
+    DsaModerateOpt,
     DsaVeryHighOpt,
     ExcludeNullOpt,
     HlaABw4Opt,
@@ -40,11 +43,10 @@ def register(app: typer.Typer, handle_errors: Any) -> None:
         genotypes: Annotated[Path | None, typer.Option(
             "--genotypes", "-g", exists=True, dir_okay=False, rich_help_panel=IO_PANEL,
             help="Genotypes file (sample_id, hla, kir, or the wide forms).")] = None,
-        antibodies: Annotated[Path | None, typer.Option(
-            "--antibodies", "-a", exists=True, dir_okay=False, rich_help_panel=IO_PANEL,
-            help="Antibodies file: recipient_id, specificity, mfi[, c1q].")] = None,
+        antibodies: AntibodiesOpt = None,
         policy: Annotated[str, typer.Option(
-            "--policy", help="kir-first (default), ebmt, or a policy TOML file.")] = "kir-first",
+            "--policy", help="kir-first (default), haplo-ptcy, ebmt, or a policy TOML "
+            "file.")] = "kir-first",
         output: Annotated[Path | None, typer.Option(
             "--output", "-o", dir_okay=False, rich_help_panel=IO_PANEL,
             help="Write one row per candidate (CSV, TSV, Parquet, XLSX).")] = None,
@@ -75,8 +77,10 @@ def register(app: typer.Typer, handle_errors: Any) -> None:
         exclude_null_kir3dl1: ExcludeNullOpt = False,
         single_allele: SingleAlleleOpt = SingleAllele.homozygous,
         dsa_low_mfi: DsaLowOpt = 1000.0,
+        dsa_moderate_mfi: DsaModerateOpt = 2000.0,
         dsa_high_mfi: DsaHighOpt = 5000.0,
         dsa_very_high_mfi: DsaVeryHighOpt = 20000.0,
+        dsa_count_self: DsaCountSelfOpt = False,
     ) -> None:
         """Rank each recipient's donors: DSA, CF-iKIR and clinical factors, with reasons."""
         from kirmatch.output import OutputPlan
@@ -104,8 +108,12 @@ def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
           errors: Path | None, report: Path | None, json_out: bool, quiet: bool,
           strict: bool) -> None:
     """The body of ``kirmatch rank`` (every output goes through ``plan``)."""
-    from kirmatch.batch import genotype_source_from_readers, input_record, pyard_record
-    from kirmatch.dsa import antibodies_by_recipient
+    from kirmatch.batch import (
+        genotype_source_from_readers,
+        input_record,
+        pyard_record,
+        read_antibodies,
+    )
     from kirmatch.errors import UsageError
     from kirmatch.pair import CONTRACT_COLUMNS, RANK_COLUMNS, run_record
     from kirmatch.people import load_people
@@ -139,10 +147,7 @@ def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
     if antibodies is not None:
         areader = TableReader(antibodies, what="antibodies")
         notes.extend(areader.notes)
-        achunk = areader.read()
-        abs_by_recipient = antibodies_by_recipient(
-            list(achunk.columns), achunk.records(), source=antibodies.name, tables=tables,
-            row_errors=achunk.errors, require_recipient=True)
+        abs_by_recipient = read_antibodies(areader, tables)
     pyard = get_backend()
     ranked = rank_cohort(people, chunk, policy=pol, options=opts, tables=tables,
                          antibodies=abs_by_recipient, pyard=pyard)

@@ -135,9 +135,7 @@ def render_pair(res: PairAssessment, r: Person, d: Person, tables: ReferenceTabl
         "KIR2DL1 residue 245 [" + _cite("kir2dl1_245") + "]",
         f"  {_v(v['kir2dl1_245'])}",
         "Donor-specific antibodies [" + _cite("dsa_tier") + "]",
-        f"  tier {_v(v['dsa_tier'])}, max MFI {_v(v['dsa_max_mfi'])}"
-        + (": " + "; ".join(f"{h.label()} -> {h.donor_allele}" for h in res.dsa.hits)
-           if res.dsa and res.dsa.hits else ""),
+        *_dsa_lines(res),
     ]
     if res.warnings:
         lines += ["", "Warnings:"] + [f"  - {w}" for w in res.warnings]
@@ -145,3 +143,24 @@ def render_pair(res: PairAssessment, r: Person, d: Person, tables: ReferenceTabl
     lines += ["", f"{RULES_VERSION}; IPD-IMGT/HLA {o['ipd_imgt_hla']}; IPD-KIR {o['ipd_kir']}. "
               f"{DISCLAIMER}"]
     return "\n".join(lines)
+
+
+def _dsa_lines(res: Any) -> list[str]:
+    """The DSA block of ``kirmatch pair``: tiers, definite and possible hits,
+    the sub-threshold ones and what typing would settle a possible hit."""
+    v = res.to_dict()
+    d = res.dsa
+    if d is None or d.no_data:
+        return ["  unknown: no antibody data (give --antibodies)"]
+    tier = v["dsa_tier"] or f"unknown ({res.unknown.get('dsa_tier', '')})"
+    out = [f"  tier {tier}; worst case {v['dsa_tier_worst']}; max MFI {v['dsa_max_mfi']}, "
+           f"total MFI {v['dsa_total_mfi']}"
+           + ("; flow crossmatch positive" if d.flow_crossmatch else "")]
+    out += [f"  DSA: {h.text()} ({h.tier})" for h in d.hits]
+    out += [f"  possible DSA: {h.text()} ({h.tier}); to settle it: {h.resolution_hint()}"
+            for h in d.possible]
+    out += [f"  below the low threshold: {h.text()}" for h in d.below]
+    out += [f"  left out (recipient's own antigen): {h.text()}" for h in d.self_antigen]
+    if not (d.hits or d.possible or d.below or d.self_antigen):
+        out.append("  no antibody against this donor")
+    return out

@@ -30,8 +30,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kirmatch.engine import EMPTY, NOT_FOUND, Engine, EngineResult, dsa_unknown_warnings
-from kirmatch.errors import InputSchemaError, UsageError
+from kirmatch.dsa import Antibody, DSAScreen, PanelScreen, flow_crossmatch_column
+from kirmatch.engine import EMPTY, NOT_FOUND, Engine, EngineResult
+from kirmatch.errors import InputSchemaError, KirmatchError, UsageError
 from kirmatch.grammar import ID_NAMES
 from kirmatch.io import ColumnMap, file_sha256, read_column_map
 from kirmatch.options import RULES_ID, RULES_VERSION, Options
@@ -45,9 +46,11 @@ from kirmatch.tabular import Chunk, TableReader, as_text, detect_format
 __all__ = [
     "OUTPUT_COLUMNS",
     "BatchSummary",
+    "assess_chunk",
     "assess_pairs",
     "check_pair_columns",
     "lookup_ids",
+    "read_antibodies",
     "run_batch",
 ]
 
@@ -102,12 +105,23 @@ def lookup_ids(people: People, values: pa.Array) -> tuple[np.ndarray, list[str]]
     return out, ids
 
 
-def _assess_chunk(engine: Engine, chunk: Chunk, *, what: str = "pairs") -> EngineResult:
+def assess_chunk(engine: Engine, chunk: Chunk, *, panels: PanelScreen | None = None,
+                  what: str = "pairs") -> EngineResult:
+    """One chunk of pairs through the engine, with its antibody screen (rule 13)
+    and its optional ``flow_crossmatch`` column."""
     r_idx, r_ids = lookup_ids(engine.people, chunk.table.column("recipient_id"))
     d_idx, d_ids = lookup_ids(engine.people, chunk.table.column("donor_id"))
     row_errors = {j: f"input_parse_error: {what} {m}" for j, m in chunk.errors.items()}
+    flow = None
+    if "flow_crossmatch" in chunk.columns:
+        flow, bad = flow_crossmatch_column(as_text(chunk.table.column("flow_crossmatch"))
+                                           .to_pylist())
+        for j, exc in bad.items():
+            row_errors.setdefault(j, exc.located(row=chunk.first_row + j)
+                                  .as_cell().replace("\n", " "))
+    dsa = panels.screen_pairs(r_idx, d_idx, flow) if panels is not None else None
     return engine.assess(r_idx, d_idx, ids={"recipient": r_ids, "donor": d_ids},
-                         extra_warnings=dsa_unknown_warnings(), row_errors=row_errors)
+                         row_errors=row_errors, dsa=dsa)
 
 
 def _with_results(chunk: Chunk, res: EngineResult) -> pa.Table:
@@ -124,6 +138,7 @@ def assess_pairs(
     *,
     tables: ReferenceTables | None = None,
     pyard: PyardBackend | None = None,
+    antibodies: Mapping[str, Sequence[Antibody] | KirmatchError] | None = None,
 ) -> Any:
     """Assess every pair of ``pairs`` against the people of ``genotypes``.
 
@@ -140,8 +155,13 @@ def assess_pairs(
     pairs:
         A pandas DataFrame with ``recipient_id``, ``donor_id`` and any other
         columns (kept as they are).
+        An optional ``flow_crossmatch`` column (``pos``/``neg``/blank) is read
+        for rule 13.
     options, tables, pyard:
         Rule-set options, reference tables and an optional py-ard backend.
+    antibodies:
+        Each recipient id's antibody screen (:func:`kirmatch.dsa.antibodies_by_recipient`);
+        a recipient without one has unknown DSA (``no_antibody_data``).
 
     Returns
     -------
@@ -171,7 +191,9 @@ def assess_pairs(
     people = genotypes if isinstance(genotypes, People) else _people_from_frame(genotypes, t)
     check_pair_columns([str(c) for c in pairs.columns])
     chunk = table_from_pandas(pairs)
-    res = _assess_chunk(Engine(people, opts, t, pyard), chunk)
+    panels = None if antibodies is None else PanelScreen(DSAScreen(t, opts, pyard), people,
+                                                         antibodies)
+    res = assess_chunk(Engine(people, opts, t, pyard), chunk, panels=panels)
     extra = pd.DataFrame({c: pd.Series(res.columns[c].to_pylist(), dtype="str",
                                        index=pairs.index) for c in OUTPUT_COLUMNS},
                          index=pairs.index)
@@ -246,6 +268,7 @@ def run_batch(
     progress: Callable[[int], None] | None = None,
     command: Sequence[str] | None = None,
     genotype_files: Sequence[str | os.PathLike[str]] = (),
+    antibodies: str | os.PathLike[str] | None = None,
 ) -> BatchSummary:
     """Stream a pairs file through the engine into an output file.
 
@@ -281,6 +304,7 @@ def run_batch(
     check_type("options", options, Options, none_ok=True)
     check_path("errors", errors, none_ok=True)
     check_path("column_map", column_map, none_ok=True)
+    check_path("antibodies", antibodies, none_ok=True)
     if check_type("chunk_rows", chunk_rows, int) < 1:
         raise UsageError(f"chunk_rows must be at least 1, not {chunk_rows}")
     check_type("tables", tables, ReferenceTables, none_ok=True)
@@ -297,6 +321,7 @@ def run_batch(
     t = tables or load_reference_tables()
     p_path, o_path = Path(pairs), Path(output)
     e_path = Path(errors) if errors is not None else None
+    a_path = Path(antibodies) if antibodies is not None else None
     g_paths = [Path(g) for g in genotype_files] if isinstance(genotypes, People) else \
         [Path(genotypes)]
     for p in (o_path, *([e_path] if e_path else [])):
@@ -305,12 +330,18 @@ def run_batch(
     # The plan refuses an output over any input (or two outputs on one file) before
     # anything is read, and makes output, errors and run record appear together.
     with OutputPlan({"output": o_path, "errors": e_path, "provenance": prov_path},
-                    inputs=[*g_paths, p_path, column_map]) as plan:
+                    inputs=[*g_paths, p_path, column_map, a_path]) as plan:
         cmap = read_column_map(column_map) if column_map is not None else ColumnMap()
         if isinstance(genotypes, People):
             people = genotypes
         else:
             people = load_people(genotypes, t, column_map=_genotype_map(cmap.genotypes, t))
+        panels = None
+        a_reader = None
+        if a_path is not None:
+            a_reader = TableReader(a_path, what="antibodies")
+            panels = PanelScreen(DSAScreen(t, opts, pyard), people,
+                                 read_antibodies(a_reader, t))
         reader = TableReader(p_path, what="pairs")
         engine = Engine(people, opts, t, pyard)
         pa.default_memory_pool().release_unused()
@@ -331,7 +362,7 @@ def run_batch(
                 if err_w is not None and err_w.format.neutralises:
                     err_w.neutralise = neutral
                 checked = True
-            res = _assess_chunk(engine, chunk)
+            res = assess_chunk(engine, chunk, panels=panels)
             table = _with_results(chunk, res)
             if schema is None:
                 schema = table.schema.remove_metadata()
@@ -354,7 +385,7 @@ def run_batch(
         seconds = time.perf_counter() - t_start
         from kirmatch import __version__
 
-        notes = [*people.notes, *reader.notes]
+        notes = [*people.notes, *reader.notes, *(a_reader.notes if a_reader else ())]
         record = {
             "kirmatch_version": __version__,
             "rules": RULES_ID,
@@ -370,6 +401,8 @@ def run_batch(
                 "pairs": {**input_record(p_path), "dialect": reader.dialect.to_dict()},
                 "column_map": input_record(Path(column_map)) if column_map is not None
                 else None,
+                "antibodies": None if a_path is None or a_reader is None else {
+                    **input_record(a_path), "dialect": a_reader.dialect.to_dict()},
             },
             "outputs": {"output": str(o_path), "errors": str(e_path) if e_path else None},
             "command": list(command) if command is not None else None,
@@ -389,6 +422,19 @@ def run_batch(
     return BatchSummary(rows_in, rows_in - rows_err, rows_err, dict(codes),
                         tuple(people.duplicate_ids), o_path, e_path, prov_path, seconds,
                         tuple(notes))
+
+
+def read_antibodies(reader: TableReader, tables: ReferenceTables
+                    ) -> dict[str, list[Antibody] | KirmatchError]:
+    """A whole antibody file, grouped per recipient id (a bad row makes its
+    recipient's entry the error; see :func:`kirmatch.dsa.antibodies_by_recipient`)."""
+    from kirmatch.dsa import antibodies_by_recipient
+
+    chunk = reader.read()
+    return antibodies_by_recipient(list(chunk.columns), chunk.records(),
+                                   source=reader.path.name, tables=tables,
+                                   first_row=chunk.first_row, row_errors=chunk.errors,
+                                   require_recipient=True)
 
 
 def _rename(chunk: Chunk, mapping: Mapping[str, str]) -> Chunk:

@@ -1,68 +1,319 @@
-"""Donor-specific anti-HLA antibodies (DSA), rule 13.
+"""Donor-specific anti-HLA antibodies (DSA), rule 13 (rules v2, DOMAIN.md §A.14).
 
 Basis: Ciurea SO et al., EBMT consensus on DSA in haploidentical HCT, Bone
-Marrow Transplant 2018;53:521-534, doi:10.1038/s41409-018-0112-y; MD Anderson
-data (Ciurea et al., Biol Blood Marrow Transplant 2015;21:1392).
+Marrow Transplant 2018;53:521-534, doi:10.1038/s41409-018-0112-y; Kongtim P et
+al., ASTCT consensus on DSA in HCT, Transplant Cell Ther 2024,
+doi:10.1016/j.jtct.2024.09.005 (tiers at 2,000 and 20,000 MFI; C1q-binding and
+crossmatch-positive DSA carry the highest risk); MD Anderson data (Ciurea et al.,
+Biol Blood Marrow Transplant 2015;21:1392).
 
-An antibody is donor-specific when its allele has the same 2-field protein as
-an expressed donor allele at that locus, or its antigen is among the serologic
-antigens py-ard maps from a donor allele (split and broad: B*57:01 -> B57, B17).
-Donor ambiguity is handled by propagation: a tier is reported only when every
-resolution of the donor typing gives the same tier.
+An antibody is donor-specific when the donor carries its specificity and the
+recipient does not. What an allele carries comes from the shipped antigen table
+(``rel_dna_ser.txt``/``rel_ser_ser.txt`` of the pinned release): its serological
+antigens, their broads and parents, Bw4/Bw6, its allele-group name and its
+2-field protein. A donor typing below allele level is expanded (rule 2,
+:mod:`kirmatch.expand`); it *definitely* carries a specificity when every
+expressed candidate does, *possibly* when only some do. py-ard is never asked
+(only a MAC code needs its table).
+
+>>> from kirmatch.hla import parse_hla_genotype
+>>> screen = DSAScreen()
+>>> donor = parse_hla_genotype("A*03:01:01G+A*02:01^B*07:02:01G+B*44:02")
+>>> res = screen.assess([parse_antibody("B7", 12500, "pos")], donor)
+>>> res.tier, res.hits_text
+('high', 'B7 12500 C1q+')
+>>> res = screen.assess([parse_antibody("B45", 15000)], parse_hla_genotype("B*44:XX+B*07:02"))
+>>> res.tier, res.tier_worst, res.possible_text
+(None, 'high', 'B45 15000 ?B*44:XX')
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from itertools import product
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from numbers import Real
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from kirmatch.api import check_sequence, check_type
 from kirmatch.errors import (
+    AmbiguityError,
     HLAParseError,
     InputSchemaError,
     KirmatchError,
-    PyardUnavailableError,
     UnknownAlleleError,
+    UnknownAntigenError,
 )
-from kirmatch.hla import HLAGenotype, HLATyping, TypingKind, parse_hla_typing
+from kirmatch.expand import expand_typing
+from kirmatch.hla import (
+    HLAGenotype,
+    HLALocusTyping,
+    HLATyping,
+    TypingKind,
+    parse_hla_typing,
+)
 from kirmatch.options import Options
 from kirmatch.pyard_backend import PyardBackend
-from kirmatch.tables import ReferenceTables
+from kirmatch.tables import ReferenceTables, load_reference_tables
 
 if TYPE_CHECKING:
-    from kirmatch.ligands import PersonHLA
+    from kirmatch.people import People
 
-__all__ = ["Antibody", "DSAHit", "DSAResult", "antibodies_by_recipient", "assess_dsa",
-           "dsa_tier", "parse_antibody"]
+__all__ = [
+    "COLUMNS",
+    "TIERS",
+    "Antibody",
+    "Carriage",
+    "DSAHit",
+    "DSAResult",
+    "DSAScreen",
+    "PairScreen",
+    "PanelScreen",
+    "Specificity",
+    "antibodies_by_recipient",
+    "antibody_tier",
+    "parse_antibody",
+    "flow_crossmatch_column",
+    "parse_flow_crossmatch",
+    "parse_mfi",
+    "parse_specificity",
+    "shared_screen",
+]
 
-TIERS = ("none", "low", "high", "very high")
+#: The tiers, lowest first (an index is a tier's level).
+TIERS = ("none", "low", "moderate", "high", "very high")
+_HIGH = TIERS.index("high")
+#: The DSA columns of the output contract (DOMAIN.md §A.16, 31-32d), in order.
+COLUMNS = ("dsa_max_mfi", "dsa_tier", "dsa_tier_worst", "dsa_total_mfi", "dsa_hits",
+           "dsa_possible")
+HLA_RELEASE = "IPD-IMGT/HLA 3.58.0"
+
+#: Carriage states, ordered: an antibody's target is absent, possibly or surely carried.
+NO, MAYBE, YES = 0, 1, 2
+
+
+# ---------------------------------------------------------------------------
+# Specificities
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Atom:
+    """One thing an antibody binds: an allele's 2-field protein (``kind="allele"``,
+    ``token="B*51:01"``) or a serological name (``kind="antigen"``, ``token="B51"``,
+    ``"Bw4"``, ``"Cw12"``), found on any of ``loci``."""
+
+    kind: str
+    token: str
+    loci: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
+class Specificity:
+    """An antibody specificity read by :func:`parse_specificity`.
+
+    ``kind`` is ``allele``, ``antigen`` (a WHO antigen), ``allele_group``
+    (``Cw12``: the alleles of that first field), ``public`` (``Bw4``, ``Bw6``),
+    ``heterodimer`` (a DQ or DP bead: both chains must be carried) or ``none``
+    (a negative screen). ``name`` is its canonical spelling.
+    """
+
+    name: str
+    kind: str
+    atoms: tuple[Atom, ...]
+
+    @property
+    def loci(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(loc for a in self.atoms for loc in a.loci))
+
+    def __str__(self) -> str:
+        return self.name
+
+
+NONE_SPECIFICITY = Specificity("NONE", "none", ())
+_NEGATIVE = frozenset({"NONE", "NEG", "NEGATIVE"})
+_HETERODIMER_LOCI = {frozenset({"DQA1", "DQB1"}): ("DQA1", "DQB1"),
+                     frozenset({"DPA1", "DPB1"}): ("DPA1", "DPB1")}
+_C_ANTIGEN = re.compile(r"^C([0-9]{1,2})$", re.IGNORECASE)
+
+
+def parse_specificity(text: str, tables: ReferenceTables | None = None) -> Specificity:
+    """Read one antibody specificity (DOMAIN.md §A.14 "Specificity forms").
+
+    >>> parse_specificity("HLA-B*51:01:01").name, parse_specificity("cw4").name
+    ('B*51:01', 'Cw4')
+    >>> s = parse_specificity("DQA1*05:01~DQB1*02:01")
+    >>> s.name, s.kind, s.loci
+    ('DQA1*05:01/DQB1*02:01', 'heterodimer', ('DQA1', 'DQB1'))
+    >>> parse_specificity("Bw4").loci, parse_specificity("DR52").loci
+    (('A', 'B'), ('DRB3',))
+    >>> parse_specificity("B99")
+    Traceback (most recent call last):
+    ...
+    kirmatch.errors.UnknownAntigenError: unknown antigen 'B99': not an HLA antigen, public epitope (Bw4, Bw6) or allele-group name (Cw12) of IPD-IMGT/HLA 3.58.0 [column 'specificity']
+
+    Raises
+    ------
+    HLAParseError
+        The text is not one of the forms (names the value).
+    UnknownAlleleError
+        A well-formed allele or antigen that the pinned release does not have.
+    """
+    check_type("text", text, str)
+    t = check_type("tables", tables, ReferenceTables, none_ok=True) or load_reference_tables()
+    raw = text
+    spec = "".join(text.split())
+    if spec.upper().startswith("HLA-"):
+        spec = spec[4:]
+    if not spec:
+        raise HLAParseError(raw, "empty antibody specificity", column="specificity")
+    if spec.upper() in _NEGATIVE:
+        return NONE_SPECIFICITY
+    if "~" in spec or "/" in spec:
+        return _heterodimer(raw, spec, t)
+    if "*" in spec and not t.is_serology_antigen(spec):
+        atom = _allele_atom(raw, spec, t)
+        return Specificity(atom.token, "allele", (atom,))
+    rel = t.serology_relation(spec)
+    if rel is None and (m := _C_ANTIGEN.match(spec)) is not None:
+        rel = t.serology_relation(f"Cw{m.group(1)}")   # "C4" is the Cw4 antigen
+    if rel is None:
+        raise UnknownAntigenError(raw, HLA_RELEASE, column="specificity")
+    kind = {"who": "antigen"}.get(rel.kind, rel.kind)
+    return Specificity(rel.antigen, kind, (Atom("antigen", rel.antigen, rel.loci),))
+
+
+def _allele_atom(raw: str, spec: str, tables: ReferenceTables) -> Atom:
+    """An allele bead: matched by its 2-field protein."""
+    try:
+        typ = parse_hla_typing(spec)
+    except HLAParseError as exc:
+        raise exc.located(column="specificity") from None
+    if typ.kind == TypingKind.V2:
+        raise HLAParseError(raw, "write an allele bead in current nomenclature "
+                            "(B*51:01, not B*5101)", column="specificity")
+    if typ.kind != TypingKind.ALLELE:
+        raise HLAParseError(raw, "an allele specificity is one bead with two fields "
+                            "(B*51:01); for every allele of a group use the antigen (B51)",
+                            column="specificity")
+    if typ.suffix == "N":
+        raise HLAParseError(raw, "a null allele carries no antigen", column="specificity")
+    protein = typ.protein or typ.name
+    if not any(a.expressed for a in tables.hla_alleles_with_prefix(protein)):
+        raise UnknownAlleleError(raw, HLA_RELEASE, column="specificity")
+    return Atom("allele", protein, (typ.locus,))
+
+
+def _heterodimer(raw: str, spec: str, tables: ReferenceTables) -> Specificity:
+    parts = re.split(r"[~/]", spec)
+    if len(parts) != 2 or not all("*" in p for p in parts):
+        raise HLAParseError(raw, "a heterodimer bead is two alleles, alpha and beta chain "
+                            "(DQA1*05:01/DQB1*02:01); one specificity per row",
+                            column="specificity")
+    atoms = [_allele_atom(raw, p, tables) for p in parts]
+    loci = frozenset(a.loci[0] for a in atoms)
+    order = _HETERODIMER_LOCI.get(loci)
+    if order is None:
+        raise HLAParseError(raw, "a heterodimer bead pairs DQA1 with DQB1 or DPA1 with DPB1; "
+                            "one specificity per row", column="specificity")
+    atoms.sort(key=lambda a: order.index(a.loci[0]))
+    return Specificity("/".join(a.token for a in atoms), "heterodimer", tuple(atoms))
+
+
+# ---------------------------------------------------------------------------
+# Antibody rows
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
 class Antibody:
-    """One recipient antibody: a specificity (allele or antigen, or ``NONE`` for a
-    negative screen), its MFI and an optional C1q result."""
+    """One recipient antibody: its specificity (``NONE`` for a negative screen),
+    MFI and optional C1q result (``None`` = not tested)."""
 
     specificity: str
     mfi: float
     c1q: bool | None = None
-    typing: HLATyping | None = None
+    spec: Specificity = NONE_SPECIFICITY
 
     @property
     def negative_screen(self) -> bool:
-        return self.typing is None
+        return self.spec.kind == "none"
+
+    def text(self) -> str:
+        """``<specificity> <MFI>[ C1q+]`` as in ``dsa_hits``."""
+        return f"{self.specificity} {_mfi_text(self.mfi)}" + (" C1q+" if self.c1q else "")
+
+
+def _mfi_text(x: float) -> str:
+    return f"{x:.15g}"
+
+
+_POS = frozenset({"pos", "positive", "+", "1", "true", "yes"})
+_NEG = frozenset({"neg", "negative", "-", "0", "false", "no"})
+_BLANK = frozenset({"", "nan", "na", "n/a"})
+
+
+def _pos_neg(value: object, column: str, what: str) -> bool | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bool):
+        return value
+    c = str(value).strip().lower()
+    if c in _BLANK:
+        return None
+    if c in _POS:
+        return True
+    if c in _NEG:
+        return False
+    raise HLAParseError(str(value), f"{what} must be pos, neg or blank", column=column)
+
+
+def parse_flow_crossmatch(value: object) -> bool | None:
+    """A ``flow_crossmatch`` cell: ``pos`` → True, ``neg`` → False, blank → None.
+
+    >>> parse_flow_crossmatch("POS"), parse_flow_crossmatch(""), parse_flow_crossmatch("neg")
+    (True, None, False)
+    >>> parse_flow_crossmatch("weak")
+    Traceback (most recent call last):
+    ...
+    kirmatch.errors.HLAParseError: cannot parse 'weak': flow crossmatch must be pos, neg or blank [column 'flow_crossmatch']
+    """
+    check_type("value", value, (str, bool, Real), none_ok=True, expected="str, bool or None")
+    return _pos_neg(value, "flow_crossmatch", "flow crossmatch")
+
+
+def flow_crossmatch_column(values: Sequence[str | None]
+                           ) -> tuple[list[bool | None], dict[int, KirmatchError]]:
+    """A ``flow_crossmatch`` column read cell by cell: the values, and the error
+    of each row whose cell is not ``pos``/``neg``/blank (0-based row -> error).
+
+    >>> flow_crossmatch_column(["pos", None, "weak"])[0]
+    [True, None, None]
+    """
+    parsed: dict[str | None, bool | None | KirmatchError] = {}
+    out: list[bool | None] = []
+    bad: dict[int, KirmatchError] = {}
+    for j, v in enumerate(values):
+        got = parsed.get(v, parsed)
+        if got is parsed:
+            try:
+                got = parsed[v] = parse_flow_crossmatch(v)
+            except KirmatchError as exc:
+                got = parsed[v] = exc
+        if isinstance(got, KirmatchError):
+            bad[j] = got
+            out.append(None)
+        else:
+            out.append(got)  # type: ignore[arg-type]
+    return out, bad
 
 
 def parse_antibody(specificity: str, mfi: object, c1q: object = None, *,
                    tables: ReferenceTables | None = None) -> Antibody:
-    """Validate one antibody row (errors name the value).
+    """Validate one antibody row (errors name the value and its column).
 
-    >>> parse_antibody("HLA-Cw4", "3000").typing.name
+    >>> parse_antibody("HLA-Cw4", "3000").specificity
     'Cw4'
     >>> parse_antibody("B*57:01", 14500, "pos").c1q
     True
@@ -87,32 +338,11 @@ def parse_antibody(specificity: str, mfi: object, c1q: object = None, *,
     check_type("mfi", mfi, (str, Real), none_ok=True, expected="str or a number")
     check_type("c1q", c1q, (str, bool, Real), none_ok=True, expected="str or bool or a number")
     check_type("tables", tables, ReferenceTables, none_ok=True)
-    spec = specificity.strip()
-    value = parse_mfi(mfi)
-    c = None if c1q is None else str(c1q).strip().lower()
-    if c in (None, "", "nan", "na"):
-        c1 = None
-    elif c in ("pos", "positive", "+", "1", "true", "yes"):
-        c1 = True
-    elif c in ("neg", "negative", "-", "0", "false", "no"):
-        c1 = False
-    else:
-        raise HLAParseError(str(c1q), "C1q must be pos, neg or blank", column="c1q")
-    if spec.upper() in ("NONE", "NEG", "NEGATIVE"):
-        return Antibody("NONE", value, c1)
-    if not spec:
-        raise HLAParseError(spec, "empty antibody specificity", column="specificity")
-    try:
-        t = parse_hla_typing(spec.replace(" ", ""))
-    except HLAParseError as exc:
-        raise exc.located(column="specificity") from None
-    if t.kind not in (TypingKind.ALLELE, TypingKind.SEROLOGY):
-        raise HLAParseError(spec, "an antibody specificity must be an allele (A*02:01) or an "
-                            "antigen (A2, B44, Cw4, DR4, DQ7)", column="specificity")
-    if t.kind == TypingKind.ALLELE and tables is not None and t.locus in ("A", "B", "C") and \
-            not tables.hla_records_with_prefix(t.name):
-        raise UnknownAlleleError(t.name, "IPD-IMGT/HLA 3.58.0", column="specificity")
-    return Antibody(t.name, value, c1, t)
+    spec = parse_specificity(specificity, tables)
+    blank = mfi is None or (isinstance(mfi, str) and not mfi.strip())
+    value = 0.0 if spec.kind == "none" and blank else parse_mfi(mfi)
+    c1 = _pos_neg(c1q, "c1q", "C1q")
+    return Antibody(spec.name, value, c1, spec)
 
 
 _PLAIN_NUMBER = re.compile(r"^[+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
@@ -182,157 +412,550 @@ def parse_mfi(value: object) -> float:
     return x
 
 
+def antibody_tier(mfi: float, c1q: bool | None, options: Options) -> str:
+    """One antibody's tier (the table of §A.14; the highest that applies).
+
+    A C1q-positive antibody is ``high`` even below ``dsa_low_mfi``: C1q binding
+    is a clinically significant finding on its own (a low IgG MFI beside it is
+    the prozone effect), so it is counted rather than dropped.
+
+    >>> o = Options()
+    >>> [antibody_tier(x, None, o) for x in (999, 1500, 3000, 5000, 25000)]
+    ['none', 'low', 'moderate', 'high', 'very high']
+    >>> antibody_tier(3000, True, o), antibody_tier(500, True, o), antibody_tier(20000, None, o)
+    ('high', 'high', 'very high')
+    """
+    return TIERS[_level(mfi, c1q, options)]
+
+
+def _level(mfi: float, c1q: bool | None, o: Options) -> int:
+    if mfi >= o.dsa_very_high_mfi:
+        return 4
+    if mfi >= o.dsa_high_mfi or c1q:
+        return 3
+    if mfi >= o.dsa_moderate_mfi:
+        return 2
+    if mfi >= o.dsa_low_mfi:
+        return 1
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# What a typing carries
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Carriage:
+    """Whether a person carries a specificity: ``status`` NO, MAYBE or YES;
+    for MAYBE, ``why`` names the typings that leave it open (``B*44:XX``,
+    ``untyped DRB1``) and ``untyped`` says an untyped locus is among them."""
+
+    status: int
+    why: tuple[str, ...] = ()
+    untyped: bool = False
+
+
+ABSENT = Carriage(NO)
+PRESENT = Carriage(YES)
+
+
+def _all_or_none(statuses: Iterable[int]) -> int:
+    """YES if all are YES, NO if all are NO, else MAYBE (empty: NO)."""
+    seen = set(statuses)
+    if not seen or seen == {NO}:
+        return NO
+    return YES if seen == {YES} else MAYBE
+
+
+class DSAScreen:
+    """Rule 13 with the shipped tables: parse nothing, look up once, cache.
+
+    Parameters
+    ----------
+    tables, options:
+        The reference tables (default: the shipped ones) and the options
+        (thresholds, ``dsa_count_self``, ``single_allele``).
+    pyard:
+        Only needed to expand NMDP MAC codes; without it such a typing
+        possibly carries anything (``mac_unavailable``).
+    """
+
+    def __init__(self, tables: ReferenceTables | None = None, options: Options | None = None,
+                 pyard: PyardBackend | None = None) -> None:
+        self.tables = check_type("tables", tables, ReferenceTables, none_ok=True) or \
+            load_reference_tables()
+        self.options = check_type("options", options, Options, none_ok=True) or Options()
+        self.pyard = check_type("pyard", pyard, PyardBackend, none_ok=True)
+        self._typing: dict[tuple[Atom, str], int] = {}
+        self._locus: dict[tuple[Atom, str, str], Carriage] = {}
+
+    # -- one typing token ------------------------------------------------
+    def typing_status(self, atom: Atom, t: HLATyping) -> int:
+        """NO, MAYBE or YES: does typing ``t`` carry ``atom``?"""
+        key = (atom, t.name)
+        hit = self._typing.get(key)
+        if hit is None:
+            hit = self._typing[key] = self._typing_status(atom, t)
+        return hit
+
+    def _typing_status(self, atom: Atom, t: HLATyping) -> int:
+        exp = expand_typing(t, self.tables, self.pyard)
+        if exp.locus not in atom.loci:
+            return NO
+        if exp.unknown:
+            return MAYBE
+        cands = exp.expressed
+        if not cands:
+            return NO          # only null alleles: nothing is carried
+        if atom.kind == "allele":
+            proteins = {a.protein for a in cands}
+            if exp.ars_identical:      # a G/P group matches a bead of any member
+                return YES if atom.token in proteins else NO
+            return YES if proteins == {atom.token} else (MAYBE if atom.token in proteins else NO)
+        states = []
+        for a in cands:
+            rec = self.tables.antigens_of(a.allele)
+            states.append(NO if rec is None else YES if atom.token in rec.carries
+                          else MAYBE if atom.token in rec.possible else NO)
+        if exp.ars_identical:          # every expressed member carries the group's antigens
+            return max(states)
+        return _all_or_none(states)
+
+    # -- one locus -----------------------------------------------------------
+    def locus_carriage(self, atom: Atom, locus: str, lt: HLALocusTyping | None) -> Carriage:
+        """Does a locus typing (``None`` = untyped) carry ``atom``?"""
+        if lt is None:
+            return Carriage(MAYBE, (f"untyped {locus}",), True)
+        key = (atom, locus, str(lt))
+        hit = self._locus.get(key)
+        if hit is None:
+            hit = self._locus[key] = self._locus_carriage(atom, locus, lt)
+        return hit
+
+    def _locus_carriage(self, atom: Atom, locus: str, lt: HLALocusTyping) -> Carriage:
+        whys: list[str] = []
+        per_alt = []
+        for alt in lt.alternatives:
+            states = []
+            for slot in alt:
+                s = _all_or_none(self.typing_status(atom, t) for t in slot.alternatives)
+                if s == MAYBE:
+                    whys.append(str(slot))
+                states.append(s)
+            if len(alt) == 1 and self.options.single_allele == "unknown" and states[0] != YES:
+                states.append(MAYBE)
+                whys.append(f"single {locus} typing")
+            per_alt.append(YES if YES in states else MAYBE if MAYBE in states else NO)
+        status = _all_or_none(per_alt)
+        if status != MAYBE:
+            return Carriage(status)
+        return Carriage(MAYBE, tuple(dict.fromkeys(whys)) or (str(lt),))
+
+    # -- a whole specificity -----------------------------------------------
+    def carriage(self, spec: Specificity, hla: HLAGenotype | None) -> Carriage:
+        """Does a person with this HLA typing carry ``spec``?"""
+        return self.carriage_of_loci(spec, {loc: None if hla is None else hla.locus(loc)
+                                            for loc in spec.loci})
+
+    def carriage_of_loci(self, spec: Specificity,
+                         loci: Mapping[str, HLALocusTyping | None]) -> Carriage:
+        """As :meth:`carriage`, from the typings of the specificity's loci."""
+        parts = []
+        for atom in spec.atoms:    # a name on several loci (Bw4): carried if on any
+            cs = [self.locus_carriage(atom, loc, loci.get(loc)) for loc in atom.loci]
+            status = max(c.status for c in cs)
+            parts.append(Carriage(status) if status != MAYBE else _merge(
+                [c for c in cs if c.status == MAYBE]))
+        if not parts:
+            return ABSENT
+        status = min(p.status for p in parts)   # a heterodimer needs both chains
+        if status != MAYBE:
+            return Carriage(status)
+        return _merge([p for p in parts if p.status == MAYBE])
+
+    # -- a pair ----------------------------------------------------------------
+    def assess(self, antibodies: Sequence[Antibody] | None, donor: HLAGenotype | None,
+               recipient: HLAGenotype | None = None, *,
+               flow_crossmatch: bool | None = None) -> DSAResult:
+        """The DSA result of one pair (§A.14).
+
+        ``antibodies`` ``None`` means no antibody data (every DSA column unknown,
+        ``no_antibody_data``). ``recipient`` is needed to leave out antibodies
+        against the recipient's own antigens; ``None`` = untyped, so none is
+        left out.
+
+        Raises
+        ------
+        TypeError
+            An argument has the wrong type.
+        """
+        check_sequence("antibodies", antibodies, Antibody, none_ok=True)
+        check_type("donor", donor, HLAGenotype, none_ok=True)
+        check_type("recipient", recipient, HLAGenotype, none_ok=True)
+        check_type("flow_crossmatch", flow_crossmatch, bool, none_ok=True)
+        if antibodies is None:
+            return NO_ANTIBODY_DATA
+        entries = []
+        for ab in antibodies:
+            if ab.negative_screen:
+                continue
+            own = self.carriage(ab.spec, recipient).status == YES
+            entries.append((ab, self.carriage(ab.spec, donor), own))
+        return self.summarise(entries, flow_crossmatch)
+
+    def summarise(self, entries: Iterable[tuple[Antibody, Carriage, bool]],
+                  flow_crossmatch: bool | None = None) -> DSAResult:
+        """The pair's result from each antibody, the donor's carriage of it and
+        whether the recipient carries it (the one place tiers are combined)."""
+        o = self.options
+        hits: list[DSAHit] = []
+        possible: list[DSAHit] = []
+        below: list[DSAHit] = []
+        own: list[DSAHit] = []
+        for ab, car, self_antigen in entries:
+            if car.status == NO:
+                continue
+            level = _level(ab.mfi, ab.c1q, o)
+            hit = DSAHit(ab, TIERS[level], car.why if car.status == MAYBE else (),
+                         car.untyped, car.status == YES)
+            if self_antigen and not o.dsa_count_self:
+                own.append(hit)
+            elif level == 0:
+                below.append(hit)
+            else:
+                (hits if car.status == YES else possible).append(hit)
+        floor = _HIGH if flow_crossmatch else 0
+        known = max([floor, *(TIERS.index(h.tier) for h in hits)])
+        raising = [h for h in possible if TIERS.index(h.tier) > known]
+        worst = max([known, *(TIERS.index(h.tier) for h in raising)])
+        reason = None
+        warnings = [f"self_antigen_antibody({h.specificity})" for h in own
+                    if TIERS.index(h.tier) > 0]
+        if raising:
+            untyped = [h for h in raising if h.untyped]
+            reason = "antibody_locus_untyped" if untyped else "ambiguous_typing"
+            warnings.extend(f"antibody_locus_untyped({h.specificity})" for h in untyped)
+        order = _hit_order
+        # MFI columns: every definite hit, sub-threshold ones too (they are hits,
+        # only not listed; §A.14).
+        definite = [*hits, *(h for h in below if h.definite)]
+        return DSAResult(
+            tier=None if raising else TIERS[known], tier_worst=TIERS[worst],
+            max_mfi=max((h.mfi for h in definite), default=0.0),
+            total_mfi=math.fsum(h.mfi for h in definite),
+            hits=tuple(sorted(hits, key=order)), possible=tuple(sorted(possible, key=order)),
+            below=tuple(sorted(below, key=order)), self_antigen=tuple(sorted(own, key=order)),
+            reason=reason, warnings=tuple(sorted(set(warnings))),
+            flow_crossmatch=flow_crossmatch,
+        )  # fmt: skip
+
+
+_SCREENS: dict[tuple[int, Options, int], DSAScreen] = {}
+
+
+def shared_screen(tables: ReferenceTables, options: Options,
+                  pyard: PyardBackend | None = None) -> DSAScreen:
+    """One :class:`DSAScreen` per (tables, options, py-ard backend), reused across
+    calls so that each typing is expanded once."""
+    key = (id(tables), options, id(pyard))
+    s = _SCREENS.get(key)
+    if s is None or s.tables is not tables or s.pyard is not pyard:
+        if len(_SCREENS) > 32:
+            _SCREENS.clear()
+        s = _SCREENS[key] = DSAScreen(tables, options, pyard)
+    return s
+
+
+def _merge(cs: Sequence[Carriage]) -> Carriage:
+    return Carriage(MAYBE, tuple(dict.fromkeys(w for c in cs for w in c.why)),
+                    any(c.untyped for c in cs))
+
+
+def _hit_order(h: DSAHit) -> tuple[float, str, bool, tuple[str, ...]]:
+    return (-h.mfi, h.specificity, not h.antibody.c1q, h.why)
+
+
+# ---------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------
+
 @dataclass(frozen=True, slots=True)
 class DSAHit:
-    """One donor-specific antibody and the donor allele it hits."""
+    """One antibody the donor carries (``why`` empty) or possibly carries
+    (``why``: the typings that leave it open), with its tier."""
 
-    specificity: str
-    mfi: float
-    c1q: bool | None
-    donor_allele: str
+    antibody: Antibody
+    tier: str
+    why: tuple[str, ...] = ()
+    untyped: bool = False
+    definite: bool = True
 
-    def label(self) -> str:
-        return f"{self.specificity}, MFI {self.mfi:,.0f}" + (", C1q+" if self.c1q else "")
+    @property
+    def specificity(self) -> str:
+        return self.antibody.specificity
+
+    @property
+    def mfi(self) -> float:
+        return self.antibody.mfi
+
+    @property
+    def c1q(self) -> bool | None:
+        return self.antibody.c1q
+
+    def text(self) -> str:
+        """``B7 12500 C1q+`` (definite) or ``B45 15000 ?B*44:XX`` (possible)."""
+        return self.antibody.text() + (f" ?{','.join(self.why)}" if self.why else "")
+
+    def resolution_hint(self) -> str:
+        """What extra typing would settle a possible hit."""
+        out = []
+        for w in self.why:
+            if w.startswith("untyped "):
+                out.append(f"type the donor at HLA-{w.removeprefix('untyped ')}")
+            elif w.startswith("single "):
+                out.append(f"type the donor's second HLA-{w.split()[1]} allele")
+            else:
+                out.append(f"type {w} at allele level (2 fields)")
+        return "; ".join(out)
 
 
 @dataclass(frozen=True, slots=True)
 class DSAResult:
-    max_mfi: float | None
+    """The DSA columns of one pair (§A.14) and what they rest on.
+
+    ``tier`` is ``None`` (unknown, ``reason``) when a possible hit could raise
+    it; ``hits``/``possible`` are counted antibodies (tier above ``none``) in
+    descending MFI; ``below`` the sub-threshold antibodies the donor (possibly)
+    carries; ``self_antigen`` those left out as the recipient's own antigens.
+    """
+
     tier: str | None
-    hits: tuple[DSAHit, ...]
+    tier_worst: str | None
+    max_mfi: float | None
+    total_mfi: float | None
+    hits: tuple[DSAHit, ...] = ()
+    possible: tuple[DSAHit, ...] = ()
+    below: tuple[DSAHit, ...] = ()
+    self_antigen: tuple[DSAHit, ...] = ()
     reason: str | None = None
     warnings: tuple[str, ...] = ()
+    flow_crossmatch: bool | None = None
+    no_data: bool = False
+
+    @property
+    def hits_text(self) -> str:
+        return ";".join(h.text().replace(";", ",") for h in self.hits)
+
+    @property
+    def possible_text(self) -> str:
+        return ";".join(h.text().replace(";", ",") for h in self.possible)
+
+    def values(self) -> dict[str, Any]:
+        """Contract column -> value (``None`` = unknown)."""
+        if self.no_data:
+            return dict.fromkeys(COLUMNS)
+        return {"dsa_max_mfi": self.max_mfi, "dsa_tier": self.tier,
+                "dsa_tier_worst": self.tier_worst, "dsa_total_mfi": self.total_mfi,
+                "dsa_hits": self.hits_text, "dsa_possible": self.possible_text}
+
+    def unknown(self) -> dict[str, str]:
+        """Unknown contract column -> reason code."""
+        if self.no_data:
+            return dict.fromkeys(COLUMNS, "no_antibody_data")
+        return {"dsa_tier": self.reason or "ambiguous_typing"} if self.tier is None else {}
+
+    def detail(self) -> str:
+        """The strongest definite hit (``B7 12500 C1q+``), for ranking reasons."""
+        return self.hits[0].text() if self.hits else ""
 
 
-def dsa_tier(max_mfi: float, any_c1q: bool, options: Options) -> str:
-    """Tier per rule 13 (highest that applies).
+NO_ANTIBODY_DATA = DSAResult(None, None, None, None, reason="no_antibody_data", no_data=True)
 
-    >>> o = Options()
-    >>> dsa_tier(3200, False, o), dsa_tier(14500, True, o), dsa_tier(500, True, o)
-    ('low', 'high', 'high')
-    >>> dsa_tier(20001, False, o), dsa_tier(999, False, o), dsa_tier(5000, False, o)
-    ('very high', 'none', 'low')
+
+# ---------------------------------------------------------------------------
+# Many pairs at once (batch, rank)
+# ---------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class PairScreen:
+    """DSA results of a chunk of pairs: ``results[codes[j]]`` is row j's; rows in
+    ``errors`` (their recipient's antibody rows could not be read) have none."""
+
+    codes: np.ndarray
+    results: list[DSAResult]
+    errors: dict[int, KirmatchError] = field(default_factory=dict)
+
+
+class PanelScreen:
+    """The antibody panels of a cohort's recipients, screened against donors
+    with vectorised lookups: each antibody is matched once per distinct donor
+    typing of its loci, and each distinct outcome is summarised once.
+
+    ``panels`` maps recipient id to its antibodies, or to the error its rows
+    raised (then that recipient's pairs are errors).
     """
-    if max_mfi > options.dsa_very_high_mfi:
-        return "very high"
-    if max_mfi > options.dsa_high_mfi or any_c1q:
-        return "high"
-    if max_mfi >= options.dsa_low_mfi:
-        return "low"
-    return "none"
 
+    def __init__(self, screen: DSAScreen, people: People,
+                 panels: Mapping[str, Sequence[Antibody] | KirmatchError]) -> None:
+        self.screen = screen
+        self.people = people
+        self.panels = panels
+        self._panel_of: dict[int, int] = {}       # recipient person -> panel index (-1 none)
+        self._entries: list[tuple[Antibody, int, bool]] = []  # antibody, spec id, own
+        self._panel_rows: list[tuple[int, int]] = []          # panel -> (start, stop)
+        self._panel_error: dict[int, KirmatchError] = {}
+        self._specs: dict[Specificity, int] = {}
+        self._spec_list: list[Specificity] = []
+        self._carriage: list[Carriage] = [ABSENT]
+        self._carriage_code: dict[Carriage, int] = {ABSENT: 0}
+        self._spec_table: dict[tuple[int, tuple[int, ...]], int] = {}
+        self._results: list[DSAResult] = []
+        self._result_code: dict[Any, int] = {}
 
-def _donor_slots(donor: HLAGenotype | None, locus: str) -> list[list[HLATyping]] | None:
-    """Each donor position at ``locus`` as its alternative typings (None = untyped)."""
-    if donor is None:
-        return None
-    lt = donor.locus(locus)
-    if lt is None:
-        return None
-    out: list[list[HLATyping]] = []
-    for alt in lt.alternatives:
-        for slot in alt:
-            out.append(list(slot.alternatives))
-    return out
-
-
-def _match(ab: Antibody, typing: HLATyping, pyard: PyardBackend | None) -> bool | None:
-    """Does this antibody hit this donor typing? None = cannot tell."""
-    t = ab.typing
-    assert t is not None
-    if typing.suffix == "N":
-        return False
-    if t.kind == TypingKind.ALLELE:
-        if typing.kind == TypingKind.ALLELE:
-            return typing.protein == t.protein
-        return None
-    # antigen-level
-    if typing.kind == TypingKind.SEROLOGY:
-        if typing.name.upper() == t.name.upper():
-            return True
-        if pyard is None:
-            return None
-    if pyard is None:
-        raise PyardUnavailableError(
-            f"antigen-level antibody {ab.specificity!r} needs py-ard's serology tables; build "
-            "its database with `kirmatch data build` (or --imgt-mirror DIR offline)"
-        )
-    try:
-        if typing.kind == TypingKind.ALLELE:
-            antigens = {a.upper() for a in pyard.serology(typing.protein or typing.name)}
+    def _panel(self, person: int) -> int:
+        p = self._panel_of.get(person)
+        if p is not None:
+            return p
+        rid = self.people.ids[person]
+        got = self.panels.get(rid)
+        if got is None:
+            p = -1
         else:
-            antigens = {a.upper() for a in pyard.serology(typing.name)}
-    except LookupError:
-        return None
-    return t.name.upper() in antigens
+            p = len(self._panel_rows)
+            if isinstance(got, KirmatchError):
+                self._panel_error[p] = got
+                self._panel_rows.append((0, 0))
+            else:
+                start = len(self._entries)
+                recipient = self.people.hla(person)
+                for ab in got:
+                    if ab.negative_screen:
+                        continue
+                    sid = self._specs.get(ab.spec)
+                    if sid is None:
+                        sid = self._specs[ab.spec] = len(self._spec_list)
+                        self._spec_list.append(ab.spec)
+                    own = self.screen.carriage(ab.spec, recipient).status == YES
+                    self._entries.append((ab, sid, own))
+                self._panel_rows.append((start, len(self._entries)))
+        self._panel_of[person] = p
+        return p
+
+    def _code(self, c: Carriage) -> int:
+        k = self._carriage_code.get(c)
+        if k is None:
+            k = self._carriage_code[c] = len(self._carriage)
+            self._carriage.append(c)
+        return k
+
+    def _result(self, key: Any, make: Any) -> int:
+        k = self._result_code.get(key)
+        if k is None:
+            if len(self._results) > 200_000:      # bound memory on huge, varied inputs
+                self._results.clear()
+                self._result_code.clear()
+            k = self._result_code[key] = len(self._results)
+            self._results.append(make())
+        return k
+
+    def screen_pairs(self, recipients: np.ndarray, donors: np.ndarray,
+                     flow: Sequence[bool | None] | None = None) -> PairScreen:
+        """Results for pairs given as person indices (negative = no person)."""
+        self._results, self._result_code = [], {}
+        n = len(recipients)
+        r = np.asarray(recipients, np.int64)
+        d = np.asarray(donors, np.int64)
+        fl = np.zeros(n, np.int8) if flow is None else np.array(
+            [0 if f is None else 1 if f else 2 for f in flow], np.int8)
+        codes = np.zeros(n, np.int32)
+        errors: dict[int, KirmatchError] = {}
+        valid = (r >= 0) & (d >= 0)
+        panel = np.full(n, -1, np.int64)
+        if valid.any():
+            ur, inv = np.unique(r[valid], return_inverse=True)
+            panel[valid] = np.array([self._panel(int(i)) for i in ur], np.int64)[inv]
+        no_data = self._result(("none",), lambda: NO_ANTIBODY_DATA)
+        codes[:] = no_data
+        for p, exc in self._panel_error.items():
+            for j in np.flatnonzero(panel == p).tolist():
+                errors[j] = exc
+        use = np.flatnonzero((panel >= 0) & ~np.isin(panel, list(self._panel_error)))
+        if not len(use):
+            return PairScreen(codes, self._results, errors)
+        bounds = np.array(self._panel_rows, np.int64).reshape(-1, 2)
+        start, stop = bounds[panel[use], 0], bounds[panel[use], 1]
+        lengths = stop - start
+        rows = np.repeat(use, lengths)                      # one row per (pair, antibody)
+        offsets = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        entry = np.repeat(start, lengths) + (np.arange(len(rows)) - offsets)
+        spec_of = np.array([e[1] for e in self._entries], np.int64)[entry] if len(entry) \
+            else np.zeros(0, np.int64)
+        car = np.zeros(len(rows), np.int32)
+        donor_of = d[rows]
+        for sid in np.unique(spec_of).tolist():
+            m = np.flatnonzero(spec_of == sid)
+            car[m] = self._carriages(sid, donor_of[m])
+        # Pairs with nothing carried share one result per flow value.
+        relevant = car != 0
+        empty = {f: self._result(("empty", f), lambda f=f: self.screen.summarise(
+            (), _flow(f))) for f in (0, 1, 2)}
+        codes[use] = np.array([empty[0], empty[1], empty[2]], np.int32)[fl[use]]
+        if relevant.any():
+            rr, ee, cc = rows[relevant], entry[relevant], car[relevant]
+            cut = np.flatnonzero(np.diff(rr)) + 1
+            starts = np.concatenate(([0], cut))
+            pair_rows = rr[starts].tolist()
+            e_groups = np.split(ee, cut)
+            c_groups = np.split(cc, cut)
+            for j, eg, cg in zip(pair_rows, e_groups, c_groups, strict=True):
+                f = int(fl[j])
+                key = (tuple(eg.tolist()), tuple(cg.tolist()), f)
+                codes[j] = self._result(key, lambda key=key: self._summarise(*key))
+        return PairScreen(codes, self._results, errors)
+
+    def _summarise(self, entries: tuple[int, ...], carriages: tuple[int, ...],
+                   f: int) -> DSAResult:
+        return self.screen.summarise(
+            ((self._entries[e][0], self._carriage[c], self._entries[e][2])
+             for e, c in zip(entries, carriages, strict=True)), _flow(f))
+
+    def _carriages(self, sid: int, donors: np.ndarray) -> np.ndarray:
+        """Carriage codes of specificity ``sid`` for each donor person."""
+        spec = self._spec_list[sid]
+        people = self.people
+        loci = spec.loci
+        cols = []
+        for loc in loci:
+            codes = people.locus_codes.get(loc)
+            cols.append(np.zeros(len(donors), np.int64) if codes is None
+                        else np.asarray(codes, np.int64)[donors])
+        if len(cols) == 1:
+            uniq, inv = np.unique(cols[0], return_inverse=True)
+            combos = [(int(u),) for u in uniq]
+        else:
+            stacked = np.stack(cols, axis=1)
+            uniq2, inv = np.unique(stacked, axis=0, return_inverse=True)
+            combos = [tuple(int(x) for x in row) for row in uniq2]
+        out = np.empty(len(combos), np.int32)
+        for k, combo in enumerate(combos):
+            key = (sid, combo)
+            c = self._spec_table.get(key)
+            if c is None:
+                typings = {loc: (people.locus_vocab[loc][code] if loc in people.locus_vocab
+                                 else None) for loc, code in zip(loci, combo, strict=True)}
+                c = self._spec_table[key] = self._code(
+                    self.screen.carriage_of_loci(spec, typings))
+            out[k] = c
+        return out[np.asarray(inv).reshape(-1)]
 
 
-def assess_dsa(antibodies: Sequence[Antibody] | None, donor: HLAGenotype | None,
-               options: Options, *, tables: ReferenceTables | None = None,
-               pyard: PyardBackend | None = None,
-               donor_hla: PersonHLA | None = None) -> DSAResult:
-    """DSA columns for one pair: max donor-specific MFI, tier and the hits.
+def _flow(code: int) -> bool | None:
+    return None if code == 0 else code == 1
 
-    Missing data: no antibody rows -> unknown (``no_antibody_data``); an
-    antibody at or above ``dsa_low_mfi`` against a locus the donor was not
-    typed at -> unknown (``antibody_locus_untyped``).
 
-    Raises
-    ------
-    PyardUnavailableError
-        An antigen-level antibody needs py-ard's serology tables.
-    TypeError
-        ``antibodies`` is not a sequence of :class:`Antibody` (or None), or
-        another argument has the wrong type.
-    """
-    from kirmatch.ligands import PersonHLA
-
-    check_sequence("antibodies", antibodies, Antibody, none_ok=True)
-    check_type("donor", donor, HLAGenotype, none_ok=True)
-    check_type("options", options, Options)
-    check_type("tables", tables, ReferenceTables, none_ok=True)
-    check_type("pyard", pyard, PyardBackend, none_ok=True)
-    check_type("donor_hla", donor_hla, PersonHLA, none_ok=True)
-    if not antibodies:
-        return DSAResult(None, None, (), "no_antibody_data")
-    warnings: list[str] = []
-    sure: list[DSAHit] = []
-    maybe: list[DSAHit] = []
-    for ab in antibodies:
-        if ab.negative_screen:
-            continue
-        t = ab.typing
-        assert t is not None
-        slots = _donor_slots(donor, t.locus)
-        if slots is None:
-            if ab.mfi >= options.dsa_low_mfi:
-                warnings.append(f"antibody_locus_untyped({ab.specificity})")
-                return DSAResult(None, None, (), "antibody_locus_untyped", tuple(warnings))
-            continue
-        for alts in slots:
-            results = [_match(ab, typ, pyard) for typ in alts]
-            allele = "/".join(str(a) for a in alts)
-            if results and all(r is True for r in results):
-                sure.append(DSAHit(ab.specificity, ab.mfi, ab.c1q, allele))
-            elif any(r is not False for r in results):
-                maybe.append(DSAHit(ab.specificity, ab.mfi, ab.c1q, allele))
-    sure = list(dict.fromkeys(sure))
-    maybe = [m for m in dict.fromkeys(maybe) if m not in sure]
-
-    def outcome(hits: Sequence[DSAHit]) -> tuple[float, str]:
-        mx = max((h.mfi for h in hits), default=0.0)
-        return mx, dsa_tier(mx, any(h.c1q for h in hits), options)
-
-    outcomes = set()
-    for mask in product((False, True), repeat=min(len(maybe), 12)):
-        hits = sure + [m for m, use in zip(maybe, mask, strict=False) if use]
-        outcomes.add(outcome(hits))
-    if len(outcomes) > 1:
-        return DSAResult(None, None, tuple(sure), "ambiguous_typing", tuple(warnings))
-    mx, tier = outcomes.pop()
-    hits = tuple(sorted(sure, key=lambda h: (-h.mfi, h.specificity)))
-    return DSAResult(mx, tier, hits, None, tuple(warnings))
-
+# ---------------------------------------------------------------------------
+# Antibody files
+# ---------------------------------------------------------------------------
 
 def antibodies_by_recipient(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], *,
                             source: str, tables: ReferenceTables | None = None,
@@ -345,13 +968,14 @@ def antibodies_by_recipient(columns: Sequence[str], rows: Sequence[Mapping[str, 
     A bad row makes its recipient's entry the error it raised (naming file, row
     and column), so that only that recipient fails. Rows are data rows, 1-based.
     A row that could not be read at all (``row_errors``: its recipient is not
-    known) is an error for the whole file.
+    known) is an error for the whole file. A column the reader does not know is
+    an error too (nothing is dropped silently).
 
     Raises
     ------
     InputSchemaError
-        A required column is missing, the file has no rows, or a row could not
-        be read.
+        A required column is missing, a column is not understood, the file has
+        no rows, or a row could not be read.
     """
     low = {str(c).strip().lower(): c for c in columns}
     needed = ("recipient_id", "specificity", "mfi") if require_recipient else (
@@ -361,11 +985,18 @@ def antibodies_by_recipient(columns: Sequence[str], rows: Sequence[Mapping[str, 
             raise InputSchemaError(f"{source}: missing required column {need!r} (columns: "
                                    f"{', '.join(map(repr, columns))})", raw=source,
                                    column=need)
+    extra = [c for k, c in low.items() if k not in _ANTIBODY_COLUMNS]
+    if extra:
+        raise InputSchemaError(
+            f"{source}: column {extra[0]!r} is not an antibody column (expected "
+            f"{', '.join(_ANTIBODY_COLUMNS)}); remove or rename it", raw=str(extra[0]),
+            column=str(extra[0]))
     if row_errors:
         i = min(row_errors)
         raise InputSchemaError(f"{source}: {row_errors[i]}", raw=source, row=first_row + i)
     if not rows:
         raise InputSchemaError(f"{source}: no antibody rows", raw=source)
+    t = tables if tables is not None else load_reference_tables()
     out: dict[str, list[Antibody] | KirmatchError] = {}
     for i, row in enumerate(rows, start=first_row):
         rid = str(row.get(low["recipient_id"]) or "").strip() if "recipient_id" in low else ""
@@ -375,10 +1006,15 @@ def antibodies_by_recipient(columns: Sequence[str], rows: Sequence[Mapping[str, 
         try:
             if "recipient_id" in low and not rid:
                 raise InputSchemaError("recipient_id is empty", column="recipient_id")
-            group.append(parse_antibody(row.get(low["specificity"]) or "",
+            group.append(parse_antibody(str(row.get(low["specificity"]) or ""),
                                         row.get(low["mfi"]),
                                         row.get(low["c1q"]) if "c1q" in low else None,
-                                        tables=tables))
-        except KirmatchError as exc:
+                                        tables=t))
+        except (KirmatchError, AmbiguityError) as exc:
             out[rid] = exc.located(row=i, source=source)
     return out
+
+
+#: The columns of an antibody file (lower case).
+_ANTIBODY_COLUMNS = ("recipient_id", "specificity", "mfi", "c1q")
+

@@ -24,7 +24,6 @@ Results are Arrow dictionary arrays (one small vocabulary per column).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +31,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from kirmatch.dsa import NO_ANTIBODY_DATA, PairScreen
 from kirmatch.errors import KirmatchError
 from kirmatch.facts import WHO, compute_fact, kir_role_warnings
 from kirmatch.hla import CLASS_I_LOCI
@@ -134,6 +134,7 @@ class EngineResult:
     columns: dict[str, pa.Array]
     status_error: np.ndarray
     error_codes: dict[str, int]
+    dsa: PairScreen | None = None
 
     @property
     def n_error(self) -> int:
@@ -326,12 +327,14 @@ class Engine:
     # -- pairs -----------------------------------------------------------------
     def assess(self, recipients: np.ndarray, donors: np.ndarray, *,
                ids: dict[str, list[str]] | None = None,
-               extra_warnings: Iterable[str] = (),
-               row_errors: dict[int, str] | None = None) -> EngineResult:
+               row_errors: dict[int, str] | None = None,
+               dsa: PairScreen | None = None) -> EngineResult:
         """Every model column for pairs given as person indices (``-1`` = id not in
         the genotypes, ``-2`` = empty id). ``ids`` holds each role's id text per row
         (for messages); ``row_errors`` are rows that could not be read (their
-        message becomes the row's error)."""
+        message becomes the row's error); ``dsa`` the rows' antibody screen
+        (:meth:`kirmatch.dsa.PanelScreen.screen_pairs`; ``None`` = no antibody
+        data: the DSA columns are unknown)."""
         self.prepare()
         self._ids = ids or {}
         n = len(recipients)
@@ -341,6 +344,10 @@ class Engine:
         for role in ROLES:
             v = np.where(idx[role] >= 0, idx[role], 0)
             ok &= ~self.error_mask[v] if self.n else np.zeros(n, bool)
+        row_errors = dict(row_errors or {})
+        if dsa is not None:
+            for j, exc in dsa.errors.items():
+                row_errors.setdefault(j, exc.as_cell().replace("\n", " "))
         if row_errors:
             ok[list(row_errors)] = False
         okr = np.flatnonzero(ok)
@@ -358,7 +365,24 @@ class Engine:
             u = self._unknown_table(m)[gather]
             if u.any():
                 urow = self._union(urow, u)
-        extra = frozenset(extra_warnings)
+        # DSA (rule 13): one result per distinct outcome, looked up per row.
+        results = [NO_ANTIBODY_DATA] if dsa is None else dsa.results
+        dcodes = np.zeros(n, np.int64) if dsa is None else np.asarray(dsa.codes, np.int64)
+        dsa_cells: dict[str, np.ndarray] = {}
+        dsa_vocab = {col: Vocab() for col in DSA_COLUMNS}
+        dsa_u = np.zeros(len(results), np.int32)
+        for col in DSA_COLUMNS:
+            dsa_cells[col] = np.empty(len(results), np.int32)
+        for k, res in enumerate(results):
+            vals = res.values()
+            for col in DSA_COLUMNS:
+                dsa_cells[col][k] = dsa_vocab[col].code(cell(col, vals[col]))
+            items = set(res.warnings)
+            for col, reason in res.unknown().items():
+                items.update(unknown_warnings(col, reason))
+            dsa_u[k] = self.usets.code(frozenset(items))
+        if len(okr):
+            urow = self._union(urow, dsa_u[dcodes[okr]])
         warn_vocab = Vocab()
         wcodes = np.zeros(n, np.int32)
         if len(okr):
@@ -371,7 +395,7 @@ class Engine:
                 if text is None:
                     items = {w.replace(WHO, "recipient") for w in self.wsets.items[rw]}
                     items |= {w.replace(WHO, "donor") for w in self.wsets.items[dw]}
-                    items |= set(self.usets.items[uw]) | extra
+                    items |= set(self.usets.items[uw])
                     text = ";".join(sorted({w.replace(";", ",") for w in items}))
                     if len(self._strings) > 500_000:
                         self._strings.clear()
@@ -397,10 +421,11 @@ class Engine:
         for m in MODELS:
             for col in m.columns:
                 columns[col] = self.cells[col].array(codes[col])
-        empty = Vocab().array(np.zeros(n, np.int32))
         for col in DSA_COLUMNS:
-            columns[col] = empty
-        return EngineResult(columns, ~ok, counts)
+            full = np.zeros(n, np.int32)
+            full[okr] = dsa_cells[col][dcodes[okr]]
+            columns[col] = dsa_vocab[col].array(full)
+        return EngineResult(columns, ~ok, counts, dsa)
 
     def _union(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Row-wise union of two unknown-set code arrays (0 = empty set)."""
@@ -465,9 +490,3 @@ def _fact_order() -> list[str]:
     for name in FACTS:
         visit(name)
     return out
-
-
-def dsa_unknown_warnings() -> tuple[str, ...]:
-    """The DSA warnings of a row without antibody data."""
-    return tuple(w for c in DSA_COLUMNS for w in unknown_warnings(c, "no_antibody_data"))
-

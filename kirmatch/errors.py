@@ -24,6 +24,7 @@ __all__ = [
     "PyardUnavailableError",
     "ReferenceTableError",
     "UnknownAlleleError",
+    "UnknownAntigenError",
     "UsageError",
 ]
 
@@ -117,6 +118,17 @@ class UnknownAlleleError(KirmatchError, ValueError):
             "reference_tables/build/build_tables.py from a newer release)"
         )
         super().__init__(msg, raw=allele, **kwargs)  # type: ignore[arg-type]
+        self.release = release
+
+
+class UnknownAntigenError(UnknownAlleleError):
+    """A well-formed antibody specificity naming no antigen of the pinned release."""
+
+    def __init__(self, antigen: str, release: str, **kwargs: object) -> None:
+        KirmatchError.__init__(
+            self, f"unknown antigen {antigen!r}: not an HLA antigen, public epitope (Bw4, "
+            f"Bw6) or allele-group name (Cw12) of {release}", raw=antigen,
+            **kwargs)  # type: ignore[arg-type]
         self.release = release
 
 

@@ -1,4 +1,4 @@
-"""Options of kirmatch rules v1 (DOMAIN.md §A.1) and the run record.
+"""Options of the kirmatch rules (DOMAIN.md §A.1) and the run record.
 
 Every option is settable from the API and the CLI; every value, defaults
 included, is recorded in the output (``Options.to_dict``).
@@ -22,7 +22,7 @@ from typing import Any, Literal
 from kirmatch.api import check_mapping, check_number, check_type
 from kirmatch.errors import UsageError
 
-__all__ = ["RULES_ID", "RULES_VERSION", "AmbiguityPolicy", "Options", "SingleAllele"]
+__all__ = ["DSA_THRESHOLDS", "RULES_ID", "RULES_VERSION", "AmbiguityPolicy", "Options", "SingleAllele"]
 
 #: The rule-set id; any change of behaviour needs a new id (DOMAIN.md Part A).
 RULES_ID = "kirmatch-rules-v1"
@@ -33,12 +33,15 @@ AmbiguityPolicy = Literal["strict", "cwd", "majority"]
 SingleAllele = Literal["homozygous", "unknown"]
 
 _POLICIES = ("strict", "cwd", "majority")
+#: The DSA tier thresholds (rule 13), lowest first: lower bounds of tiers
+#: ``low``, ``moderate``, ``high`` and ``very high``.
+DSA_THRESHOLDS = ("dsa_low_mfi", "dsa_moderate_mfi", "dsa_high_mfi", "dsa_very_high_mfi")
 _SINGLE = ("homozygous", "unknown")
 
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    """All rule-set options (§A.1) and reader settings, with their v1 defaults."""
+    """All rule-set options (§A.1) and reader settings, with their defaults."""
 
     ambiguity_policy: AmbiguityPolicy = "strict"
     hla_a_bw4: bool = True
@@ -47,8 +50,10 @@ class Options:
     ipd_compatible: bool = False
     exclude_null_kir3dl1: bool = False
     dsa_low_mfi: float = 1000.0
+    dsa_moderate_mfi: float = 2000.0
     dsa_high_mfi: float = 5000.0
     dsa_very_high_mfi: float = 20000.0
+    dsa_count_self: bool = False
     ranking_policy: str = "kir-first"
     # Reader settings (outside the rule set, recorded the same way).
     single_allele: SingleAllele = "homozygous"
@@ -75,14 +80,14 @@ class Options:
                 raise UsageError(f"{name} must be one of {', '.join(choices)}, not {value!r}",
                                  raw=value)
         for name in ("hla_a_bw4", "a25_bw4", "include_a3a11", "ipd_compatible",
-                     "exclude_null_kir3dl1"):
+                     "exclude_null_kir3dl1", "dsa_count_self"):
             check_type(name, getattr(self, name), bool)
-        lo, hi, vhi = (check_number(name, getattr(self, name), minimum=0)
-                       for name in ("dsa_low_mfi", "dsa_high_mfi", "dsa_very_high_mfi"))
-        if not lo <= hi <= vhi:
+        lo, mod, hi, vhi = (check_number(name, getattr(self, name), minimum=0)
+                            for name in DSA_THRESHOLDS)
+        if not lo <= mod <= hi <= vhi:
             raise UsageError(
-                "DSA thresholds must satisfy dsa_low_mfi <= dsa_high_mfi <= dsa_very_high_mfi "
-                f"(got {lo:g}, {hi:g}, {vhi:g})"
+                "DSA thresholds must satisfy dsa_low_mfi <= dsa_moderate_mfi <= dsa_high_mfi "
+                f"<= dsa_very_high_mfi (got {lo:g}, {mod:g}, {hi:g}, {vhi:g})"
             )
         if not check_type("ranking_policy", self.ranking_policy, str).strip():
             raise UsageError("ranking_policy is empty: use kir-first, ebmt or a TOML file")

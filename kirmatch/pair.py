@@ -21,14 +21,14 @@ from numbers import Integral
 from typing import Any
 
 from kirmatch.api import check_mapping, check_sequence, check_type, is_nan, type_error
-from kirmatch.dsa import Antibody, DSAResult, assess_dsa
+from kirmatch.dsa import Antibody, DSAResult, shared_screen
 from kirmatch.errors import HLAParseError, KirmatchError, KIRParseError, UsageError
 from kirmatch.hla import HLAGenotype, parse_hla_genotype
 from kirmatch.kir import KIRGenotype, parse_kir_genotype
 from kirmatch.ligands import shared_resolver
 from kirmatch.options import RULES_ID, Options
 from kirmatch.pyard_backend import PyardBackend
-from kirmatch.registry import COLUMNS, DSA_COLUMNS, MODELS, evaluate_column, unknown_warnings
+from kirmatch.registry import COLUMNS, MODELS, evaluate_column, unknown_warnings
 from kirmatch.registry import encode as _encode
 from kirmatch.tables import ReferenceTables, load_reference_tables
 
@@ -303,8 +303,9 @@ def assess_pair(
     tables: ReferenceTables | None = None,
     antibodies: Sequence[Antibody] | None = None,
     pyard: PyardBackend | None = None,
+    flow_crossmatch: bool | None = None,
 ) -> PairAssessment:
-    """Compute every model of kirmatch rules v1 for one pair.
+    """Compute every model of the kirmatch rules for one pair.
 
     Parameters
     ----------
@@ -315,6 +316,9 @@ def assess_pair(
     antibodies:
         The recipient's antibody screen (rule 13); ``None`` = no antibody data,
         an empty sequence is not allowed (record a negative screen as ``NONE``).
+    flow_crossmatch:
+        The pair's flow crossmatch (``True`` = positive: DSA tier at least
+        ``high``), ``None`` = not done.
     pyard:
         A py-ard backend for serology/MAC expansion; ``None`` = tables only.
 
@@ -348,19 +352,12 @@ def assess_pair(
     df = resolve_person(dp.hla, dp.kir, resolver, t)
     values, unknown = compute_columns({"recipient": rf, "donor": df}, opts)
     warnings: list[str] = [*rf.role_warnings("recipient"), *df.role_warnings("donor")]
-    dsa = None
-    if antibodies is None:
-        for col in DSA_COLUMNS:
-            unknown[col] = "no_antibody_data"
-    else:
-        dsa = assess_dsa(antibodies, dp.hla, opts, tables=t, pyard=pyard)
-        if dsa.tier is None:
-            for col in DSA_COLUMNS:
-                unknown[col] = dsa.reason or "antibody_unparsed"
-        else:
-            values["dsa_max_mfi"] = dsa.max_mfi
-            values["dsa_tier"] = dsa.tier
-        warnings.extend(dsa.warnings)
+    check_type("flow_crossmatch", flow_crossmatch, bool, none_ok=True)
+    dsa = shared_screen(t, opts, pyard).assess(antibodies, dp.hla, rp.hla,
+                                               flow_crossmatch=flow_crossmatch)
+    values.update(dsa.values())
+    unknown.update(dsa.unknown())
+    warnings.extend(dsa.warnings)
     for col, reason in unknown.items():
         values[col] = None
         warnings.extend(unknown_warnings(col, reason))

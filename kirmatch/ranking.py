@@ -487,13 +487,13 @@ class Candidate:
     ``values`` holds the pair's output columns (encoded strings such as
     ``"true"`` and ``"4"``, or typed values such as ``True`` and ``4``; ``""``,
     None or a missing key is unknown). ``dsa_detail`` describes the highest
-    definite DSA for ``rank_reason`` (e.g. ``B7, MFI 12,500, C1q+``).
+    definite DSA for ``rank_reason`` (e.g. ``B7 12500 C1q+``).
     """
 
     donor_id: str
     values: Mapping[str, Any]           # contract values (encoded, "" = unknown)
     clinical: Clinical
-    dsa_detail: str = ""                # e.g. "B51, MFI 8000" for the reason text
+    dsa_detail: str = ""                # e.g. "B51 8000" for the reason text
     error: str = ""                     # non-empty for error rows (never ranked)
 
 
@@ -861,19 +861,19 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     list or to the error its rows raised (then that recipient's rows are errors
     and the others are still ranked). One result per pairs row, in file order.
     """
-    from kirmatch.batch import lookup_ids
-    from kirmatch.dsa import assess_dsa
-    from kirmatch.engine import Engine, dsa_unknown_warnings
+    from kirmatch.batch import assess_chunk, lookup_ids
+    from kirmatch.dsa import NO_ANTIBODY_DATA, PanelScreen, shared_screen
+    from kirmatch.engine import Engine
     from kirmatch.errors import KirmatchError
     from kirmatch.pair import PairAssessment, error_row, run_record
-    from kirmatch.registry import COLUMNS, decode, unknown_warnings
+    from kirmatch.registry import COLUMNS, decode
 
     engine = Engine(people, options, tables, pyard)
-    r_idx, r_ids = lookup_ids(people, pairs.table.column("recipient_id"))
+    panels = None if antibodies is None else PanelScreen(
+        shared_screen(tables, options, pyard), people, antibodies)
+    _, r_ids = lookup_ids(people, pairs.table.column("recipient_id"))
     d_idx, d_ids = lookup_ids(people, pairs.table.column("donor_id"))
-    row_errors = {j: f"input_parse_error: pairs {m}" for j, m in pairs.errors.items()}
-    res = engine.assess(r_idx, d_idx, ids={"recipient": r_ids, "donor": d_ids},
-                        row_errors=row_errors)
+    res = assess_chunk(engine, pairs, panels=panels)
     opts_record = run_record(options, tables)
     records = pairs.records()
     cols = {c: res.columns[c].to_pylist() for c in ("status", "error", "warnings", *COLUMNS)}
@@ -894,30 +894,11 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
                                        f"{rid!r} (pairs rows {rows_txt})", row=line,
                                        column="donor_id")
             clinical = _located(parse_clinical, records[j], line)
-            abs_ = None
-            if antibodies is not None:
-                abs_ = antibodies.get(rid)
-                if isinstance(abs_, KirmatchError):
-                    raise abs_
             values = {c: decode(c, cols[c][j]) for c in COLUMNS}
             warnings = set(filter(None, cols["warnings"][j].split(";")))
-            unknown: dict[str, str] = {}
-            dsa = None
-            if abs_ is None:
-                warnings.update(dsa_unknown_warnings())
-                unknown.update({c: "no_antibody_data" for c in ("dsa_max_mfi", "dsa_tier")})
-            else:
-                donor = people.person(int(d_idx[j]))
-                dsa = assess_dsa(abs_, donor.hla, options, tables=tables, pyard=pyard)
-                if dsa.tier is None:
-                    reason = dsa.reason or "antibody_unparsed"
-                    for c in ("dsa_max_mfi", "dsa_tier"):
-                        unknown[c] = reason
-                        warnings.update(unknown_warnings(c, reason))
-                else:
-                    values["dsa_max_mfi"] = dsa.max_mfi
-                    values["dsa_tier"] = dsa.tier
-                warnings.update(w.replace(";", ",") for w in dsa.warnings)
+            dsa = NO_ANTIBODY_DATA if res.dsa is None else \
+                res.dsa.results[int(res.dsa.codes[j])]
+            unknown = dsa.unknown()
             warnings.update(f"clinical_unknown({f})" for f in _clinical_unknown(clinical,
                                                                                 policy))
             facts = {"donor_ikir": engine.fact_of("ikir", int(d_idx[j])),
@@ -942,10 +923,7 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
             if a.status == "error":
                 ranks[i] = (None, "")
                 continue
-            detail = ""
-            if a.dsa is not None and a.dsa.hits:
-                h = a.dsa.hits[0]
-                detail = f"{h.specificity}, MFI {h.mfi:,.0f}" + (", C1q+" if h.c1q else "")
+            detail = a.dsa.detail() if a.dsa is not None else ""
             index_of[a.donor_id] = i  # unique: duplicates were made error rows
             cands.append(Candidate(a.donor_id, a.to_dict(), clinical or Clinical(), detail))
         for rd in rank_donors(cands, policy):

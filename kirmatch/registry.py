@@ -40,6 +40,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kirmatch.dsa import COLUMNS as _DSA_COLUMNS
 from kirmatch.kir import KIRFeatures
 from kirmatch.ligands import (
     Pair,
@@ -332,11 +333,16 @@ MODELS: tuple[Model, ...] = (
 )
 
 #: The DSA columns (rule 13), computed from the antibody screen, not from facts.
-DSA_COLUMNS = ("dsa_max_mfi", "dsa_tier")
+DSA_COLUMNS = _DSA_COLUMNS
 DSA_MODEL = Model("dsa", "13", "pair", DSA_COLUMNS, (), lambda: (), (
-    "dsa_low_mfi", "dsa_high_mfi", "dsa_very_high_mfi"), _DSA,
-    {"dsa_max_mfi": "highest MFI among donor-specific antibodies",
-     "dsa_tier": "DSA risk tier"})
+    "dsa_low_mfi", "dsa_moderate_mfi", "dsa_high_mfi", "dsa_very_high_mfi", "dsa_count_self"),
+    _DSA,
+    {"dsa_max_mfi": "highest MFI among definite donor-specific antibodies",
+     "dsa_tier": "DSA risk tier (unknown if a possible DSA could raise it)",
+     "dsa_tier_worst": "DSA tier counting possible DSA too (ranking uses it)",
+     "dsa_total_mfi": "sum of MFI over definite DSA (cumulative)",
+     "dsa_hits": "definite DSA: specificity, MFI, C1q+",
+     "dsa_possible": "possible DSA and the typing that leaves each open"})
 
 #: Every computed column, in output-contract order (DOMAIN.md §A.16).
 COLUMNS: tuple[str, ...] = (*(c for m in MODELS for c in m.columns), *DSA_COLUMNS)
@@ -378,7 +384,7 @@ def encode(column: str, value: Any) -> Any:
         return format_set(value)
     if column == "ikir_score_weighted":
         return f"{value:.2f}"
-    if column == "dsa_max_mfi":
+    if column in ("dsa_max_mfi", "dsa_total_mfi"):
         return round(value)
     return value
 
@@ -394,7 +400,7 @@ def cell(column: str, value: Any) -> str:
 #: Column value kinds, for reading cells back (:func:`decode`).
 BOOL_COLUMNS = frozenset({"gvh_ligand_mismatch", "hvg_ligand_mismatch"})
 INT_COLUMNS = frozenset({"missing_ligand_count", "cf_ikir", "cf_ikir_donor_ligands",
-                         "b_content_score", "dsa_max_mfi"})
+                         "b_content_score", "dsa_max_mfi", "dsa_total_mfi"})
 FLOAT_COLUMNS = frozenset({"ikir_score_weighted"})
 
 

@@ -31,6 +31,8 @@ th{background:#eef} .meta{color:#555;font-size:12px} .err{color:#a00}
 .disc{background:#fff6e0;border:1px solid #e0c070;padding:8px;font-size:12px;margin:12px 0}
 .tier-none{color:#070} .tier-low{color:#a60} .tier-high,.tier-very{color:#b00;font-weight:bold}
 .donor{display:inline-block;margin:4px 18px 8px 0;vertical-align:top}
+.tier-moderate{color:#a50} .tier-unknown{color:#555;font-style:italic}
+tr.below td,tr.self td{color:#999} tr.possible td{font-style:italic}
 """
 
 
@@ -65,6 +67,70 @@ def _donor_picture(donor_id: str, donor_genes: frozenset[str] | None,
             f'height="{h}" role="img" aria-label="KIR-ligand picture of donor '
             f'{escape(donor_id)}"><text x="4" y="14" font-size="13" font-weight="bold">'
             f"Donor {escape(donor_id)}</text>{''.join(rows)}</svg></div>")
+
+
+def _tier_class(tier: str) -> str:
+    return "tier-" + (tier.split(" ")[0] if tier else "unknown")
+
+
+def _tier_cell(v: Mapping[str, Any]) -> str:
+    """The DSA tier of a donor; unknown shows its worst case."""
+    tier, worst = v["dsa_tier"], v["dsa_tier_worst"]
+    if tier:
+        return f'<td class="{_tier_class(tier)}">{escape(tier)}</td>'
+    text = f"unknown (worst case {escape(worst)})" if worst else "unknown"
+    return f'<td class="tier-unknown">{text}</td>'
+
+
+def _dsa_section(group: Sequence[Any]) -> str:
+    """Per donor: definite and possible DSA, which typing made a hit possible and
+    what typing would settle it, sub-threshold antibodies greyed, the thresholds."""
+    out = ["<h3>Donor-specific antibodies (rule 13)</h3>"]
+    opts = next((r.assessment.options for r in group if r.assessment.status == "ok"), None)
+    if opts:
+        out.append(
+            '<p class="meta">Tiers by MFI: low ≥ {:,.0f}, moderate ≥ {:,.0f}, high ≥ {:,.0f} '
+            "(or C1q-positive, or a positive flow crossmatch), very high ≥ {:,.0f}. A possible "
+            "DSA (the donor typing leaves it open) makes the tier unknown when it could raise "
+            "it; ranking then uses the worst case. Antibodies against the recipient's own "
+            "antigens are {}.</p>".format(
+                opts["dsa_low_mfi"], opts["dsa_moderate_mfi"], opts["dsa_high_mfi"],
+                opts["dsa_very_high_mfi"],
+                "counted" if opts.get("dsa_count_self") else "left out"))
+    rows = []
+    for r in group:
+        a = r.assessment
+        if a.status != "ok":
+            continue
+        d = a.dsa
+        donor = escape(a.donor_id)
+        if d is None or d.no_data:
+            rows.append(f'<tr><td>{donor}</td><td colspan="5" class="tier-unknown">no antibody '
+                        "data: DSA unknown</td></tr>")
+            continue
+        v = a.to_dict()
+        head = (f"<tr><td>{donor}</td>{_tier_cell(v)}<td>max {_v(v['dsa_max_mfi'])}, total "
+                f"{_v(v['dsa_total_mfi'])}"
+                + (", flow crossmatch positive" if d.flow_crossmatch else "")
+                + '</td><td colspan="3"></td></tr>')
+        rows.append(head)
+        for kind, css, hits in (("definite", "", d.hits), ("possible", "possible", d.possible),
+                                ("below low threshold", "below", d.below),
+                                ("recipient's own antigen: left out", "self",
+                                 d.self_antigen)):
+            for h in hits:
+                why = escape(", ".join(h.why)) if h.why else ""
+                hint = escape(h.resolution_hint()) if h.why else ""
+                rows.append(
+                    f'<tr class="{css}"><td></td><td>{escape(h.specificity)}</td>'
+                    f"<td>{h.mfi:,.0f}{' C1q+' if h.c1q else ''} ({escape(h.tier)})</td>"
+                    f"<td>{escape(kind)}</td><td>{why}</td><td>{hint}</td></tr>")
+        if not (d.hits or d.possible or d.below or d.self_antigen):
+            rows.append('<tr><td></td><td colspan="5">no antibody against this donor</td></tr>')
+    out.append("<table><tr><th>Donor</th><th>Tier / specificity</th><th>MFI</th>"
+               "<th>Hit</th><th>Typing that leaves it open</th><th>To settle it</th></tr>"
+               + "".join(rows) + "</table>")
+    return "".join(out)
 
 
 def render_report(rows: Sequence[Any], *, policy: Mapping[str, Any],
@@ -111,13 +177,11 @@ def render_report(rows: Sequence[Any], *, policy: Mapping[str, Any],
                 clin = " / ".join(_v(x) for x in (
                     f"{c.donor_age:g}" if c.donor_age is not None else None,
                     c.donor_sex, c.relationship))
-            tier = v["dsa_tier"]
             gvh = v["gvh_ligand_mismatch"]
             gvh_txt = (f"yes ({escape(v['gvh_mismatched_ligands'])})" if gvh is True
                        else ("no" if gvh is False else "unknown"))
             parts.append(
-                f"<tr><td>{r.rank}</td><td>{escape(a.donor_id)}</td>"
-                f'<td class="tier-{escape(str(tier).split(" ")[0] or "unknown")}">{_v(tier)}</td>'
+                f"<tr><td>{r.rank}</td><td>{escape(a.donor_id)}</td>{_tier_cell(v)}"
                 f"<td>{_v(v['cf_ikir'])}</td><td>{gvh_txt}</td>"
                 f"<td>{_v(v['b_content_group'])}</td><td>{clin}</td>"
                 f"<td>{escape(r.rank_reason)}</td></tr>")
@@ -131,25 +195,7 @@ def render_report(rows: Sequence[Any], *, policy: Mapping[str, Any],
             genes = next(iter(cand.values)) if cand is not None and len(cand.values) == 1 \
                 else None
             parts.append(_donor_picture(a.donor_id, genes, a.to_dict()["recipient_ligands"]))
-        parts.append("<h3>Donor-specific antibodies</h3>")
-        dsa_rows = []
-        for r in group:
-            a = r.assessment
-            if a.status != "ok":
-                continue
-            if a.dsa is None:
-                dsa_rows.append(f"<tr><td>{escape(a.donor_id)}</td><td colspan=3>no antibody "
-                                "data (unknown)</td></tr>")
-                continue
-            if not a.dsa.hits:
-                dsa_rows.append(f"<tr><td>{escape(a.donor_id)}</td><td colspan=3>none "
-                                f"({_v(a.to_dict()['dsa_tier'])})</td></tr>")
-            for h in a.dsa.hits:
-                dsa_rows.append(f"<tr><td>{escape(a.donor_id)}</td><td>{escape(h.specificity)}"
-                                f"</td><td>{h.mfi:,.0f}{' (C1q+)' if h.c1q else ''}</td>"
-                                f"<td>{escape(h.donor_allele)}</td></tr>")
-        parts.append("<table><tr><th>Donor</th><th>Specificity</th><th>MFI</th>"
-                     "<th>Donor allele hit</th></tr>" + "".join(dsa_rows) + "</table>")
+        parts.append(_dsa_section(group))
     parts.append(f'<p class="meta">Options: {escape(str(meta.get("options", "")))}</p>')
     parts.append("</body></html>")
     return "\n".join(parts)

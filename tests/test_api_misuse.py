@@ -20,7 +20,7 @@ Anything else - ``AttributeError``, ``KeyError``, ``IndexError``, a bare
 ``'NoneType' object is not iterable`` - fails, and the test id names the call
 (``assess_pair-recipient-none``).
 
-Generated calls: 14 bad values x 121 parameters of 49 entry points = 1694
+Generated calls: 14 bad values x 127 parameters of 52 entry points = 1778
 (``test_call_count`` keeps this number honest). Before the boundary checks of
 :mod:`kirmatch.api` were added, 1113 of them failed: 475 ``AttributeError``,
 212 ``TypeError`` from inside, 60 ``KeyError``, 6 ``OSError`` (a folder or a
@@ -167,9 +167,15 @@ ENTRIES: list[Entry] = [
           lambda e: {"specificity": "B*57:01", "mfi": 14500, "c1q": None, "tables": e.tables}),
     Entry("parse_mfi", lambda e: dsa.parse_mfi,
           lambda e: {"value": "14500"}),
-    Entry("assess_dsa", lambda e: dsa.assess_dsa,
-          lambda e: {"antibodies": [e.antibody], "donor": e.genotype, "options": e.options,
-                     "tables": e.tables, "pyard": None, "donor_hla": None}),
+    Entry("parse_specificity", lambda e: dsa.parse_specificity,
+          lambda e: {"text": "DQA1*05:01/DQB1*02:01", "tables": e.tables}),
+    Entry("parse_flow_crossmatch", lambda e: dsa.parse_flow_crossmatch,
+          lambda e: {"value": "pos"}),
+    Entry("DSAScreen", lambda e: dsa.DSAScreen,
+          lambda e: {"tables": e.tables, "options": e.options, "pyard": None}),
+    Entry("DSAScreen.assess", lambda e: dsa.DSAScreen(e.tables).assess,
+          lambda e: {"antibodies": [e.antibody], "donor": e.genotype,
+                     "recipient": e.r.hla, "flow_crossmatch": None}),
     # --- kirmatch.options
     Entry("Options", lambda e: kirmatch.Options, _options_kwargs),
     Entry("Options.from_dict", lambda e: kirmatch.Options.from_dict,
@@ -261,7 +267,10 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "PairAssessment.value": ("column",),
     "parse_antibody": ("specificity", "mfi", "c1q", "tables"),
     "parse_mfi": ("value",),
-    "assess_dsa": ("antibodies", "donor", "options", "tables", "pyard", "donor_hla"),
+    "parse_specificity": ("text", "tables"),
+    "parse_flow_crossmatch": ("value",),
+    "DSAScreen": ("tables", "options", "pyard"),
+    "DSAScreen.assess": ("antibodies", "donor", "recipient", "flow_crossmatch"),
     "Options": tuple(f.name for f in fields(kirmatch.Options)),
     "Options.from_dict": ("data",),
     "load_reference_tables": ("directory", "verify"),
@@ -333,11 +342,15 @@ ACCEPTED: dict[str, dict[str, frozenset[str]]] = {
     "parse_antibody": {"specificity": _VALID_STR, "mfi": _NUMBERS,
                        "c1q": _MISSING | {"bool"}, "tables": _NONE},
     "parse_mfi": {"value": _NUMBERS},
-    "assess_dsa": {"antibodies": _NONE, "donor": _NONE, "tables": _NONE, "pyard": _NONE,
-                   "donor_hla": _NONE},
+    "parse_specificity": {"text": _VALID_STR, "tables": _NONE},
+    "parse_flow_crossmatch": {"value": _MISSING | {"bool", "int"}},   # 1 = pos, blank = None
+    "DSAScreen": {"tables": _NONE, "options": _NONE, "pyard": _NONE},
+    "DSAScreen.assess": {"antibodies": _NONE, "donor": _NONE, "recipient": _NONE,
+                         "flow_crossmatch": _NONE | {"bool"}},
     "Options": {**{name: frozenset({"bool"}) for name in (
-        "hla_a_bw4", "a25_bw4", "include_a3a11", "ipd_compatible", "exclude_null_kir3dl1")},
-        "dsa_low_mfi": _NUMBERS,                    # below the other two thresholds
+        "hla_a_bw4", "a25_bw4", "include_a3a11", "ipd_compatible", "exclude_null_kir3dl1",
+        "dsa_count_self")},
+        "dsa_low_mfi": _NUMBERS,                    # below the other thresholds
         "ranking_policy": _NAMES,                   # resolved when ranking (a file name?)
         "t1k_min_quality": _NUMBERS},
     "load_reference_tables": {"directory": _NONE, "verify": frozenset({"bool"})},

@@ -106,16 +106,20 @@ def test_pair_errors() -> None:
     assert res.exit_code == 2
 
 
-def test_pair_with_antibodies_without_pyard_is_clear(tmp_path, monkeypatch) -> None:
+def test_pair_with_antibodies_needs_no_pyard(tmp_path, monkeypatch) -> None:
+    """Rule 13 v2: antigen-level antibodies are matched with the shipped antigen
+    table; no py-ard database is needed (v1 needed one and stopped here)."""
     monkeypatch.setenv("KIRMATCH_PYARD_DIR", str(tmp_path / "none"))
     import kirmatch.pyard_backend as pb
 
     pb._BACKENDS.clear()
     f = tmp_path / "ab.csv"
     f.write_text("recipient_id,specificity,mfi,c1q\nR2,B57,14500,pos\n")
-    res = runner.invoke(app, ["pair", *PAIR2, "--antibodies", str(f)])
-    assert res.exit_code == 1
-    assert "kirmatch data build" in res.output
+    res = runner.invoke(app, ["pair", *PAIR2, "--antibodies", str(f), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert (doc["dsa_tier"], doc["dsa_hits"]) == ("high", "B57 14500 C1q+")
+    assert not (tmp_path / "none").exists()
     pb._BACKENDS.clear()
 
 

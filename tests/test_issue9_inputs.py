@@ -734,12 +734,13 @@ def test_item6_tab_and_cr_prefixed_cells_from_csv(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------
 
 def _antibodies(path: Path, p1_mfi: str) -> Path:
-    """Allele-level antibodies only (no py-ard needed): R1's A*11:01 hits D1,
-    P1's A*01:01 hits P1-sister and P1-father, P2's A*24:02 hits P2-mother."""
+    """Allele-level antibodies: R1's A*11:01 hits D1, P1's A*02:01 hits
+    P1-sister (P1 carries A*01:01 itself: an antibody against it would be left
+    out, rule 13), P2's A*24:02 hits P2-mother."""
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerows([["recipient_id", "specificity", "mfi", "c1q"],
-                     ["R1", "A*11:01", "3200", "neg"], ["P1", "A*01:01", p1_mfi, "neg"],
+                     ["R1", "A*11:01", "3200", "neg"], ["P1", "A*02:01", p1_mfi, "neg"],
                      ["P2", "A*24:02", "900", "neg"]])
     return path
 
@@ -773,7 +774,7 @@ def test_item7_bad_mfi_fails_only_its_recipient(tmp_path: Path, mfi: str, reason
         else:
             assert r["status"] == "ok" and r["rank"] != "", r
     d1 = next(r for r in results if r["donor_id"] == "D1")
-    assert (d1["dsa_max_mfi"], d1["dsa_tier"], d1["rank"]) == ("3200", "low", "1")
+    assert (d1["dsa_max_mfi"], d1["dsa_tier"], d1["rank"]) == ("3200", "moderate", "1")
     p2 = {r["donor_id"]: r for r in results if r["recipient_id"] == "P2"}
     assert sorted(r["rank"] for r in p2.values()) == ["1", "2", "3"]
     assert (p2["P2-mother"]["dsa_max_mfi"], p2["P2-mother"]["dsa_tier"]) == ("900", "none")
@@ -786,17 +787,19 @@ def test_item7_comma_thousands_separators_accepted(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     p1 = {r["donor_id"]: r for r in json.loads(res.stdout)["results"]
           if r["recipient_id"] == "P1"}
-    for donor in ("P1-sister", "P1-father"):
-        assert (p1[donor]["dsa_max_mfi"], p1[donor]["dsa_tier"]) == ("1200000", "very high")
-    assert (p1["P1-son"]["dsa_tier"], p1["P1-son"]["rank"]) == ("none", "1")
-    second = next(r for r in p1.values() if r["rank"] == "2")
-    assert second["rank_reason"] == "dsa_tier: very high (A*01:01, MFI 1,200,000) vs none"
+    assert (p1["P1-sister"]["dsa_max_mfi"], p1["P1-sister"]["dsa_tier"]) == \
+        ("1200000", "very high")
+    for donor in ("P1-son", "P1-father"):
+        assert (p1[donor]["dsa_max_mfi"], p1[donor]["dsa_tier"]) == ("0", "none")
+    assert p1["P1-sister"]["rank"] == "3"
+    assert p1["P1-sister"]["rank_reason"] == "dsa_tier: very high (A*02:01 1200000) vs none"
 
 
-@pytest.mark.parametrize("band, shown", [("[nan]", "nan"), ("[30, inf]", "inf"),
-                                         ("[-inf, 40]", "-inf"), ("[+nan, 40]", "nan")])
+@pytest.mark.parametrize("band, listed, shown", [
+    ("[nan]", "[nan]", "nan"), ("[30, inf]", "[30, inf]", "inf"),
+    ("[-inf, 40]", "[-inf, 40]", "-inf"), ("[+nan, 40]", "[nan, 40]", "nan")])
 def test_item7_non_finite_policy_band_is_a_usage_error(tmp_path: Path, band: str,
-                                                       shown: str) -> None:
+                                                       listed: str, shown: str) -> None:
     """Item 7: a TOML band ``donor_age = [nan]`` passed and silently switched the
     criterion off. Now exit 2 naming the file, the criterion and the value."""
     pol = tmp_path / "centre.toml"
@@ -804,8 +807,8 @@ def test_item7_non_finite_policy_band_is_a_usage_error(tmp_path: Path, band: str
                    f"[policy.bands]\ndonor_age = {band}\n")
     res = cli("rank", "-g", GENOTYPES, "-p", EXAMPLES / "pairs.csv", "--policy", pol)
     assert res.exit_code == 2, res.output
-    assert res.stderr == (f"error: policy file {pol}: bands of donor_age must be finite "
-                          f"numbers, not {shown}\n")
+    assert res.stderr == (f"error: policy file {pol}: [policy.bands] donor_age = {listed}: "
+                          f"must be finite numbers, not {shown}\n")
 
 
 def _strict_json(text: str) -> Any:
@@ -831,7 +834,7 @@ def test_item7_json_never_holds_nan(tmp_path: Path) -> None:
     }), pairs)
     ab = tmp_path / "ab.parquet"
     pq.write_table(pa.table({"recipient_id": ["R1", "P1", "P2"],
-                             "specificity": ["A*11:01", "A*01:01", "A*24:02"],
+                             "specificity": ["A*11:01", "A*02:01", "A*24:02"],
                              "mfi": pa.array([3200.0, nan, inf], pa.float64())}), ab)
     out = tmp_path / "ranked.csv"
     res = cli("rank", "-g", GENOTYPES, "-p", pairs, "-a", ab, "--json", "-o", out)
@@ -843,10 +846,9 @@ def test_item7_json_never_holds_nan(tmp_path: Path) -> None:
     assert rows[0]["status"] == "ok" and "clinical_unknown(donor_age)" in rows[0]["warnings"]
     mfi_error = ("input_parse_error: ab.parquet: cannot parse {!r}: MFI must be a finite, "
                  "non-negative number [row {}, column 'mfi']")
-    assert [r["error"] for r in rows[2:]] == [
-        mfi_error.format("nan", 2), mfi_error.format("nan", 2),
-        "input_parse_error: donor_age inf is out of range [row 5, column 'donor_age']",
-        *[mfi_error.format("inf", 3)] * 3]
+    # P1's rows (the third names donor_age inf too, reported once the MFI is fixed)
+    assert [r["error"] for r in rows[2:]] == [*[mfi_error.format("nan", 2)] * 3,
+                                              *[mfi_error.format("inf", 3)] * 3]
     assert rows[0]["dsa_max_mfi"] == "3200" and rows[0]["rank"] == "1"
     for args in (["pair", "--recipient-hla", "A*02:01+A*24:02^B*07:02+B*44:02^C*07:02+C*05:01",
                   "--donor-hla", "A*02:01+A*11:01^B*07:02+B*35:01^C*07:02+C*04:01", "--json"],
@@ -1053,8 +1055,9 @@ def test_item10_pyard_folder_without_marker(tmp_path: Path, pyard_dir: Path,
                                             no_network: None) -> None:
     """Item 10: a py-ard data folder without kirmatch's marker file made py-ard try
     the network at run time. Now a clear error naming the fix, with the network
-    blocked: ``ligands`` exits 1; ``rank`` makes only the rows that need py-ard
-    errors (antigen-level antibodies) and ranks the others; ``data status`` says why."""
+    blocked: ``ligands`` of a MAC code (the one typing that needs py-ard) exits 1;
+    ``ligands`` of serology and ``rank`` with antigen-level antibodies need no py-ard
+    (rule 13 v2: the shipped antigen table) and work; ``data status`` says why."""
     import kirmatch.pyard_backend as pb
 
     foreign = tmp_path / "foreign"
@@ -1065,6 +1068,9 @@ def test_item10_pyard_folder_without_marker(tmp_path: Path, pyard_dir: Path,
     pb._BACKENDS.clear()
     try:
         res = cli("ligands", "A2+A24^B44^Cw4")
+        assert res.exit_code == 0, res.output
+        assert "Cw4                    C     ambiguous (C1|C2)" in res.stdout
+        res = cli("ligands", "A*02101+A*24:02^B*44:02^C*05:01")  # v2: needs py-ard
         assert res.exit_code == 1, res.output
         assert res.stderr.startswith(f"error: {foreign} holds a py-ard database that kirmatch "
                                      "did not build (no kirmatch-pyard.json)")
@@ -1076,11 +1082,9 @@ def test_item10_pyard_folder_without_marker(tmp_path: Path, pyard_dir: Path,
         assert res.exit_code == 0, res.output
         results = json.loads(res.stdout)["results"]
         for r in results:
-            if r["recipient_id"] == "P1":  # B57: antigen level, needs py-ard
-                assert r["status"] == "error" and r["error"].startswith("reference_data_error")
-                assert FIX in r["error"], r["error"]
-            else:
-                assert r["status"] == "ok" and r["rank"], r
+            assert r["status"] == "ok" and r["rank"], r
+        p1 = {r["donor_id"]: r["dsa_tier"] for r in results if r["recipient_id"] == "P1"}
+        assert p1 == {"P1-sister": "high", "P1-son": "none", "P1-father": "none"}
         status = cli("data", "status")
         assert status.exit_code == 0 and "was not built by kirmatch" in status.stdout
     finally:
@@ -1204,7 +1208,7 @@ def test_item11_pair_antibodies_for_another_recipient(tmp_path: Path) -> None:
     res = cli(*base, "--recipient-id", "X1")
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
-    assert (doc["dsa_max_mfi"], doc["dsa_tier"]) == (3000, "low")
+    assert (doc["dsa_max_mfi"], doc["dsa_tier"]) == (3000, "moderate")
 
 
 # ---------------------------------------------------------------------------

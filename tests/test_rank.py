@@ -56,7 +56,7 @@ def test_dsa_overrides_kir(env) -> None:
     # before CF-iKIR is compared (v1 gave "cf_ikir: 2 vs 3", the same order)
     assert p1[1] == ("P1-father", "2", "donor_age_band: 68 (≥ 58) vs 24 (< 58)")
     # the sister has the best CF-iKIR (4) but a B57 DSA at MFI 12,000
-    assert p1[2] == ("P1-sister", "3", "dsa_tier: high (B57, MFI 12,000) vs none")
+    assert p1[2] == ("P1-sister", "3", "dsa_tier: high (B57 12000) vs none")
     sister = next(r for r in out["results"] if r["donor_id"] == "P1-sister")
     assert sister["cf_ikir"] == "4" and sister["dsa_max_mfi"] == "12000"
 
@@ -82,7 +82,8 @@ def test_cf_ikir_decides_and_ebmt_differs(env) -> None:
 def test_worked_pairs_ranked(env) -> None:
     out = _json(rank("--json"))
     res = {r["donor_id"]: r for r in out["results"]}
-    assert (res["D1"]["dsa_tier"], res["D1"]["dsa_max_mfi"]) == ("low", "3200")
+    # rules v2: 3200 is moderate (>= dsa_moderate_mfi 2000; v1 had no moderate tier)
+    assert (res["D1"]["dsa_tier"], res["D1"]["dsa_max_mfi"]) == ("moderate", "3200")
     assert (res["D2"]["dsa_tier"], res["D2"]["dsa_max_mfi"]) == ("high", "14500")
     assert res["D1"]["rank"] == "1"
 
