@@ -731,8 +731,8 @@ def test_detection_failures(tmp_path: Path) -> None:
 def test_unknown_format_name_is_a_usage_error(tables: ReferenceTables) -> None:
     with pytest.raises(UsageError, match="unknown KIR format 'kpi'"):
         read_kir(DATA / "midas_kir.csv", "kpi", tables=tables)
-    with pytest.raises(UsageError, match="unknown HLA format 'optitype'"):
-        read_hla(DATA / "hla_gl.csv", "optitype")
+    with pytest.raises(UsageError, match="unknown HLA format 'hlahd'"):
+        read_hla(DATA / "hla_gl.csv", "hlahd")
 
 
 def test_every_error_is_a_kirmatch_error(tables: ReferenceTables) -> None:

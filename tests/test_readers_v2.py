@@ -11,22 +11,32 @@ never a guess), with a warning.
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from kirmatch.errors import HLAParseError, InputSchemaError
+from kirmatch.cli.main import app
+from kirmatch.errors import HLAParseError, InputSchemaError, UsageError
 from kirmatch.hla import KNOWN_LOCI, HLAGenotype
 from kirmatch.ligands import LigandResolver
-from kirmatch.readers import detect_hla_format, read_hla, read_kir
+from kirmatch.options import Options
+from kirmatch.readers import detect_hla_format, detect_kir_format, read_hla, read_kir
 from kirmatch.tables import ReferenceTables, load_reference_tables
 
 DATA = Path(__file__).resolve().parent / "data" / "readers"
+runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def tables() -> ReferenceTables:
     return load_reference_tables()
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
 
 
 def gl(result_genotype: object) -> str:
@@ -108,3 +118,139 @@ def test_kir_reader_ignores_hla_columns_of_new_loci(tables: ReferenceTables,
     p.write_text("ID,KIR2DL1,DRA_1\nA,1,DRA*01:01\n", encoding="utf-8")
     res = read_kir(p, "matrix", tables=tables)
     assert res.ignored == ("DRA_1",)
+
+
+# ---------------------------------------------------------------------------
+# HLA*IMP:03 imputations.csv
+# ---------------------------------------------------------------------------
+
+HLAIMP = DATA / "hlaimp_imputations.csv"
+
+
+def test_hlaimp_sample_by_sample() -> None:
+    res = read_hla(HLAIMP)
+    assert res.format == "hlaimp"
+    assert {s: gl(g) for s, g in res.genotypes.items()} == {
+        "H1": "A*02:01+A*11:01^B*07:02+B*44:02^C*07:02+C*05:01^DRB1*04:01+DRB1*15:01"
+              "^DQB1*03:02+DQB1*06:02",
+        # DPB1 10401 stays a v2 name (DPB1*104:01 after conversion), never split by guess.
+        "H2": "A*01:01+A*01:01^B*08:01+B*57:01^DPB1*10401+DPB1*04:01",
+        "H3": "B*35:01+B*51:01^C*04:01+C*15:02",
+    }
+    assert res.warnings["H1"] == ()
+    # One haplotype below 0.5: the whole locus is unknown (never a lone allele, which
+    # would be read as homozygous), and the allele set aside is named.
+    assert res.warnings["H2"] == (
+        "hlaimp_low_posterior(H2 C hap 2 C*05:01 posterior 0.42 < 0.5)",
+        "hlaimp_locus_untyped(H2 C: C*07:01 kept out, the other haplotype is not called)",
+        "hla_untyped(H2 C)")
+    assert res.warnings["H3"] == (
+        "hlaimp_missing_haplotype(H3 A hap 2)",
+        "hlaimp_locus_untyped(H3 A: A*03:01 kept out, the other haplotype is not called)",
+        "hlaimp_untyped(H3 DRB4 hap 1 'NA')",
+        "hlaimp_locus_untyped(H3 DRB4: DRB4*01:03 kept out, the other haplotype is not "
+        "called)",
+        "hla_untyped(H3 A)")
+    assert res.sources == (str(HLAIMP),) and res.ignored == ()
+
+
+def test_hlaimp_posterior_threshold_option() -> None:
+    assert Options().hlaimp_min_posterior == 0.5
+    low = read_hla(HLAIMP, options=Options(hlaimp_min_posterior=0.4))
+    assert gl(low.genotypes["H2"]).startswith("A*01:01+A*01:01^B*08:01+B*57:01"
+                                              "^C*07:01+C*05:01")
+    high = read_hla(HLAIMP, options=Options(hlaimp_min_posterior=0.6))
+    # 0.5 counts at 0.5 (at least the threshold) but not at 0.6.
+    assert "DQB1" not in gl(high.genotypes["H1"])
+    assert "hlaimp_low_posterior(H1 DQB1 hap 2 DQB1*06:02 posterior 0.5 < 0.6)" in \
+        high.warnings["H1"]
+    with pytest.raises(UsageError, match="hlaimp_min_posterior must be >= 0 and <= 1"):
+        Options(hlaimp_min_posterior=1.5)
+
+
+def test_hlaimp_detection_and_kirimp_confusion(tables: ReferenceTables) -> None:
+    assert detect_hla_format(HLAIMP) == "hlaimp"
+    with pytest.raises(InputSchemaError, match=r"hlaimp_imputations\.csv: HLA\*IMP "
+                                               r"imputations \(locus 'HLAA'\), not a KIR"):
+        detect_kir_format(HLAIMP)
+    with pytest.raises(InputSchemaError, match=r"imputations\.csv: KIR\*IMP imputations "
+                                               r"\(locus 'KIRhaplotype'\), not an HLA"):
+        detect_hla_format(DATA / "imputations.csv")
+    with pytest.raises(InputSchemaError, match=r"'KIRhaplotype' is not an HLA locus .*"
+                                               r"\[row 1, column 'locus'\]"):
+        read_hla(DATA / "imputations.csv", "hlaimp")
+
+
+HLAIMP_HEADER = "ID_1,ID_2,haplotypeID,locus,imputedType,posteriorProbability\n"
+
+
+@pytest.mark.parametrize(("rows", "exc", "match"), [
+    ("F,S,hap.1.1,HLAA,201,0.9\n", InputSchemaError,
+     r"h\.csv: imputedType '201' has 3 digits; HLA\*IMP writes 4 or more .*leading zero "
+     r"lost.*\[row 1, column 'imputedType'\]"),
+    ("F,S,hap.1.1,HLAA,0201,0.9\nF,S,hap.1.2,HLAA,02x1,0.9\n", HLAParseError,
+     r"h\.csv: cannot parse '02x1'.*\[row 2, column 'imputedType'\]"),
+    ("F,S,hap.1.1,HLAA,B*07:02,0.9\n", HLAParseError,
+     r"allele of locus B in a A column \[row 1, column 'imputedType'\]"),
+    ("F,S,hap.1.1,HLAX,0201,0.9\n", InputSchemaError,
+     r"h\.csv: 'HLAX' is not an HLA locus .*\[row 1, column 'locus'\]"),
+    ("F,S,hap.1.1,HLAA,0201,0.9\nF,S,hap.1.3,HLAA,0201,0.9\n", InputSchemaError,
+     r"haplotypeID 'hap\.1\.3' should end in \.1 or \.2 .*\[row 2, column 'haplotypeID'\]"),
+    ("F,S,hap.1.1,HLAA,0201,1.2\n", InputSchemaError,
+     r"posteriorProbability '1\.2' should be a number within 0\.\.1 "
+     r"\[row 1, column 'posteriorProbability'\]"),
+    ("F,S,hap.1.1,HLAA,0201,\n", InputSchemaError,
+     r"posteriorProbability '' should be .*\[row 1, column 'posteriorProbability'\]"),
+    (",,hap.1.1,HLAA,0201,0.9\n", InputSchemaError,
+     r"blank sample id .*\[row 1, column 'ID_2'\]"),
+    ("F,S,hap.1.1,HLAA,0201,0.9\nF,S,hap.1.2,HLAA,0301,0.9\nF,S,hap.1.1,HLAA,1101,0.9\n",
+     InputSchemaError, r"sample 'S' locus A haplotype 1 is called '0201' on row 1 and "
+     r"'1101' on row 3 \[row 3, column 'imputedType'\]"),
+])
+def test_hlaimp_malformed(tmp_path: Path, rows: str, exc: type[Exception],
+                          match: str) -> None:
+    p = tmp_path / "h.csv"
+    p.write_text(HLAIMP_HEADER + rows, encoding="utf-8")
+    with pytest.raises(exc, match=match):
+        read_hla(p, "hlaimp")
+
+
+def test_hlaimp_missing_column(tmp_path: Path) -> None:
+    p = tmp_path / "h.csv"
+    p.write_text("ID_1,ID_2,haplotypeID,locus,imputedType\nF,S,hap.1.1,HLAA,0201\n",
+                 encoding="utf-8")
+    with pytest.raises(InputSchemaError, match=r"h\.csv: missing HLA\*IMP column\(s\) "
+                                               r"posteriorProbability"):
+        read_hla(p, "hlaimp")
+
+
+def test_hlaimp_duplicate_rows_and_other_spellings(tmp_path: Path) -> None:
+    p = tmp_path / "h.csv"
+    p.write_text(HLAIMP_HEADER + "F,S,hap.1.1,HLA-A,02:01,0.9\nF,S,hap.1.2,A,A*24:02,0.8\n"
+                 "F,S,hap.1.1,HLAA,0201,0.9\nF,S,hap.1.1,HLAB,0000,0.9\n"
+                 "F,S,hap.1.2,HLAB,0702,0.9\nF,S,hap.1.1,HLAC,02101,0.9\n", encoding="utf-8")
+    res = read_hla(p, "hlaimp")
+    assert gl(res.genotypes["S"]) == "A*02:01+A*24:02"
+    assert res.warnings["S"][:2] == ("hlaimp_duplicate_row(S A hap 1 rows 1 and 3)",
+                                     "hlaimp_untyped(S B hap 1 '0000')")
+    assert "hlaimp_missing_haplotype(S C hap 2)" in res.warnings["S"]
+
+
+def test_convert_hlaimp(tmp_path: Path) -> None:
+    out = tmp_path / "o.csv"
+    r = runner.invoke(app, ["convert", "--hla", str(HLAIMP), "--output", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "hla: detected hlaimp" in r.stderr
+    assert "warning: hlaimp_low_posterior(H2 C hap 2 C*05:01 posterior 0.42 < 0.5)" in r.stderr
+    rows = {row["sample_id"]: row["hla"] for row in read_csv(out)}
+    assert rows["H2"] == "A*01:01+A*01:01^B*08:01+B*57:01^DPB1*10401+DPB1*04:01"
+    out2 = tmp_path / "o2.csv"
+    r = runner.invoke(app, ["convert", "--hla", str(HLAIMP), "--hla-format", "hlaimp",
+                            "--hlaimp-min-posterior", "0.4", "--output", str(out2)])
+    assert r.exit_code == 0, r.output
+    assert "hla: format hlaimp" in r.stderr
+    rows = {row["sample_id"]: row["hla"] for row in read_csv(out2)}
+    assert "C*07:01+C*05:01" in rows["H2"]
+    r = runner.invoke(app, ["convert", "--hla", str(HLAIMP), "--hlaimp-min-posterior", "2",
+                            "--output", str(tmp_path / "o3.csv")])
+    assert r.exit_code == 2 and "hlaimp_min_posterior must be" in r.output

@@ -14,6 +14,7 @@ matrix    MiDAS / allelefrequencies.net / DKMS per-gene tables   :mod:`.matrix`
 gl        HLA GL-string column table                             :mod:`.hla_tables`
 columns   HLA per-locus columns (``A_1``, ``A_2``, …)            :mod:`.hla_tables`
 hml       NMDP HML 1.0 XML                                       :mod:`.hml`
+hlaimp    HLA*IMP:03 ``imputations.csv``                         :mod:`.hlaimp`
 ========  =====================================================  ======================
 
 Every reader keeps the KIR gene states present, absent and unknown; a failed
@@ -70,7 +71,7 @@ __all__ = [
 #: KIR input formats accepted by :func:`read_kir` (plus ``auto``).
 KIR_FORMATS = ("ping", "t1k", "kirimp", "matrix")
 #: HLA input formats accepted by :func:`read_hla` (plus ``auto``).
-HLA_FORMATS = ("gl", "columns", "hml")
+HLA_FORMATS = ("gl", "columns", "hml", "hlaimp")
 
 #: Column names taken as the sample id column of a table (compared lower-case).
 ID_COLUMNS = frozenset({
@@ -86,7 +87,7 @@ class ReadResult:
     ----------
     format:
         The format that was read (``ping``, ``t1k``, ``kirimp``, ``matrix``,
-        ``gl``, ``columns`` or ``hml``).
+        ``gl``, ``columns``, ``hml`` or ``hlaimp``).
     genotypes:
         Sample id → genotype, in file order (first appearance).
     warnings:
@@ -188,15 +189,21 @@ def read_kir(path: str | Path, fmt: str = "auto", *, tables: ReferenceTables | N
     return read_kir_matrix(p, t)
 
 
-def read_hla(path: str | Path, fmt: str = "auto") -> ReadResult:
-    """Read HLA typings: a GL-string table, per-locus columns, or NMDP HML.
+def read_hla(path: str | Path, fmt: str = "auto", *,
+             options: Options | None = None) -> ReadResult:
+    """Read HLA typings: a GL-string table, per-locus columns, NMDP HML or
+    HLA*IMP:03 imputations.
 
     Parameters
     ----------
     path:
         The input file.
     fmt:
-        ``gl``, ``columns``, ``hml`` or ``auto`` (see :func:`detect_hla_format`).
+        ``gl``, ``columns``, ``hml``, ``hlaimp`` or ``auto`` (see
+        :func:`detect_hla_format`).
+    options:
+        Reader setting ``hlaimp_min_posterior`` (DOMAIN.md §A.1); the v1
+        default when omitted.
 
     Returns
     -------
@@ -210,10 +217,15 @@ def read_hla(path: str | Path, fmt: str = "auto") -> ReadResult:
     InputSchemaError, HLAParseError
         The input cannot be read; the message names file, line and column.
     TypeError
-        ``path`` is not a str or path-like object, or ``fmt`` is not a str.
+        ``path`` is not a str or path-like object, ``fmt`` is not a str, or
+        ``options`` is not :class:`~kirmatch.options.Options`.
     """
+    from kirmatch.options import Options
+
     p = _existing_path("path", path)
     check_type("fmt", fmt, str)
+    check_type("options", options, Options, none_ok=True)
+    opts = options if options is not None else Options()
     name = fmt.strip().lower()
     if name == "auto":
         name = detect_hla_format(p)
@@ -224,6 +236,10 @@ def read_hla(path: str | Path, fmt: str = "auto") -> ReadResult:
         from kirmatch.readers.hml import read_hml
 
         return read_hml(p)
+    if name == "hlaimp":
+        from kirmatch.readers.hlaimp import read_hlaimp
+
+        return read_hlaimp(p, min_posterior=opts.hlaimp_min_posterior)
     from kirmatch.readers.hla_tables import read_hla_columns, read_hla_gl_table
 
     return read_hla_gl_table(p) if name == "gl" else read_hla_columns(p)
@@ -246,7 +262,8 @@ def detect_kir_format(path: str | Path) -> str:
     * a file named ``*_genotype.tsv``, or tab-separated rows
       ``KIR… <int> <allele> <abundance> <quality> …`` → ``t1k``;
     * a header with ``ID_1, ID_2, haplotypeID, locus, imputedType,
-      posteriorProbability`` → ``kirimp``;
+      posteriorProbability`` → ``kirimp`` (an error when its loci are HLA
+      loci: HLA*IMP output is HLA input);
     * a header with PING's combined columns (``KIR2DL23``, ``KIR2DS35``,
       ``KIR3DL1S1``), or a file named ``finalAlleleCalls.csv`` or
       ``*CopyNumberFrame.csv`` → ``ping``;
@@ -276,8 +293,11 @@ def detect_kir_format(path: str | Path) -> str:
         return "t1k"
     header = [h.strip() for h in next(csv.reader([first], delimiter=sniff_delimiter(first)))]
     lower = {h.lower() for h in header}
-    if {"id_1", "id_2", "haplotypeid", "locus", "imputedtype",
-            "posteriorprobability"} <= lower:
+    if IMPUTATION_COLUMNS.issubset(lower):
+        locus = _first_imputed_locus(text, header)
+        if locus.upper().startswith("HLA"):
+            raise InputSchemaError(f"{p.name}: HLA*IMP imputations (locus {locus!r}), not a "
+                                   "KIR typing; give it as the HLA input", row=1)
         return "kirimp"
     from kirmatch.readers.ping import COMBINED_COLUMNS
 
@@ -294,12 +314,17 @@ def detect_kir_format(path: str | Path) -> str:
 
 
 def detect_hla_format(path: str | Path) -> str:
-    """Guess the HLA format of ``path``: ``hml``, ``columns`` or ``gl``.
+    """Guess the HLA format of ``path``.
 
-    XML (a file starting with ``<``) is ``hml``; a table with per-locus columns
-    (``A_1``, ``HLA-A_2``, ``B.1`` …) is ``columns``; a table with a GL column
-    (``hla``, ``gl``, ``glstring`` …) or two columns of id and GL string is
-    ``gl``.
+    * XML (a file starting with ``<``) → ``hml``;
+    * a header with ``ID_1, ID_2, haplotypeID, locus, imputedType,
+      posteriorProbability`` whose loci are HLA loci (``HLAA`` …) →
+      ``hlaimp`` (an error when they are KIR loci: KIR*IMP output is KIR
+      input);
+    * a table with per-locus columns (``A_1``, ``HLA-A_2``, ``B.1`` …) →
+      ``columns``;
+    * a table with a GL column (``hla``, ``gl``, ``glstring`` …) or two
+      columns of id and GL string → ``gl``.
 
     Raises
     ------
@@ -316,12 +341,36 @@ def detect_hla_format(path: str | Path) -> str:
 
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
     header = [h.strip() for h in next(csv.reader([first], delimiter=sniff_delimiter(first)))]
+    if IMPUTATION_COLUMNS.issubset(h.lower() for h in header):
+        locus = _first_imputed_locus(text, header)
+        if locus and not locus.upper().startswith("HLA"):
+            raise InputSchemaError(f"{p.name}: KIR*IMP imputations (locus {locus!r}), not an "
+                                   "HLA typing; give it as the KIR input", row=1)
+        return "hlaimp"
     kind = guess_table_kind(header)
     if kind is None:
         raise InputSchemaError(f"{p.name}: cannot tell the HLA format from its header "
                                f"{', '.join(repr(h) for h in header[:6])}; name it with "
-                               "--hla-format gl|columns|hml", row=1)
+                               "--hla-format " + "|".join(HLA_FORMATS), row=1)
     return kind
+
+
+#: The columns of KIR*IMP and HLA*IMP:03 ``imputations.csv``, as written.
+IMPUTATION_HEADER = ("ID_1", "ID_2", "haplotypeID", "locus", "imputedType",
+                     "posteriorProbability")
+#: The same, lower-case (header cells are compared case-insensitively).
+IMPUTATION_COLUMNS = frozenset(c.lower() for c in IMPUTATION_HEADER)
+
+
+def _first_imputed_locus(text: str, header: Sequence[str], rows: int = 200) -> str:
+    """The first non-blank ``locus`` cell of an imputations file (``""`` if none in
+    the first ``rows`` lines): ``HLA…`` for HLA*IMP, ``KIR…``/``AvsB`` for KIR*IMP."""
+    col = [h.lower() for h in header].index("locus")
+    lines = [ln for ln in text.splitlines()[:rows + 1] if ln.strip()]
+    for cells in csv.reader(lines[1:], delimiter=sniff_delimiter(lines[0])):
+        if len(cells) > col and cells[col].strip():
+            return cells[col].strip()
+    return ""
 
 
 # ---------------------------------------------------------------------------
@@ -416,6 +465,55 @@ def read_table(path: Path) -> Table:
     return Table(path.name, header, None, rows)
 
 
+@dataclass(frozen=True, slots=True)
+class ImputationRow:
+    """One row of an ``imputations.csv``: sample id (``ID_2``, else ``ID_1``),
+    locus and imputed type as written, haplotype ``"1"`` or ``"2"``, and the
+    posterior as written."""
+
+    line: int
+    sample: str
+    locus: str
+    haplotype: str
+    imputed: str
+    posterior: str
+
+
+def read_imputations(path: Path, what: str) -> tuple[list[ImputationRow], tuple[str, ...]]:
+    """The rows of a KIR*IMP or HLA*IMP:03 ``imputations.csv`` (``what`` names
+    the tool in messages) and the columns that are not read.
+
+    Raises
+    ------
+    InputSchemaError
+        A required column is missing, a blank sample id (``ID_1`` and ``ID_2``
+        both blank), or a ``haplotypeID`` that does not end in ``.1``/``.2``
+        (file, data row and column in the message).
+    """
+    table = read_table(path)
+    src = table.source
+    index = {h.strip().lower(): i for i, h in enumerate(table.header)}
+    missing = [c for c in IMPUTATION_HEADER if c.lower() not in index]
+    if missing:
+        raise InputSchemaError(f"{src}: missing {what} column(s) {', '.join(missing)}",
+                               row=table.header_line, column=missing[0])
+    col = [index[c.lower()] for c in IMPUTATION_HEADER]
+    rows = []
+    for line, cells in table.rows:
+        id1, id2, hap_text, locus, imputed, posterior = (cells[i].strip() for i in col)
+        if not (id2 or id1):
+            raise InputSchemaError(f"{src}: blank sample id (ID_1 and ID_2 are both blank)",
+                                   row=line, column="ID_2")
+        hap = hap_text.rsplit(".", 1)[-1]
+        if hap not in ("1", "2"):
+            raise InputSchemaError(f"{src}: haplotypeID {hap_text!r} should end in .1 or .2 "
+                                   "(hap.N.1, hap.N.2)", raw=hap_text, row=line,
+                                   column="haplotypeID")
+        rows.append(ImputationRow(line, id2 or id1, locus, hap, imputed, posterior))
+    ignored = tuple(h for i, h in enumerate(table.header) if i not in col)
+    return rows, ignored
+
+
 def find_id_column(table: Table, *,
                    is_data_column: Callable[[str], bool] | None = None) -> int:
     """Index of the sample id column.
@@ -465,6 +563,19 @@ def locate(exc: KirmatchError, source: str, line: int | None,
 
 _ALLELE_TOKEN = re.compile(r"^(?P<gene>(?:KIR)?[23]D[LSP][0-9][AB]?)\*(?P<digits>[0-9]+)"
                            r"(?P<suffix>[A-Z]?)$", re.IGNORECASE)
+
+
+def hla_untyped_warnings(sample: str, genotype: HLAGenotype) -> list[str]:
+    """``hla_untyped(<sample> <locus>)`` for every class I locus (A, B, C) without a typing.
+
+    >>> from kirmatch.hla import parse_hla_genotype
+    >>> hla_untyped_warnings("S1", parse_hla_genotype("A*02:01+A*24:02^DRA*01:01"))
+    ['hla_untyped(S1 B)', 'hla_untyped(S1 C)']
+    """
+    from kirmatch.hla import CLASS_I_LOCI
+
+    return [f"hla_untyped({sample} {loc})" for loc in CLASS_I_LOCI
+            if genotype.locus(loc) is None]
 
 
 def allele_name(token: str, tables: ReferenceTables) -> tuple[str, str]:
