@@ -254,3 +254,148 @@ def test_convert_hlaimp(tmp_path: Path) -> None:
     r = runner.invoke(app, ["convert", "--hla", str(HLAIMP), "--hlaimp-min-posterior", "2",
                             "--output", str(tmp_path / "o3.csv")])
     assert r.exit_code == 2 and "hlaimp_min_posterior must be" in r.output
+
+
+# ---------------------------------------------------------------------------
+# OptiType: result TSV, folder, consolidated CSV
+# ---------------------------------------------------------------------------
+
+OPTITYPE = DATA / "optitype"
+OPTITYPE_HEADER = "\tA1\tA2\tB1\tB2\tC1\tC2\tReads\tObjective\n"
+
+
+def test_optitype_result_file() -> None:
+    res = read_hla(OPTITYPE / "O1_result.tsv")
+    assert res.format == "optitype"
+    # B*08:01 twice: OptiType's homozygous call (two slots, not a single typing).
+    assert {s: gl(g) for s, g in res.genotypes.items()} == {
+        "O1": "A*02:01+A*24:02^B*08:01+B*08:01^C*07:01+C*07:02"}
+    assert res.warnings == {"O1": ()}
+    assert res.ignored == ()
+    # The id can be given instead of the file name.
+    named = read_hla(OPTITYPE / "O1_result.tsv", "optitype", sample="D-17")
+    assert list(named.genotypes) == ["D-17"]
+
+
+def test_optitype_folder_ties_and_suboptimal_solutions() -> None:
+    res = read_hla(OPTITYPE)
+    assert res.format == "optitype"
+    assert res.sources == tuple(str(OPTITYPE / f"O{i}_result.tsv") for i in (1, 2, 3))
+    assert {s: gl(g) for s, g in res.genotypes.items()} == {
+        "O1": "A*02:01+A*24:02^B*08:01+B*08:01^C*07:01+C*07:02",
+        # Rows 1 and 2 tie (C differs): genotype alternatives; row 3 scores lower: not read.
+        "O2": "A*01:01+A*03:01^B*07:02+B*44:02^C*07:02+C*05:01|C*07:02+C*16:01",
+        # Both C cells blank: C untyped (never a guess).
+        "O3": "A*11:01+A*11:01^B*35:01+B*51:01",
+    }
+    assert res.warnings["O2"] == (
+        "optitype_tied_solutions(O2 2 solutions with the optimal objective)",
+        "optitype_suboptimal_ignored(O2 1 solution(s) below the optimum)")
+    assert res.warnings["O3"] == ("hla_untyped(O3 C)",)
+
+
+def test_optitype_consolidated() -> None:
+    path = DATA / "optitype_consolidated.csv"
+    assert detect_hla_format(path) == "optitype"
+    res = read_hla(path)
+    assert res.format == "optitype"
+    assert {s: gl(g) for s, g in res.genotypes.items()} == {
+        # Two samples of one subject are read separately, never merged or voted.
+        "S01": "A*23:01+A*23:01^B*44:03+B*49:01^C*04:01+C*07:01",
+        "S02": "A*23:01+A*23:01^B*44:03+B*49:01^C*04:01+C*07:02",
+        "S03": "A*02:01+A*68:01^B*07:02+B*51:01",
+    }
+    assert res.warnings["S01"] == (
+        "optitype_subject_samples(S01 subject P01 has samples S01, S02: each read "
+        "separately)",)
+    assert res.warnings["S03"] == ("optitype_duplicate_row(S03 A2 rows 14 and 15)",
+                                   "hla_untyped(S03 C)")
+    with pytest.raises(UsageError, match=r"a sample id \('X'\) can only be given with a "
+                                         r"single OptiType"):
+        read_hla(path, sample="X")
+
+
+@pytest.mark.parametrize(("name", "text", "exc", "match"), [
+    ("S_result.tsv", OPTITYPE_HEADER + "0\tA*02:01\t\tB*07:02\tB*08:01\tC*07:01\tC*07:02\t1\t1\n",
+     InputSchemaError, r"S_result\.tsv: sample 'S' has A1 but no A2 \(OptiType writes both, "
+     r"the same allele twice when homozygous\) \[row 1, column 'A1'\]"),
+    ("S_result.tsv", OPTITYPE_HEADER + "0\tA*02:01\tA*02:01\tB*07:02\tA*01:01\t\t\t1\t1\n",
+     HLAParseError, r"allele of locus A in a B column \[row 1, column 'B2'\]"),
+    ("S_result.tsv", OPTITYPE_HEADER + "0\tA*02:01\tA*02:01\t\t\t\t\t1\tx\n",
+     InputSchemaError, r"Objective 'x' is not a number \[row 1, column 'Objective'\]"),
+    ("S_result.tsv", OPTITYPE_HEADER + "0\tA*02:01\tA*02:01\t\t\t\t\t1\t5\n"
+     "1\tA*02:01\tA*03:01\t\t\t\t\t1\t7\n", InputSchemaError,
+     r"solution on row 2 scores above the first row's .*\[row 2, column 'Objective'\]"),
+    ("S_result.tsv", "\tA1\tA2\tB1\tB2\tC1\tC2\tReads\n0\tA*02:01\tA*02:01\t\t\t\t\t1\n",
+     InputSchemaError, r"S_result\.tsv: missing OptiType column\(s\) Objective"),
+    ("S_result.tsv", OPTITYPE_HEADER, InputSchemaError, r"no solution row"),
+    ("2014_04_10_12_00_00_result.tsv", OPTITYPE_HEADER + "0\t\t\t\t\t\t\t1\t1\n",
+     InputSchemaError, r"the file name gives no sample id \(OptiType's default time-stamped"),
+    ("c.csv", "sample_id,hla_gene,hla_allele\nS,A1,A*02:01\nS,A1,A*03:01\n",
+     InputSchemaError, r"c\.csv: sample 'S' A1 is A\*02:01 on row 1 and A\*03:01 on row 2 "
+     r"\[row 2, column 'hla_allele'\]"),
+    ("c.csv", "sample_id,hla_gene,hla_allele\nS,A1,A*02:01\nS,B2,B*07:02\nS,B1,B*08:01\n",
+     InputSchemaError, r"sample 'S' has A1 but no A2 .*\[row 1, column 'hla_allele'\]"),
+    ("c.csv", "sample_id,hla_gene,hla_allele\nS,DRB1_1,DRB1*01:01\n", InputSchemaError,
+     r"hla_gene 'DRB1_1' is not an OptiType allele slot .*\[row 1, column 'hla_gene'\]"),
+    ("c.csv", "subject_id,sample_id,hla_gene,hla_allele\nP,S,A1,A*02:01\nQ,S,A2,A*02:01\n",
+     InputSchemaError, r"sample 'S' belongs to subject 'P' on row 1 and to 'Q' on row 2 "
+     r"\[row 2, column 'subject_id'\]"),
+    ("c.csv", "sample_id,hla_gene,hla_allele,quality_score\nS,A1,A*02:01,high\n",
+     InputSchemaError, r"quality_score 'high' is not a number \[row 1, column 'quality_score'\]"),
+    ("c.csv", "sample_id,hla_gene,hla_allele\n,A1,A*02:01\n", InputSchemaError,
+     r"c\.csv: blank sample id \[row 1, column 'sample_id'\]"),
+])
+def test_optitype_malformed(tmp_path: Path, name: str, text: str, exc: type[Exception],
+                            match: str) -> None:
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(exc, match=match):
+        read_hla(p, "optitype")
+
+
+def test_optitype_detection_and_usage(tmp_path: Path) -> None:
+    for path in (OPTITYPE, OPTITYPE / "O2_result.tsv"):
+        assert detect_hla_format(path) == "optitype"
+    renamed = tmp_path / "calls.tsv"  # the header alone is enough
+    renamed.write_text((OPTITYPE / "O1_result.tsv").read_text(encoding="utf-8"),
+                       encoding="utf-8")
+    assert detect_hla_format(renamed) == "optitype"
+    assert list(read_hla(renamed).genotypes) == ["calls"]
+    with pytest.raises(UsageError, match=r"a sample id \('X'\) can only be given with a "
+                                         r"single OptiType"):
+        read_hla(OPTITYPE, sample="X")
+    with pytest.raises(UsageError, match=r"a sample id \('X'\) can only be given with an "
+                                         r"OptiType result file"):
+        read_hla(DATA / "hla_gl.csv", sample="X")
+    with pytest.raises(InputSchemaError, match=r"is a folder; only OptiType results"):
+        read_hla(OPTITYPE, "gl")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputSchemaError, match=r"is a folder without OptiType"):
+        detect_hla_format(empty)
+    with pytest.raises(InputSchemaError, match=r"no \*_result\.tsv files in this folder"):
+        read_hla(empty, "optitype")
+
+
+def test_convert_optitype(tmp_path: Path) -> None:
+    out = tmp_path / "o.csv"
+    r = runner.invoke(app, ["convert", "--hla", str(OPTITYPE), "--output", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "hla: detected optitype" in r.stderr and "O2_result.tsv" in r.stderr
+    assert "warning: optitype_tied_solutions(O2 2 solutions" in r.stderr
+    assert [row["sample_id"] for row in read_csv(out)] == ["O1", "O2", "O3"]
+    out2 = tmp_path / "o2.csv"
+    r = runner.invoke(app, ["convert", "--hla", str(OPTITYPE / "O1_result.tsv"),
+                            "--hla-format", "optitype", "--hla-sample", "R1", "-o", str(out2)])
+    assert r.exit_code == 0, r.output
+    assert read_csv(out2) == [{"sample_id": "R1", "hla": "A*02:01+A*24:02^B*08:01+B*08:01"
+                               "^C*07:01+C*07:02", "kir": ""}]
+    out3 = tmp_path / "o3.csv"
+    r = runner.invoke(app, ["convert", "--hla", str(DATA / "optitype_consolidated.csv"),
+                            "-o", str(out3)])
+    assert r.exit_code == 0, r.output
+    assert [row["sample_id"] for row in read_csv(out3)] == ["S01", "S02", "S03"]
+    r = runner.invoke(app, ["convert", "--kir", str(DATA / "midas_kir.csv"), "--hla-sample",
+                            "R1", "-o", str(tmp_path / "o4.csv")])
+    assert r.exit_code == 2 and "--hla-sample needs --hla" in r.output

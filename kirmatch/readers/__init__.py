@@ -15,6 +15,7 @@ gl        HLA GL-string column table                             :mod:`.hla_tabl
 columns   HLA per-locus columns (``A_1``, ``A_2``, …)            :mod:`.hla_tables`
 hml       NMDP HML 1.0 XML                                       :mod:`.hml`
 hlaimp    HLA*IMP:03 ``imputations.csv``                         :mod:`.hlaimp`
+optitype  OptiType ``*_result.tsv`` (file, folder), consolidated :mod:`.optitype`
 ========  =====================================================  ======================
 
 Every reader keeps the KIR gene states present, absent and unknown; a failed
@@ -71,7 +72,7 @@ __all__ = [
 #: KIR input formats accepted by :func:`read_kir` (plus ``auto``).
 KIR_FORMATS = ("ping", "t1k", "kirimp", "matrix")
 #: HLA input formats accepted by :func:`read_hla` (plus ``auto``).
-HLA_FORMATS = ("gl", "columns", "hml", "hlaimp")
+HLA_FORMATS = ("gl", "columns", "hml", "hlaimp", "optitype")
 
 #: Column names taken as the sample id column of a table (compared lower-case).
 ID_COLUMNS = frozenset({
@@ -87,7 +88,7 @@ class ReadResult:
     ----------
     format:
         The format that was read (``ping``, ``t1k``, ``kirimp``, ``matrix``,
-        ``gl``, ``columns``, ``hml`` or ``hlaimp``).
+        ``gl``, ``columns``, ``hml``, ``hlaimp`` or ``optitype``).
     genotypes:
         Sample id → genotype, in file order (first appearance).
     warnings:
@@ -189,21 +190,24 @@ def read_kir(path: str | Path, fmt: str = "auto", *, tables: ReferenceTables | N
     return read_kir_matrix(p, t)
 
 
-def read_hla(path: str | Path, fmt: str = "auto", *,
-             options: Options | None = None) -> ReadResult:
-    """Read HLA typings: a GL-string table, per-locus columns, NMDP HML or
-    HLA*IMP:03 imputations.
+def read_hla(path: str | Path, fmt: str = "auto", *, options: Options | None = None,
+             sample: str | None = None) -> ReadResult:
+    """Read HLA typings: a GL-string table, per-locus columns, NMDP HML,
+    HLA*IMP:03 imputations or OptiType calls.
 
     Parameters
     ----------
     path:
-        The input file.
+        The input file; for ``optitype`` also a folder of ``*_result.tsv`` files.
     fmt:
-        ``gl``, ``columns``, ``hml``, ``hlaimp`` or ``auto`` (see
+        ``gl``, ``columns``, ``hml``, ``hlaimp``, ``optitype`` or ``auto`` (see
         :func:`detect_hla_format`).
     options:
         Reader setting ``hlaimp_min_posterior`` (DOMAIN.md §A.1); the v1
         default when omitted.
+    sample:
+        OptiType only: the sample id of a single ``*_result.tsv`` (default:
+        its file name without ``_result.tsv``).
 
     Returns
     -------
@@ -213,18 +217,20 @@ def read_hla(path: str | Path, fmt: str = "auto", *,
     Raises
     ------
     UsageError
-        ``fmt`` is not a known format.
+        ``fmt`` is not a known format, or ``sample`` is given for anything but
+        one OptiType result file.
     InputSchemaError, HLAParseError
         The input cannot be read; the message names file, line and column.
     TypeError
-        ``path`` is not a str or path-like object, ``fmt`` is not a str, or
-        ``options`` is not :class:`~kirmatch.options.Options`.
+        ``path`` is not a str or path-like object, ``fmt`` or ``sample`` is
+        not a str, or ``options`` is not :class:`~kirmatch.options.Options`.
     """
     from kirmatch.options import Options
 
     p = _existing_path("path", path)
     check_type("fmt", fmt, str)
     check_type("options", options, Options, none_ok=True)
+    check_type("sample", sample, str, none_ok=True)
     opts = options if options is not None else Options()
     name = fmt.strip().lower()
     if name == "auto":
@@ -232,6 +238,16 @@ def read_hla(path: str | Path, fmt: str = "auto", *,
     if name not in HLA_FORMATS:
         raise UsageError(f"unknown HLA format {fmt!r} (expected one of "
                          f"{', '.join((*HLA_FORMATS, 'auto'))})", raw=fmt)
+    if name == "optitype":
+        from kirmatch.readers.optitype import read_optitype
+
+        return read_optitype(p, sample=sample)
+    if sample is not None:
+        raise UsageError(f"a sample id ({sample!r}) can only be given with an OptiType "
+                         "result file", raw=sample)
+    if p.is_dir():
+        raise InputSchemaError(f"{p}: is a folder; only OptiType results (*_result.tsv) are "
+                               "read from a folder", raw=str(p))
     if name == "hml":
         from kirmatch.readers.hml import read_hml
 
@@ -316,6 +332,9 @@ def detect_kir_format(path: str | Path) -> str:
 def detect_hla_format(path: str | Path) -> str:
     """Guess the HLA format of ``path``.
 
+    * a folder of ``*_result.tsv`` files, a file named ``*_result.tsv``, a
+      header ``A1, A2, B1, B2, C1, C2, Reads, Objective``, or a header with
+      ``sample_id, hla_gene, hla_allele`` → ``optitype``;
     * XML (a file starting with ``<``) → ``hml``;
     * a header with ``ID_1, ID_2, haplotypeID, locus, imputedType,
       posteriorProbability`` whose loci are HLA loci (``HLAA`` …) →
@@ -331,9 +350,16 @@ def detect_hla_format(path: str | Path) -> str:
     InputSchemaError
         Nothing matched.
     """
+    from kirmatch.readers.optitype import RESULT_COLUMNS, SUFFIX, is_consolidated
+
     p = Path(path)
     if p.is_dir():
-        raise InputSchemaError(f"{p}: is a folder, not an HLA typing file")
+        if any(q.name.endswith(SUFFIX) for q in p.iterdir()):
+            return "optitype"
+        raise InputSchemaError(f"{p}: is a folder without OptiType *{SUFFIX} files, not an "
+                               "HLA typing file")
+    if p.name.endswith(SUFFIX):
+        return "optitype"
     text = read_text(p)
     if text.lstrip().startswith("<"):
         return "hml"
@@ -341,6 +367,9 @@ def detect_hla_format(path: str | Path) -> str:
 
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
     header = [h.strip() for h in next(csv.reader([first], delimiter=sniff_delimiter(first)))]
+    if {c.lower() for c in RESULT_COLUMNS}.issubset(h.lower() for h in header) or \
+            is_consolidated(header):
+        return "optitype"
     if IMPUTATION_COLUMNS.issubset(h.lower() for h in header):
         locus = _first_imputed_locus(text, header)
         if locus and not locus.upper().startswith("HLA"):
@@ -512,6 +541,22 @@ def read_imputations(path: Path, what: str) -> tuple[list[ImputationRow], tuple[
         rows.append(ImputationRow(line, id2 or id1, locus, hap, imputed, posterior))
     ignored = tuple(h for i, h in enumerate(table.header) if i not in col)
     return rows, ignored
+
+
+def folder_files(path: Path, suffix: str) -> list[Path]:
+    """``[path]`` for a file; for a folder, its files named ``*<suffix>`` in name order.
+
+    Raises
+    ------
+    InputSchemaError
+        A folder without such files.
+    """
+    if not path.is_dir():
+        return [path]
+    files = sorted(q for q in path.iterdir() if q.is_file() and q.name.endswith(suffix))
+    if not files:
+        raise InputSchemaError(f"{path}: no *{suffix} files in this folder")
+    return files
 
 
 def find_id_column(table: Table, *,

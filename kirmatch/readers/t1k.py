@@ -48,6 +48,7 @@ from kirmatch.readers import (
     ReadResult,
     allele_name,
     build_kir,
+    folder_files,
     locate,
     merge_typings,
     present,
@@ -194,13 +195,7 @@ def read_t1k(path: Path, tables: ReferenceTables, *, min_quality: float = 0.0) -
     ReadResult
         ``format="t1k"``.
     """
-    p = Path(path)
-    if p.is_dir():
-        files = sorted(q for q in p.iterdir() if q.is_file() and q.name.endswith(SUFFIX))
-        if not files:
-            raise InputSchemaError(f"{p}: no *{SUFFIX} files in this folder")
-    else:
-        files = [p]
+    files = folder_files(Path(path), SUFFIX)
     genotypes: dict[str, KIRGenotype | HLAGenotype] = {}
     warnings: dict[str, tuple[str, ...]] = {}
     for f in files:
