@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from kirmatch.cli.main import app
 from kirmatch.errors import HLAParseError, InputSchemaError, UsageError
 from kirmatch.hla import KNOWN_LOCI, HLAGenotype
+from kirmatch.kir import KIRGenotype
 from kirmatch.ligands import LigandResolver
 from kirmatch.options import Options
 from kirmatch.readers import detect_hla_format, detect_kir_format, read_hla, read_kir
@@ -399,3 +400,120 @@ def test_convert_optitype(tmp_path: Path) -> None:
     r = runner.invoke(app, ["convert", "--kir", str(DATA / "midas_kir.csv"), "--hla-sample",
                             "R1", "-o", str(tmp_path / "o4.csv")])
     assert r.exit_code == 2 and "--hla-sample needs --hla" in r.output
+
+
+# ---------------------------------------------------------------------------
+# T1K: the consolidated multi-sample CSV
+# ---------------------------------------------------------------------------
+
+T1K_CONSOLIDATED = DATA / "t1k_consolidated.csv"
+
+
+def states(genotype: object) -> dict[str, str]:
+    """Gene → DKMS-style value (``POS``/``NEG``/``NA``)."""
+    assert isinstance(genotype, KIRGenotype)
+    return {g.gene: g.value_string() for g in genotype.genes}
+
+
+def test_t1k_consolidated_sample_by_sample(tables: ReferenceTables) -> None:
+    assert detect_kir_format(T1K_CONSOLIDATED) == "t1k"
+    res = read_kir(T1K_CONSOLIDATED, tables=tables)
+    assert res.format == "t1k" and list(res.genotypes) == ["T1", "T2", "T3"]
+    assert states(res.genotypes["T1"]) == {
+        "KIR2DL1": "POS", "KIR2DL2": "NEG", "KIR2DL3": "POS", "KIR2DL4": "POS",
+        "KIR2DL5": "POS",  # KIR2DL5A present, KIR2DL5B absent
+        "KIR2DS1": "NEG", "KIR2DS2": "NA",  # quality 0: unknown, never absent
+        "KIR2DS3": "NEG", "KIR2DS4": "POS", "KIR2DS5": "NEG", "KIR3DL1": "POS",
+        "KIR3DL2": "POS", "KIR3DL3": "NA",  # no row: unknown
+        "KIR3DS1": "NEG", "KIR2DP1": "POS", "KIR3DP1": "POS"}
+    assert res.warnings["T1"] == (
+        "t1k_kir2dl5_low_quality(T1 KIR2DL5A quality 12)",
+        "t1k_low_quality(T1 KIR2DS2 quality 0)",
+        "t1k_subject_samples(T1 subject P01 has samples T1, T2: each read separately)",
+        "kir_gene_unknown(T1 KIR2DS2)", "kir_gene_unknown(T1 KIR3DL3)")
+    t2 = states(res.genotypes["T2"])
+    assert (t2["KIR2DL1"], t2["KIR2DL2"], t2["KIR3DL1"], t2["KIR2DS4"]) == (
+        "POS", "POS", "NEG", "NA")
+    assert res.warnings["T2"][0] == "t1k_duplicate_row(T2 KIR2DL1 rows 17 and 18)"
+    t3 = states(res.genotypes["T3"])  # pandas-style floats (2.0, -1.0) read as numbers
+    assert (t3["KIR2DL1"], t3["KIR2DL3"], t3["KIR2DL5"], t3["KIR3DS1"]) == (
+        "POS", "NEG", "POS", "POS")
+    assert res.sources == (str(T1K_CONSOLIDATED),) and res.ignored == ()
+
+
+def test_t1k_consolidated_quality_threshold(tables: ReferenceTables) -> None:
+    res = read_kir(T1K_CONSOLIDATED, "t1k", tables=tables,
+                   options=Options(t1k_min_quality=50.0))
+    t1 = states(res.genotypes["T1"])
+    # Quality 6 and 12 are at or below 50 now: unknown, never absent.
+    assert (t1["KIR2DL4"], t1["KIR2DL5"], t1["KIR2DL1"]) == ("NA", "NA", "POS")
+    assert states(res.genotypes["T2"])["KIR2DL2"] == "NA"
+    assert "t1k_low_quality(T2 KIR2DL2 quality 45)" in res.warnings["T2"]
+
+
+def test_t1k_consolidated_pipeline_layout(tables: ReferenceTables, tmp_path: Path) -> None:
+    """The layout TENX_2_KIR_HLA's consolidate_results.py writes: an unnamed pandas
+    index, batch_id, no subject_id."""
+    p = tmp_path / "kir_genotyping_results.csv"
+    p.write_text(",kir_gene,allele_count,abundance,quality_score,batch_id,sample_id\n"
+                 "0,KIR2DL1,2,249.03,60,B1,S9\n1,KIR2DL2,0,0.0,-1,B1,S9\n", encoding="utf-8")
+    assert detect_kir_format(p) == "t1k"
+    res = read_kir(p, tables=tables)
+    assert list(res.genotypes) == ["S9"] and res.ignored == ()
+    s9 = states(res.genotypes["S9"])
+    assert (s9["KIR2DL1"], s9["KIR2DL2"], s9["KIR2DL3"]) == ("POS", "NEG", "NA")
+
+
+T1K_CONS_HEADER = "sample_id,kir_gene,allele_count,quality_score\n"
+
+
+@pytest.mark.parametrize(("rows", "match"), [
+    ("S,KIR2DL9,1,60\n", r"t\.csv: 'KIR2DL9' is not a KIR gene \[row 1, column 'kir_gene'\]"),
+    ("S,KIR2DL1,1.5,60\n", r"allele_count '1\.5' is not a non-negative integer "
+     r"\[row 1, column 'allele_count'\]"),
+    ("S,KIR2DL1,-1,60\n", r"allele_count '-1' is not a non-negative integer"),
+    ("S,KIR2DL1,2,\n", r"quality_score '' is not a number \[row 1, column 'quality_score'\]"),
+    ("S,KIR2DL1,2,60\nS,KIR2DL1,0,-1\n", r"t\.csv: sample 'S' KIR2DL1 has allele_count 2, "
+     r"quality 60 on row 1 and 0, -1 on row 2 \[row 2, column 'allele_count'\]"),
+    (",KIR2DL1,2,60\n", r"t\.csv: blank sample id \[row 1, column 'sample_id'\]"),
+])
+def test_t1k_consolidated_malformed(tables: ReferenceTables, tmp_path: Path, rows: str,
+                                    match: str) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text(T1K_CONS_HEADER + rows, encoding="utf-8")
+    with pytest.raises(InputSchemaError, match=match):
+        read_kir(p, "t1k", tables=tables)
+
+
+def test_t1k_consolidated_subject_and_columns(tables: ReferenceTables, tmp_path: Path) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text("subject_id,sample_id,kir_gene,allele_count,quality_score\n"
+                 "P,S,KIR2DL1,2,60\nQ,S,KIR2DL2,0,-1\n", encoding="utf-8")
+    with pytest.raises(InputSchemaError, match=r"sample 'S' belongs to subject 'P' on row 1 "
+                                               r"and to 'Q' on row 2"):
+        read_kir(p, "t1k", tables=tables)
+    p.write_text("sample_id,kir_gene,allele_count,quality_score,abundance\n"
+                 "S,KIR2DL1,2,60,lots\n", encoding="utf-8")
+    with pytest.raises(InputSchemaError, match=r"abundance 'lots' is not a number"):
+        read_kir(p, "t1k", tables=tables)
+
+
+def test_t1k_merge_matrix_is_refused(tmp_path: Path) -> None:
+    p = tmp_path / "merged.tsv"
+    p.write_text("sample\tKIR2DL1*001\tKIR2DL1*002\tinconsistency\n"
+                 "cell1\t12.0\t0\t\ncell2\t0\t9.5\tKIR2DL1*003_4.0_20\n", encoding="utf-8")
+    with pytest.raises(InputSchemaError, match=r"merged\.tsv: a T1K merge matrix "
+                                               r"\(t1k-merge\.py"):
+        detect_kir_format(p)
+
+
+def test_convert_t1k_consolidated(tmp_path: Path) -> None:
+    out = tmp_path / "o.csv"
+    r = runner.invoke(app, ["convert", "--kir", str(T1K_CONSOLIDATED), "--t1k-min-quality",
+                            "50", "--output", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "kir: detected t1k" in r.stderr
+    assert "warning: t1k_low_quality: 5 warning(s), e.g. t1k_low_quality(T1 KIR2DL4 quality 6)" \
+        in r.stderr
+    t1 = {row["sample_id"]: row["kir"] for row in read_csv(out)}["T1"]
+    assert "KIR2DL4=NA" in t1 and "KIR2DL2=NEG" in t1

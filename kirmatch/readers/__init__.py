@@ -8,7 +8,7 @@ parsers build (:class:`~kirmatch.kir.KIRGenotype`,
 format    source                                                 module
 ========  =====================================================  ======================
 ping      PING ``finalAlleleCalls.csv`` (+ copy-number frame)    :mod:`.ping`
-t1k       T1K ``*_genotype.tsv`` (one file, or a folder)         :mod:`.t1k`
+t1k       T1K ``*_genotype.tsv`` (file, folder), consolidated    :mod:`.t1k`
 kirimp    KIR*IMP ``imputations.csv``                            :mod:`.kirimp`
 matrix    MiDAS / allelefrequencies.net / DKMS per-gene tables   :mod:`.matrix`
 gl        HLA GL-string column table                             :mod:`.hla_tables`
@@ -33,7 +33,7 @@ from __future__ import annotations
 import csv
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -276,7 +276,11 @@ def detect_kir_format(path: str | Path) -> str:
     * a folder with ``finalAlleleCalls.csv`` → ``ping``; with ``*_genotype.tsv``
       files → ``t1k``;
     * a file named ``*_genotype.tsv``, or tab-separated rows
-      ``KIR… <int> <allele> <abundance> <quality> …`` → ``t1k``;
+      ``KIR… <int> <allele> <abundance> <quality> …``, or a header with
+      ``sample_id, kir_gene, allele_count, quality_score`` (consolidated
+      T1K) → ``t1k``; T1K's merge matrix (``t1k-merge.py``: ``sample``, allele
+      columns, ``inconsistency``) is an error, as it holds allele abundances
+      of runs of one individual, not genotypes;
     * a header with ``ID_1, ID_2, haplotypeID, locus, imputedType,
       posteriorProbability`` → ``kirimp`` (an error when its loci are HLA
       loci: HLA*IMP output is HLA input);
@@ -307,7 +311,17 @@ def detect_kir_format(path: str | Path) -> str:
     if len(cells) >= 8 and cells[0].strip().upper().startswith("KIR") \
             and cells[1].strip().isdigit():
         return "t1k"
-    header = [h.strip() for h in next(csv.reader([first], delimiter=sniff_delimiter(first)))]
+    from kirmatch.readers.t1k import is_consolidated
+
+    header = header_cells(text)
+    if is_consolidated(header):
+        return "t1k"
+    if len(header) > 2 and header[0].lower() == "sample" and \
+            header[-1].lower() == "inconsistency":
+        raise InputSchemaError(
+            f"{p.name}: a T1K merge matrix (t1k-merge.py: allele abundances of several runs of "
+            "one individual), not per-sample genotypes; give the *_genotype.tsv files (or "
+            "their folder)", row=1)
     lower = {h.lower() for h in header}
     if IMPUTATION_COLUMNS.issubset(lower):
         locus = _first_imputed_locus(text, header)
@@ -365,8 +379,7 @@ def detect_hla_format(path: str | Path) -> str:
         return "hml"
     from kirmatch.readers.hla_tables import guess_table_kind
 
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    header = [h.strip() for h in next(csv.reader([first], delimiter=sniff_delimiter(first)))]
+    header = header_cells(text)
     if {c.lower() for c in RESULT_COLUMNS}.issubset(h.lower() for h in header) or \
             is_consolidated(header):
         return "optitype"
@@ -435,6 +448,16 @@ def read_text(path: Path) -> str:
         line = data[:exc.start].count(b"\n") + 1
         raise InputSchemaError(f"{path.name}: undecodable bytes (not UTF-8) at byte "
                                f"{exc.start}; save the file as UTF-8", row=line) from None
+
+
+def header_cells(text: str) -> list[str]:
+    """The cells of the first non-blank line, split at its delimiter, stripped.
+
+    >>> header_cells("sample_id; kir_gene ;allele_count")
+    ['sample_id', 'kir_gene', 'allele_count']
+    """
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    return [h.strip() for h in next(csv.reader([first], delimiter=sniff_delimiter(first)))]
 
 
 def sniff_delimiter(header_line: str) -> str:
@@ -541,6 +564,63 @@ def read_imputations(path: Path, what: str) -> tuple[list[ImputationRow], tuple[
         rows.append(ImputationRow(line, id2 or id1, locus, hap, imputed, posterior))
     ignored = tuple(h for i, h in enumerate(table.header) if i not in col)
     return rows, ignored
+
+
+class SubjectSamples:
+    """The ``subject_id`` of each ``sample_id`` in a consolidated pipeline table
+    (OptiType, T1K), where a subject (person) may have several samples
+    (technical replicates). Samples are never merged: each is read on its own.
+
+    >>> subjects = SubjectSamples("calls.csv")
+    >>> subjects.add("S1", "P1", 1); subjects.add("S2", "P1", 2); subjects.add("S1", "P1", 3)
+    >>> subjects.note("optitype", "S1")
+    'optitype_subject_samples(S1 subject P1 has samples S1, S2: each read separately)'
+    >>> subjects.add("S2", "P2", 4)
+    Traceback (most recent call last):
+    ...
+    kirmatch.errors.InputSchemaError: calls.csv: sample 'S2' belongs to subject 'P1' on row 2 ...
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._subject: dict[str, tuple[str, int]] = {}
+        self._samples: dict[str, list[str]] = {}
+
+    def sample(self, cells: Sequence[str], line: int, col: Mapping[str, int]) -> str:
+        """The ``sample_id`` of a row (``col``: column name → index), recording its
+        ``subject_id`` when the table has one.
+
+        Raises
+        ------
+        InputSchemaError
+            A blank sample id, or a sample under a second subject.
+        """
+        sid = cells[col["sample_id"]].strip()
+        if not sid:
+            raise InputSchemaError(f"{self.source}: blank sample id", row=line,
+                                   column="sample_id")
+        if "subject_id" in col:
+            self.add(sid, cells[col["subject_id"]].strip(), line)
+        return sid
+
+    def add(self, sample: str, subject: str, line: int) -> None:
+        """Record a row; a sample under a second subject is an error."""
+        first, first_line = self._subject.setdefault(sample, (subject, line))
+        if first_line == line:
+            self._samples.setdefault(subject, []).append(sample)
+        elif subject != first:
+            raise InputSchemaError(f"{self.source}: sample {sample!r} belongs to subject "
+                                   f"{first!r} on row {first_line} and to {subject!r} on row "
+                                   f"{line}", raw=subject, row=line, column="subject_id")
+
+    def note(self, reader: str, sample: str) -> str | None:
+        """``<reader>_subject_samples(…)`` when the sample's subject has several samples."""
+        subject = self._subject.get(sample, ("", 0))[0]
+        same = self._samples.get(subject, [])
+        if len(same) < 2:
+            return None
+        return (f"{reader}_subject_samples({sample} subject {subject} has samples "
+                f"{', '.join(same)}: each read separately)")
 
 
 def folder_files(path: Path, suffix: str) -> list[Path]:

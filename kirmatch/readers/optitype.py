@@ -68,6 +68,7 @@ from kirmatch.hla import HLAGenotype, HLALocusTyping, HLASlot, genotype_from_loc
 from kirmatch.kir import KIRGenotype
 from kirmatch.readers import (
     ReadResult,
+    SubjectSamples,
     Table,
     folder_files,
     hla_untyped_warnings,
@@ -244,21 +245,11 @@ def read_consolidated(path: Path) -> ReadResult:
     col = _columns(table, CONSOLIDATED_COLUMNS)
     ignored = tuple(h for i, h in enumerate(table.header) if i not in col.values())
     calls: dict[str, _Calls] = {}
-    subjects: dict[str, tuple[str, int]] = {}
+    subjects = SubjectSamples(src)
     notes: dict[str, list[str]] = {}
     for line, cells in table.rows:
-        sid = cells[col["sample_id"]].strip()
-        if not sid:
-            raise InputSchemaError(f"{src}: blank sample id", row=line, column="sample_id")
+        sid = subjects.sample(cells, line, col)
         own = notes.setdefault(sid, [])
-        if "subject_id" in col:
-            subject = cells[col["subject_id"]].strip()
-            first_subject, first_line = subjects.setdefault(sid, (subject, line))
-            if subject != first_subject:
-                raise InputSchemaError(
-                    f"{src}: sample {sid!r} belongs to subject {first_subject!r} on row "
-                    f"{first_line} and to {subject!r} on row {line}", raw=subject, row=line,
-                    column="subject_id")
         if "quality_score" in col and not is_blank(cells[col["quality_score"]]):
             _number(table, cells[col["quality_score"]].strip(), line, "quality_score")
         gene = cells[col["hla_gene"]].strip()
@@ -278,17 +269,13 @@ def read_consolidated(path: Path) -> ReadResult:
                 f"{name or 'blank'} on row {line}", raw=cells[col["hla_allele"]], row=line,
                 column="hla_allele")
         own.append(f"optitype_duplicate_row({sid} {gene} rows {first[1]} and {line})")
-    by_subject: dict[str, list[str]] = {}
-    for sid, (subject, _) in subjects.items():
-        by_subject.setdefault(subject, []).append(sid)
     genotypes: dict[str, KIRGenotype | HLAGenotype] = {}
     warnings: dict[str, tuple[str, ...]] = {}
     for sid, per in calls.items():
         genotype = genotype_from_loci(_locus_typings(sid, src, [per]), raw=f"{src}:{sid}")
         own = notes[sid]
-        if sid in subjects and len(same := by_subject[subjects[sid][0]]) > 1:
-            own.append(f"optitype_subject_samples({sid} subject {subjects[sid][0]} has "
-                       f"samples {', '.join(same)}: each read separately)")
+        if (note := subjects.note("optitype", sid)) is not None:
+            own.append(note)
         genotypes[sid] = genotype
         warnings[sid] = tuple(dict.fromkeys((*own, *hla_untyped_warnings(sid, genotype))))
     return ReadResult("optitype", genotypes, warnings, (str(path),), ignored)
