@@ -65,7 +65,8 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
             dir_okay=False)],
         kir: Annotated[Path | None, typer.Option(
             "--kir", help="KIR input: PING finalAlleleCalls.csv (or its folder), T1K "
-            "*_genotype.tsv (or a folder), KIR*IMP imputations.csv, or a gene matrix.",
+            "*_genotype.tsv (or a folder, or a consolidated CSV), KIR*IMP imputations.csv, "
+            "or a gene matrix.",
             exists=True)] = None,
         kir_format: Annotated[KirFormat, typer.Option(
             "--kir-format", help="Format of --kir; auto detects it.")] = KirFormat.auto,

@@ -517,3 +517,16 @@ def test_convert_t1k_consolidated(tmp_path: Path) -> None:
         in r.stderr
     t1 = {row["sample_id"]: row["kir"] for row in read_csv(out)}["T1"]
     assert "KIR2DL4=NA" in t1 and "KIR2DL2=NEG" in t1
+
+
+def test_convert_midas_hla_keeps_dra_and_reads_back(tmp_path: Path) -> None:
+    out = tmp_path / "o.csv"
+    r = runner.invoke(app, ["convert", "--hla", str(DATA / "midas_hla.tsv"), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "hla: detected columns" in r.stderr
+    rows = {row["sample_id"]: row["hla"] for row in read_csv(out)}
+    assert rows["M2"].endswith("^DRA*01:01+DRA*01:01")
+    back = read_hla(out)  # the genotypes table reads back with the same meaning
+    assert back.format == "gl"
+    assert {s: gl(g) for s, g in back.genotypes.items()} == {
+        s: gl(g) for s, g in read_hla(DATA / "midas_hla.tsv").genotypes.items()}

@@ -11,7 +11,9 @@ pandas, hence the unnamed index column)::
   (``--enumerate N``) are the next-best solutions in decreasing
   ``Objective``. Only solutions whose ``Objective`` equals the first row's
   are read: more than one such solution is a tie, kept as ``|`` genotype
-  alternatives per locus (warning ``optitype_tied_solutions``); lower
+  alternatives per locus (warning ``optitype_tied_solutions``; when tied
+  solutions differ at several loci, the per-locus alternatives allow every
+  combination, more candidates than the solutions, never fewer); lower
   solutions are not typings of the sample (warning
   ``optitype_suboptimal_ignored``). A row scoring above the first is an
   error (not OptiType's order);
