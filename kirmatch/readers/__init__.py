@@ -123,8 +123,9 @@ def read_kir(path: str | Path, fmt: str = "auto", *, tables: ReferenceTables | N
     Parameters
     ----------
     path:
-        The input file; for ``t1k`` also a folder of ``*_genotype.tsv`` files,
-        for ``ping`` also a PING results folder holding ``finalAlleleCalls.csv``.
+        The input file; for ``t1k`` also a folder of ``*_genotype.tsv`` files
+        or a consolidated multi-sample CSV, for ``ping`` also a PING results
+        folder holding ``finalAlleleCalls.csv``.
     fmt:
         ``ping``, ``t1k``, ``kirimp``, ``matrix`` or ``auto`` (see
         :func:`detect_kir_format`).

@@ -199,7 +199,7 @@ def read_result_file(path: Path, *, sample: str | None = None
     if not table.rows:
         raise InputSchemaError(f"{table.source}: no solution row (OptiType writes one per "
                                "solution)")
-    used = {i for i in col.values()} | ({0} if not table.header[0].strip() else set())
+    used = set(col.values()) | ({0} if not table.header[0].strip() else set())
     ignored = tuple(h for i, h in enumerate(table.header) if i not in used)
     best: float | None = None
     solutions: list[_Calls] = []
