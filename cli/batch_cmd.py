@@ -126,7 +126,8 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
             "--hla", exists=True, help="HLA typings in another format (see --hla-format).",
             rich_help_panel=IO_PANEL)] = None,
         hla_format: Annotated[str, typer.Option(
-            "--hla-format", help="gl, columns, hml or auto.", rich_help_panel=IO_PANEL)]
+            "--hla-format", help="gl, columns, hml, hlaimp, optitype or auto.",
+            rich_help_panel=IO_PANEL)]
         = "auto",
         kir: Annotated[Path | None, typer.Option(
             "--kir", exists=True, help="KIR typings from a genotyper (see --kir-format).",

@@ -2,8 +2,9 @@
 
 The command reads a KIR input (PING, T1K, KIR*IMP, presence/absence or
 per-gene string matrix) and/or an HLA input (GL-string table, per-locus
-columns, NMDP HML) and writes ``sample_id,hla,kir`` so that a lab can check
-what was understood before ranking. The detected formats, the files read and
+columns, NMDP HML, HLA*IMP:03 imputations, OptiType calls) and writes
+``sample_id,hla,kir`` so that a lab can check what was understood before
+ranking. The detected formats, the files read and
 every reader warning go to stderr.
 """
 
@@ -42,6 +43,8 @@ class HlaFormat(str, Enum):
     gl = "gl"
     columns = "columns"
     hml = "hml"
+    hlaimp = "hlaimp"
+    optitype = "optitype"
 
 
 def _describe(kind: str, path: Path, requested: str, result: Any) -> str:
@@ -62,13 +65,15 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
             dir_okay=False)],
         kir: Annotated[Path | None, typer.Option(
             "--kir", help="KIR input: PING finalAlleleCalls.csv (or its folder), T1K "
-            "*_genotype.tsv (or a folder), KIR*IMP imputations.csv, or a gene matrix.",
+            "*_genotype.tsv (or a folder, or a consolidated CSV), KIR*IMP imputations.csv, "
+            "or a gene matrix.",
             exists=True)] = None,
         kir_format: Annotated[KirFormat, typer.Option(
             "--kir-format", help="Format of --kir; auto detects it.")] = KirFormat.auto,
         hla: Annotated[Path | None, typer.Option(
-            "--hla", help="HLA input: GL-string table, per-locus columns (A_1, A_2, ...) "
-            "or NMDP HML.", exists=True, dir_okay=False)] = None,
+            "--hla", help="HLA input: GL-string table, per-locus columns (A_1, A_2, ...), "
+            "NMDP HML, HLA*IMP:03 imputations.csv, or OptiType *_result.tsv (or a folder "
+            "of them) or consolidated CSV.", exists=True)] = None,
         hla_format: Annotated[HlaFormat, typer.Option(
             "--hla-format", help="Format of --hla; auto detects it.")] = HlaFormat.auto,
         kir_copy_number: Annotated[Path | None, typer.Option(
@@ -81,6 +86,13 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
         kirimp_min_posterior: Annotated[float, typer.Option(
             "--kirimp-min-posterior", help="KIR*IMP: posterior needed for a presence or "
             "absence call.", rich_help_panel=READER_PANEL)] = 0.5,
+        hlaimp_min_posterior: Annotated[float, typer.Option(
+            "--hlaimp-min-posterior", help="HLA*IMP: posterior needed for an imputed allele; "
+            "a locus with a haplotype below it is left untyped.",
+            rich_help_panel=READER_PANEL)] = 0.5,
+        hla_sample: Annotated[str | None, typer.Option(
+            "--hla-sample", help="OptiType *_result.tsv: the sample id (default: the file "
+            "name without _result.tsv).", rich_help_panel=READER_PANEL)] = None,
     ) -> None:
         """Convert KIR/HLA typing files into kirmatch's genotypes table (sample_id,hla,kir)."""
         from kirmatch.options import Options
@@ -96,16 +108,20 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
             raise UsageError("give --kir and/or --hla")
         if kir_copy_number is not None and kir is None:
             raise UsageError("--kir-copy-number needs --kir")
+        if hla_sample is not None and hla is None:
+            raise UsageError("--hla-sample needs --hla")
         with OutputPlan({"output": output}, inputs=[kir, hla, kir_copy_number]) as plan:
             options = Options(t1k_min_quality=t1k_min_quality,
-                              kirimp_min_posterior=kirimp_min_posterior)
+                              kirimp_min_posterior=kirimp_min_posterior,
+                              hlaimp_min_posterior=hlaimp_min_posterior)
             kir_result = hla_result = None
             if kir is not None:
                 kir_result = read_kir(kir, kir_format.value, tables=load_reference_tables(),
                                       options=options, copy_number=kir_copy_number)
                 typer.echo(_describe("kir", kir, kir_format.value, kir_result), err=True)
             if hla is not None:
-                hla_result = read_hla(hla, hla_format.value)
+                hla_result = read_hla(hla, hla_format.value, options=options,
+                                      sample=hla_sample)
                 typer.echo(_describe("hla", hla, hla_format.value, hla_result), err=True)
             for result in (kir_result, hla_result):
                 if result is not None:

@@ -58,7 +58,8 @@ def register(app: typer.Typer, handle_errors: Any) -> None:
             "--hla", exists=True, rich_help_panel=IO_PANEL,
             help="HLA typings from another format (see --hla-format).")] = None,
         hla_format: Annotated[str, typer.Option(
-            "--hla-format", help="gl, columns, hml or auto.", rich_help_panel=IO_PANEL)]
+            "--hla-format", help="gl, columns, hml, hlaimp, optitype or auto.",
+            rich_help_panel=IO_PANEL)]
         = "auto",
         kir: Annotated[Path | None, typer.Option(
             "--kir", exists=True, rich_help_panel=IO_PANEL,

@@ -23,7 +23,7 @@ KIR gene per column       ``KIR2DL1``, ``2DL1``, ``kir_2DL1``,   ``POS``/``NEG``
   are merged once, by :func:`kirmatch.kir.merge_gene_typings` semantics.
 * One definition of blank: :func:`kirmatch.tabular.is_blank` (``""``, ``NA``,
   ``N/A``, ``NaN``, ``NULL``) means *untyped* in every typing column.
-* A column that looks like a typing column but is not understood (``HLA-E_1``,
+* A column that looks like a typing column but is not understood (``HLA-H_1``,
   ``KIR2DL6``, ``hla_typing_2``, or values that look like allele names under an
   unknown header) is an error naming it; it is never silently dropped. Other
   columns are *ignored* and listed (``Layout.ignored``) in the run record.
@@ -102,8 +102,10 @@ _SLOT_RE = re.compile(rf"^(?:HLA{_SEP})?(?P<locus>{_LOCUS_ALT}){_SEP}"
 _LOCUS_RE = re.compile(rf"^(?:HLA{_SEP})?(?P<locus>{_LOCUS_ALT})$", re.IGNORECASE)
 _KIR_RE = re.compile(rf"^(?:KIR{_SEP})?(?P<gene>[23]D[LSP][0-9][A-Z0-9]*)$", re.IGNORECASE)
 #: HLA loci kirmatch does not read; a column for one of them is refused, not ignored.
-OTHER_HLA_LOCI = ("E", "F", "G", "H", "DRA", "DRB2", "DRB6", "DRB7", "DRB8", "DRB9", "DQA2",
-                  "DQB2", "DPA2", "DPB2", "DMA", "DMB", "DOA", "DOB", "MICA", "MICB")
+#: Pseudogenes, the DM/DO antigen-processing genes and MICA/MICB. DOB also stays here
+#: because a bare ``DOB`` column (date of birth) must never be read as an HLA-DOB typing.
+OTHER_HLA_LOCI = ("H", "DRB2", "DRB6", "DRB7", "DRB8", "DRB9", "DQA2", "DQB2", "DPA2",
+                  "DPB2", "DMA", "DMB", "DOA", "DOB", "MICA", "MICB")
 _OTHER_ALT = "|".join(sorted(OTHER_HLA_LOCI, key=len, reverse=True))
 #: Looks like a typing column even though it is not understood.
 _TYPING_LIKE = re.compile(rf"(^|[^A-Z])(HLA|KIR)([^A-Z]|$)|^(?:{_OTHER_ALT}){_SEP}"

@@ -47,9 +47,15 @@ __all__ = [
 
 #: Loci that carry KIR ligands.
 CLASS_I_LOCI = ("A", "B", "C")
-#: Loci accepted in typings (classical class I and II; DSA may target any of them).
+#: Loci accepted in typings: the classical class I and II loci (DSA may target any of
+#: them), then the expressed non-classical loci that typing tools write next to them
+#: (HLA-E, -F, -G and DRA, e.g. MiDAS tables with ``DRA_1``/``DRA_2``), which are read for
+#: their syntax and carried in the genotype only: no rule resolves them (only A, B and C
+#: carry KIR ligands, :data:`CLASS_I_LOCI`). Appended at the end so that the order of
+#: the classical loci in genotype strings is unchanged.
 KNOWN_LOCI = (
     "A", "B", "C", "DRB1", "DRB3", "DRB4", "DRB5", "DQA1", "DQB1", "DPA1", "DPB1",
+    "E", "F", "G", "DRA",
 )
 EXPRESSION_SUFFIXES = frozenset("NLSCAQ")
 

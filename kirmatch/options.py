@@ -59,6 +59,7 @@ class Options:
     single_allele: SingleAllele = "homozygous"
     kirimp_min_posterior: float = 0.5
     t1k_min_quality: float = 0.0
+    hlaimp_min_posterior: float = 0.5
 
     def __post_init__(self) -> None:
         """Check every field: a wrong type is a :class:`TypeError` naming the
@@ -93,6 +94,7 @@ class Options:
             raise UsageError("ranking_policy is empty: use kir-first, ebmt or a TOML file")
         check_number("kirimp_min_posterior", self.kirimp_min_posterior, minimum=0, maximum=1)
         check_number("t1k_min_quality", self.t1k_min_quality)
+        check_number("hlaimp_min_posterior", self.hlaimp_min_posterior, minimum=0, maximum=1)
 
     def to_dict(self) -> dict[str, Any]:
         """Every option's value, in declaration order."""

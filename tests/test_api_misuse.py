@@ -20,7 +20,7 @@ Anything else - ``AttributeError``, ``KeyError``, ``IndexError``, a bare
 ``'NoneType' object is not iterable`` - fails, and the test id names the call
 (``assess_pair-recipient-none``).
 
-Generated calls: 14 bad values x 127 parameters of 52 entry points = 1778
+Generated calls: 14 bad values x 130 parameters of 52 entry points = 1820
 (``test_call_count`` keeps this number honest). Before the boundary checks of
 :mod:`kirmatch.api` were added, 1113 of them failed: 475 ``AttributeError``,
 212 ``TypeError`` from inside, 60 ``KeyError``, 6 ``OSError`` (a folder or a
@@ -236,7 +236,8 @@ ENTRIES: list[Entry] = [
           lambda e: {"path": READERS / "dkms_kir.csv", "fmt": "auto", "tables": e.tables,
                      "options": None, "copy_number": None}),
     Entry("read_hla", lambda e: readers.read_hla,
-          lambda e: {"path": READERS / "hla_gl.csv", "fmt": "auto"}),
+          lambda e: {"path": READERS / "hla_gl.csv", "fmt": "auto", "options": None,
+                     "sample": None}),
     # --- kirmatch.batch
     Entry("assess_pairs", lambda e: batch.assess_pairs,
           lambda e: {"genotypes": e.genotypes_df, "pairs": e.pairs_df, "options": None,
@@ -299,7 +300,7 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "parse_clinical_cell": ("donor_age", "donor_sex"),
     "abo_class": ("donor", "recipient"),
     "read_kir": ("path", "fmt", "tables", "options", "copy_number"),
-    "read_hla": ("path", "fmt"),
+    "read_hla": ("path", "fmt", "options", "sample"),
     "assess_pairs": ("genotypes", "pairs", "options", "tables", "pyard"),
     "run_batch": ("genotypes", "pairs", "output", "options", "errors", "column_map",
                   "chunk_rows", "tables", "pyard", "progress", "command", "genotype_files"),
@@ -370,6 +371,7 @@ ACCEPTED: dict[str, dict[str, frozenset[str]]] = {
     "parse_clinical_cell": {"donor_age": _MISSING | _NUMBERS, "donor_sex": _MISSING},
     "abo_class": {"donor": _NONE, "recipient": _NONE},
     "read_kir": {"tables": _NONE, "options": _NONE, "copy_number": _NONE},
+    "read_hla": {"options": _NONE, "sample": _NONE},
     "assess_pairs": {"options": _NONE, "tables": _NONE, "pyard": _NONE},
     "run_batch": {"options": _NONE, "errors": _NONE, "column_map": _NONE,
                   "chunk_rows": frozenset({"int"}), "tables": _NONE, "pyard": _NONE,

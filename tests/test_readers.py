@@ -510,8 +510,8 @@ def test_matrix_failed_value_is_unknown_with_warning(tables: ReferenceTables,
 @pytest.mark.parametrize(("text", "exc", "match"), [
     ("ID,KIR2DL6\nA,1\n", InputSchemaError,
      r"m\.csv: column 'KIR2DL6' is not a KIR gene known to IPD-KIR 2\.13\.0"),
-    ("ID,KIR2DL1,HLA-E_1\nA,1,x\n", InputSchemaError,
-     r"m\.csv: column 'HLA-E_1' looks like a typing column"),
+    ("ID,KIR2DL1,HLA-H_1\nA,1,x\n", InputSchemaError,
+     r"m\.csv: column 'HLA-H_1' looks like a typing column"),
     ("ID,kir_3DL1\nA,001+004\nB,001+7x\n", KIRParseError,
      r"m\.csv: cannot parse '001\+7x'.*\[row 2, column 'kir_3DL1'\]"),
     ("ID,kir_3DL1\nA,001+999\n", UnknownAlleleError,
@@ -731,8 +731,8 @@ def test_detection_failures(tmp_path: Path) -> None:
 def test_unknown_format_name_is_a_usage_error(tables: ReferenceTables) -> None:
     with pytest.raises(UsageError, match="unknown KIR format 'kpi'"):
         read_kir(DATA / "midas_kir.csv", "kpi", tables=tables)
-    with pytest.raises(UsageError, match="unknown HLA format 'optitype'"):
-        read_hla(DATA / "hla_gl.csv", "optitype")
+    with pytest.raises(UsageError, match="unknown HLA format 'hlahd'"):
+        read_hla(DATA / "hla_gl.csv", "hlahd")
 
 
 def test_every_error_is_a_kirmatch_error(tables: ReferenceTables) -> None:

@@ -8,12 +8,14 @@ parsers build (:class:`~kirmatch.kir.KIRGenotype`,
 format    source                                                 module
 ========  =====================================================  ======================
 ping      PING ``finalAlleleCalls.csv`` (+ copy-number frame)    :mod:`.ping`
-t1k       T1K ``*_genotype.tsv`` (one file, or a folder)         :mod:`.t1k`
+t1k       T1K ``*_genotype.tsv`` (file, folder), consolidated    :mod:`.t1k`
 kirimp    KIR*IMP ``imputations.csv``                            :mod:`.kirimp`
 matrix    MiDAS / allelefrequencies.net / DKMS per-gene tables   :mod:`.matrix`
 gl        HLA GL-string column table                             :mod:`.hla_tables`
 columns   HLA per-locus columns (``A_1``, ``A_2``, …)            :mod:`.hla_tables`
 hml       NMDP HML 1.0 XML                                       :mod:`.hml`
+hlaimp    HLA*IMP:03 ``imputations.csv``                         :mod:`.hlaimp`
+optitype  OptiType ``*_result.tsv`` (file, folder), consolidated :mod:`.optitype`
 ========  =====================================================  ======================
 
 Every reader keeps the KIR gene states present, absent and unknown; a failed
@@ -31,7 +33,7 @@ from __future__ import annotations
 import csv
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,7 +72,7 @@ __all__ = [
 #: KIR input formats accepted by :func:`read_kir` (plus ``auto``).
 KIR_FORMATS = ("ping", "t1k", "kirimp", "matrix")
 #: HLA input formats accepted by :func:`read_hla` (plus ``auto``).
-HLA_FORMATS = ("gl", "columns", "hml")
+HLA_FORMATS = ("gl", "columns", "hml", "hlaimp", "optitype")
 
 #: Column names taken as the sample id column of a table (compared lower-case).
 ID_COLUMNS = frozenset({
@@ -86,7 +88,7 @@ class ReadResult:
     ----------
     format:
         The format that was read (``ping``, ``t1k``, ``kirimp``, ``matrix``,
-        ``gl``, ``columns`` or ``hml``).
+        ``gl``, ``columns``, ``hml``, ``hlaimp`` or ``optitype``).
     genotypes:
         Sample id → genotype, in file order (first appearance).
     warnings:
@@ -121,8 +123,9 @@ def read_kir(path: str | Path, fmt: str = "auto", *, tables: ReferenceTables | N
     Parameters
     ----------
     path:
-        The input file; for ``t1k`` also a folder of ``*_genotype.tsv`` files,
-        for ``ping`` also a PING results folder holding ``finalAlleleCalls.csv``.
+        The input file; for ``t1k`` also a folder of ``*_genotype.tsv`` files
+        or a consolidated multi-sample CSV, for ``ping`` also a PING results
+        folder holding ``finalAlleleCalls.csv``.
     fmt:
         ``ping``, ``t1k``, ``kirimp``, ``matrix`` or ``auto`` (see
         :func:`detect_kir_format`).
@@ -188,15 +191,24 @@ def read_kir(path: str | Path, fmt: str = "auto", *, tables: ReferenceTables | N
     return read_kir_matrix(p, t)
 
 
-def read_hla(path: str | Path, fmt: str = "auto") -> ReadResult:
-    """Read HLA typings: a GL-string table, per-locus columns, or NMDP HML.
+def read_hla(path: str | Path, fmt: str = "auto", *, options: Options | None = None,
+             sample: str | None = None) -> ReadResult:
+    """Read HLA typings: a GL-string table, per-locus columns, NMDP HML,
+    HLA*IMP:03 imputations or OptiType calls.
 
     Parameters
     ----------
     path:
-        The input file.
+        The input file; for ``optitype`` also a folder of ``*_result.tsv`` files.
     fmt:
-        ``gl``, ``columns``, ``hml`` or ``auto`` (see :func:`detect_hla_format`).
+        ``gl``, ``columns``, ``hml``, ``hlaimp``, ``optitype`` or ``auto`` (see
+        :func:`detect_hla_format`).
+    options:
+        Reader setting ``hlaimp_min_posterior`` (DOMAIN.md §A.1); the v1
+        default when omitted.
+    sample:
+        OptiType only: the sample id of a single ``*_result.tsv`` (default:
+        its file name without ``_result.tsv``).
 
     Returns
     -------
@@ -206,24 +218,45 @@ def read_hla(path: str | Path, fmt: str = "auto") -> ReadResult:
     Raises
     ------
     UsageError
-        ``fmt`` is not a known format.
+        ``fmt`` is not a known format, or ``sample`` is given for anything but
+        one OptiType result file.
     InputSchemaError, HLAParseError
         The input cannot be read; the message names file, line and column.
     TypeError
-        ``path`` is not a str or path-like object, or ``fmt`` is not a str.
+        ``path`` is not a str or path-like object, ``fmt`` or ``sample`` is
+        not a str, or ``options`` is not :class:`~kirmatch.options.Options`.
     """
+    from kirmatch.options import Options
+
     p = _existing_path("path", path)
     check_type("fmt", fmt, str)
+    check_type("options", options, Options, none_ok=True)
+    check_type("sample", sample, str, none_ok=True)
+    opts = options if options is not None else Options()
     name = fmt.strip().lower()
     if name == "auto":
         name = detect_hla_format(p)
     if name not in HLA_FORMATS:
         raise UsageError(f"unknown HLA format {fmt!r} (expected one of "
                          f"{', '.join((*HLA_FORMATS, 'auto'))})", raw=fmt)
+    if name == "optitype":
+        from kirmatch.readers.optitype import read_optitype
+
+        return read_optitype(p, sample=sample)
+    if sample is not None:
+        raise UsageError(f"a sample id ({sample!r}) can only be given with an OptiType "
+                         "result file", raw=sample)
+    if p.is_dir():
+        raise InputSchemaError(f"{p}: is a folder; only OptiType results (*_result.tsv) are "
+                               "read from a folder", raw=str(p))
     if name == "hml":
         from kirmatch.readers.hml import read_hml
 
         return read_hml(p)
+    if name == "hlaimp":
+        from kirmatch.readers.hlaimp import read_hlaimp
+
+        return read_hlaimp(p, min_posterior=opts.hlaimp_min_posterior)
     from kirmatch.readers.hla_tables import read_hla_columns, read_hla_gl_table
 
     return read_hla_gl_table(p) if name == "gl" else read_hla_columns(p)
@@ -244,9 +277,14 @@ def detect_kir_format(path: str | Path) -> str:
     * a folder with ``finalAlleleCalls.csv`` → ``ping``; with ``*_genotype.tsv``
       files → ``t1k``;
     * a file named ``*_genotype.tsv``, or tab-separated rows
-      ``KIR… <int> <allele> <abundance> <quality> …`` → ``t1k``;
+      ``KIR… <int> <allele> <abundance> <quality> …``, or a header with
+      ``sample_id, kir_gene, allele_count, quality_score`` (consolidated
+      T1K) → ``t1k``; T1K's merge matrix (``t1k-merge.py``: ``sample``, allele
+      columns, ``inconsistency``) is an error, as it holds allele abundances
+      of runs of one individual, not genotypes;
     * a header with ``ID_1, ID_2, haplotypeID, locus, imputedType,
-      posteriorProbability`` → ``kirimp``;
+      posteriorProbability`` → ``kirimp`` (an error when its loci are HLA
+      loci: HLA*IMP output is HLA input);
     * a header with PING's combined columns (``KIR2DL23``, ``KIR2DS35``,
       ``KIR3DL1S1``), or a file named ``finalAlleleCalls.csv`` or
       ``*CopyNumberFrame.csv`` → ``ping``;
@@ -274,10 +312,23 @@ def detect_kir_format(path: str | Path) -> str:
     if len(cells) >= 8 and cells[0].strip().upper().startswith("KIR") \
             and cells[1].strip().isdigit():
         return "t1k"
-    header = [h.strip() for h in next(csv.reader([first], delimiter=sniff_delimiter(first)))]
+    from kirmatch.readers.t1k import is_consolidated
+
+    header = header_cells(text)
+    if is_consolidated(header):
+        return "t1k"
+    if len(header) > 2 and header[0].lower() == "sample" and \
+            header[-1].lower() == "inconsistency":
+        raise InputSchemaError(
+            f"{p.name}: a T1K merge matrix (t1k-merge.py: allele abundances of several runs of "
+            "one individual), not per-sample genotypes; give the *_genotype.tsv files (or "
+            "their folder)", row=1)
     lower = {h.lower() for h in header}
-    if {"id_1", "id_2", "haplotypeid", "locus", "imputedtype",
-            "posteriorprobability"} <= lower:
+    if IMPUTATION_COLUMNS.issubset(lower):
+        locus = _first_imputed_locus(text, header)
+        if locus.upper().startswith("HLA"):
+            raise InputSchemaError(f"{p.name}: HLA*IMP imputations (locus {locus!r}), not a "
+                                   "KIR typing; give it as the HLA input", row=1)
         return "kirimp"
     from kirmatch.readers.ping import COMBINED_COLUMNS
 
@@ -294,34 +345,75 @@ def detect_kir_format(path: str | Path) -> str:
 
 
 def detect_hla_format(path: str | Path) -> str:
-    """Guess the HLA format of ``path``: ``hml``, ``columns`` or ``gl``.
+    """Guess the HLA format of ``path``.
 
-    XML (a file starting with ``<``) is ``hml``; a table with per-locus columns
-    (``A_1``, ``HLA-A_2``, ``B.1`` …) is ``columns``; a table with a GL column
-    (``hla``, ``gl``, ``glstring`` …) or two columns of id and GL string is
-    ``gl``.
+    * a folder of ``*_result.tsv`` files, a file named ``*_result.tsv``, a
+      header ``A1, A2, B1, B2, C1, C2, Reads, Objective``, or a header with
+      ``sample_id, hla_gene, hla_allele`` → ``optitype``;
+    * XML (a file starting with ``<``) → ``hml``;
+    * a header with ``ID_1, ID_2, haplotypeID, locus, imputedType,
+      posteriorProbability`` whose loci are HLA loci (``HLAA`` …) →
+      ``hlaimp`` (an error when they are KIR loci: KIR*IMP output is KIR
+      input);
+    * a table with per-locus columns (``A_1``, ``HLA-A_2``, ``B.1`` …) →
+      ``columns``;
+    * a table with a GL column (``hla``, ``gl``, ``glstring`` …) or two
+      columns of id and GL string → ``gl``.
 
     Raises
     ------
     InputSchemaError
         Nothing matched.
     """
+    from kirmatch.readers.optitype import RESULT_COLUMNS, SUFFIX, is_consolidated
+
     p = Path(path)
     if p.is_dir():
-        raise InputSchemaError(f"{p}: is a folder, not an HLA typing file")
+        if any(q.name.endswith(SUFFIX) for q in p.iterdir()):
+            return "optitype"
+        raise InputSchemaError(f"{p}: is a folder without OptiType *{SUFFIX} files, not an "
+                               "HLA typing file")
+    if p.name.endswith(SUFFIX):
+        return "optitype"
     text = read_text(p)
     if text.lstrip().startswith("<"):
         return "hml"
     from kirmatch.readers.hla_tables import guess_table_kind
 
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    header = [h.strip() for h in next(csv.reader([first], delimiter=sniff_delimiter(first)))]
+    header = header_cells(text)
+    if {c.lower() for c in RESULT_COLUMNS}.issubset(h.lower() for h in header) or \
+            is_consolidated(header):
+        return "optitype"
+    if IMPUTATION_COLUMNS.issubset(h.lower() for h in header):
+        locus = _first_imputed_locus(text, header)
+        if locus and not locus.upper().startswith("HLA"):
+            raise InputSchemaError(f"{p.name}: KIR*IMP imputations (locus {locus!r}), not an "
+                                   "HLA typing; give it as the KIR input", row=1)
+        return "hlaimp"
     kind = guess_table_kind(header)
     if kind is None:
         raise InputSchemaError(f"{p.name}: cannot tell the HLA format from its header "
                                f"{', '.join(repr(h) for h in header[:6])}; name it with "
-                               "--hla-format gl|columns|hml", row=1)
+                               "--hla-format " + "|".join(HLA_FORMATS), row=1)
     return kind
+
+
+#: The columns of KIR*IMP and HLA*IMP:03 ``imputations.csv``, as written.
+IMPUTATION_HEADER = ("ID_1", "ID_2", "haplotypeID", "locus", "imputedType",
+                     "posteriorProbability")
+#: The same, lower-case (header cells are compared case-insensitively).
+IMPUTATION_COLUMNS = frozenset(c.lower() for c in IMPUTATION_HEADER)
+
+
+def _first_imputed_locus(text: str, header: Sequence[str], rows: int = 200) -> str:
+    """The first non-blank ``locus`` cell of an imputations file (``""`` if none in
+    the first ``rows`` lines): ``HLA…`` for HLA*IMP, ``KIR…``/``AvsB`` for KIR*IMP."""
+    col = [h.lower() for h in header].index("locus")
+    lines = [ln for ln in text.splitlines()[:rows + 1] if ln.strip()]
+    for cells in csv.reader(lines[1:], delimiter=sniff_delimiter(lines[0])):
+        if len(cells) > col and cells[col].strip():
+            return cells[col].strip()
+    return ""
 
 
 # ---------------------------------------------------------------------------
@@ -357,6 +449,16 @@ def read_text(path: Path) -> str:
         line = data[:exc.start].count(b"\n") + 1
         raise InputSchemaError(f"{path.name}: undecodable bytes (not UTF-8) at byte "
                                f"{exc.start}; save the file as UTF-8", row=line) from None
+
+
+def header_cells(text: str) -> list[str]:
+    """The cells of the first non-blank line, split at its delimiter, stripped.
+
+    >>> header_cells("sample_id; kir_gene ;allele_count")
+    ['sample_id', 'kir_gene', 'allele_count']
+    """
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    return [h.strip() for h in next(csv.reader([first], delimiter=sniff_delimiter(first)))]
 
 
 def sniff_delimiter(header_line: str) -> str:
@@ -416,6 +518,128 @@ def read_table(path: Path) -> Table:
     return Table(path.name, header, None, rows)
 
 
+@dataclass(frozen=True, slots=True)
+class ImputationRow:
+    """One row of an ``imputations.csv``: sample id (``ID_2``, else ``ID_1``),
+    locus and imputed type as written, haplotype ``"1"`` or ``"2"``, and the
+    posterior as written."""
+
+    line: int
+    sample: str
+    locus: str
+    haplotype: str
+    imputed: str
+    posterior: str
+
+
+def read_imputations(path: Path, what: str) -> tuple[list[ImputationRow], tuple[str, ...]]:
+    """The rows of a KIR*IMP or HLA*IMP:03 ``imputations.csv`` (``what`` names
+    the tool in messages) and the columns that are not read.
+
+    Raises
+    ------
+    InputSchemaError
+        A required column is missing, a blank sample id (``ID_1`` and ``ID_2``
+        both blank), or a ``haplotypeID`` that does not end in ``.1``/``.2``
+        (file, data row and column in the message).
+    """
+    table = read_table(path)
+    src = table.source
+    index = {h.strip().lower(): i for i, h in enumerate(table.header)}
+    missing = [c for c in IMPUTATION_HEADER if c.lower() not in index]
+    if missing:
+        raise InputSchemaError(f"{src}: missing {what} column(s) {', '.join(missing)}",
+                               row=table.header_line, column=missing[0])
+    col = [index[c.lower()] for c in IMPUTATION_HEADER]
+    rows = []
+    for line, cells in table.rows:
+        id1, id2, hap_text, locus, imputed, posterior = (cells[i].strip() for i in col)
+        if not (id2 or id1):
+            raise InputSchemaError(f"{src}: blank sample id (ID_1 and ID_2 are both blank)",
+                                   row=line, column="ID_2")
+        hap = hap_text.rsplit(".", 1)[-1]
+        if hap not in ("1", "2"):
+            raise InputSchemaError(f"{src}: haplotypeID {hap_text!r} should end in .1 or .2 "
+                                   "(hap.N.1, hap.N.2)", raw=hap_text, row=line,
+                                   column="haplotypeID")
+        rows.append(ImputationRow(line, id2 or id1, locus, hap, imputed, posterior))
+    ignored = tuple(h for i, h in enumerate(table.header) if i not in col)
+    return rows, ignored
+
+
+class SubjectSamples:
+    """The ``subject_id`` of each ``sample_id`` in a consolidated pipeline table
+    (OptiType, T1K), where a subject (person) may have several samples
+    (technical replicates). Samples are never merged: each is read on its own.
+
+    >>> subjects = SubjectSamples("calls.csv")
+    >>> subjects.add("S1", "P1", 1); subjects.add("S2", "P1", 2); subjects.add("S1", "P1", 3)
+    >>> subjects.note("optitype", "S1")
+    'optitype_subject_samples(S1 subject P1 has samples S1, S2: each read separately)'
+    >>> subjects.add("S2", "P2", 4)
+    Traceback (most recent call last):
+    ...
+    kirmatch.errors.InputSchemaError: calls.csv: sample 'S2' belongs to subject 'P1' on row 2 ...
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._subject: dict[str, tuple[str, int]] = {}
+        self._samples: dict[str, list[str]] = {}
+
+    def sample(self, cells: Sequence[str], line: int, col: Mapping[str, int]) -> str:
+        """The ``sample_id`` of a row (``col``: column name → index), recording its
+        ``subject_id`` when the table has one.
+
+        Raises
+        ------
+        InputSchemaError
+            A blank sample id, or a sample under a second subject.
+        """
+        sid = cells[col["sample_id"]].strip()
+        if not sid:
+            raise InputSchemaError(f"{self.source}: blank sample id", row=line,
+                                   column="sample_id")
+        if "subject_id" in col:
+            self.add(sid, cells[col["subject_id"]].strip(), line)
+        return sid
+
+    def add(self, sample: str, subject: str, line: int) -> None:
+        """Record a row; a sample under a second subject is an error."""
+        first, first_line = self._subject.setdefault(sample, (subject, line))
+        if first_line == line:
+            self._samples.setdefault(subject, []).append(sample)
+        elif subject != first:
+            raise InputSchemaError(f"{self.source}: sample {sample!r} belongs to subject "
+                                   f"{first!r} on row {first_line} and to {subject!r} on row "
+                                   f"{line}", raw=subject, row=line, column="subject_id")
+
+    def note(self, reader: str, sample: str) -> str | None:
+        """``<reader>_subject_samples(…)`` when the sample's subject has several samples."""
+        subject = self._subject.get(sample, ("", 0))[0]
+        same = self._samples.get(subject, [])
+        if len(same) < 2:
+            return None
+        return (f"{reader}_subject_samples({sample} subject {subject} has samples "
+                f"{', '.join(same)}: each read separately)")
+
+
+def folder_files(path: Path, suffix: str) -> list[Path]:
+    """``[path]`` for a file; for a folder, its files named ``*<suffix>`` in name order.
+
+    Raises
+    ------
+    InputSchemaError
+        A folder without such files.
+    """
+    if not path.is_dir():
+        return [path]
+    files = sorted(q for q in path.iterdir() if q.is_file() and q.name.endswith(suffix))
+    if not files:
+        raise InputSchemaError(f"{path}: no *{suffix} files in this folder")
+    return files
+
+
 def find_id_column(table: Table, *,
                    is_data_column: Callable[[str], bool] | None = None) -> int:
     """Index of the sample id column.
@@ -465,6 +689,19 @@ def locate(exc: KirmatchError, source: str, line: int | None,
 
 _ALLELE_TOKEN = re.compile(r"^(?P<gene>(?:KIR)?[23]D[LSP][0-9][AB]?)\*(?P<digits>[0-9]+)"
                            r"(?P<suffix>[A-Z]?)$", re.IGNORECASE)
+
+
+def hla_untyped_warnings(sample: str, genotype: HLAGenotype) -> list[str]:
+    """``hla_untyped(<sample> <locus>)`` for every class I locus (A, B, C) without a typing.
+
+    >>> from kirmatch.hla import parse_hla_genotype
+    >>> hla_untyped_warnings("S1", parse_hla_genotype("A*02:01+A*24:02^DRA*01:01"))
+    ['hla_untyped(S1 B)', 'hla_untyped(S1 C)']
+    """
+    from kirmatch.hla import CLASS_I_LOCI
+
+    return [f"hla_untyped({sample} {loc})" for loc in CLASS_I_LOCI
+            if genotype.locus(loc) is None]
 
 
 def allele_name(token: str, tables: ReferenceTables) -> tuple[str, str]:

@@ -1,4 +1,5 @@
-"""T1K KIR genotypes: ``<sample>_genotype.tsv`` (one sample per file).
+"""T1K KIR genotypes: ``<sample>_genotype.tsv`` (one sample per file, or a
+folder of them), and the consolidated multi-sample CSV.
 
 T1K writes one tab-separated line per gene, with no header (DOMAIN.md §C.13)::
 
@@ -34,11 +35,40 @@ An empty slot is ``. 0 -1``. How it is read:
 
 The sample id is the file name without ``_genotype.tsv``; a folder is read as
 one sample per ``*_genotype.tsv`` file, in file-name order.
+
+**Consolidated CSV.** T1K itself writes no multi-sample genotype table (its
+``t1k-merge.py`` writes an allele-abundance matrix of several runs of *one*
+individual, which is not read). Pipelines that run T1K per sample flatten the
+``*_genotype.tsv`` files into one CSV, one row per sample and gene, keeping
+the gene, ``num_alleles`` and the first allele's abundance and quality but no
+allele names (ChrisMBrooks/TENX_2_KIR_HLA ``consolidate_results.py``; the
+layout documented by ChrisMBrooks/iKIR_SCORE_CALC)::
+
+    subject_id,sample_id,kir_gene,allele_count,abundance,quality_score
+    P01,S01,KIR2DL1,2,249.030129,60
+    P01,S01,KIR2DL2,0,0.0,-1
+
+Required: ``sample_id``, ``kir_gene``, ``allele_count``, ``quality_score``;
+``subject_id`` and ``abundance`` are read when present (``batch_id`` and an
+unnamed pandas index are ignored). The single-sample semantics apply, at
+gene level (there are no allele names):
+
+* ``allele_count`` 0 → **absent**;
+* ``allele_count`` ≥ 1 with ``quality_score`` > ``min_quality`` → **present**
+  (allele unknown); at or below it → **unknown** (``low_quality``, warning
+  ``t1k_low_quality``); a KIR2DL5A/B call below 60 gets
+  ``t1k_kir2dl5_low_quality``;
+* a gene without a row → **unknown** (``untyped``);
+* the sample id is ``sample_id``; a subject with several samples is never
+  merged (warning ``t1k_subject_samples``), a sample under two subjects is an
+  error; the same sample and gene twice with the same values is read once
+  (``t1k_duplicate_row``), with other values it is an error naming both rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from kirmatch.errors import InputSchemaError, KirmatchError, KIRParseError
@@ -46,17 +76,22 @@ from kirmatch.hla import HLAGenotype
 from kirmatch.kir import Copy, GeneState, KIRGeneTyping, KIRGenotype
 from kirmatch.readers import (
     ReadResult,
+    SubjectSamples,
     allele_name,
     build_kir,
+    folder_files,
+    header_cells,
     locate,
     merge_typings,
     present,
+    read_table,
     read_text,
     unknown,
 )
 from kirmatch.tables import ReferenceTables
 
-__all__ = ["COLUMNS", "SUFFIX", "read_t1k", "read_t1k_file"]
+__all__ = ["COLUMNS", "CONSOLIDATED_COLUMNS", "SUFFIX", "is_consolidated", "read_t1k",
+           "read_t1k_consolidated", "read_t1k_file"]
 
 SUFFIX = "_genotype.tsv"
 #: T1K's column names, used in error messages.
@@ -64,6 +99,29 @@ COLUMNS = ("gene_name", "num_alleles", "allele_1", "abundance_1", "quality_1",
            "allele_2", "abundance_2", "quality_2", "secondary_alleles")
 #: T1K's highest genotype quality; KIR2DL5A/B calls below it get a warning.
 T1K_MAX_QUALITY = 60.0
+#: The required columns of a consolidated multi-sample CSV.
+CONSOLIDATED_COLUMNS = ("sample_id", "kir_gene", "allele_count", "quality_score")
+
+
+def is_consolidated(header: Iterable[str]) -> bool:
+    """True for the header of a consolidated T1K CSV.
+
+    >>> is_consolidated(["", "kir_gene", "allele_count", "abundance", "quality_score",
+    ...                  "batch_id", "sample_id"])
+    True
+    """
+    return set(CONSOLIDATED_COLUMNS) <= {h.strip().lower() for h in header}
+
+
+def _gene_names(gene_text: str, tables: ReferenceTables, source: str, line: int,
+                column: str) -> tuple[str, str]:
+    """(IPD gene name as written, canonical gene) of a T1K gene cell."""
+    info = tables.kir_gene(gene_text)
+    if info is None:
+        raise InputSchemaError(f"{source}: {gene_text!r} is not a KIR gene", raw=gene_text,
+                               row=line, column=column)
+    up = gene_text.upper()
+    return (up if up.startswith("KIR") else f"KIR{up}"), info.gene
 
 
 def _number(text: str, source: str, line: int, column: str) -> float:
@@ -78,13 +136,7 @@ def _row_typing(sid: str, fields: Sequence[str], source: str, line: int,
                 tables: ReferenceTables, min_quality: float,
                 warnings: list[str]) -> tuple[str, KIRGeneTyping]:
     """One gene line → (IPD gene name as written, typing of the canonical gene)."""
-    gene_text = fields[0].strip()
-    info = tables.kir_gene(gene_text)
-    if info is None:
-        raise InputSchemaError(f"{source}: {gene_text!r} is not a KIR gene", raw=gene_text,
-                               row=line, column=COLUMNS[0])
-    ipd = gene_text.upper() if gene_text.upper().startswith("KIR") else f"KIR{gene_text.upper()}"
-    gene = info.gene
+    ipd, gene = _gene_names(fields[0].strip(), tables, source, line, COLUMNS[0])
     n_text = fields[1].strip()
     try:
         n = int(n_text)
@@ -177,8 +229,96 @@ def read_t1k_file(path: Path, tables: ReferenceTables, *, min_quality: float = 0
     return sid, genotype, warns
 
 
+def _consolidated_number(source: str, text: str, line: int, column: str, *,
+                         count: bool = False) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or (count and (value < 0 or value != int(value))):
+        what = "a non-negative integer" if count else "a number"
+        raise InputSchemaError(f"{source}: {column} {text!r} is not {what}", raw=text,
+                               row=line, column=column)
+    return value
+
+
+def _gene_call(sid: str, ipd: str, gene: str, n: float, quality: float, min_quality: float,
+               warnings: list[str]) -> KIRGeneTyping:
+    """Gene-level state of one consolidated row (see the module docstring)."""
+    if n == 0:
+        return KIRGeneTyping(gene, GeneState.ABSENT)
+    if quality <= min_quality:
+        warnings.append(f"t1k_low_quality({sid} {ipd} quality {quality:g})")
+        return unknown(gene, "low_quality")
+    if gene == "KIR2DL5" and quality < T1K_MAX_QUALITY:
+        warnings.append(f"t1k_kir2dl5_low_quality({sid} {ipd} quality {quality:g})")
+    return KIRGeneTyping(gene, GeneState.PRESENT)
+
+
+def read_t1k_consolidated(path: Path, tables: ReferenceTables, *,
+                          min_quality: float = 0.0) -> ReadResult:
+    """Read a consolidated multi-sample T1K CSV (see the module docstring).
+
+    Raises
+    ------
+    InputSchemaError
+        A missing column, a blank sample id, a gene that is not a KIR gene, a
+        bad ``allele_count``/``quality_score``/``abundance``, a sample under
+        two subjects, or a sample and gene given twice with other values (file,
+        data row and column in the message).
+    """
+    table = read_table(path)
+    src = table.source
+    index = {h.strip().lower(): i for i, h in enumerate(table.header)}
+    missing = [c for c in CONSOLIDATED_COLUMNS if c not in index]
+    if missing:
+        raise InputSchemaError(f"{src}: missing T1K column(s) {', '.join(missing)}",
+                               column=missing[0])
+    col = {c: index[c] for c in (*CONSOLIDATED_COLUMNS, "subject_id", "abundance")
+           if c in index}
+    skip = {*col.values(), index.get("batch_id"), index.get("")}
+    ignored = tuple(h for i, h in enumerate(table.header) if i not in skip)
+    subjects = SubjectSamples(src)
+    # sample -> IPD gene as written -> (canonical gene, allele_count, quality, data row)
+    rows: dict[str, dict[str, tuple[str, float, float, int]]] = {}
+    notes: dict[str, list[str]] = {}
+    for line, cells in table.rows:
+        sid = subjects.sample(cells, line, col)
+        own = notes.setdefault(sid, [])
+        ipd, gene = _gene_names(cells[col["kir_gene"]].strip(), tables, src, line, "kir_gene")
+        n = _consolidated_number(src, cells[col["allele_count"]].strip(), line,
+                                 "allele_count", count=True)
+        quality = _consolidated_number(src, cells[col["quality_score"]].strip(), line,
+                                       "quality_score")
+        if "abundance" in col:
+            _consolidated_number(src, cells[col["abundance"]].strip(), line, "abundance")
+        _, n0, q0, line0 = rows.setdefault(sid, {}).setdefault(ipd, (gene, n, quality, line))
+        if line0 == line:
+            continue
+        if (n0, q0) != (n, quality):
+            raise InputSchemaError(
+                f"{src}: sample {sid!r} {ipd} has allele_count {n0:g}, quality {q0:g} on row "
+                f"{line0} and {n:g}, {quality:g} on row {line}", raw=sid, row=line,
+                column="allele_count")
+        own.append(f"t1k_duplicate_row({sid} {ipd} rows {line0} and {line})")
+    genotypes: dict[str, KIRGenotype | HLAGenotype] = {}
+    warnings: dict[str, tuple[str, ...]] = {}
+    for sid, genes in rows.items():
+        own = notes[sid]
+        parts: dict[str, list[KIRGeneTyping]] = {}
+        for ipd, (gene, n, quality, _) in genes.items():
+            parts.setdefault(gene, []).append(
+                _gene_call(sid, ipd, gene, n, quality, min_quality, own))
+        if (note := subjects.note("t1k", sid)) is not None:
+            own.append(note)
+        states = {g: merge_typings(g, ps) for g, ps in parts.items()}
+        genotypes[sid], warnings[sid] = build_kir(sid, states, f"{src}:{sid}", own)
+    return ReadResult("t1k", genotypes, warnings, (str(path),), ignored)
+
+
 def read_t1k(path: Path, tables: ReferenceTables, *, min_quality: float = 0.0) -> ReadResult:
-    """Read a T1K ``*_genotype.tsv`` file, or a folder of them (one sample per file).
+    """Read a T1K ``*_genotype.tsv`` file, a folder of them (one sample per file),
+    or a consolidated multi-sample CSV (recognised by its header).
 
     Parameters
     ----------
@@ -195,12 +335,10 @@ def read_t1k(path: Path, tables: ReferenceTables, *, min_quality: float = 0.0) -
         ``format="t1k"``.
     """
     p = Path(path)
-    if p.is_dir():
-        files = sorted(q for q in p.iterdir() if q.is_file() and q.name.endswith(SUFFIX))
-        if not files:
-            raise InputSchemaError(f"{p}: no *{SUFFIX} files in this folder")
-    else:
-        files = [p]
+    if p.is_file() and not p.name.endswith(SUFFIX) and is_consolidated(
+            header_cells(read_text(p))):
+        return read_t1k_consolidated(p, tables, min_quality=min_quality)
+    files = folder_files(p, SUFFIX)
     genotypes: dict[str, KIRGenotype | HLAGenotype] = {}
     warnings: dict[str, tuple[str, ...]] = {}
     for f in files:
