@@ -32,11 +32,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from numbers import Real
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from kirmatch.api import check_sequence, check_type
 from kirmatch.errors import (
@@ -163,6 +165,19 @@ def parse_specificity(text: str, tables: ReferenceTables | None = None) -> Speci
     """
     check_type("text", text, str)
     t = check_type("tables", tables, ReferenceTables, none_ok=True) or load_reference_tables()
+    key = (id(t), text)
+    hit = _SPEC_CACHE.get(key)
+    if hit is None or hit[0] is not t:
+        if len(_SPEC_CACHE) > 100_000:
+            _SPEC_CACHE.clear()
+        hit = _SPEC_CACHE[key] = (t, _parse_specificity(text, t))
+    return hit[1]
+
+
+_SPEC_CACHE: dict[tuple[int, str], tuple[ReferenceTables, Specificity]] = {}
+
+
+def _parse_specificity(text: str, t: ReferenceTables) -> Specificity:
     raw = text
     spec = "".join(text.split())
     if spec.upper().startswith("HLA-"):
@@ -671,8 +686,8 @@ def _merge(cs: Sequence[Carriage]) -> Carriage:
                     any(c.untyped for c in cs))
 
 
-def _hit_order(h: DSAHit) -> tuple[float, str, bool, tuple[str, ...]]:
-    return (-h.mfi, h.specificity, not h.antibody.c1q, h.why)
+def _hit_order(h: DSAHit) -> tuple[float, str, bool, str]:
+    return (-h.mfi, h.specificity, not h.antibody.c1q, ",".join(h.why))
 
 
 # ---------------------------------------------------------------------------
@@ -778,18 +793,29 @@ NO_ANTIBODY_DATA = DSAResult(None, None, None, None, reason="no_antibody_data", 
 
 @dataclass(slots=True)
 class PairScreen:
-    """DSA results of a chunk of pairs: ``results[codes[j]]`` is row j's; rows in
-    ``errors`` (their recipient's antibody rows could not be read) have none."""
+    """DSA columns of a chunk of pairs, as output cells (``""`` = unknown).
 
+    ``columns`` maps each DSA column to an Arrow string array (one cell per
+    row); ``warnings[codes[j]]`` is row j's set of DSA warnings (unknown
+    reasons included); rows in ``errors`` (their recipient's antibody rows could
+    not be read) are errors. ``result(j)`` is row j's full
+    :class:`DSAResult` (hits, why, sub-threshold and self antigens), for reports.
+    """
+
+    columns: dict[str, pa.Array]
     codes: np.ndarray
-    results: list[DSAResult]
-    errors: dict[int, KirmatchError] = field(default_factory=dict)
+    warnings: list[frozenset[str]]
+    errors: dict[int, KirmatchError]
+    result: Any = None
 
 
 class PanelScreen:
     """The antibody panels of a cohort's recipients, screened against donors
     with vectorised lookups: each antibody is matched once per distinct donor
-    typing of its loci, and each distinct outcome is summarised once.
+    typing of its loci (:meth:`DSAScreen.carriage_of_loci`), and the columns
+    of every pair are combined with array operations, following exactly the
+    rules of :meth:`DSAScreen.summarise` (the per-pair reference; a test holds
+    the two equal on random panels).
 
     ``panels`` maps recipient id to its antibodies, or to the error its rows
     raised (then that recipient's pairs are errors).
@@ -801,45 +827,77 @@ class PanelScreen:
         self.people = people
         self.panels = panels
         self._panel_of: dict[int, int] = {}       # recipient person -> panel index (-1 none)
-        self._entries: list[tuple[Antibody, int, bool]] = []  # antibody, spec id, own
+        self._panel_arr = np.zeros(0, np.int64)   # the same per person (-2: not seen yet)
         self._panel_rows: list[tuple[int, int]] = []          # panel -> (start, stop)
         self._panel_error: dict[int, KirmatchError] = {}
-        self._specs: dict[Specificity, int] = {}
+        self._entries: list[Antibody] = []
+        self._entry_spec: list[int] = []
+        self._entry_own: np.ndarray = np.zeros(0, bool)
+        # per-entry arrays for the vectorised combination (extended at registration)
+        self._e_level = np.zeros(0, np.int8)
+        self._e_mfi = np.zeros(0, np.float64)
+        self._e_notc1q = np.zeros(0, bool)
+        self._e_text: list[str] = []
+        self._e_text_arr: pa.Array | None = None
+        self._specs: dict[str, int] = {}          # canonical name -> spec id
         self._spec_list: list[Specificity] = []
         self._carriage: list[Carriage] = [ABSENT]
         self._carriage_code: dict[Carriage, int] = {ABSENT: 0}
-        self._spec_table: dict[tuple[int, tuple[int, ...]], int] = {}
-        self._results: list[DSAResult] = []
-        self._result_code: dict[Any, int] = {}
+        self._dense: dict[int, np.ndarray] = {}   # spec -> carriage code per locus codes
+        self._by_person = np.zeros((0, len(people)), np.int32)  # spec x person -> code
 
-    def _panel(self, person: int) -> int:
-        p = self._panel_of.get(person)
-        if p is not None:
-            return p
-        rid = self.people.ids[person]
-        got = self.panels.get(rid)
-        if got is None:
-            p = -1
-        else:
-            p = len(self._panel_rows)
+    # -- registration --------------------------------------------------------
+    def _register(self, persons: Iterable[int]) -> None:
+        """Panel indices for new recipient persons; own-antigen flags of their
+        antibodies, computed per specificity over the recipients' typings."""
+        new_entries: list[int] = []
+        owners: list[int] = []
+        for person in persons:
+            if person in self._panel_of:
+                continue
+            got = self.panels.get(self.people.ids[person])
+            if got is None:
+                self._panel_of[person] = -1
+                continue
+            p = self._panel_of[person] = len(self._panel_rows)
             if isinstance(got, KirmatchError):
                 self._panel_error[p] = got
                 self._panel_rows.append((0, 0))
-            else:
-                start = len(self._entries)
-                recipient = self.people.hla(person)
-                for ab in got:
-                    if ab.negative_screen:
-                        continue
-                    sid = self._specs.get(ab.spec)
-                    if sid is None:
-                        sid = self._specs[ab.spec] = len(self._spec_list)
-                        self._spec_list.append(ab.spec)
-                    own = self.screen.carriage(ab.spec, recipient).status == YES
-                    self._entries.append((ab, sid, own))
-                self._panel_rows.append((start, len(self._entries)))
-        self._panel_of[person] = p
-        return p
+                continue
+            start = len(self._entries)
+            # in the order of the hit lists (descending MFI, specificity, C1q+ first),
+            # so that a pair's carried rows need no sorting
+            for ab in sorted(got, key=lambda a: (-a.mfi, a.specificity, not a.c1q)):
+                if ab.spec.kind == "none":
+                    continue
+                sid = self._specs.get(ab.specificity)
+                if sid is None:
+                    sid = self._specs[ab.specificity] = len(self._spec_list)
+                    self._spec_list.append(ab.spec)
+                new_entries.append(len(self._entries))
+                owners.append(person)
+                self._entries.append(ab)
+                self._entry_spec.append(sid)
+            self._panel_rows.append((start, len(self._entries)))
+        if not new_entries:
+            return
+        o = self.screen.options
+        fresh = [self._entries[e] for e in new_entries]
+        self._e_level = np.concatenate(
+            [self._e_level, np.array([_level(a.mfi, a.c1q, o) for a in fresh], np.int8)])
+        self._e_mfi = np.concatenate([self._e_mfi, np.array([a.mfi for a in fresh], float)])
+        self._e_notc1q = np.concatenate([self._e_notc1q,
+                                         np.array([not a.c1q for a in fresh], bool)])
+        self._e_text.extend(a.text().replace(";", ",") for a in fresh)
+        self._e_text_arr = None
+        sids = np.array([self._entry_spec[e] for e in new_entries], np.int64)
+        who = np.array(owners, np.int64)
+        codes = self._row_carriage(sids, who)
+        own = self._status_array()[codes] == YES        # after: codes may be new
+        self._entry_own = np.concatenate([self._entry_own, own])
+
+    def _status_array(self) -> np.ndarray:
+        return np.array([c.status for c in self._carriage], np.int8)
 
     def _code(self, c: Carriage) -> int:
         k = self._carriage_code.get(c)
@@ -848,105 +906,249 @@ class PanelScreen:
             self._carriage.append(c)
         return k
 
-    def _result(self, key: Any, make: Any) -> int:
-        k = self._result_code.get(key)
-        if k is None:
-            if len(self._results) > 200_000:      # bound memory on huge, varied inputs
-                self._results.clear()
-                self._result_code.clear()
-            k = self._result_code[key] = len(self._results)
-            self._results.append(make())
-        return k
+    #: Up to this many (specificity, person) cells, carriage is tabulated per person.
+    PER_PERSON_CELLS = 20_000_000
 
+    def _row_carriage(self, sids: np.ndarray, persons: np.ndarray) -> np.ndarray:
+        """Carriage code of specificity ``sids[k]`` for person ``persons[k]``."""
+        if not len(sids):
+            return np.zeros(0, np.int32)
+        if len(self._spec_list) * len(self.people) <= self.PER_PERSON_CELLS:
+            used = np.flatnonzero(np.bincount(sids, minlength=len(self._spec_list)))
+            return self._person_carriage(used)[sids, persons]
+        # large cohorts with many specificities: per specificity over these rows only
+        out = np.zeros(len(sids), np.int32)
+        order = np.argsort(sids, kind="stable")
+        cuts = np.flatnonzero(np.diff(sids[order])) + 1
+        for m in np.split(order, cuts):
+            out[m] = self._carriages(int(sids[m[0]]), persons[m])
+        return out
+
+    def _person_carriage(self, sids: np.ndarray) -> np.ndarray:
+        """Carriage code of each specificity (row) for every person (column),
+        filled for the specificities ``sids`` (each row computed once)."""
+        n = len(self.people)
+        have = self._by_person
+        if have.shape[0] < len(self._spec_list):
+            grown = np.full((len(self._spec_list), n), -1, np.int32)
+            grown[:have.shape[0]] = have
+            have = self._by_person = grown
+        everyone = np.arange(n)
+        for sid in sids.tolist():
+            if n and have[sid, 0] < 0:
+                have[sid] = self._carriages(sid, everyone)
+        return have
+
+    def _carriages(self, sid: int, persons: np.ndarray) -> np.ndarray:
+        """Carriage codes of specificity ``sid`` for each person: a dense table
+        over the codes of the specificity's loci, filled once per distinct
+        combination of typings (:meth:`DSAScreen.carriage_of_loci`)."""
+        spec = self._spec_list[sid]
+        people = self.people
+        loci = spec.loci
+        sizes = tuple(len(people.locus_vocab.get(loc, (None,))) for loc in loci)
+        table = self._dense.get(sid)
+        if table is None:
+            table = self._dense[sid] = np.full(sizes, -1, np.int32)
+        cols = tuple(np.asarray(people.locus_codes[loc], np.int64)[persons]
+                     if loc in people.locus_codes else np.zeros(len(persons), np.int64)
+                     for loc in loci)
+        out = table[cols]
+        todo = np.flatnonzero(out < 0)
+        if len(todo):
+            flat = np.unique(np.ravel_multi_index(tuple(c[todo] for c in cols), sizes))
+            for combo in zip(*np.unravel_index(flat, sizes), strict=True):
+                typings = {loc: (people.locus_vocab[loc][int(code)] if loc in people.locus_vocab
+                                 else None) for loc, code in zip(loci, combo, strict=True)}
+                table[tuple(int(c) for c in combo)] = self._code(
+                    self.screen.carriage_of_loci(spec, typings))
+            out = table[cols]
+        return out
+
+    # -- pairs -----------------------------------------------------------------
     def screen_pairs(self, recipients: np.ndarray, donors: np.ndarray,
                      flow: Sequence[bool | None] | None = None) -> PairScreen:
-        """Results for pairs given as person indices (negative = no person)."""
-        self._results, self._result_code = [], {}
+        """DSA columns for pairs given as person indices (negative = no person)."""
         n = len(recipients)
         r = np.asarray(recipients, np.int64)
         d = np.asarray(donors, np.int64)
         fl = np.zeros(n, np.int8) if flow is None else np.array(
             [0 if f is None else 1 if f else 2 for f in flow], np.int8)
-        codes = np.zeros(n, np.int32)
-        errors: dict[int, KirmatchError] = {}
         valid = (r >= 0) & (d >= 0)
-        panel = np.full(n, -1, np.int64)
-        if valid.any():
-            ur, inv = np.unique(r[valid], return_inverse=True)
-            panel[valid] = np.array([self._panel(int(i)) for i in ur], np.int64)[inv]
-        no_data = self._result(("none",), lambda: NO_ANTIBODY_DATA)
-        codes[:] = no_data
-        for p, exc in self._panel_error.items():
-            for j in np.flatnonzero(panel == p).tolist():
-                errors[j] = exc
-        use = np.flatnonzero((panel >= 0) & ~np.isin(panel, list(self._panel_error)))
-        if not len(use):
-            return PairScreen(codes, self._results, errors)
+        if len(self._panel_arr) != len(self.people):
+            self._panel_arr = np.full(len(self.people), -2, np.int64)   # -2: not seen yet
+        rv = np.where(valid, r, 0)
+        new = valid & (self._panel_arr[rv] == -2)
+        if new.any():
+            persons = np.unique(r[new]).tolist()
+            self._register(persons)
+            self._panel_arr[persons] = [self._panel_of[i] for i in persons]
+        panel = np.where(valid, self._panel_arr[rv], -1)
+        errors = {j: self._panel_error[p] for p in self._panel_error
+                  for j in np.flatnonzero(panel == p).tolist()}
+        has = panel >= 0
+        if errors:
+            has[list(errors)] = False
+        use = np.flatnonzero(has)
         bounds = np.array(self._panel_rows, np.int64).reshape(-1, 2)
         start, stop = bounds[panel[use], 0], bounds[panel[use], 1]
         lengths = stop - start
         rows = np.repeat(use, lengths)                      # one row per (pair, antibody)
         offsets = np.repeat(np.cumsum(lengths) - lengths, lengths)
         entry = np.repeat(start, lengths) + (np.arange(len(rows)) - offsets)
-        spec_of = np.array([e[1] for e in self._entries], np.int64)[entry] if len(entry) \
-            else np.zeros(0, np.int64)
-        car = np.zeros(len(rows), np.int32)
-        donor_of = d[rows]
-        for sid in np.unique(spec_of).tolist():
-            m = np.flatnonzero(spec_of == sid)
-            car[m] = self._carriages(sid, donor_of[m])
-        # Pairs with nothing carried share one result per flow value.
-        relevant = car != 0
-        empty = {f: self._result(("empty", f), lambda f=f: self.screen.summarise(
-            (), _flow(f))) for f in (0, 1, 2)}
-        codes[use] = np.array([empty[0], empty[1], empty[2]], np.int32)[fl[use]]
-        if relevant.any():
-            rr, ee, cc = rows[relevant], entry[relevant], car[relevant]
-            cut = np.flatnonzero(np.diff(rr)) + 1
-            starts = np.concatenate(([0], cut))
-            pair_rows = rr[starts].tolist()
-            e_groups = np.split(ee, cut)
-            c_groups = np.split(cc, cut)
-            for j, eg, cg in zip(pair_rows, e_groups, c_groups, strict=True):
-                f = int(fl[j])
-                key = (tuple(eg.tolist()), tuple(cg.tolist()), f)
-                codes[j] = self._result(key, lambda key=key: self._summarise(*key))
-        return PairScreen(codes, self._results, errors)
+        spec_of = np.asarray(self._entry_spec, np.int64)[entry] if len(entry) else \
+            np.zeros(0, np.int64)
+        car = self._row_carriage(spec_of, d[rows])
+        keep = car != 0
+        out = self._combine(n, has, fl, rows[keep], entry[keep], car[keep])
+        out.errors = errors
 
-    def _summarise(self, entries: tuple[int, ...], carriages: tuple[int, ...],
-                   f: int) -> DSAResult:
-        return self.screen.summarise(
-            ((self._entries[e][0], self._carriage[c], self._entries[e][2])
-             for e, c in zip(entries, carriages, strict=True)), _flow(f))
+        def result(j: int) -> DSAResult:
+            if not has[j]:
+                return NO_ANTIBODY_DATA
+            lo, hi = np.searchsorted(rows, j, "left"), np.searchsorted(rows, j, "right")
+            return self.screen.summarise(
+                ((self._entries[e], self._carriage[c], bool(self._entry_own[e]))
+                 for e, c in zip(entry[lo:hi].tolist(), car[lo:hi].tolist(), strict=True)),
+                _flow(int(fl[j])))
 
-    def _carriages(self, sid: int, donors: np.ndarray) -> np.ndarray:
-        """Carriage codes of specificity ``sid`` for each donor person."""
-        spec = self._spec_list[sid]
-        people = self.people
-        loci = spec.loci
-        cols = []
-        for loc in loci:
-            codes = people.locus_codes.get(loc)
-            cols.append(np.zeros(len(donors), np.int64) if codes is None
-                        else np.asarray(codes, np.int64)[donors])
-        if len(cols) == 1:
-            uniq, inv = np.unique(cols[0], return_inverse=True)
-            combos = [(int(u),) for u in uniq]
-        else:
-            stacked = np.stack(cols, axis=1)
-            uniq2, inv = np.unique(stacked, axis=0, return_inverse=True)
-            combos = [tuple(int(x) for x in row) for row in uniq2]
-        out = np.empty(len(combos), np.int32)
-        for k, combo in enumerate(combos):
-            key = (sid, combo)
-            c = self._spec_table.get(key)
-            if c is None:
-                typings = {loc: (people.locus_vocab[loc][code] if loc in people.locus_vocab
-                                 else None) for loc, code in zip(loci, combo, strict=True)}
-                c = self._spec_table[key] = self._code(
-                    self.screen.carriage_of_loci(spec, typings))
-            out[k] = c
-        return out[np.asarray(inv).reshape(-1)]
+        out.result = result
+        return out
+
+    def _combine(self, n: int, has: np.ndarray, fl: np.ndarray, rr: np.ndarray,
+                 ee: np.ndarray, cc: np.ndarray) -> PairScreen:
+        """The columns of §A.14 from the carried (pair, antibody) rows, as arrays."""
+        o = self.screen.options
+        lvl_e, mfi_e = self._e_level, self._e_mfi
+        own_e = self._entry_own & (not o.dsa_count_self)
+        spec_e = np.asarray(self._entry_spec, np.int64)
+        names = [sp.name for sp in self._spec_list]
+        status_c = self._status_array()
+        untyped_c = np.array([c.untyped for c in self._carriage], bool)
+        lvl, mfi, own = lvl_e[ee], mfi_e[ee], own_e[ee]
+        status = status_c[cc]
+        yes = (status == YES) & ~own
+        maybe = (status == MAYBE) & ~own
+        counted = lvl > 0
+        hit, poss = yes & counted, maybe & counted
+        known = np.where(fl == 1, _HIGH, 0).astype(np.int8)
+        _segment_max(known, rr[hit], lvl[hit])
+        raising = poss & (lvl > known[rr])
+        any_raise = np.zeros(n, bool)
+        any_raise[rr[raising]] = True
+        untyped_raise = np.zeros(n, bool)
+        untyped_raise[rr[raising & untyped_c[cc]]] = True
+        worst = known.copy()
+        _segment_max(worst, rr[raising], lvl[raising])
+        max_mfi = np.zeros(n, np.float64)
+        _segment_max(max_mfi, rr[yes], mfi[yes])
+        total = np.bincount(rr[yes], weights=mfi[yes], minlength=n)
+
+        blank = ~has
+        cols: dict[str, pa.Array] = {
+            "dsa_tier": _tier_cells(np.where(blank | any_raise, -1, known)),
+            "dsa_tier_worst": _tier_cells(np.where(blank, -1, worst)),
+            "dsa_max_mfi": _int_cells(max_mfi, blank),
+            "dsa_total_mfi": _int_cells(total, blank),
+            "dsa_hits": self._lists(n, rr[hit], ee[hit], None),
+            "dsa_possible": self._lists(n, rr[poss], ee[poss], cc[poss]),
+        }
+        # Warnings: per pair a set; distinct sets are few.
+        items = [pa.array([], pa.string())]
+        pairs_of = [np.zeros(0, np.int64)]
+        own_warn = (status != NO) & own & counted
+        if own_warn.any():
+            per_spec = pa.array([f"self_antigen_antibody({x})" for x in names], pa.string())
+            items.append(per_spec.take(pa.array(spec_e[ee[own_warn]])))
+            pairs_of.append(rr[own_warn])
+        ut = raising & untyped_c[cc]
+        if ut.any():
+            per_spec = pa.array([f"antibody_locus_untyped({x})" for x in names], pa.string())
+            items.append(per_spec.take(pa.array(spec_e[ee[ut]])))
+            pairs_of.append(rr[ut])
+        unknown = np.flatnonzero(any_raise)
+        if len(unknown):
+            reason = np.where(untyped_raise[unknown], "antibody_locus_untyped",
+                              "ambiguous_typing")
+            items.append(pa.array([f"unknown(dsa_tier: {x})" for x in reason.tolist()],
+                                  pa.string()))
+            pairs_of.append(unknown)
+        nod = np.flatnonzero(blank)
+        if len(nod):
+            for col in COLUMNS:
+                items.append(pa.array([f"unknown({col}: no_antibody_data)"] * len(nod),
+                                      pa.string()))
+                pairs_of.append(nod)
+        codes, sets = _set_codes(n, np.concatenate(pairs_of), pa.concat_arrays(items))
+        return PairScreen(cols, codes, sets, {})
+
+    def _lists(self, n: int, rr: np.ndarray, ee: np.ndarray, cc: np.ndarray | None
+               ) -> pa.Array:
+        """Per pair, the ``;``-joined hit texts in the order of :func:`_hit_order`."""
+        if not len(rr):
+            return pa.array([""] * n, pa.string())
+        # Rows are grouped by pair and, within a pair, in panel order, which is the
+        # hit order (entries are sorted at registration; equal antibodies of one
+        # panel have equal texts, so their order does not matter).
+        if self._e_text_arr is None:
+            self._e_text_arr = pa.array(self._e_text, pa.string())
+        text = self._e_text_arr.take(pa.array(ee))
+        if cc is not None:
+            whys = pa.array([" ?" + ",".join(c.why).replace(";", ",") for c in self._carriage],
+                            pa.string())
+            text = pc.binary_join_element_wise(text, whys.take(pa.array(cc)), "")
+        offsets = np.concatenate([[0], np.cumsum(np.bincount(rr, minlength=n))])
+        lists = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), text)
+        return pc.binary_join(lists, ";")
+
+
+def _segment_max(out: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
+    """``out[j] = max(out[j], values of rows j)`` for ``rows`` sorted ascending."""
+    if not len(rows):
+        return
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(rows)) + 1))
+    at = rows[starts]
+    out[at] = np.maximum(out[at], np.maximum.reduceat(values, starts))
+
+
+_TIER_CELLS = pa.array(["", *TIERS], pa.string())
+
+
+def _tier_cells(level: np.ndarray) -> pa.DictionaryArray:
+    """Tier cells from levels (-1 = unknown, an empty cell: dictionary index 0)."""
+    return pa.DictionaryArray.from_arrays(pa.array(level.astype(np.int32) + 1), _TIER_CELLS)
+
+
+def _int_cells(x: np.ndarray, blank: np.ndarray) -> pa.Array:
+    """Rounded integer cells (``registry.encode`` rounds half to even, as numpy)."""
+    cells = pc.cast(pa.array(np.round(x).astype(np.int64)), pa.string())
+    return pc.if_else(pa.array(blank), pa.scalar("", pa.string()), cells)
+
+
+def _set_codes(n: int, pairs: np.ndarray, items: pa.Array
+               ) -> tuple[np.ndarray, list[frozenset[str]]]:
+    """Per pair, a code of the set of its items (code 0 = empty set)."""
+    sets: list[frozenset[str]] = [frozenset()]
+    codes = np.zeros(n, np.int32)
+    if not len(pairs):
+        return codes, sets
+    enc = pc.dictionary_encode(items)
+    vocab = enc.dictionary.to_pylist()
+    idx = np.asarray(enc.indices.to_numpy(zero_copy_only=False), np.int64)
+    width = len(vocab) + 1
+    key = np.sort(pairs * width + idx)                 # by pair, then item
+    key = key[np.concatenate(([True], np.diff(key) != 0))]
+    kp, ki = key // width, key % width
+    # one joined key per pair ("3,7"), dictionary-encoded: distinct sets are few
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(kp, minlength=n))])
+    joined = pc.binary_join(pa.ListArray.from_arrays(
+        pa.array(offsets, pa.int32()), pc.cast(pa.array(ki), pa.string())), ",")
+    jenc = pc.dictionary_encode(joined)
+    for text in jenc.dictionary.to_pylist():
+        sets.append(frozenset(vocab[int(i)] for i in text.split(",")) if text else
+                    frozenset())
+    codes = np.asarray(jenc.indices.to_numpy(zero_copy_only=False), np.int32) + 1
+    return codes, sets
 
 
 def _flow(code: int) -> bool | None:
@@ -997,22 +1199,72 @@ def antibodies_by_recipient(columns: Sequence[str], rows: Sequence[Mapping[str, 
     if not rows:
         raise InputSchemaError(f"{source}: no antibody rows", raw=source)
     t = tables if tables is not None else load_reference_tables()
+    k_rid = low.get("recipient_id")
+    k_spec, k_mfi, k_c1q = low["specificity"], low["mfi"], low.get("c1q")
+    rids = [str(r.get(k_rid) or "").strip() for r in rows] if k_rid is not None else \
+        [""] * len(rows)
+    # Each distinct cell is read once (a panel file repeats specificities, MFIs
+    # and C1q values): the same checks as parse_antibody, per distinct value.
+    spec_cells = ["" if (x := r.get(k_spec)) is None else str(x) for r in rows]
+    mfi_cells = [r.get(k_mfi) for r in rows]
+    c1q_cells = [r.get(k_c1q) for r in rows] if k_c1q is not None else [None] * len(rows)
+    specs = _parse_distinct(spec_cells, lambda x: parse_specificity(x, t))
+    mfis = _parse_distinct(mfi_cells, parse_mfi)
+    c1qs = _parse_distinct(c1q_cells, lambda x: _pos_neg(x, "c1q", "C1q"))
     out: dict[str, list[Antibody] | KirmatchError] = {}
-    for i, row in enumerate(rows, start=first_row):
-        rid = str(row.get(low["recipient_id"]) or "").strip() if "recipient_id" in low else ""
-        group = out.setdefault(rid, [])
-        if isinstance(group, KirmatchError):
+    miss = object()
+    for i, (rid, sc, mc, cc) in enumerate(zip(rids, spec_cells, mfi_cells, c1q_cells,
+                                              strict=True), start=first_row):
+        group = out.get(rid)
+        if group is None:
+            group = out[rid] = []
+        elif type(group) is not list:
+            continue
+        # fast path: every cell already read without error
+        spec = specs.get(sc, miss)
+        value = mfis.get(mc, miss) if type(mc) in _PLAIN else miss
+        c1 = c1qs.get(cc, miss) if type(cc) in _PLAIN else miss
+        if (rid or k_rid is None) and type(spec) is Specificity and type(value) is float and \
+                spec.kind != "none" and (c1 is None or type(c1) is bool):
+            group.append(Antibody(spec.name, value, c1, spec))
             continue
         try:
-            if "recipient_id" in low and not rid:
+            if k_rid is not None and not rid:
                 raise InputSchemaError("recipient_id is empty", column="recipient_id")
-            group.append(parse_antibody(str(row.get(low["specificity"]) or ""),
-                                        row.get(low["mfi"]),
-                                        row.get(low["c1q"]) if "c1q" in low else None,
-                                        tables=t))
+            spec = _got(specs, sc, lambda x: parse_specificity(x, t))
+            if spec.kind == "none" and (mc is None or (isinstance(mc, str) and not mc.strip())):
+                value = 0.0
+            else:
+                value = _got(mfis, mc, parse_mfi)
+            c1 = _got(c1qs, cc, lambda x: _pos_neg(x, "c1q", "C1q"))
+            group.append(Antibody(spec.name, value, c1, spec))
         except (KirmatchError, AmbiguityError) as exc:
             out[rid] = exc.located(row=i, source=source)
     return out
+
+
+def _parse_distinct(cells: Sequence[Any], fn: Any) -> dict[Any, Any]:
+    """``fn`` of each distinct hashable cell (its error if it raises)."""
+    out: dict[Any, Any] = {}
+    for x in set(c for c in cells if type(c) in _PLAIN):
+        try:
+            out[x] = fn(x)
+        except KirmatchError as exc:
+            out[x] = exc
+    return out
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def _got(parsed: Mapping[Any, Any], cell: Any, fn: Any) -> Any:
+    """The parsed value of a cell (parsed now if it is not a plain value, or is NaN)."""
+    got = parsed.get(cell, parsed) if type(cell) in _PLAIN else parsed
+    if got is parsed:
+        got = fn(cell)
+    if isinstance(got, KirmatchError):
+        raise got
+    return got
 
 
 #: The columns of an antibody file (lower case).

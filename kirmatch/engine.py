@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from kirmatch.dsa import NO_ANTIBODY_DATA, PairScreen
 from kirmatch.errors import KirmatchError
@@ -365,24 +366,17 @@ class Engine:
             u = self._unknown_table(m)[gather]
             if u.any():
                 urow = self._union(urow, u)
-        # DSA (rule 13): one result per distinct outcome, looked up per row.
-        results = [NO_ANTIBODY_DATA] if dsa is None else dsa.results
-        dcodes = np.zeros(n, np.int64) if dsa is None else np.asarray(dsa.codes, np.int64)
-        dsa_cells: dict[str, np.ndarray] = {}
-        dsa_vocab = {col: Vocab() for col in DSA_COLUMNS}
-        dsa_u = np.zeros(len(results), np.int32)
-        for col in DSA_COLUMNS:
-            dsa_cells[col] = np.empty(len(results), np.int32)
-        for k, res in enumerate(results):
-            vals = res.values()
-            for col in DSA_COLUMNS:
-                dsa_cells[col][k] = dsa_vocab[col].code(cell(col, vals[col]))
-            items = set(res.warnings)
-            for col, reason in res.unknown().items():
-                items.update(unknown_warnings(col, reason))
-            dsa_u[k] = self.usets.code(frozenset(items))
+        # DSA (rule 13): the screen's cells and warning sets, or no antibody data.
+        if dsa is None:
+            nodata = frozenset(w for col, reason in NO_ANTIBODY_DATA.unknown().items()
+                               for w in unknown_warnings(col, reason))
+            dsa_u = np.full(len(okr), self.usets.code(nodata), np.int32)
+        else:
+            local_u = np.array([self.usets.code(frozenset(w)) for w in dsa.warnings],
+                               np.int32)
+            dsa_u = local_u[np.asarray(dsa.codes)[okr]]
         if len(okr):
-            urow = self._union(urow, dsa_u[dcodes[okr]])
+            urow = self._union(urow, dsa_u)
         warn_vocab = Vocab()
         wcodes = np.zeros(n, np.int32)
         if len(okr):
@@ -421,10 +415,20 @@ class Engine:
         for m in MODELS:
             for col in m.columns:
                 columns[col] = self.cells[col].array(codes[col])
+        okmask = pa.array(ok)
         for col in DSA_COLUMNS:
-            full = np.zeros(n, np.int32)
-            full[okr] = dsa_cells[col][dcodes[okr]]
-            columns[col] = dsa_vocab[col].array(full)
+            if dsa is None:
+                columns[col] = Vocab().array(np.zeros(n, np.int32))
+            else:
+                # error rows get empty cells: index 0 ("") of a dictionary column
+                # (the tiers), an empty string in a plain one (MFI, hit lists)
+                got = dsa.columns[col]
+                if isinstance(got, pa.DictionaryArray):
+                    idx = np.asarray(got.indices.to_numpy(zero_copy_only=False), np.int32)
+                    columns[col] = pa.DictionaryArray.from_arrays(
+                        pa.array(np.where(ok, idx, 0)), got.dictionary)
+                else:
+                    columns[col] = pc.if_else(okmask, got, pa.scalar("", pa.string()))
         return EngineResult(columns, ~ok, counts, dsa)
 
     def _union(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -896,8 +896,7 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
             clinical = _located(parse_clinical, records[j], line)
             values = {c: decode(c, cols[c][j]) for c in COLUMNS}
             warnings = set(filter(None, cols["warnings"][j].split(";")))
-            dsa = NO_ANTIBODY_DATA if res.dsa is None else \
-                res.dsa.results[int(res.dsa.codes[j])]
+            dsa = NO_ANTIBODY_DATA if res.dsa is None else res.dsa.result(j)
             unknown = dsa.unknown()
             warnings.update(f"clinical_unknown({f})" for f in _clinical_unknown(clinical,
                                                                                 policy))

@@ -12,13 +12,26 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def golden() -> ModuleType:
+    """``tests/data/make_golden.py`` as a module (its random cohort helpers)."""
+    spec = importlib.util.spec_from_file_location("kirmatch_make_golden",
+                                                  DATA_DIR / "make_golden.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 @pytest.fixture(scope="session")

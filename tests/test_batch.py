@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import random
 from pathlib import Path
@@ -30,27 +29,15 @@ from typer.testing import CliRunner
 from kirmatch import Options, assess_pair, load_reference_tables, make_person
 from kirmatch.batch import OUTPUT_COLUMNS, assess_pairs, run_batch
 from kirmatch.engine import Engine
-from kirmatch.registry import MODELS
-from kirmatch.grammar import detect_layout
-from kirmatch.people import people_from_table, table_from_pandas
 from kirmatch.errors import InputSchemaError, KirmatchError, UsageError
+from kirmatch.grammar import detect_layout
 from kirmatch.io import file_sha256, iter_table, read_column_map, read_table, write_table
 from kirmatch.pair import CONTRACT_COLUMNS
+from kirmatch.people import people_from_table, table_from_pandas
+from kirmatch.registry import MODELS
 from kirmatch.tables import ReferenceTables
 
 DATA = Path(__file__).resolve().parent / "data"
-
-
-def _golden_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("kirmatch_make_golden",
-                                                  DATA / "make_golden.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-GOLDEN = _golden_module()
 
 
 @pytest.fixture(scope="module")
@@ -148,10 +135,11 @@ OPTION_SETS = {
 
 
 @pytest.mark.parametrize("name", list(OPTION_SETS))
-def test_equal_to_assess_pair_on_random_pairs(t: ReferenceTables, name: str) -> None:
+def test_equal_to_assess_pair_on_random_pairs(t: ReferenceTables, name: str,
+                                              golden: ModuleType) -> None:
     opts, n_pairs = OPTION_SETS[name]
     rng = random.Random(7 + len(name))
-    people = GOLDEN.random_people(rng, 500, odd=0.2, missing=0.02, single=0.08,
+    people = golden.random_people(rng, 500, odd=0.2, missing=0.02, single=0.08,
                                   unknown=0.3, allele=0.2, empty=0.1)
     people[3] = (people[3][0], "A*99:99+A*01:01", people[3][2])
     people[5] = (people[5][0], "A*0x:01", people[5][2])
@@ -182,11 +170,12 @@ def test_equal_to_assess_pair_on_random_pairs(t: ReferenceTables, name: str) -> 
     assert n_ok > 0.9 * n_pairs
 
 
-def test_each_model_is_evaluated_once_per_distinct_input(t: ReferenceTables) -> None:
+def test_each_model_is_evaluated_once_per_distinct_input(t: ReferenceTables,
+                                                        golden: ModuleType) -> None:
     """Non-vacuous guard: the engine evaluates a model once per distinct combination
     of its input facts, not once per pair, and broadcasts the result exactly."""
     rng = random.Random(11)
-    people = GOLDEN.random_people(rng, 300, odd=0.0, missing=0.0, single=0.0, unknown=0.0,
+    people = golden.random_people(rng, 300, odd=0.0, missing=0.0, single=0.0, unknown=0.0,
                                   allele=0.2, empty=0.0)
     ids = [p[0] for p in people]
     g = pd.DataFrame(people, columns=["sample_id", "hla", "kir"], dtype="str")
@@ -228,8 +217,8 @@ def test_golden_10k(tmp_path: Path) -> None:
     assert summary.rows_error == (expected["status"] == "error").sum() > 0
 
 
-def test_golden_inputs_are_what_make_golden_writes() -> None:
-    people, pairs = GOLDEN.golden_inputs()
+def test_golden_inputs_are_what_make_golden_writes(golden: ModuleType) -> None:
+    people, pairs = golden.golden_inputs()
     g = pd.read_csv(DATA / "golden_genotypes.csv", dtype="str", keep_default_na=False)
     p = pd.read_csv(DATA / "golden_pairs.csv", dtype="str", keep_default_na=False)
     assert [tuple(r) for r in g.itertuples(index=False)] == people
@@ -598,11 +587,11 @@ def test_formula_neutralisation(tmp_path: Path, ext: str) -> None:
 # Dask, streaming, run record, CLI
 # ---------------------------------------------------------------------------
 
-def test_dask_partitions_equal_single_process(t: ReferenceTables) -> None:
+def test_dask_partitions_equal_single_process(t: ReferenceTables, golden: ModuleType) -> None:
     dask = pytest.importorskip("dask")
     dd = pytest.importorskip("dask.dataframe")
     rng = random.Random(3)
-    people = GOLDEN.random_people(rng, 150)
+    people = golden.random_people(rng, 150)
     ids = [p[0] for p in people] + ["GHOST"]
     g = pd.DataFrame(people, columns=["sample_id", "hla", "kir"], dtype="str")
     pairs = pd.DataFrame({"recipient_id": [rng.choice(ids) for _ in range(600)],
