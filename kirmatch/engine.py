@@ -34,8 +34,9 @@ import pyarrow.compute as pc
 
 from kirmatch.dsa import NO_ANTIBODY_DATA, PairScreen
 from kirmatch.errors import KirmatchError
-from kirmatch.facts import WHO, compute_fact, kir_role_warnings
+from kirmatch.facts import WHO, compute_fact, kir_role_warnings, readings_warnings
 from kirmatch.hla import CLASS_I_LOCI
+from kirmatch.hlamatch import MATCH_LOCI, locus_readings
 from kirmatch.kir import kir_features
 from kirmatch.ligands import shared_resolver
 from kirmatch.options import Options
@@ -45,6 +46,7 @@ from kirmatch.registry import (
     DSA_COLUMNS,
     FACTS,
     MODELS,
+    PAIR_FACTS,
     Model,
     cell,
     evaluate_column,
@@ -183,6 +185,9 @@ class Engine:
         self.person_error: dict[int, KirmatchError] = dict(people.errors)
         self.role_wset: dict[str, np.ndarray] = {}
         self._tables: dict[tuple[str, int], _Table] = {}
+        self._pair_tables: dict[str, np.ndarray] = {}
+        self.pair_vocab: dict[str, _Interner] = {}
+        self._sparse_cache: dict[str, dict[tuple[int, ...], tuple[int, ...]]] = {}
         self._munk: dict[str, np.ndarray] = {}
         self._strings: dict[tuple[int, int, int], str] = {}
         self._ids: dict[str, list[str]] = {}
@@ -227,6 +232,37 @@ class Engine:
             sources[f"locus:{loc}"] = [r.cand if r is not None else None for r in res]
             per_vocab_codes[f"locus:{loc}"] = codes
             locus_w[loc] = wcodes[codes]
+        # Rule-16 readings of every locus compared at ARS identity (class I too).
+        for loc in MATCH_LOCI:
+            codes = np.asarray(people.locus_codes.get(loc, np.zeros(n, np.int64)), np.int64)
+            vocab = people.locus_vocab.get(loc, [None])
+            used = np.zeros(len(vocab), bool)
+            used[np.unique(codes)] = True
+            values: list[Any] = []
+            wcodes = np.zeros(len(vocab), np.int32)
+            bad = {}
+            for v, lt in enumerate(vocab):
+                if not used[v]:
+                    values.append(None)
+                    continue
+                try:
+                    r = locus_readings(lt, loc, self.tables, self.options, self.pyard, WHO)
+                except KirmatchError as exc:
+                    bad[v] = exc
+                    values.append(None)
+                    continue
+                values.append(r)
+                if loc not in CLASS_I_LOCI:
+                    wcodes[v] = self.wsets.code(frozenset(readings_warnings(loc, r)))
+            if bad:
+                for i in np.flatnonzero(np.isin(codes, list(bad))).tolist():
+                    if i not in self.person_error:
+                        self.person_error[i] = self._located(i, loc, bad[int(codes[i])])
+                    err[i] = True
+            sources[f"hla:{loc}"] = values
+            per_vocab_codes[f"hla:{loc}"] = codes
+            if loc not in CLASS_I_LOCI:
+                locus_w[loc] = wcodes[codes]
         kcodes = np.asarray(people.kir_codes if len(people.kir_codes) else [0] * n, np.int64)
         kfeat = [kir_features(k, self.tables, WHO) for k in people.kir_vocab]
         sources["kir"] = kfeat
@@ -264,7 +300,7 @@ class Engine:
             kw = np.zeros(len(kfeat), np.int32)
             for v, kf in enumerate(kfeat):
                 kw[v] = self.wsets.code(frozenset(kir_role_warnings(kf.warnings, role, v != 0)))
-            parts = [locus_w[loc] for loc in CLASS_I_LOCI] + [kw[kcodes]]
+            parts = list(locus_w.values()) + [kw[kcodes]]
             inv, rows = _factorize(*parts)
             table = np.zeros(len(rows), np.int32)
             for u, combo in enumerate(rows):
@@ -284,6 +320,78 @@ class Engine:
             column = lay.hla_gl or lay.hla_loci.get(locus) or \
                 (lay.hla_slots.get(locus, (None,))[0])
         return exc.located(row=self.people.rows[i], column=column, source=self.people.source)
+
+    # -- pair facts -----------------------------------------------------------
+    def _pair_codes(self, name: str, sub: dict[str, np.ndarray]) -> np.ndarray:
+        """Pair fact ``name`` as codes (in ``self.pair_vocab[name]``) per row."""
+        pf = PAIR_FACTS[name]
+        r = self.fact_codes[pf.fact][sub["recipient"]]
+        d = self.fact_codes[pf.fact][sub["donor"]]
+        vocab = self.fact_vocab[pf.fact]
+        table = self._pair_tables.get(name)
+        if table is None:
+            size = max(len(vocab.items), 1)
+            table = self._pair_tables[name] = np.full((size, size), -1, np.int32)
+            self.pair_vocab[name] = _Interner()
+        out = table[r, d]
+        todo = out < 0
+        if todo.any():
+            interner = self.pair_vocab[name]
+            _, rows = _factorize(r[todo], d[todo])
+            for rc, dc in rows:
+                table[rc, dc] = interner.code(pf.fn(vocab.items[rc], vocab.items[dc]))
+            out = table[r, d]
+        return out
+
+    def _input_codes(self, m: Model, sub: dict[str, np.ndarray],
+                     pair_codes: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+        out = []
+        for role, f in m.inputs:
+            if role == "pair":
+                if f not in pair_codes:
+                    pair_codes[f] = self._pair_codes(f, sub)
+                out.append(pair_codes[f])
+            else:
+                out.append(self.fact_codes[f][sub[role]])
+        return tuple(out)
+
+    def _input_value(self, role: str, f: str, code: int) -> Any:
+        return (self.pair_vocab[f] if role == "pair" else self.fact_vocab[f]).items[code]
+
+    def _sparse(self, m: Model, gather: tuple[np.ndarray, ...]
+                ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Cell codes of every column of ``m`` and unknown-set codes, per row, for a
+        model whose inputs include pair facts (their vocabularies grow as pairs are
+        seen, so results are kept per distinct combination, not in dense tables)."""
+        cache = self._sparse_cache.setdefault(m.name, {})
+        inv, rows = _factorize(*gather) if gather[0].size else (np.zeros(0, np.int64), [])
+        local = np.zeros((len(rows), len(m.columns) + 1), np.int32)
+        for u, combo in enumerate(rows):
+            hit = cache.get(combo)
+            if hit is None:
+                cands = tuple(self._input_value(role, f, c)
+                              for (role, f), c in zip(m.inputs, combo, strict=True))
+                hit = cache[combo] = self._evaluate(m, cands)
+            local[u] = hit
+        return [local[inv, k] for k in range(len(m.columns))], local[inv, -1]
+
+    def _evaluate(self, m: Model, cands: tuple[Any, ...]) -> tuple[int, ...]:
+        """Cell codes of each column of ``m`` for one combination of input values,
+        then the code of its set of unknown and value warnings."""
+        out = []
+        warns: set[str] = set()
+        for k, col in enumerate(m.columns):
+            value, reason = evaluate_column(m, k, cands, self.options)
+            if value is None:
+                out.append(0)
+                warns.update(unknown_warnings(col, reason or "ambiguous_typing"))
+            else:
+                out.append(self.cells[col].code(cell(col, value)))
+                w = m.value_warnings.get(col, {}).get(value)
+                if w is not None:
+                    warns.add(w)
+        out.append(self.usets.code(frozenset(warns)))
+        return tuple(out)
 
     # -- models ----------------------------------------------------------------
     def _table(self, m: Model, k: int) -> _Table:
@@ -314,16 +422,10 @@ class Engine:
         for combo in rows:
             cands = tuple(self.fact_vocab[f].items[c] for (_, f), c in zip(m.inputs, combo,
                                                                          strict=True))
-            unknown: set[str] = set()
-            for k, col in enumerate(m.columns):
-                t = self._table(m, k)
-                value, reason = evaluate_column(m, k, cands, self.options)
-                if value is None:
-                    t.cells[combo] = 0
-                    unknown.update(unknown_warnings(col, reason or "ambiguous_typing"))
-                else:
-                    t.cells[combo] = self.cells[col].code(cell(col, value))
-            munk[combo] = self.usets.code(frozenset(unknown))
+            got = self._evaluate(m, cands)
+            for k in range(len(m.columns)):
+                self._table(m, k).cells[combo] = got[k]
+            munk[combo] = got[-1]
 
     # -- pairs -----------------------------------------------------------------
     def assess(self, recipients: np.ndarray, donors: np.ndarray, *,
@@ -356,14 +458,19 @@ class Engine:
         codes: dict[str, np.ndarray] = {}
         # Unknown warnings: one set code per row, unions computed only where needed.
         urow = np.zeros(len(okr), np.int32)
+        pair_codes: dict[str, np.ndarray] = {}
         for m in MODELS:
-            gather = tuple(self.fact_codes[f][sub[role]] for role, f in m.inputs)
-            self._fill(m, gather)
-            for k, col in enumerate(m.columns):
+            gather = self._input_codes(m, sub, pair_codes)
+            if any(role == "pair" for role, _ in m.inputs):
+                cols, u = self._sparse(m, gather)
+            else:
+                self._fill(m, gather)
+                cols = [self._table(m, k).cells[gather] for k in range(len(m.columns))]
+                u = self._unknown_table(m)[gather]
+            for col, got in zip(m.columns, cols, strict=True):
                 full = np.zeros(n, np.int32)
-                full[okr] = self._table(m, k).cells[gather]
+                full[okr] = got
                 codes[col] = full
-            u = self._unknown_table(m)[gather]
             if u.any():
                 urow = self._union(urow, u)
         # DSA (rule 13): the screen's cells and warning sets, or no antibody data.

@@ -13,14 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kirmatch.hla import CLASS_I_LOCI, HLAGenotype
+from kirmatch.hlamatch import MATCH_LOCI, OPTIONAL_LOCI, LocusReadings, locus_readings
 from kirmatch.kir import KIRFeatures, KIRGenotype, kir_features
 from kirmatch.ligands import LigandResolver, LocusResolution
 from kirmatch.options import Options
 from kirmatch.propagation import Cand
-from kirmatch.registry import FACTS
+from kirmatch.registry import FACTS, PAIR_FACTS
 from kirmatch.tables import ReferenceTables
 
-__all__ = ["WHO", "PersonFacts", "compute_fact", "kir_role_warnings", "resolve_person"]
+__all__ = ["WHO", "PersonFacts", "compute_fact", "kir_role_warnings", "pair_fact",
+           "readings_warnings", "resolve_person"]
 
 #: Placeholder for the role in warning templates.
 WHO = "{who}"
@@ -51,6 +53,7 @@ class PersonFacts:
     kir: KIRFeatures
     kir_given: bool
     options: Options
+    readings: dict[str, LocusReadings] = field(default_factory=dict)
     _facts: dict[str, Cand[Any]] = field(default_factory=dict)
 
     def get(self, name: str) -> Cand[Any]:
@@ -61,6 +64,8 @@ class PersonFacts:
             for d in fact.deps:
                 if d.startswith("locus:"):
                     deps[d] = self.loci[d[6:]].cand
+                elif d.startswith("hla:"):
+                    deps[d] = self.readings[d[4:]]
                 elif d == "kir":
                     deps[d] = self.kir
                 else:
@@ -74,6 +79,9 @@ class PersonFacts:
         out: list[str] = []
         for loc in CLASS_I_LOCI:
             out.extend(self.loci[loc].warnings)
+        for loc, r in self.readings.items():
+            if loc not in CLASS_I_LOCI:
+                out.extend(readings_warnings(loc, r))
         return tuple(dict.fromkeys(out))
 
     def role_warnings(self, role: str) -> tuple[str, ...]:
@@ -87,5 +95,23 @@ def resolve_person(hla: HLAGenotype | None, kir: KIRGenotype | None,
     """Resolve one person's typings (rule 2) into facts, role-independently."""
     loci = {loc: resolver.resolve_locus(loc, hla.locus(loc) if hla is not None else None, WHO)
             for loc in CLASS_I_LOCI}
+    readings = {loc: locus_readings(hla.locus(loc) if hla is not None else None, loc, tables,
+                                    resolver.options, resolver.pyard, WHO)
+                for loc in MATCH_LOCI}
     return PersonFacts(loci, kir_features(kir, tables, WHO), kir is not None,
-                       resolver.options)
+                       resolver.options, readings)
+
+
+def readings_warnings(locus: str, r: LocusReadings) -> tuple[str, ...]:
+    """The warnings a class II locus adds to a person: an untyped locus is warned
+    only for the loci every rule-16 total needs (DRB1, DQB1) and DPB1; the
+    optional loci (DRB3/4/5, DQA1, DPA1) are compared only when typed."""
+    if locus in OPTIONAL_LOCI:
+        return tuple(w for w in r.warnings if not w.startswith("hla_untyped("))
+    return r.warnings
+
+
+def pair_fact(name: str, recipient: PersonFacts, donor: PersonFacts) -> Cand[Any]:
+    """Pair fact ``name`` (:data:`kirmatch.registry.PAIR_FACTS`) of two persons."""
+    p = PAIR_FACTS[name]
+    return p.fn(recipient.get(p.fact), donor.get(p.fact))

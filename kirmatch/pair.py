@@ -28,7 +28,7 @@ from kirmatch.kir import KIRGenotype, parse_kir_genotype
 from kirmatch.ligands import shared_resolver
 from kirmatch.options import RULES_ID, Options
 from kirmatch.pyard_backend import PyardBackend
-from kirmatch.registry import COLUMNS, MODELS, evaluate_column, unknown_warnings
+from kirmatch.registry import COLUMNS, MODELS, NOT_APPLICABLE, evaluate_column, unknown_warnings
 from kirmatch.registry import encode as _encode
 from kirmatch.tables import ReferenceTables, load_reference_tables
 
@@ -350,8 +350,9 @@ def assess_pair(
     resolver = shared_resolver(t, opts, pyard)
     rf = resolve_person(rp.hla, rp.kir, resolver, t)
     df = resolve_person(dp.hla, dp.kir, resolver, t)
-    values, unknown = compute_columns({"recipient": rf, "donor": df}, opts)
-    warnings: list[str] = [*rf.role_warnings("recipient"), *df.role_warnings("donor")]
+    values, unknown, model_warnings = compute_columns({"recipient": rf, "donor": df}, opts)
+    warnings: list[str] = [*rf.role_warnings("recipient"), *df.role_warnings("donor"),
+                           *model_warnings]
     check_type("flow_crossmatch", flow_crossmatch, bool, none_ok=True)
     dsa = shared_screen(t, opts, pyard).assess(antibodies, dp.hla, rp.hla,
                                                flow_crossmatch=flow_crossmatch)
@@ -369,16 +370,31 @@ def assess_pair(
     )
 
 
-def compute_columns(people: Any, opts: Options) -> tuple[dict[str, Any], dict[str, str]]:
+def compute_columns(people: Any, opts: Options
+                    ) -> tuple[dict[str, Any], dict[str, str], list[str]]:
     """Every model column of the registry for resolved persons (``people`` maps a
-    role to its :class:`~kirmatch.facts.PersonFacts`): (values, unknown reasons)."""
+    role to its :class:`~kirmatch.facts.PersonFacts`): (values, unknown reasons,
+    the warnings the values raise)."""
+    from kirmatch.facts import pair_fact
+
     values: dict[str, Any] = {}
     unknown: dict[str, str] = {}
+    warnings: list[str] = []
+    pairs: dict[str, Any] = {}
     for m in MODELS:
-        cands = tuple(people[role].get(fact) for role, fact in m.inputs)
+        cands = []
+        for role, fact in m.inputs:
+            if role == "pair":
+                if fact not in pairs:
+                    pairs[fact] = pair_fact(fact, people["recipient"], people["donor"])
+                cands.append(pairs[fact])
+            else:
+                cands.append(people[role].get(fact))
         for k, col in enumerate(m.columns):
-            v, reason = evaluate_column(m, k, cands, opts)
+            v, reason = evaluate_column(m, k, tuple(cands), opts)
             values[col] = v
-            if v is None:
+            if v is None and reason != NOT_APPLICABLE:
                 unknown[col] = reason or "ambiguous_typing"
-    return values, unknown
+            elif (w := m.value_warnings.get(col, {}).get(v)) is not None:
+                warnings.append(w)
+    return values, unknown, warnings

@@ -41,6 +41,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kirmatch.dsa import COLUMNS as _DSA_COLUMNS
+from kirmatch.hlamatch import (
+    MATCH_LOCI,
+    NOT_COMPARED,
+    OPTIONAL_LOCI,
+    TOTAL_LOCI,
+    compare_locus,
+    compare_optional,
+    dpb1_tce_of,
+)
 from kirmatch.kir import KIRFeatures
 from kirmatch.ligands import (
     Pair,
@@ -54,13 +63,17 @@ from kirmatch.ligands import (
     has_b_c1,
 )
 from kirmatch.options import Options
-from kirmatch.propagation import Cand, evaluate, image
+from kirmatch.propagation import Cand, Unknown, evaluate, image
 from kirmatch.scores import (
     IKIR,
     b_content,
     cen_motif,
     cf_ikir,
+    dpb1_tce,
+    drb1_mm_dqb1_match,
     gene_gene_mismatches,
+    hla_mismatch_totals,
+    hla_relation,
     ikir_score_weighted,
     kir2ds1_status,
     kir3dl1_hlab,
@@ -76,8 +89,10 @@ __all__ = [
     "DSA_COLUMNS",
     "FACTS",
     "MODELS",
+    "PAIR_FACTS",
     "Fact",
     "Model",
+    "PairFact",
     "cell",
     "decode",
     "encode",
@@ -176,7 +191,32 @@ FACTS: dict[str, Fact] = {f.name: f for f in (
          doc="KIR3DL1 class H/L/N (rule 11)"),
     Fact("kir2dl1_245", ("kir",), lambda k, _o: k.kir2dl1_245,
          doc="KIR2DL1 residue 245 call (rule 12)"),
+    *(Fact(f"hla_{loc}", (f"hla:{loc}",), lambda r, _o: r.cand,
+           doc=f"HLA-{loc} readings at ARS identity (rule 16)") for loc in MATCH_LOCI),
+    Fact("dpb1_tce", ("hla:DPB1",), lambda r, _o: dpb1_tce_of(r.cand, r.tce),
+         doc="lowest DPB1 TCE group of each reading (rule 16)"),
 )}
+
+
+@dataclass(frozen=True, slots=True)
+class PairFact:
+    """A comparison of the recipient's and the donor's values of one fact
+    (``fn(recipient_value, donor_value) -> Cand``), read by models as
+    ``("pair", name)``; computed once per distinct pair of fact values."""
+
+    name: str
+    fact: str
+    fn: Callable[[Cand[Any], Cand[Any]], Cand[Any]]
+    doc: str = ""
+
+
+PAIR_FACTS: dict[str, PairFact] = {p.name: p for p in (
+    PairFact(f"cmp_{loc}", f"hla_{loc}",
+             compare_optional if loc in OPTIONAL_LOCI else compare_locus,
+             doc=f"HLA-{loc}: (GvH, HvG) mismatches and whether an allele is shared"
+             + (" (compared only when both persons are typed)" if loc in OPTIONAL_LOCI
+                else ""))
+    for loc in MATCH_LOCI)}
 
 
 # ---------------------------------------------------------------------------
@@ -204,6 +244,9 @@ class Model:
     meaning: Mapping[str, str] = field(default_factory=dict)
     #: Allele-level KIR gene each column needs (for ``gene_level_kir`` warnings).
     allele_gene: Mapping[str, str] = field(default_factory=dict)
+    #: Warnings a column value raises (``{"hla_relation": {"not haploidentical":
+    #: "not_haploidentical(donor)"}}``).
+    value_warnings: Mapping[str, Mapping[Any, str]] = field(default_factory=dict)
 
 
 _RUGGERI = "Ruggeri L et al., Science 2002;295:2097-2100, doi:10.1126/science.1068440"
@@ -221,6 +264,10 @@ _VENSTROM = "Venstrom JM et al., N Engl J Med 2012;367:805-816, doi:10.1056/NEJM
 _BOUDREAU = "Boudreau JE et al., J Clin Oncol 2017;35:2268-2278, doi:10.1200/JCO.2016.70.7059"
 _BARI = "Bari R et al., J Clin Oncol 2013;31:3782-3790, doi:10.1200/JCO.2012.47.4007"
 _RULES = "kirmatch rules v2, DOMAIN.md §A.4 (rule 3)"
+_FUCHS = ("Fuchs EJ, McCurdy SR et al., Blood 2022;139:1452-1468, "
+          "doi:10.1182/blood.2021013443")
+_CRIVELLO = ("Crivello P et al., Biol Blood Marrow Transplant 2015;21:233-241, "
+             "doi:10.1016/j.bbmt.2014.10.017; Fuchs 2022")
 _DSA = ("Ciurea SO et al., Bone Marrow Transplant 2018;53:521-534 (EBMT consensus); "
         "Kongtim P et al., Transplant Cell Ther 2024, doi:10.1016/j.jtct.2024.09.005")
 
@@ -330,7 +377,46 @@ MODELS: tuple[Model, ...] = (
           lambda x, _o: (x,), (), _BARI,
           {"kir2dl1_245": "donor KIR2DL1 residue 245: R245 (strong) or C245 (weak)"},
           {"kir2dl1_245": "KIR2DL1"}),
+    # Rule 16 (after the DSA columns in the output contract, §A.16 32e-32j).
+    Model("hla_mm_totals", "16", "pair", ("hla_mm_gvh", "hla_mm_hvg"),
+          tuple(("pair", f"cmp_{loc}") for loc in TOTAL_LOCI),
+          lambda *a: hla_mismatch_totals(*a[:-1]), (), _FUCHS,
+          {"hla_mm_gvh": "recipient alleles the donor lacks, A/B/C/DRB1/DQB1 (0-10)",
+           "hla_mm_hvg": "donor alleles the recipient lacks, A/B/C/DRB1/DQB1 (0-10)"}),
+    *(Model(f"hla_mm_{loc}", "16", "pair", (f"hla_mm_gvh_{loc}", f"hla_mm_hvg_{loc}"),
+            (("pair", f"cmp_{loc}"),), lambda c, _o: _locus_counts(c), (), _FUCHS,
+            {f"hla_mm_gvh_{loc}": f"HLA-{loc} recipient alleles the donor lacks (0-2)",
+             f"hla_mm_hvg_{loc}": f"HLA-{loc} donor alleles the recipient lacks (0-2)"})
+      for loc in MATCH_LOCI),
+    Model("hla_relation", "16", "pair", ("hla_relation",),
+          tuple(("pair", f"cmp_{loc}") for loc in TOTAL_LOCI),
+          lambda *a: (hla_relation(*a[:-1]),), (), _FUCHS,
+          {"hla_relation": "identical, haploidentical or not haploidentical (A/B/C/DRB1/DQB1)"},
+          value_warnings={"hla_relation": {"not haploidentical": "not_haploidentical(donor)"}}),
+    Model("drb1_mm_dqb1_match", "16", "pair", ("drb1_mm_dqb1_match",),
+          (("pair", "cmp_DRB1"), ("pair", "cmp_DQB1")),
+          lambda a, b, _o: (drb1_mm_dqb1_match(a, b),), (), _FUCHS,
+          {"drb1_mm_dqb1_match": "DRB1 mismatched and DQB1 matched"}),
+    Model("dpb1_tce", "16", "pair", ("dpb1_tce",),
+          (("pair", "cmp_DPB1"), ("recipient", "dpb1_tce"), ("donor", "dpb1_tce")),
+          lambda c, r, d, _o: _tuple(dpb1_tce(c, r, d)), (), _CRIVELLO,
+          {"dpb1_tce": "DPB1 TCE: match, permissive, non-permissive GvH or HvG"}),
 )
+
+
+def _locus_counts(c: Any) -> Any:
+    """(GvH, HvG) of one locus; an optional locus not typed in both persons is
+    not applicable: empty, without a warning (§A.19 "when both are typed")."""
+    return Unknown(NOT_APPLICABLE) if c == NOT_COMPARED else (c.gvh, c.hvg)
+
+
+def _tuple(value: Any) -> Any:
+    """A model value as a 1-tuple (an :class:`Unknown` stays as it is)."""
+    return value if isinstance(value, Unknown) else (value,)
+
+#: The reason of a column that does not apply (an optional rule-16 locus not
+#: typed in both persons): the cell is empty and no warning is added.
+NOT_APPLICABLE = "not_applicable"
 
 #: The DSA columns (rule 13), computed from the antibody screen, not from facts.
 DSA_COLUMNS = _DSA_COLUMNS
@@ -344,8 +430,15 @@ DSA_MODEL = Model("dsa", "13", "pair", DSA_COLUMNS, (), lambda: (), (
      "dsa_hits": "definite DSA: specificity, MFI, C1q+",
      "dsa_possible": "possible DSA and the typing that leaves each open"})
 
-#: Every computed column, in output-contract order (DOMAIN.md §A.16).
-COLUMNS: tuple[str, ...] = (*(c for m in MODELS for c in m.columns), *DSA_COLUMNS)
+def _before_dsa(m: Model) -> bool:
+    return int(m.rule) < 13
+
+
+#: Every computed column, in output-contract order (DOMAIN.md §A.16): the
+#: models of rules 3-12, the DSA columns (rule 13), then rules 16 and later.
+COLUMNS: tuple[str, ...] = (*(c for m in MODELS if _before_dsa(m) for c in m.columns),
+                            *DSA_COLUMNS,
+                            *(c for m in MODELS if not _before_dsa(m) for c in m.columns))
 
 _BY_COLUMN = {c: m for m in (*MODELS, DSA_MODEL) for c in m.columns}
 
@@ -398,9 +491,11 @@ def cell(column: str, value: Any) -> str:
 
 
 #: Column value kinds, for reading cells back (:func:`decode`).
-BOOL_COLUMNS = frozenset({"gvh_ligand_mismatch", "hvg_ligand_mismatch"})
+BOOL_COLUMNS = frozenset({"gvh_ligand_mismatch", "hvg_ligand_mismatch", "drb1_mm_dqb1_match"})
 INT_COLUMNS = frozenset({"missing_ligand_count", "cf_ikir", "cf_ikir_donor_ligands",
-                         "b_content_score", "dsa_max_mfi", "dsa_total_mfi"})
+                         "b_content_score", "dsa_max_mfi", "dsa_total_mfi", "hla_mm_gvh",
+                         "hla_mm_hvg",
+                         *(f"hla_mm_{d}_{loc}" for d in ("gvh", "hvg") for loc in MATCH_LOCI)})
 FLOAT_COLUMNS = frozenset({"ikir_score_weighted"})
 
 
@@ -424,6 +519,8 @@ def decode(column: str, text: str) -> Any:
 
 def unknown_warnings(column: str, reason: str) -> tuple[str, ...]:
     """The warnings an unknown column adds (DOMAIN.md §A.17)."""
+    if reason == NOT_APPLICABLE:
+        return ()
     out = [f"unknown({column}: {reason})"]
     gene = model_of(column).allele_gene.get(column)
     if reason == "gene_level_kir" and gene:

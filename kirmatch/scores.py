@@ -1,4 +1,4 @@
-"""One small function per published NK-alloreactivity model (DOMAIN.md rules 4-12).
+"""One small function per published model (DOMAIN.md rules 4-12 and 16).
 
 Each function takes *resolved* inputs (sets of ligands, sets of present KIR
 genes, a KIR3DL1 class …) and returns the model's value. Unresolved inputs are
@@ -13,6 +13,8 @@ canonical names (``KIR2DL1`` …).
 
 from __future__ import annotations
 
+from typing import Any
+
 from kirmatch.propagation import Unknown
 
 __all__ = [
@@ -21,7 +23,11 @@ __all__ = [
     "b_content",
     "cen_motif",
     "cf_ikir",
+    "dpb1_tce",
+    "drb1_mm_dqb1_match",
     "gene_gene_mismatches",
+    "hla_mismatch_totals",
+    "hla_relation",
     "ikir_score_weighted",
     "kir2ds1_status",
     "kir3dl1_hlab",
@@ -334,3 +340,104 @@ def kir3dl1_hlab(donor_class: str, recipient_b_class: str) -> str:
     ('weak inhibiting', 'non-inhibiting', 'non-inhibiting')
     """
     return _HLAB_TABLE.get((donor_class, recipient_b_class), "non-inhibiting")
+
+
+# ---------------------------------------------------------------------------
+# Rule 16: HLA-level assessment of a related donor (DOMAIN.md §A.19)
+# ---------------------------------------------------------------------------
+
+def hla_mismatch_totals(*loci: Any) -> tuple[int, int]:
+    """Total GvH and HvG mismatches over HLA-A, -B, -C, -DRB1 and -DQB1, rule 16.
+
+    Fuchs EJ, McCurdy SR et al., Blood 2022;139:1452-1468,
+    doi:10.1182/blood.2021013443.
+
+    Formula: the sum over the five loci of the recipient alleles the donor
+    lacks (GvH) and of the donor alleles the recipient lacks (HvG), alleles
+    compared at antigen-recognition-site identity (P group, else 2-field
+    protein); each locus contributes 0-2 per direction.
+
+    Missing data: a locus untyped in either person makes both totals unknown
+    (``hla_untyped``); ambiguous typings give a value only when every reading
+    gives the same total.
+
+    >>> from kirmatch.hlamatch import LocusComparison as L
+    >>> hla_mismatch_totals(L(1, 0, True), L(0, 0, True), L(1, 1, True), L(0, 2, True),
+    ...                     L(0, 0, True))
+    (2, 3)
+    """
+    return sum(c.gvh for c in loci), sum(c.hvg for c in loci)
+
+
+def hla_relation(*loci: Any) -> str:
+    """Relationship check over HLA-A, -B, -C, -DRB1 and -DQB1, rule 16.
+
+    Fuchs EJ, McCurdy SR et al., Blood 2022;139:1452-1468 (haploidentical
+    donors share one haplotype).
+
+    Formula: ``identical`` with no mismatch in either direction;
+    ``haploidentical`` when every locus shares at least one allele; else
+    ``not haploidentical`` (warned ``not_haploidentical``: a data error or a
+    recombination the team must see).
+
+    Missing data: a locus untyped in either person makes it unknown.
+
+    >>> from kirmatch.hlamatch import LocusComparison as L
+    >>> hla_relation(*[L(0, 0, True)] * 5), hla_relation(L(1, 1, True), *[L(0, 0, True)] * 4)
+    ('identical', 'haploidentical')
+    >>> hla_relation(L(2, 2, False), *[L(1, 1, True)] * 4)
+    'not haploidentical'
+    """
+    if all(c.gvh == 0 and c.hvg == 0 for c in loci):
+        return "identical"
+    if all(c.shared for c in loci):
+        return "haploidentical"
+    return "not haploidentical"
+
+
+def drb1_mm_dqb1_match(drb1: Any, dqb1: Any) -> bool:
+    """HLA-DRB1 mismatch with HLA-DQB1 match, rule 16.
+
+    Fuchs EJ, McCurdy SR et al., Blood 2022;139:1452-1468 (better
+    disease-free survival with a DRB1 mismatch and a DQB1 match).
+
+    Formula: true when DRB1 has a mismatch in either direction and DQB1 none
+    in either direction.
+
+    Missing data: needs DRB1 and DQB1 of both persons.
+
+    >>> from kirmatch.hlamatch import LocusComparison as L
+    >>> drb1_mm_dqb1_match(L(1, 1, True), L(0, 0, True)), drb1_mm_dqb1_match(
+    ...     L(0, 0, True), L(0, 0, True))
+    (True, False)
+    """
+    return (drb1.gvh > 0 or drb1.hvg > 0) and dqb1.gvh == 0 and dqb1.hvg == 0
+
+
+def dpb1_tce(dpb1: Any, recipient_group: int | str, donor_group: int | str) -> str | Unknown:
+    """HLA-DPB1 T-cell-epitope (TCE) permissiveness and direction, rule 16.
+
+    Crivello P et al., Biol Blood Marrow Transplant 2015;21:233-241 (V2 groups);
+    Fuchs 2022; Blood Adv 2020;4:3474 (GvH-direction non-permissive mismatch).
+
+    Formula: ``match`` when DPB1 has no mismatch in either direction; else the
+    lowest TCE group of each person (1 most immunogenic): equal
+    ``permissive``; the recipient's lower ``non-permissive GvH``; the donor's
+    lower ``non-permissive HvG``.
+
+    Missing data: needs DPB1 of both persons; an allele without a TCE
+    assignment makes a mismatched pair unknown (``unclassified_allele``).
+
+    >>> from kirmatch.hlamatch import LocusComparison as L
+    >>> dpb1_tce(L(0, 1, True), 3, 1), dpb1_tce(L(1, 0, True), 1, 3), dpb1_tce(L(1, 1, True), 3, 3)
+    ('non-permissive HvG', 'non-permissive GvH', 'permissive')
+    >>> dpb1_tce(L(0, 0, True), "unassigned", 3)
+    'match'
+    """
+    if dpb1.gvh == 0 and dpb1.hvg == 0:
+        return "match"
+    if not (isinstance(recipient_group, int) and isinstance(donor_group, int)):
+        return Unknown("unclassified_allele")
+    if recipient_group == donor_group:
+        return "permissive"
+    return "non-permissive GvH" if recipient_group < donor_group else "non-permissive HvG"

@@ -124,3 +124,55 @@ def test_every_model_has_a_test() -> None:
 ])
 def test_gene_gene(donor, recipient, out) -> None:
     assert s.gene_gene_mismatches(F(donor), F(recipient)) == F(out)
+
+
+# ---------------------------------------------------------------------------
+# Rule 16 (DOMAIN.md §A.19): boundary tables of the comparison functions
+# ---------------------------------------------------------------------------
+
+def _L(gvh: int, hvg: int, shared: bool) -> object:
+    from kirmatch.hlamatch import LocusComparison
+
+    return LocusComparison(gvh, hvg, shared)
+
+
+MATCH = (0, 0, True)
+
+
+@pytest.mark.parametrize(("loci", "totals", "relation"), [
+    ([MATCH] * 5, (0, 0), "identical"),
+    ([(1, 1, True), MATCH, (1, 0, True), (0, 1, True), MATCH], (2, 2), "haploidentical"),
+    ([(2, 2, False), MATCH, MATCH, MATCH, MATCH], (2, 2), "not haploidentical"),
+    # homozygous recipient whose allele the donor carries: 0 GvH, 1 HvG, shared
+    ([(0, 1, True)] * 5, (0, 5), "haploidentical"),
+    # a recipient null allele: one present allele, not shared
+    ([(1, 2, False), MATCH, MATCH, MATCH, MATCH], (1, 2), "not haploidentical"),
+    ([(2, 2, False)] * 5, (10, 10), "not haploidentical"),
+])
+def test_hla_totals_and_relation(loci, totals, relation) -> None:
+    cmp = [_L(*x) for x in loci]
+    assert s.hla_mismatch_totals(*cmp) == totals
+    assert s.hla_relation(*cmp) == relation
+
+
+@pytest.mark.parametrize(("drb1", "dqb1", "out"), [
+    ((1, 0, True), MATCH, True), ((0, 1, True), MATCH, True), ((2, 2, False), MATCH, True),
+    (MATCH, MATCH, False), ((1, 1, True), (0, 1, True), False), ((1, 1, True), (1, 0, True),
+                                                                   False),
+])
+def test_drb1_mm_dqb1_match(drb1, dqb1, out) -> None:
+    assert s.drb1_mm_dqb1_match(_L(*drb1), _L(*dqb1)) is out
+
+
+@pytest.mark.parametrize(("dpb1", "r", "d", "out"), [
+    (MATCH, 3, 1, "match"),
+    (MATCH, "unassigned", "unassigned", "match"),
+    ((1, 1, True), 3, 3, "permissive"),
+    ((1, 1, True), 2, 2, "permissive"),
+    ((0, 1, True), 3, 1, "non-permissive HvG"),     # §A.19: donor's group lower
+    ((1, 0, True), 1, 3, "non-permissive GvH"),     # recipient's group lower
+    ((1, 1, True), 2, 3, "non-permissive GvH"),
+    ((1, 1, True), "unassigned", 3, Unknown("unclassified_allele")),
+])
+def test_dpb1_tce(dpb1, r, d, out) -> None:
+    assert s.dpb1_tce(_L(*dpb1), r, d) == out

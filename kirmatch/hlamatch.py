@@ -1,0 +1,255 @@
+"""HLA-level facts of a related donor (rule 16, DOMAIN.md §A.19): what each
+locus typing stands for at antigen-recognition-site (ARS) identity, and how a
+recipient's and a donor's typings of one locus compare.
+
+Two typed alleles *match* when they encode the same ARS: the same P group, or,
+for an allele without one, the same 2-field protein (null alleles are absent).
+A typing below that level is expanded as in rule 2 (:mod:`kirmatch.expand`);
+the locus becomes the set of its possible *readings* (one identity per slot),
+and a comparison is the set of its possible outcomes (propagation, §A.0).
+
+Basis: Fuchs EJ, McCurdy SR et al., Blood 2022;139:1452-1468,
+doi:10.1182/blood.2021013443; Crivello P et al., Biol Blood Marrow Transplant
+2015;21:233-241 (DPB1 TCE); Petersdorf EW et al., Lancet Haematol 2020;7:e50
+(HLA-B leader).
+
+>>> from kirmatch.hla import parse_hla_genotype
+>>> from kirmatch.tables import load_reference_tables
+>>> t = load_reference_tables()
+>>> r = locus_readings(parse_hla_genotype("A*01:01+A*02:01").locus("A"), "A", t)
+>>> d = locus_readings(parse_hla_genotype("A*01:01+A*01:01").locus("A"), "A", t)
+>>> sorted(compare_locus(r.cand, d.cand).values)
+[LocusComparison(gvh=1, hvg=0, shared=True)]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+from typing import Any
+
+from kirmatch.expand import expand_typing
+from kirmatch.hla import HLALocusTyping, HLASlot
+from kirmatch.options import Options
+from kirmatch.propagation import Cand
+from kirmatch.tables import ReferenceTables
+
+__all__ = [
+    "MATCH_LOCI",
+    "OPTIONAL_LOCI",
+    "TOTAL_LOCI",
+    "LocusComparison",
+    "LocusReadings",
+    "NOT_COMPARED",
+    "compare_locus",
+    "compare_optional",
+    "dpb1_tce_of",
+    "locus_readings",
+]
+
+#: Loci compared per locus (§A.19), in output order; totals and the relation
+#: check use the first five.
+TOTAL_LOCI = ("A", "B", "C", "DRB1", "DQB1")
+OPTIONAL_LOCI = ("DRB3", "DRB4", "DRB5", "DQA1", "DPA1")
+MATCH_LOCI = (*TOTAL_LOCI, "DPB1", *OPTIONAL_LOCI)
+
+#: An absent allele (a null allele) in a reading.
+ABSENT = ""
+#: Above this many (recipient reading, donor reading) combinations a comparison
+#: is left unknown rather than enumerated.
+MAX_COMBINATIONS = 20_000
+#: Above this many readings of one locus typing the locus is left unknown.
+MAX_READINGS = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class LocusReadings:
+    """A locus typing as its possible readings (sorted pairs of ARS identities,
+    ``""`` = absent), the DPB1 TCE group of each identity it names, and the
+    warnings (templates with ``{who}``)."""
+
+    cand: Cand[tuple[str, str]]
+    tce: dict[str, int | None]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class LocusComparison:
+    """One outcome of comparing a recipient and a donor at one locus: recipient
+    alleles the donor lacks (``gvh``), donor alleles the recipient lacks
+    (``hvg``), and whether they share an allele."""
+
+    gvh: int
+    hvg: int
+    shared: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _TypingIds:
+    ids: frozenset[str] | None          # None: cannot be expanded
+    unknown: str | None
+    has_null: bool
+    tce: tuple[tuple[str, int | None], ...]
+
+
+_IDS: dict[tuple[int, str, int], _TypingIds] = {}
+
+
+def _typing_ids(t: Any, tables: ReferenceTables, pyard: Any) -> _TypingIds:
+    """The ARS identities one typing token may stand for (cached per name)."""
+    key = (id(tables), t.name, id(pyard))
+    hit = _IDS.get(key)
+    if hit is not None:
+        return hit
+    exp = expand_typing(t, tables, pyard)
+    if exp.unknown:
+        hit = _TypingIds(None, exp.unknown, False, ())
+    else:
+        expressed = exp.expressed
+        ids: set[str] = set()
+        tce: dict[str, int | None] = {}
+        for a in expressed:
+            ident = a.ars_identity or a.protein
+            ids.add(ident)
+            if a.locus == "DPB1":
+                group = tables.dpb1_tce(a.allele)
+                if ident in tce and tce[ident] != group:
+                    tce[ident] = None     # members of one identity disagree: unassigned
+                else:
+                    tce.setdefault(ident, group)
+        hit = _TypingIds(frozenset(ids) if expressed else frozenset({ABSENT}), None,
+                         exp.has_null and bool(expressed), tuple(tce.items()))
+    if len(_IDS) > 50_000:
+        _IDS.clear()
+    _IDS[key] = hit
+    return hit
+
+
+def _slot_ids(slot: HLASlot, tables: ReferenceTables, pyard: Any, who: str,
+              warnings: list[str], tce: dict[str, int | None]) -> frozenset[str] | None:
+    """The ARS identities a slot may stand for (``""`` for a null allele);
+    ``None`` when it cannot be expanded (a MAC code without MAC data)."""
+    out: set[str] = set()
+    for t in slot.alternatives:
+        got = _typing_ids(t, tables, pyard)
+        if got.ids is None:
+            warnings.append(f"{got.unknown}({who} {t.name})")
+            return None
+        if got.has_null:
+            warnings.append(f"null_in_expansion({who} {t.name})")
+        out |= got.ids
+        for ident, group in got.tce:
+            if ident in tce and tce[ident] != group:
+                tce[ident] = None
+            else:
+                tce.setdefault(ident, group)
+    return frozenset(out)
+
+
+def locus_readings(lt: HLALocusTyping | None, locus: str, tables: ReferenceTables,
+                   options: Options | None = None, pyard: Any = None,
+                   who: str = "{who}") -> LocusReadings:
+    """The readings of one locus typing (``None`` = untyped: unknown, ``hla_untyped``).
+
+    Raises
+    ------
+    UnknownAlleleError
+        A well-formed allele (or antigen) the pinned release does not have.
+    """
+    opts = options or Options()
+    if lt is None:
+        return LocusReadings(Cand(frozenset({None}), "hla_untyped"), {},
+                             (f"hla_untyped({who} {locus})",))
+    warnings: list[str] = []
+    tce: dict[str, int | None] = {}
+    readings: set[tuple[str, str] | None] = set()
+    reason = None
+    for alt in lt.alternatives:
+        ids = [_slot_ids(s, tables, pyard, who, warnings, tce) for s in alt]
+        if any(i is None for i in ids):
+            readings.add(None)
+            reason = reason or "mac_unavailable"
+            continue
+        if len(ids) == 1:
+            warnings.append(f"single_allele({who} {locus})")
+            if opts.single_allele == "unknown":
+                readings.add(None)
+                reason = reason or "single_allele"
+                continue
+            ids = [ids[0], ids[0]]
+        first, second = ids
+        if len(first) * len(second) > MAX_READINGS:
+            readings.add(None)
+            reason = reason or "ambiguous_typing"
+            continue
+        for x, y in product(first, second):
+            readings.add((x, y) if x <= y else (y, x))
+    if None in readings:
+        return LocusReadings(Cand(frozenset({None}), reason), tce, tuple(dict.fromkeys(warnings)))
+    cand = Cand.any_of(readings, "ambiguous_typing")
+    return LocusReadings(cand, tce, tuple(dict.fromkeys(warnings)))
+
+
+def _compare(r: tuple[str, str], d: tuple[str, str]) -> LocusComparison:
+    r1, r2 = r
+    d1, d2 = d
+    gvh = (r1 != ABSENT and r1 != d1 and r1 != d2) + (r2 != ABSENT and r2 != d1 and r2 != d2)
+    hvg = (d1 != ABSENT and d1 != r1 and d1 != r2) + (d2 != ABSENT and d2 != r1 and d2 != r2)
+    shared = (r1 != ABSENT and (r1 == d1 or r1 == d2)) or \
+        (r2 != ABSENT and (r2 == d1 or r2 == d2))
+    return LocusComparison(gvh, hvg, shared)
+
+
+#: Every outcome a comparison can have (used when the readings are too many to
+#: enumerate: a superset never makes a value known that is not).
+ALL_OUTCOMES = frozenset(LocusComparison(g, h, s) for g in range(3) for h in range(3)
+                         for s in (False, True))
+
+
+def compare_locus(r: Cand[tuple[str, str]], d: Cand[tuple[str, str]]
+                  ) -> Cand[LocusComparison]:
+    """Every outcome of comparing the recipient's and the donor's readings.
+
+    Unknown (``None``) when either side is unknown; when the combinations of
+    readings exceed :data:`MAX_COMBINATIONS`, every outcome is taken as
+    possible (so only values that hold for all outcomes are reported). The
+    reason is the varying side's (recipient first).
+    """
+    if None in r.values or None in d.values:
+        side = r if None in r.values else d
+        return Cand(frozenset({None}), side.reason or "hla_untyped")
+    reason = r.reason if len(r.values) > 1 else d.reason
+    if len(r.values) * len(d.values) > MAX_COMBINATIONS:
+        return Cand(ALL_OUTCOMES, reason or "ambiguous_typing")
+    out = {_compare(x, y) for x in r.values for y in d.values}
+    return Cand.any_of(out, reason)
+
+
+#: The comparison of an optional locus (DRB3/4/5, DQA1, DPA1) that is not
+#: typed in both persons: rule 16 compares those loci only when both are typed,
+#: so its columns are empty without an unknown warning (not applicable).
+NOT_COMPARED = "not compared"
+
+
+def compare_optional(r: Cand[tuple[str, str]], d: Cand[tuple[str, str]]) -> Cand[Any]:
+    """:func:`compare_locus` for an optional locus: :data:`NOT_COMPARED` when
+    either person has no typing there."""
+    if any(None in c.values and c.reason == "hla_untyped" for c in (r, d)):
+        return Cand.of(NOT_COMPARED)
+    return compare_locus(r, d)
+
+
+def dpb1_tce_of(readings: Cand[tuple[str, str]], tce: dict[str, int | None]
+                ) -> Cand[int | str]:
+    """The lowest DPB1 TCE group of each reading (``"unassigned"`` when an
+    allele of the reading has no TCE assignment; absent alleles are skipped)."""
+    if None in readings.values:
+        return Cand(frozenset({None}), readings.reason)
+    vals: set[int | str] = set()
+    for reading in readings.values:
+        groups = [tce.get(x) for x in reading if x != ABSENT]
+        if not groups or any(g is None for g in groups):
+            vals.add("unassigned")
+        else:
+            vals.add(min(g for g in groups if g is not None))
+    return Cand.any_of(vals, readings.reason)

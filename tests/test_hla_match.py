@@ -1,0 +1,180 @@
+"""Rule 16 (DOMAIN.md §A.19): HLA-level assessment of a related donor.
+
+Every worked check of §A.19 through the library, ``pair --json``, ``batch`` and
+``rank``; allele identity at the antigen-recognition site (P groups), null
+alleles, homozygous and single typings, rule-2 expansion and propagation, the
+``not_haploidentical`` warning and class II typing errors.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from kirmatch import Options, assess_pair
+from kirmatch.cli.main import app
+
+runner = CliRunner()
+
+#: (id, recipient HLA, donor HLA, expected cells) — DOMAIN.md §A.19 worked checks.
+WORKED: list[tuple[str, str, str, dict[str, str]]] = [
+    ("drb1_mm_dqb1_match", "DRB1*15:01+DRB1*04:01^DQB1*06:02+DQB1*03:02",
+     "DRB1*15:01+DRB1*04:04^DQB1*06:02+DQB1*03:02",
+     {"drb1_mm_dqb1_match": "true", "hla_mm_gvh_DRB1": "1", "hla_mm_hvg_DRB1": "1",
+      "hla_mm_gvh_DQB1": "0", "hla_mm_hvg_DQB1": "0"}),
+    ("dpb1_nonpermissive_hvg", "DPB1*04:01+DPB1*04:01", "DPB1*04:01+DPB1*09:01",
+     {"dpb1_tce": "non-permissive HvG", "hla_mm_gvh_DPB1": "0", "hla_mm_hvg_DPB1": "1"}),
+    ("dpb1_nonpermissive_gvh", "DPB1*04:01+DPB1*09:01", "DPB1*04:01+DPB1*04:01",
+     {"dpb1_tce": "non-permissive GvH"}),
+    ("dpb1_permissive", "DPB1*04:01+DPB1*02:01", "DPB1*04:01+DPB1*04:02",
+     {"dpb1_tce": "permissive"}),
+    ("hla_a_counts", "A*01:01+A*02:01", "A*01:01+A*01:01",
+     {"hla_mm_gvh_A": "1", "hla_mm_hvg_A": "0"}),
+]
+FULL_R = ("A*01:01+A*02:01^B*07:02+B*44:02^C*07:02+C*05:01^DRB1*15:01+DRB1*04:01^"
+          "DQB1*06:02+DQB1*03:02^DPB1*04:01+DPB1*02:01")
+
+
+def _row(r: str, d: str, **opts: Any) -> dict[str, str]:
+    return assess_pair({"id": "R", "hla": r}, {"id": "D", "hla": d},
+                       Options(**opts)).to_row()
+
+
+@pytest.mark.parametrize("case", [w[0] for w in WORKED])
+def test_worked_checks_library(case: str) -> None:
+    _, r, d, exp = next(w for w in WORKED if w[0] == case)
+    row = _row(r, d)
+    assert {k: row[k] for k in exp} == exp
+
+
+@pytest.mark.parametrize("case", [w[0] for w in WORKED])
+def test_worked_checks_pair_json(case: str) -> None:
+    _, r, d, exp = next(w for w in WORKED if w[0] == case)
+    res = runner.invoke(app, ["pair", "--recipient-hla", r, "--donor-hla", d, "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    cells = {k: ("true" if v is True else "false" if v is False else str(v))
+             for k, v in doc.items() if k in exp}
+    assert cells == exp
+
+
+def _files(tmp_path: Path, cases: list[tuple[str, str, str]]) -> tuple[Path, Path]:
+    geno = tmp_path / "g.csv"
+    pairs = tmp_path / "p.csv"
+    with open(geno, "w", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["sample_id", "hla", "kir"])
+        for case, r, d in cases:
+            w.writerows([[f"R_{case}", r, ""], [f"D_{case}", d, ""]])
+    with open(pairs, "w", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["recipient_id", "donor_id"])
+        w.writerows([f"R_{c}", f"D_{c}"] for c, _, _ in cases)
+    return geno, pairs
+
+
+def test_worked_checks_batch_and_rank(tmp_path: Path) -> None:
+    geno, pairs = _files(tmp_path, [(c, r, d) for c, r, d, _ in WORKED])
+    out = tmp_path / "o.csv"
+    res = runner.invoke(app, ["batch", "--genotypes", str(geno), "--pairs", str(pairs),
+                              "--output", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    with open(out, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    ranked = runner.invoke(app, ["rank", "-g", str(geno), "-p", str(pairs), "--json"])
+    assert ranked.exit_code == 0, ranked.output
+    rank_rows = json.loads(ranked.stdout)["results"]
+    for (case, _, _, exp), row, rrow in zip(WORKED, rows, rank_rows, strict=True):
+        assert {k: row[k] for k in exp} == exp, case
+        assert {k: rrow[k] for k in exp} == exp, case
+
+
+def test_b_relation_identical_haploidentical_not(tmp_path: Path) -> None:
+    same = _row(FULL_R, FULL_R)
+    assert (same["hla_relation"], same["hla_mm_gvh"], same["hla_mm_hvg"]) == (
+        "identical", "0", "0")
+    haplo = ("A*01:01+A*24:02^B*07:02+B*35:01^C*07:02+C*04:01^DRB1*15:01+DRB1*11:01^"
+             "DQB1*06:02+DQB1*03:01^DPB1*04:01+DPB1*02:01")
+    h = _row(FULL_R, haplo)
+    assert (h["hla_relation"], h["hla_mm_gvh"], h["hla_mm_hvg"], h["dpb1_tce"]) == (
+        "haploidentical", "5", "5", "match")
+    assert "not_haploidentical" not in h["warnings"]
+    stranger = ("A*03:01+A*24:02^B*08:01+B*35:01^C*07:01+C*04:01^DRB1*03:01+DRB1*11:01^"
+                "DQB1*02:01+DQB1*03:01")
+    n = _row(FULL_R, stranger)
+    assert (n["hla_relation"], n["hla_mm_gvh"], n["hla_mm_hvg"]) == (
+        "not haploidentical", "10", "10")
+    assert "not_haploidentical(donor)" in n["warnings"].split(";")
+    # DPB1 untyped in the donor: totals and relation do not need it
+    assert n["dpb1_tce"] == "" and "unknown(dpb1_tce: hla_untyped)" in n["warnings"]
+
+
+def test_ars_identity_p_groups_g_groups_and_nulls() -> None:
+    # A*02:09 is in A*02:01P: the same antigen-recognition site, no mismatch
+    p = _row("A*02:01+A*01:01", "A*02:09+A*01:01")
+    assert (p["hla_mm_gvh_A"], p["hla_mm_hvg_A"]) == ("0", "0")
+    g = _row("DRB1*15:01+DRB1*04:01", "DRB1*15:01:01G+DRB1*04:01")
+    assert (g["hla_mm_gvh_DRB1"], g["hla_mm_hvg_DRB1"]) == ("0", "0")
+    # a null allele is absent: nothing to mismatch in either direction
+    n = _row("A*01:01:01:02N+A*02:01", "A*02:01+A*02:01")
+    assert (n["hla_mm_gvh_A"], n["hla_mm_hvg_A"]) == ("0", "0")
+    n2 = _row("A*02:01+A*02:01", "A*01:01:01:02N+A*02:01")
+    assert (n2["hla_mm_gvh_A"], n2["hla_mm_hvg_A"]) == ("0", "0")
+    # homozygous typing (one allele given): both slots
+    h = _row("A*02:01", "A*02:01+A*01:01")
+    assert (h["hla_mm_gvh_A"], h["hla_mm_hvg_A"]) == ("0", "1")
+    assert "single_allele(recipient A)" in h["warnings"]
+
+
+def test_expansion_and_propagation() -> None:
+    # an allele list whose members share the ARS with the other side's allele
+    agree = _row("A*02:01/A*02:09+A*01:01", "A*02:01+A*01:01")
+    assert (agree["hla_mm_gvh_A"], agree["hla_mm_hvg_A"]) == ("0", "0")
+    # XX: A*02:01 or another A*02 protein: the count varies, so it is unknown ...
+    xx = _row("A*02:XX+A*01:01", "A*02:01+A*01:01")
+    assert xx["hla_mm_gvh_A"] == "" and "unknown(hla_mm_gvh_A: ambiguous_typing)" in \
+        xx["warnings"]
+    # ... but the donor shares A*01:01 whatever the reading: haploidentical at A
+    typed = "^B*07:02+B*44:02^C*07:02+C*05:01^DRB1*15:01+DRB1*04:01^DQB1*06:02+DQB1*03:02"
+    rel = _row("A*02:XX+A*01:01" + typed, "A*24:02+A*01:01" + typed)
+    assert rel["hla_relation"] == "haploidentical"
+    # single_allele=unknown: the second allele could be anything
+    s = _row("DQB1*06:02", "DQB1*06:02+DQB1*03:02", single_allele="unknown")
+    assert s["hla_mm_gvh_DQB1"] == "" and "unknown(hla_mm_gvh_DQB1: single_allele)" in \
+        s["warnings"]
+
+
+def test_optional_loci_compared_only_when_typed() -> None:
+    both = _row("DRB3*01:01+DRB3*02:02", "DRB3*01:01+DRB3*01:01")
+    assert (both["hla_mm_gvh_DRB3"], both["hla_mm_hvg_DRB3"]) == ("1", "0")
+    # typed in one person only: not compared (§A.19 "when both are typed"): empty
+    # cells, and no unknown warning, since nothing is unknown
+    one = _row("DRB3*01:01+DRB3*02:02", "DRB1*15:01+DRB1*04:01")
+    assert (one["hla_mm_gvh_DRB3"], one["hla_mm_hvg_DRB3"]) == ("", "")
+    assert "DRB3" not in one["warnings"]
+    # typed in both but ambiguous: unknown, warned
+    amb = _row("DRB3*01:01+DRB3*02:02", "DRB3*01:XX+DRB3*02:02")
+    assert amb["hla_mm_gvh_DRB3"] == "" and \
+        "unknown(hla_mm_gvh_DRB3: ambiguous_typing)" in amb["warnings"]
+
+
+def test_class_ii_unknown_allele_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="DRB1\\*99:99"):
+        _row("DRB1*99:99+DRB1*04:01", "DRB1*15:01+DRB1*04:01")
+    geno, pairs = _files(tmp_path, [("bad", "A*01:01+A*02:01^DRB1*99:99+DRB1*04:01",
+                                     "A*01:01+A*02:01"),
+                                    ("good", "A*01:01+A*02:01", "A*01:01+A*02:01")])
+    out = tmp_path / "o.csv"
+    res = runner.invoke(app, ["batch", "--genotypes", str(geno), "--pairs", str(pairs),
+                              "--output", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    with open(out, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows[0]["status"] == "error" and "DRB1*99:99" in rows[0]["error"]
+    assert rows[0]["error"].startswith("unknown_allele:")
+    assert rows[1]["status"] == "ok" and rows[1]["hla_mm_gvh_A"] == "0"
