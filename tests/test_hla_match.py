@@ -78,14 +78,19 @@ def _files(tmp_path: Path, cases: list[tuple[str, str, str]]) -> tuple[Path, Pat
     return geno, pairs
 
 
-def test_worked_checks_batch_and_rank(tmp_path: Path) -> None:
-    geno, pairs = _files(tmp_path, [(c, r, d) for c, r, d, _ in WORKED])
+def _batch(tmp_path: Path, geno: Path, pairs: Path) -> list[dict[str, str]]:
+    """``kirmatch batch`` on the files; the output rows."""
     out = tmp_path / "o.csv"
     res = runner.invoke(app, ["batch", "--genotypes", str(geno), "--pairs", str(pairs),
                               "--output", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
     with open(out, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+        return list(csv.DictReader(fh))
+
+
+def test_worked_checks_batch_and_rank(tmp_path: Path) -> None:
+    geno, pairs = _files(tmp_path, [(c, r, d) for c, r, d, _ in WORKED])
+    rows = _batch(tmp_path, geno, pairs)
     ranked = runner.invoke(app, ["rank", "-g", str(geno), "-p", str(pairs), "--json"])
     assert ranked.exit_code == 0, ranked.output
     rank_rows = json.loads(ranked.stdout)["results"]
@@ -169,12 +174,7 @@ def test_class_ii_unknown_allele_is_an_error(tmp_path: Path) -> None:
     geno, pairs = _files(tmp_path, [("bad", "A*01:01+A*02:01^DRB1*99:99+DRB1*04:01",
                                      "A*01:01+A*02:01"),
                                     ("good", "A*01:01+A*02:01", "A*01:01+A*02:01")])
-    out = tmp_path / "o.csv"
-    res = runner.invoke(app, ["batch", "--genotypes", str(geno), "--pairs", str(pairs),
-                              "--output", str(out), "--quiet"])
-    assert res.exit_code == 0, res.output
-    with open(out, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = _batch(tmp_path, geno, pairs)
     assert rows[0]["status"] == "error" and "DRB1*99:99" in rows[0]["error"]
     assert rows[0]["error"].startswith("unknown_allele:")
     assert rows[1]["status"] == "ok" and rows[1]["hla_mm_gvh_A"] == "0"
