@@ -136,6 +136,8 @@ def render_pair(res: PairAssessment, r: Person, d: Person, tables: ReferenceTabl
         f"  {_v(v['kir2dl1_245'])}",
         "Donor-specific antibodies [" + _cite("dsa_tier") + "]",
         *_dsa_lines(res),
+        "HLA matching (rule 16) [" + _cite("hla_relation") + "]",
+        *_hla_lines(v),
     ]
     if res.warnings:
         lines += ["", "Warnings:"] + [f"  - {w}" for w in res.warnings]
@@ -163,4 +165,26 @@ def _dsa_lines(res: Any) -> list[str]:
     out += [f"  left out (recipient's own antigen): {h.text()}" for h in d.self_antigen]
     if not (d.hits or d.possible or d.below or d.self_antigen):
         out.append("  no antibody against this donor")
+    return out
+
+
+def _hla_lines(v: dict[str, Any]) -> list[str]:
+    """Rule 16: relation, mismatches per locus and direction, DRB1/DQB1, DPB1 TCE."""
+    from kirmatch.hlamatch import MATCH_LOCI, OPTIONAL_LOCI
+
+    loci = []
+    for loc in MATCH_LOCI:
+        g, h = v[f"hla_mm_gvh_{loc}"], v[f"hla_mm_hvg_{loc}"]
+        if loc in OPTIONAL_LOCI and g == "" and h == "":
+            continue      # compared only when both persons are typed
+        loci.append(f"{loc} {_v(g)}/{_v(h)}")
+    out = [f"  relation {_v(v['hla_relation'])}; mismatches GvH/HvG (A, B, C, DRB1, DQB1) "
+           f"{_v(v['hla_mm_gvh'])}/{_v(v['hla_mm_hvg'])}",
+           "  per locus GvH/HvG: " + ", ".join(loci)]
+    extra = [f"DRB1 mismatched with DQB1 matched: {_v(v['drb1_mm_dqb1_match'])}",
+             f"DPB1 TCE: {_v(v['dpb1_tce'])}"]
+    for col in ("recipient_b_leader", "donor_b_leader", "b_leader_match"):
+        if col in v:
+            extra.append(f"{col.replace('_', ' ')}: {_v(v[col])}")
+    out.append("  " + "; ".join(extra))
     return out
