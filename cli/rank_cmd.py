@@ -33,6 +33,11 @@ from .options import (
 )
 
 
+#: rule-16 relation, short for the terminal table
+_RELATION = {"identical": "identical", "haploidentical": "haplo",
+             "not haploidentical": "NOT haplo"}
+
+
 def register(app: typer.Typer, handle_errors: Any) -> None:
     @app.command("rank")
     @handle_errors
@@ -250,7 +255,7 @@ def _print_tables(ranked: Any) -> None:
         table.add_column("donor", overflow="fold", min_width=6)
         table.add_column("DSA", no_wrap=True)
         table.add_column("CF-iKIR", justify="right", no_wrap=True)
-        table.add_column("GvH mm", overflow="fold")
+        table.add_column("HLA", no_wrap=True)
         table.add_column("age/sex/rel", overflow="fold")
         table.add_column("why not higher", overflow="fold", ratio=1, min_width=16)
         for r in sorted(rows, key=lambda x: (x.rank is None, x.rank or 0)):
@@ -264,11 +269,9 @@ def _print_tables(ranked: Any) -> None:
             clin = "/".join("?" if x in (None, "") else str(x) for x in (
                 f"{c.donor_age:g}" if c and c.donor_age is not None else None,
                 c.donor_sex if c else None, c.relationship if c else None))
-            gvh = v["gvh_ligand_mismatch"]
             table.add_row(str(r.rank), escape(a.donor_id), v["dsa_tier"] or "unknown",
                           str(v["cf_ikir"]) if v["cf_ikir"] != "" else "?",
-                          ("yes " + v["gvh_mismatched_ligands"]) if gvh is True else
-                          ("no" if gvh is False else "?"), escape(clin),
+                          _RELATION.get(v["hla_relation"], "?"), escape(clin),
                           escape(r.rank_reason))
         console.print(table)
     console.print("Research and decision support, not a medical device. Unknown values "

@@ -871,7 +871,7 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     engine = Engine(people, options, tables, pyard)
     panels = None if antibodies is None else PanelScreen(
         shared_screen(tables, options, pyard), people, antibodies)
-    _, r_ids = lookup_ids(people, pairs.table.column("recipient_id"))
+    r_idx, r_ids = lookup_ids(people, pairs.table.column("recipient_id"))
     d_idx, d_ids = lookup_ids(people, pairs.table.column("donor_id"))
     res = assess_chunk(engine, pairs, panels=panels)
     opts_record = run_record(options, tables)
@@ -897,11 +897,14 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
             values = {c: decode(c, cols[c][j]) for c in COLUMNS}
             warnings = set(filter(None, cols["warnings"][j].split(";")))
             dsa = NO_ANTIBODY_DATA if res.dsa is None else res.dsa.result(j)
-            unknown = dsa.unknown()
+            unknown = {**_unknown_reasons(warnings), **dsa.unknown()}
             warnings.update(f"clinical_unknown({f})" for f in _clinical_unknown(clinical,
                                                                                 policy))
-            facts = {"donor_ikir": engine.fact_of("ikir", int(d_idx[j])),
-                     "kir3dl1_class": engine.fact_of("kir3dl1_class", int(d_idx[j]))}
+            di, ri = int(d_idx[j]), int(r_idx[j])
+            facts = {"donor_ikir": engine.fact_of("ikir", di),
+                     "kir3dl1_class": engine.fact_of("kir3dl1_class", di),
+                     "recipient_hla": people.hla(ri), "donor_hla": people.hla(di),
+                     "recipient_kir": people.kir(ri), "donor_kir": people.kir(di)}
             res_j = PairAssessment(rid, did, values, tuple(sorted(warnings)), opts_record,
                                    unknown=unknown, facts=facts, dsa=dsa)
             assessed.append((res_j, clinical))
@@ -932,6 +935,16 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
         rank, reason = ranks[i]
         out.append(RankedRow(i, canonical_clinical(records[i], clinical), a, rank, reason,
                              clinical, pairs.first_row + i))
+    return out
+
+
+def _unknown_reasons(warnings: set[str]) -> dict[str, str]:
+    """Column -> reason from the row's ``unknown(<column>: <reason>)`` warnings."""
+    out = {}
+    for w in warnings:
+        if w.startswith("unknown(") and w.endswith(")") and ": " in w:
+            col, _, reason = w[8:-1].partition(": ")
+            out[col] = reason
     return out
 
 

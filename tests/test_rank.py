@@ -167,32 +167,55 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.pyard
 @pytest.mark.slow
-def test_html_report_renders(env, tmp_path) -> None:
+def test_html_report_renders(tmp_path) -> None:
+    """Report v2 (issue 12): typings side by side with mismatches per locus and
+    direction, KIR gene content, every model with its meaning and unknown
+    reasons, DSA hits and possible hits, warnings in words, the policy chain,
+    inputs, releases, date and a sign-off block; self-contained; rendered by
+    headless Chromium (screenshot, printed PDF and the rendered DOM's text)."""
     html = tmp_path / "report.html"
     res = rank("--report", str(html))
     assert res.exit_code == 0, res.output
     text = html.read_text()
-    for needle in ("Recipient P1", "P1-sister", "<svg", "missing ligand", "B57",
-                   "not a medical device", "IPD-IMGT/HLA 3.58.0", "kir-first"):
+    for needle in (
+            "Recipient P1", "Recipient P3", "P1-sister", "<svg", "missing ligand",
+            "not a medical device", "IPD-IMGT/HLA 3.58.0", "IPD-KIR 2.13.0", "Generated ",
+            "Inputs: genotypes.csv, pairs.csv, antibodies.csv",
+            "dsa_tier → donor_age_band (bands at 58) → cf_ikir",
+            # rule 16: typings side by side, mismatches per direction, the relation
+            "<th>Locus</th><th>Recipient</th>", "DRB1*15:01:01G", "GvH 1 · HvG 1",
+            "<b>not haploidentical</b>", "identical</td>",
+            # KIR content, the model table with meanings and unknown reasons
+            "Donor KIR gene content", "<th>cf_ikir</th><td>count of functional donor",
+            "unknown: allele-level KIR needed",
+            # DSA: the G-typed father, thresholds, possible hits and how to settle them
+            "B7</td><td>12,500 C1q+ (high)", "Tiers by MFI: low ≥ 1,000",
+            "untyped DRB3</td><td>type the donor at HLA-DRB3</td>",
+            # warnings in words, the sign-off block, print stylesheet
+            "the donor shares no HLA allele with the recipient at some locus",
+            "<h3>Sign-off</h3>", "Transplant physician", "@media print"):
         assert needle in text, needle
     assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
-    assert "https://" not in text
+    assert "https://" not in text and "{'" not in text      # no raw Python dict
     exe = _chromium()
     if exe is None:
         pytest.skip("chromium not installed (.ci/run installs Debian's chromium)")
-    png = tmp_path / "report.png"
-    proc = subprocess.run(
-        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}",
-         "--window-size=1200,1600", html.as_uri()],
-        capture_output=True, text=True, timeout=120, check=False)
-    assert png.exists(), proc.stderr[-2000:]
-    data = png.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len(data) > 20_000  # a blank page compresses to a few KB
+    base = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
+    png, pdf = tmp_path / "report.png", tmp_path / "report.pdf"
+    for extra in ([f"--screenshot={png}", "--window-size=1200,1600"],
+                  [f"--print-to-pdf={pdf}", "--no-pdf-header-footer"]):
+        proc = subprocess.run([*base, *extra, html.as_uri()], capture_output=True, text=True,
+                              timeout=120, check=False)
+    assert png.exists() and pdf.exists(), proc.stderr[-2000:]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.read_bytes().count(b"/Type /Page") >= 3
+    dom = subprocess.run([*base, "--dump-dom", html.as_uri()], capture_output=True, text=True,
+                         timeout=120, check=False).stdout
+    for needle in ("Recipient P3", "not haploidentical", "Sign-off", "P3-father"):
+        assert needle in dom, needle
 
 
 def test_wide_genotypes_mean_the_same_to_rank_and_batch(tmp_path) -> None:
