@@ -960,8 +960,13 @@ class PanelScreen:
             for combo in zip(*np.unravel_index(flat, sizes), strict=True):
                 typings = {loc: (people.locus_vocab[loc][int(code)] if loc in people.locus_vocab
                                  else None) for loc, code in zip(loci, combo, strict=True)}
-                table[tuple(int(c) for c in combo)] = self._code(
-                    self.screen.carriage_of_loci(spec, typings))
+                try:
+                    code = self._code(self.screen.carriage_of_loci(spec, typings))
+                except KirmatchError:
+                    # a typing that cannot be read (an unknown allele): its person is
+                    # an error row of the engine, whose cells are never shown
+                    code = 0
+                table[tuple(int(c) for c in combo)] = code
             out = table[cols]
         return out
 

@@ -712,3 +712,22 @@ def test_run_batch_with_antibodies_api(tmp_path: Path) -> None:
     assert summary.rows_error == 0
     got = pd.read_parquet(tmp_path / "o.parquet")
     assert got.loc[got["recipient_id"] == "R_g_group_b7_c1q", "dsa_tier"].tolist() == ["high"]
+
+
+def test_an_unknown_allele_fails_only_its_persons_pairs(tmp_path: Path, no_pyard: None) -> None:
+    """A typing that cannot be read (unknown allele) at an antibody's locus makes
+    that person's pairs errors; every other pair still gets its DSA columns."""
+    geno = tmp_path / "g.csv"
+    geno.write_text("sample_id,hla,kir\nR,A*01:01+A*26:01^B*08:01+B*18:01,\n"
+                    "D,A*01:01+A*02:01^B*07:02+B*08:01,\nX,A*01:01+A*02:01^B*99:99+B*08:01,\n")
+    pairs = tmp_path / "p.csv"
+    pairs.write_text("recipient_id,donor_id\nR,D\nR,X\nX,D\n")
+    ab = _write_antibodies(tmp_path / "a.csv", [("R", "B7", 6000, ""), ("X", "B7", 6000, "")])
+    out = tmp_path / "o.csv"
+    res = runner.invoke(app, ["batch", "--genotypes", str(geno), "--pairs", str(pairs),
+                              "--antibodies", str(ab), "--output", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    rows = _rows(out)
+    assert [r["status"] for r in rows] == ["ok", "error", "error"]
+    assert rows[0]["dsa_tier"] == "high"
+    assert all("B*99:99" in r["error"] for r in rows[1:])
