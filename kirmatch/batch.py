@@ -99,10 +99,13 @@ def lookup_ids(people: People, values: pa.Array) -> tuple[np.ndarray, list[str]]
     stripped id texts."""
     text = pc.utf8_trim_whitespace(as_text(values))
     ids = text.to_pylist()
-    out = people.positions(ids) if len(people) else np.full(len(ids), NOT_FOUND, np.int64)
-    empty = np.asarray(pc.equal(pc.utf8_length(text), 0).to_numpy(zero_copy_only=False), bool)
-    out[empty] = EMPTY
-    return out, ids
+    # look each distinct id up once (a chunk repeats its recipients and donors)
+    enc = pc.dictionary_encode(text)
+    uniq = enc.dictionary.to_pylist()
+    pos = people.positions(uniq) if len(people) else np.full(len(uniq), NOT_FOUND, np.int64)
+    pos[np.array([u == "" for u in uniq], bool)] = EMPTY
+    codes = np.asarray(enc.indices.to_numpy(zero_copy_only=False), np.int64)
+    return pos[codes] if len(uniq) else np.full(len(ids), NOT_FOUND, np.int64), ids
 
 
 def assess_chunk(engine: Engine, chunk: Chunk, *, panels: PanelScreen | None = None,
