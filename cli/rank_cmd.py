@@ -156,7 +156,7 @@ def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
         abs_by_recipient = read_antibodies(areader, tables)
     pyard = get_backend()
     ranked = rank_cohort(people, chunk, policy=pol, options=opts, tables=tables,
-                         antibodies=abs_by_recipient, pyard=pyard)
+                         antibodies=abs_by_recipient, pyard=pyard, details=report is not None)
     record = run_record(opts, tables)
     meta = {
         **{k: record[k] for k in ("rules", "kirmatch_version", "ipd_imgt_hla", "ipd_kir")},

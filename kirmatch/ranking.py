@@ -41,13 +41,14 @@ import hashlib
 import itertools
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from kirmatch.api import check_mapping, check_path, check_sequence, check_type
 from kirmatch.errors import InputSchemaError, UsageError
+from kirmatch.tabular import is_blank
 
 __all__ = [
     "BUILTIN_POLICIES",
@@ -399,9 +400,7 @@ class Clinical:
 
 
 def _blank(v: object) -> bool:
-    from kirmatch.tabular import is_blank
-
-    return is_blank(v)
+    return v is None or v == "" or is_blank(v)
 
 
 #: Relationship words labs write, and the canonical value each means.
@@ -828,7 +827,13 @@ class RankedRow:
     row: int = 0                         # 1-based data row of the pairs file
 
     def to_row(self) -> dict[str, str]:
-        out = self.assessment.to_row()
+        a = self.assessment
+        if a.status == "ok" and isinstance(a.values, _RowValues):
+            # the engine's own cells (what to_row would encode again, one by one)
+            out = {"recipient_id": a.recipient_id, "donor_id": a.donor_id, "status": "ok",
+                   "error": "", "warnings": ";".join(a.warnings), **a.values.cells()}
+        else:
+            out = a.to_row()
         out["rank"] = "" if self.rank is None else str(self.rank)
         out["rank_reason"] = self.rank_reason
         return out
@@ -850,9 +855,73 @@ def canonical_clinical(row: Mapping[str, Any], clinical: Clinical | None) -> dic
     return out
 
 
+class _Cells:
+    """The engine's output cells of one chunk, column by column: each column's
+    distinct cells and one code per row, decoded once per distinct cell."""
+
+    def __init__(self, columns: Mapping[str, Any], names: Sequence[str]) -> None:
+        import numpy as np
+        import pyarrow as pa
+
+        from kirmatch.registry import decode
+
+        self.vocab: dict[str, list[str]] = {}
+        self.codes: dict[str, Any] = {}
+        self.decoded: dict[str, list[Any]] = {}
+        for c in names:
+            arr = columns[c]
+            if isinstance(arr, pa.ChunkedArray):
+                arr = arr.combine_chunks()
+            if isinstance(arr, pa.DictionaryArray):
+                self.vocab[c] = arr.dictionary.to_pylist()
+                self.codes[c] = np.asarray(arr.indices.to_numpy(zero_copy_only=False))
+            else:
+                self.vocab[c] = arr.to_pylist()
+                self.codes[c] = np.arange(len(arr))
+            self.decoded[c] = [decode(c, t) for t in self.vocab[c]]
+            self.codes[c] = self.codes[c].tolist()
+
+    def text(self, column: str, j: int) -> str:
+        return self.vocab[column][self.codes[column][j]]
+
+    def value(self, column: str, j: int) -> Any:
+        return self.decoded[column][self.codes[column][j]]
+
+
+class _RowValues(Mapping[str, Any]):
+    """One row's decoded contract values, read from :class:`_Cells` on access."""
+
+    __slots__ = ("_cells", "_j")
+
+    def __init__(self, cells: _Cells, j: int) -> None:
+        self._cells, self._j = cells, j
+
+    def __getitem__(self, column: str) -> Any:
+        if column not in self._cells.decoded:
+            raise KeyError(column)
+        return self._cells.value(column, self._j)
+
+    def __iter__(self) -> Any:
+        from kirmatch.registry import COLUMNS
+
+        return iter(COLUMNS)
+
+    def __len__(self) -> int:
+        from kirmatch.registry import COLUMNS
+
+        return len(COLUMNS)
+
+    def cells(self) -> dict[str, str]:
+        """The row's contract cells as the engine wrote them."""
+        from kirmatch.registry import COLUMNS
+
+        c, j = self._cells, self._j
+        return {col: c.vocab[col][c.codes[col][j]] for col in COLUMNS}
+
+
 def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables: Any,
-                antibodies: Mapping[str, Any] | None = None, pyard: Any = None
-                ) -> list[RankedRow]:
+                antibodies: Mapping[str, Any] | None = None, pyard: Any = None,
+                details: bool = True) -> list[RankedRow]:
     """Assess (with the batch engine) and rank every candidate of a pairs table.
 
     ``people`` is a :class:`kirmatch.people.People`; ``pairs`` a
@@ -860,13 +929,15 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     optional clinical columns; ``antibodies`` maps recipient id to its antibody
     list or to the error its rows raised (then that recipient's rows are errors
     and the others are still ranked). One result per pairs row, in file order.
+    ``details=False`` leaves out what only the HTML report shows (each pair's
+    typings and full DSA result), which makes large cohorts faster.
     """
     from kirmatch.batch import assess_chunk, lookup_ids
     from kirmatch.dsa import NO_ANTIBODY_DATA, PanelScreen, shared_screen
     from kirmatch.engine import Engine
     from kirmatch.errors import KirmatchError
     from kirmatch.pair import PairAssessment, error_row, run_record
-    from kirmatch.registry import COLUMNS, decode
+    from kirmatch.registry import COLUMNS
 
     engine = Engine(people, options, tables, pyard)
     panels = None if antibodies is None else PanelScreen(
@@ -876,17 +947,19 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     res = assess_chunk(engine, pairs, panels=panels)
     opts_record = run_record(options, tables)
     records = pairs.records()
-    cols = {c: res.columns[c].to_pylist() for c in ("status", "error", "warnings", *COLUMNS)}
+    cells = _Cells(res.columns, ("status", "error", "warnings", *COLUMNS))
     seen: dict[tuple[str, str], list[int]] = {}
     for j in range(pairs.num_rows):
         if j not in pairs.errors and r_ids[j] and d_ids[j]:
             seen.setdefault((r_ids[j], d_ids[j]), []).append(j)
+    # warnings and unknown reasons, once per distinct warnings cell
+    by_warnings: dict[int, tuple[frozenset[str], dict[str, str]]] = {}
     assessed: list[tuple[Any, Clinical | None]] = []
     for j in range(pairs.num_rows):
         rid, did, line = r_ids[j], d_ids[j], pairs.first_row + j
         try:
-            if cols["status"][j] == "error":
-                raise _RowError(cols["error"][j])
+            if cells.text("status", j) == "error":
+                raise _RowError(cells.text("error", j))
             dups = seen.get((rid, did), [])
             if len(dups) > 1:
                 rows_txt = ", ".join(str(pairs.first_row + k) for k in dups)
@@ -894,19 +967,23 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
                                        f"{rid!r} (pairs rows {rows_txt})", row=line,
                                        column="donor_id")
             clinical = _located(parse_clinical, records[j], line)
-            values = {c: decode(c, cols[c][j]) for c in COLUMNS}
-            warnings = set(filter(None, cols["warnings"][j].split(";")))
-            dsa = NO_ANTIBODY_DATA if res.dsa is None else res.dsa.result(j)
-            unknown = {**_unknown_reasons(warnings), **dsa.unknown()}
-            warnings.update(f"clinical_unknown({f})" for f in _clinical_unknown(clinical,
-                                                                                policy))
+            wcode = cells.codes["warnings"][j]
+            got = by_warnings.get(wcode)
+            if got is None:
+                ws = frozenset(filter(None, cells.vocab["warnings"][wcode].split(";")))
+                got = by_warnings[wcode] = (ws, _unknown_reasons(ws))
+            warnings, unknown = got
             di, ri = int(d_idx[j]), int(r_idx[j])
-            facts = {"donor_ikir": engine.fact_of("ikir", di),
-                     "kir3dl1_class": engine.fact_of("kir3dl1_class", di),
-                     "recipient_hla": people.hla(ri), "donor_hla": people.hla(di),
-                     "recipient_kir": people.kir(ri), "donor_kir": people.kir(di)}
-            res_j = PairAssessment(rid, did, values, tuple(sorted(warnings)), opts_record,
-                                   unknown=unknown, facts=facts, dsa=dsa)
+            facts: dict[str, Any] = {"donor_ikir": engine.fact_of("ikir", di),
+                                     "kir3dl1_class": engine.fact_of("kir3dl1_class", di)}
+            dsa = None
+            if details:
+                dsa = NO_ANTIBODY_DATA if res.dsa is None else res.dsa.result(j)
+                facts.update({"recipient_hla": people.hla(ri), "donor_hla": people.hla(di),
+                              "recipient_kir": people.kir(ri), "donor_kir": people.kir(di)})
+            res_j = PairAssessment(rid, did, _RowValues(cells, j),  # type: ignore[arg-type]
+                                   tuple(sorted(warnings)), opts_record, unknown=unknown,
+                                   facts=facts, dsa=dsa)
             assessed.append((res_j, clinical))
         except _RowError as exc:
             assessed.append((PairAssessment(rid, did, {}, (), opts_record, status="error",
@@ -925,11 +1002,17 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
             if a.status == "error":
                 ranks[i] = (None, "")
                 continue
-            detail = a.dsa.detail() if a.dsa is not None else ""
+            # the strongest definite DSA, as listed first in dsa_hits ("B7 12500 C1q+")
+            detail = (a.values.get("dsa_hits") or "").split(";")[0]
             index_of[a.donor_id] = i  # unique: duplicates were made error rows
-            cands.append(Candidate(a.donor_id, a.to_dict(), clinical or Clinical(), detail))
+            cands.append(Candidate(a.donor_id, a.values, clinical or Clinical(), detail))
         for rd in rank_donors(cands, policy):
-            ranks[index_of[rd.donor_id]] = (rd.rank, rd.rank_reason)
+            i = index_of[rd.donor_id]
+            ranks[i] = (rd.rank, rd.rank_reason)
+            if rd.clinical_unknown:   # clinical fields the policy needed and did not get
+                a, clinical = assessed[i]
+                ws = {*a.warnings, *(f"clinical_unknown({f})" for f in rd.clinical_unknown)}
+                assessed[i] = (replace(a, warnings=tuple(sorted(ws))), clinical)
     out = []
     for i, (a, clinical) in enumerate(assessed):
         rank, reason = ranks[i]
@@ -938,7 +1021,7 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     return out
 
 
-def _unknown_reasons(warnings: set[str]) -> dict[str, str]:
+def _unknown_reasons(warnings: Iterable[str]) -> dict[str, str]:
     """Column -> reason from the row's ``unknown(<column>: <reason>)`` warnings."""
     out = {}
     for w in warnings:
@@ -959,10 +1042,3 @@ def _located(fn: Any, row: Mapping[str, Any], line: int) -> Any:
         return fn(row)
     except KirmatchError as exc:
         raise exc.located(row=line) from None
-
-
-def _clinical_unknown(clinical: Clinical, policy: Policy) -> tuple[str, ...]:
-    """The blank clinical fields that the policy's criteria needed, in policy order."""
-    cand = Candidate("", {}, clinical)
-    return tuple(dict.fromkeys(f for c in policy.criteria
-                               for f in _criterion(c, cand, policy).missing))
