@@ -30,6 +30,7 @@ from .options import (
     IpdCompatibleOpt,
     SingleAllele,
     SingleAlleleOpt,
+    WkirWeightsOpt,
     build_options,
 )
 
@@ -153,6 +154,7 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
         dsa_high_mfi: DsaHighOpt = 5000.0,
         dsa_very_high_mfi: DsaVeryHighOpt = 20000.0,
         dsa_count_self: DsaCountSelfOpt = False,
+        wkir_weights: WkirWeightsOpt = "0.80,0.14,0.99",
     ) -> None:
         """All models for every pair of a pairs file, streamed (millions of pairs).
 

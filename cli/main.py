@@ -37,6 +37,7 @@ from .options import (
     JsonOpt,
     SingleAllele,
     SingleAlleleOpt,
+    WkirWeightsOpt,
     build_options,
 )
 from .signals import Terminated, raise_on_signals
@@ -261,6 +262,7 @@ def pair(
     dsa_high_mfi: DsaHighOpt = 5000.0,
     dsa_very_high_mfi: DsaVeryHighOpt = 20000.0,
     dsa_count_self: DsaCountSelfOpt = False,
+    wkir_weights: WkirWeightsOpt = "0.80,0.14,0.99",
 ) -> None:
     """All NK-alloreactivity models for one recipient-donor pair (rules 3-13)."""
     from kirmatch.pair import assess_pair, make_person

@@ -65,6 +65,7 @@ from kirmatch.scores import (
     kir2ds1_status,
     kir3dl1_hlab,
     kir_ab_genotype,
+    krieger_scores,
     ligand_mismatch,
     missing_ligands,
     receptor_ligand_mismatches,
@@ -153,6 +154,34 @@ def _ligand_facts(a: Cand[Any], b: Cand[Any], c: Cand[Any], _o: Options) -> Cand
     return image(_facts, a, b, c)
 
 
+#: Rule 17's donor genes, besides KIR2DS4 (full length only) and KIR3DL2.
+KRIEGER_GENES = ("KIR2DL1", "KIR2DL2", "KIR2DL3", "KIR3DL1", "KIR2DS1", "KIR2DS2", "KIR2DS5")
+
+
+def _krieger_genes(k: KIRFeatures, _o: Options) -> Cand[Any]:
+    """Rule 17's donor genes: KIR3DL2 is a framework gene (present unless typed
+    absent) and KIR2DS4 counts only with a full-length allele (§A.20)."""
+    framework = k.present["KIR3DL2"].values != frozenset({False})
+    extra = frozenset({"KIR3DL2"}) if framework else frozenset()
+    return image(lambda g, fl: g | extra | ({"KIR2DS4"} if fl else frozenset()),
+                 k.genes(KRIEGER_GENES), k.kir2ds4_full_length)
+
+
+def _a_groups(pair: Pair) -> tuple[bool, bool]:
+    """(an expressed HLA-A*03 or *11 allele, an expressed HLA-A*11 allele)."""
+    return (any(f.a3a11 and f.expressed for f in pair),
+            any(f.a_group == "11" and f.expressed for f in pair))
+
+
+def _krieger_ligands(a: Cand[Any], b: Cand[Any], c: Cand[Any], _o: Options) -> Cand[Any]:
+    """Rule 17's recipient ligands: C1/C2 (HLA-C), Bw4 (HLA-B only), A3/A11, A11."""
+    def one(a3a11: tuple[bool, bool], bp: tuple[bool, bool], cp: frozenset[str]
+            ) -> frozenset[str]:
+        return cp | {lig for lig, has in (("Bw4", bp[0]), ("A3/A11", a3a11[0]),
+                                          ("A11", a3a11[1])) if has}
+    return image(one, a, b, c)
+
+
 FACTS: dict[str, Fact] = {f.name: f for f in (
     Fact("c_group", ("locus:C",), _map(c_group), doc="HLA-C group (rule 3)"),
     Fact("b_class", ("locus:B",), _map(b_class), doc="HLA-B Bw4/Bw6 class (rule 3)"),
@@ -176,6 +205,13 @@ FACTS: dict[str, Fact] = {f.name: f for f in (
          doc="KIR3DL1 class H/L/N (rule 11)"),
     Fact("kir2dl1_245", ("kir",), lambda k, _o: k.kir2dl1_245,
          doc="KIR2DL1 residue 245 call (rule 12)"),
+    Fact("a_groups", ("locus:A",), _map(_a_groups),
+         doc="HLA-A: (carries A*03 or A*11, carries A*11), expressed alleles"),
+    Fact("krieger_genes", ("kir",), _krieger_genes,
+         doc="rule-17 donor genes: 2DL1-3, 3DL1, 3DL2 (unless typed absent), 2DS1, 2DS2, "
+             "2DS4 (full length only), 2DS5"),
+    Fact("krieger_ligands", ("a_groups", "b_proj", "c_proj"), _krieger_ligands,
+         doc="rule-17 ligands: C1/C2 (HLA-C), Bw4 (HLA-B only), A3/A11, A11"),
 )}
 
 
@@ -221,6 +257,8 @@ _VENSTROM = "Venstrom JM et al., N Engl J Med 2012;367:805-816, doi:10.1056/NEJM
 _BOUDREAU = "Boudreau JE et al., J Clin Oncol 2017;35:2268-2278, doi:10.1200/JCO.2016.70.7059"
 _BARI = "Bari R et al., J Clin Oncol 2013;31:3782-3790, doi:10.1200/JCO.2012.47.4007"
 _RULES = "kirmatch rules v2, DOMAIN.md §A.4 (rule 3)"
+_KRIEGER = ("Krieger E et al., Biol Blood Marrow Transplant 2020, PMID 31676338 "
+            "(as DKMS CTUtools score_krieger)")
 _DSA = ("Ciurea SO et al., Bone Marrow Transplant 2018;53:521-534 (EBMT consensus); "
         "Kongtim P et al., Transplant Cell Ther 2024, doi:10.1016/j.jtct.2024.09.005")
 
@@ -330,6 +368,16 @@ MODELS: tuple[Model, ...] = (
           lambda x, _o: (x,), (), _BARI,
           {"kir2dl1_245": "donor KIR2DL1 residue 245: R245 (strong) or C245 (weak)"},
           {"kir2dl1_245": "KIR2DL1"}),
+    # Rule 17: the output contract (§A.16) does not place these columns; they
+    # follow the other model columns, before the DSA columns.
+    Model("krieger", "17", "pair", ("kir_l_score", "imkir_score", "wkir_score"),
+          (("donor", "krieger_genes"), ("recipient", "krieger_ligands")),
+          lambda g, r, o: krieger_scores(g, r, o.wkir_weights), ("wkir_weights",), _KRIEGER,
+          {"kir_l_score": "KIR-L: -iKIR + mKIR + aKIR (donor KIR with and without their "
+                          "ligand in the recipient, activating KIR with it)",
+           "imkir_score": "imKIR: iKIR + mKIR (donor inhibitory KIR counted)",
+           "wkir_score": "wKIR: 0.80 iKIR + 0.14 aKIR + 0.99 mKIR (weights: wkir_weights)"},
+          {"kir_l_score": "KIR2DS4", "wkir_score": "KIR2DS4"}),
 )
 
 #: The DSA columns (rule 13), computed from the antibody screen, not from facts.
@@ -382,7 +430,7 @@ def encode(column: str, value: Any) -> Any:
         return ""
     if isinstance(value, (frozenset, set)):
         return format_set(value)
-    if column == "ikir_score_weighted":
+    if column in FLOAT_COLUMNS:
         return f"{value:.2f}"
     if column in ("dsa_max_mfi", "dsa_total_mfi"):
         return round(value)
@@ -400,8 +448,10 @@ def cell(column: str, value: Any) -> str:
 #: Column value kinds, for reading cells back (:func:`decode`).
 BOOL_COLUMNS = frozenset({"gvh_ligand_mismatch", "hvg_ligand_mismatch"})
 INT_COLUMNS = frozenset({"missing_ligand_count", "cf_ikir", "cf_ikir_donor_ligands",
-                         "b_content_score", "dsa_max_mfi", "dsa_total_mfi"})
-FLOAT_COLUMNS = frozenset({"ikir_score_weighted"})
+                         "b_content_score", "dsa_max_mfi", "dsa_total_mfi", "kir_l_score",
+                         "imkir_score"})
+#: Decimals, written with two decimals.
+FLOAT_COLUMNS = frozenset({"ikir_score_weighted", "wkir_score"})
 
 
 def decode(column: str, text: str) -> Any:

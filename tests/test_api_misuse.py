@@ -20,7 +20,7 @@ Anything else - ``AttributeError``, ``KeyError``, ``IndexError``, a bare
 ``'NoneType' object is not iterable`` - fails, and the test id names the call
 (``assess_pair-recipient-none``).
 
-Generated calls: 14 bad values x 130 parameters of 52 entry points = 1820
+Generated calls: 14 bad values x 131 parameters of 52 entry points = 1834
 (``test_call_count`` keeps this number honest). Before the boundary checks of
 :mod:`kirmatch.api` were added, 1113 of them failed: 475 ``AttributeError``,
 212 ``TypeError`` from inside, 60 ``KeyError``, 6 ``OSError`` (a folder or a
