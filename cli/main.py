@@ -364,10 +364,10 @@ def data_build(
 
 
 def _register_optional() -> None:
-    """Commands that live in their own modules (batch, rank, convert)."""
+    """Commands that live in their own modules (batch, rank, convert, persons)."""
     import importlib
 
-    for name in ("batch_cmd", "rank_cmd", "convert_cmd"):
+    for name in ("batch_cmd", "rank_cmd", "convert_cmd", "persons_cmd"):
         try:
             mod = importlib.import_module(f"{__package__}.{name}")
         except ModuleNotFoundError as exc:

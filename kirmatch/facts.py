@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kirmatch.hla import CLASS_I_LOCI, HLAGenotype
+from kirmatch.hla import CLASS_I_LOCI, HLAGenotype, HLALocusTyping
 from kirmatch.kir import KIRFeatures, KIRGenotype, kir_features
 from kirmatch.ligands import LigandResolver, LocusResolution
 from kirmatch.options import Options
 from kirmatch.propagation import Cand
-from kirmatch.registry import FACTS
+from kirmatch.registry import FACTS, TYPING_LOCI
 from kirmatch.tables import ReferenceTables
 
 __all__ = ["WHO", "PersonFacts", "compute_fact", "kir_role_warnings", "resolve_person"]
@@ -26,9 +26,13 @@ __all__ = ["WHO", "PersonFacts", "compute_fact", "kir_role_warnings", "resolve_p
 WHO = "{who}"
 
 
-def compute_fact(name: str, deps: Mapping[str, Any], options: Options) -> Cand[Any]:
-    """Fact ``name`` from its dependencies' values (see :data:`kirmatch.registry.FACTS`)."""
+def compute_fact(name: str, deps: Mapping[str, Any], options: Options,
+                 tables: ReferenceTables | None = None, pyard: Any = None) -> Cand[Any]:
+    """Fact ``name`` from its dependencies' values (see :data:`kirmatch.registry.FACTS`);
+    ``tables`` and ``pyard`` are passed on to a fact that reads them (``context``)."""
     fact = FACTS[name]
+    if fact.context:
+        return fact.fn(*(deps[d] for d in fact.deps), options, tables, pyard)
     return fact.fn(*(deps[d] for d in fact.deps), options)
 
 
@@ -51,6 +55,9 @@ class PersonFacts:
     kir: KIRFeatures
     kir_given: bool
     options: Options
+    typings: dict[str, HLALocusTyping | None] = field(default_factory=dict)
+    tables: ReferenceTables | None = None
+    pyard: Any = None
     _facts: dict[str, Cand[Any]] = field(default_factory=dict)
 
     def get(self, name: str) -> Cand[Any]:
@@ -61,11 +68,13 @@ class PersonFacts:
             for d in fact.deps:
                 if d.startswith("locus:"):
                     deps[d] = self.loci[d[6:]].cand
+                elif d.startswith("typing:"):
+                    deps[d] = (self.typings.get(d[7:]),)
                 elif d == "kir":
                     deps[d] = self.kir
                 else:
                     deps[d] = self.get(d)
-            hit = compute_fact(name, deps, self.options)
+            hit = compute_fact(name, deps, self.options, self.tables, self.pyard)
             self._facts[name] = hit
         return hit
 
@@ -87,5 +96,6 @@ def resolve_person(hla: HLAGenotype | None, kir: KIRGenotype | None,
     """Resolve one person's typings (rule 2) into facts, role-independently."""
     loci = {loc: resolver.resolve_locus(loc, hla.locus(loc) if hla is not None else None, WHO)
             for loc in CLASS_I_LOCI}
+    typings = {loc: hla.locus(loc) if hla is not None else None for loc in TYPING_LOCI}
     return PersonFacts(loci, kir_features(kir, tables, WHO), kir is not None,
-                       resolver.options)
+                       resolver.options, typings, tables, resolver.pyard)

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kirmatch.dsa import COLUMNS as _DSA_COLUMNS
+from kirmatch.expand import b_leader_genotype
 from kirmatch.kir import KIRFeatures
 from kirmatch.ligands import (
     Pair,
@@ -62,6 +63,7 @@ from kirmatch.scores import (
     cf_ikir,
     gene_gene_mismatches,
     ikir_score_weighted,
+    ikir_weights,
     kir2ds1_status,
     kir3dl1_hlab,
     kir_ab_genotype,
@@ -77,6 +79,8 @@ __all__ = [
     "DSA_COLUMNS",
     "FACTS",
     "MODELS",
+    "PERSON_COLUMNS",
+    "PERSON_MODELS",
     "Fact",
     "Model",
     "cell",
@@ -84,6 +88,7 @@ __all__ = [
     "encode",
     "evaluate_column",
     "model_of",
+    "person_model_of",
 ]
 
 # ---------------------------------------------------------------------------
@@ -100,9 +105,12 @@ class Fact:
     """A person-level input of the models.
 
     ``deps`` are other facts or sources (``locus:A``, ``locus:B``, ``locus:C``
-    for a resolved locus's candidate pairs; ``kir`` for the KIR features);
-    ``fn(*dep_values, options)`` returns the fact as a candidate set.
-    ``options`` names the options it reads (its cache key includes them).
+    for a resolved locus's candidate pairs; ``typing:<locus>`` for the locus's
+    typing as typed, a 1-tuple ``(HLALocusTyping or None,)``; ``kir`` for the
+    KIR features); ``fn(*dep_values, options)`` returns the fact as a candidate
+    set, ``fn(*dep_values, options, tables, pyard)`` when ``context`` is set
+    (the reference tables and py-ard backend of the run). ``options`` names the
+    options it reads (its cache key includes them).
     """
 
     name: str
@@ -110,6 +118,7 @@ class Fact:
     fn: Callable[..., Cand[Any]]
     options: tuple[str, ...] = ()
     doc: str = ""
+    context: bool = False
 
 
 def _map(fn: Callable[[Any], Any]) -> Callable[..., Cand[Any]]:
@@ -167,6 +176,17 @@ def _krieger_genes(k: KIRFeatures, _o: Options) -> Cand[Any]:
                  k.genes(KRIEGER_GENES), k.kir2ds4_full_length)
 
 
+def _a_bw4(c: Cand[Pair], o: Options) -> Cand[Any]:
+    """Whether an HLA-A allele of a group rule 3 may count carries Bw4 (A*23, *24,
+    *32; *25 with ``a25_bw4``), whether or not ``hla_a_bw4`` counts it."""
+    counted = o if o.hla_a_bw4 else o.replace(hla_a_bw4=True)
+    return c.map(lambda p: _a_proj(p, counted)[0])
+
+
+def _b_leader(typing: tuple[Any], o: Options, tables: Any, pyard: Any) -> Cand[Any]:
+    return b_leader_genotype(typing[0], tables, pyard, single_allele=o.single_allele)
+
+
 def _a_groups(pair: Pair) -> tuple[bool, bool]:
     """(an expressed HLA-A*03 or *11 allele, an expressed HLA-A*11 allele)."""
     return (any(f.a3a11 and f.expressed for f in pair),
@@ -205,6 +225,10 @@ FACTS: dict[str, Fact] = {f.name: f for f in (
          doc="KIR3DL1 class H/L/N (rule 11)"),
     Fact("kir2dl1_245", ("kir",), lambda k, _o: k.kir2dl1_245,
          doc="KIR2DL1 residue 245 call (rule 12)"),
+    Fact("a_bw4", ("locus:A",), _a_bw4, ("a25_bw4",),
+         doc="carries HLA-A Bw4 of A*23/*24/*32 (*25 with a25_bw4), counted or not"),
+    Fact("kir3dl1_classes", ("kir",), lambda k, _o: k.kir3dl1_classes,
+         doc="the rule-11 classes (H/L/N) of the KIR3DL1 and KIR3DS1 alleles carried"),
     Fact("a_groups", ("locus:A",), _map(_a_groups),
          doc="HLA-A: (carries A*03 or A*11, carries A*11), expressed alleles"),
     Fact("krieger_genes", ("kir",), _krieger_genes,
@@ -212,7 +236,14 @@ FACTS: dict[str, Fact] = {f.name: f for f in (
              "2DS4 (full length only), 2DS5"),
     Fact("krieger_ligands", ("a_groups", "b_proj", "c_proj"), _krieger_ligands,
          doc="rule-17 ligands: C1/C2 (HLA-C), Bw4 (HLA-B only), A3/A11, A11"),
+    Fact("b_leader", ("typing:B",), _b_leader, ("single_allele",),
+         doc="HLA-B leader genotype, residue -21: 'M/M', 'M/T' or 'T/T' (rule 16; "
+             "kirmatch.expand.b_leader_genotype)", context=True),
 )}
+
+#: Loci whose typing (as typed) some fact reads (``typing:<locus>`` sources).
+TYPING_LOCI = tuple(sorted({d.split(":", 1)[1] for f in FACTS.values() for d in f.deps
+                            if d.startswith("typing:")}))
 
 
 # ---------------------------------------------------------------------------
@@ -404,6 +435,90 @@ def model_of(column: str) -> Model:
 
 
 # ---------------------------------------------------------------------------
+# The per-person table (rule 18)
+# ---------------------------------------------------------------------------
+
+_PETERSDORF = ("Petersdorf EW et al., Lancet Haematol 2020;7:e50-e60; Fuchs EJ, McCurdy SR "
+               "et al., Blood 2022;139:1452-1468")
+_PERSONS = "kirmatch rules v2, DOMAIN.md §A.21 (rule 18)"
+
+
+def _person(column: str, fact: str, rule: str, citation: str, meaning: str,
+            options: tuple[str, ...] = ()) -> Model:
+    """A person column that is one person fact as it is."""
+    return Model(f"person_{column}", rule, "person", (column,), (("person", fact),),
+                 lambda v, _o: (v,), options, citation, {column: meaning})
+
+
+def _functional(g: Any, f: Any, _o: Options) -> tuple[Any, ...]:
+    """Each iKIR gene's rule-8 weight with the person's own ligands, their count
+    and their sum (the person paired with itself)."""
+    weights = ikir_weights(g, f.ligands, f.b_c1)
+    return (*weights.values(), cf_ikir(g, f.ligands, f.b_c1),
+            ikir_score_weighted(g, f.ligands, f.b_c1))
+
+
+#: The person-scope models of ``kirmatch persons`` (DOMAIN.md §A.21): one row
+#: per person, the person-level facts the pair models use. Scope ``person``:
+#: every input is ``("person", fact)``.
+PERSON_MODELS: tuple[Model, ...] = (
+    _person("c_group", "c_group", "3", _RULES,
+            "HLA-C KIR-ligand groups (C1/C2; - = null or unclassified)"),
+    _person("b_class", "b_class", "3", _RULES, "HLA-B class: Bw4-80I, Bw4-80T or Bw6"),
+    Model("person_ligands", "3", "person", ("ligands",), (("person", "ligand_facts"),),
+          lambda f, _o: (f.ligands,), ("hla_a_bw4", "a25_bw4"), _RULES,
+          {"ligands": "KIR ligands (A3/A11, Bw4, C1, C2)"}),
+    _person("b_c1", "b_c1", "1", _RULES,
+            "an expressed HLA-B allele has the C1 epitope (Val76, Asn80; B*46, B*73)"),
+    Model("person_a3a11", "3", "person", ("a3a11",), (("person", "a_groups"),),
+          lambda a, _o: (a[0],), (), _RULES,
+          {"a3a11": "an expressed HLA-A*03 or *11 allele (the KIR3DL2 ligand)"}),
+    _person("hla_a_bw4", "a_bw4", "3", _RULES,
+            "an HLA-A*23/*24/*32 allele (*25 with a25_bw4) has Bw4, whether or not the "
+            "hla_a_bw4 option counts it in ligands", ("a25_bw4",)),
+    Model("person_kir_content", "9", "person",
+          ("kir_genotype", "cen_motif", "tel_motif", "b_content_score", "b_content_group"),
+          (("person", "content"),), _content, (), _COOLEY,
+          {"kir_genotype": "A/A or B/x", "cen_motif": "centromeric motif",
+           "tel_motif": "telomeric motif", "b_content_score": "number of B motifs (0-4)",
+           "b_content_group": "Best, Better or Neutral"}),
+    _person("kir3dl1_classes", "kir3dl1_classes", "11", _BOUDREAU,
+            "classes (H, L, N) of the KIR3DL1 and KIR3DS1 alleles carried (KIR3DS1 is N)"),
+    _person("kir2dl1_245", "kir2dl1_245", "12", _BARI,
+            "KIR2DL1 residue 245: R245 (strong), C245 (weak) or absent"),
+    _person("b_leader", "b_leader", "16", _PETERSDORF,
+            "HLA-B leader genotype, residue -21: M/M, M/T or T/T", ("single_allele",)),
+    Model("person_functional_ikir", "8", "person",
+          ("func_kir2dl1", "func_kir2dl2", "func_kir2dl3", "func_kir3dl1", "func_ikir_count",
+           "func_ikir_score"),
+          (("person", "cf_genes"), ("person", "ligand_facts")), _functional,
+          ("exclude_null_kir3dl1", "hla_a_bw4", "a25_bw4"), _ZOU,
+          {"func_kir2dl1": "KIR2DL1 carried with C2 in the same person: 1 (else 0)",
+           "func_kir2dl2": "KIR2DL2 with C1 or B-C1: 1; with C2 only: 0.5 (else 0)",
+           "func_kir2dl3": "KIR2DL3 with C1 or B-C1: 0.75 (else 0)",
+           "func_kir3dl1": "KIR3DL1 with Bw4: 1 (else 0)",
+           "func_ikir_count": "functional iKIR with the person's own ligands (0-4; "
+                              "cf_ikir_donor_ligands of the person paired with itself)",
+           "func_ikir_score": "sum of the four weights (0-3.75; the weighted score of the "
+                              "person paired with itself)"}),
+    Model("person_ikir_count", "18", "person", ("ikir_count",), (("person", "ikir"),),
+          lambda g, _o: (len(g),), (), _PERSONS,
+          {"ikir_count": "inhibitory KIR genes carried among KIR2DL1, 2DL2, 2DL3, 3DL1 (0-4)"}),
+)
+
+#: The columns of the per-person table, in DOMAIN.md §A.21 order.
+PERSON_COLUMNS: tuple[str, ...] = ("sample_id", "status", "error", "warnings",
+                                   *(c for m in PERSON_MODELS for c in m.columns))
+
+_PERSON_BY_COLUMN = {c: m for m in PERSON_MODELS for c in m.columns}
+
+
+def person_model_of(column: str) -> Model:
+    """The person-scope model that fills ``column`` of the per-person table."""
+    return _PERSON_BY_COLUMN[column]
+
+
+# ---------------------------------------------------------------------------
 # Evaluation
 # ---------------------------------------------------------------------------
 
@@ -446,12 +561,14 @@ def cell(column: str, value: Any) -> str:
 
 
 #: Column value kinds, for reading cells back (:func:`decode`).
-BOOL_COLUMNS = frozenset({"gvh_ligand_mismatch", "hvg_ligand_mismatch"})
+BOOL_COLUMNS = frozenset({"gvh_ligand_mismatch", "hvg_ligand_mismatch",
+                          "b_c1", "a3a11", "hla_a_bw4"})
 INT_COLUMNS = frozenset({"missing_ligand_count", "cf_ikir", "cf_ikir_donor_ligands",
                          "b_content_score", "dsa_max_mfi", "dsa_total_mfi", "kir_l_score",
-                         "imkir_score"})
+                         "imkir_score", "func_ikir_count", "ikir_count"})
 #: Decimals, written with two decimals.
-FLOAT_COLUMNS = frozenset({"ikir_score_weighted", "wkir_score"})
+FLOAT_COLUMNS = frozenset({"ikir_score_weighted", "wkir_score", "func_kir2dl1",
+                           "func_kir2dl2", "func_kir2dl3", "func_kir3dl1", "func_ikir_score"})
 
 
 def decode(column: str, text: str) -> Any:
@@ -472,10 +589,12 @@ def decode(column: str, text: str) -> Any:
     return text
 
 
-def unknown_warnings(column: str, reason: str) -> tuple[str, ...]:
-    """The warnings an unknown column adds (DOMAIN.md §A.17)."""
+def unknown_warnings(column: str, reason: str, model: Model | None = None
+                     ) -> tuple[str, ...]:
+    """The warnings an unknown column adds (DOMAIN.md §A.17); ``model`` is the
+    column's model (default: the pair model of that name)."""
     out = [f"unknown({column}: {reason})"]
-    gene = model_of(column).allele_gene.get(column)
+    gene = (model or model_of(column)).allele_gene.get(column)
     if reason == "gene_level_kir" and gene:
         out.append(f"gene_level_kir(donor {gene})")
     return tuple(out)
