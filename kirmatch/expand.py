@@ -162,10 +162,26 @@ def _v2(t: HLATyping, tables: ReferenceTables, pyard: Any) -> HLATyping:
 B_LEADER_GENOTYPES = ("M/M", "M/T", "T/T")
 
 
+_LEADER_CACHE: dict[tuple[int, str, int], tuple[frozenset[str | None], str | None]] = {}
+
+
 def _slot_leaders(slot: HLASlot, tables: ReferenceTables, pyard: Any
                   ) -> tuple[frozenset[str | None], str | None]:
     """The leader residues one typed position could carry (``None`` = cannot be
-    known) and the reason when it is not one residue."""
+    known) and the reason when it is not one residue (memoised per typing: a
+    cohort has few distinct HLA-B alleles but many genotypes of them)."""
+    key = (id(tables), str(slot), id(pyard))
+    hit = _LEADER_CACHE.get(key)
+    if hit is None:
+        hit = _slot_leaders_uncached(slot, tables, pyard)
+        if len(_LEADER_CACHE) > 50_000:
+            _LEADER_CACHE.clear()
+        _LEADER_CACHE[key] = hit
+    return hit
+
+
+def _slot_leaders_uncached(slot: HLASlot, tables: ReferenceTables, pyard: Any
+                           ) -> tuple[frozenset[str | None], str | None]:
     residues: set[str | None] = set()
     for t in slot.alternatives:
         exp = expand_typing(t, tables, pyard)

@@ -453,9 +453,9 @@ def _person(column: str, fact: str, rule: str, citation: str, meaning: str,
 def _functional(g: Any, f: Any, _o: Options) -> tuple[Any, ...]:
     """Each iKIR gene's rule-8 weight with the person's own ligands, their count
     and their sum (the person paired with itself)."""
-    weights = ikir_weights(g, f.ligands, f.b_c1)
-    return (*weights.values(), cf_ikir(g, f.ligands, f.b_c1),
-            ikir_score_weighted(g, f.ligands, f.b_c1))
+    # cf_ikir counts the non-zero weights and ikir_score_weighted sums them
+    weights = tuple(ikir_weights(g, f.ligands, f.b_c1).values())
+    return (*weights, sum(1 for w in weights if w > 0), round(sum(weights), 2))
 
 
 #: The person-scope models of ``kirmatch persons`` (DOMAIN.md §A.21): one row
