@@ -136,7 +136,8 @@ def end_to_end(genotypes: Path, workdir: Path) -> dict[str, Any]:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"kirmatch persons failed ({proc.returncode}):\n{proc.stderr}")
-    n = sum(1 for _ in open(out, "rb")) - 1
+    with open(out, "rb") as fh:
+        n = sum(1 for _ in fh) - 1
     return {"rows": n, "wall_s": round(wall, 2), "people_per_s": round(n / wall)}
 
 
