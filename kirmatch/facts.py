@@ -98,4 +98,4 @@ def resolve_person(hla: HLAGenotype | None, kir: KIRGenotype | None,
             for loc in CLASS_I_LOCI}
     typings = {loc: hla.locus(loc) if hla is not None else None for loc in TYPING_LOCI}
     return PersonFacts(loci, kir_features(kir, tables, WHO), kir is not None,
-                       resolver.options, typings, tables, resolver.pyard)
+                       resolver.options, typings=typings, tables=tables, pyard=resolver.pyard)
