@@ -30,6 +30,7 @@ from .options import (
     IpdCompatibleOpt,
     SingleAllele,
     SingleAlleleOpt,
+    WkirWeightsOpt,
     build_options,
 )
 
@@ -49,6 +50,17 @@ ErrorsOpt = Annotated[Path | None, typer.Option(
 ColumnMapOpt = Annotated[Path | None, typer.Option(
     "--column-map", help="TOML or JSON file mapping our column names to yours.",
     exists=True, dir_okay=False, rich_help_panel=IO_PANEL)]
+HlaOpt = Annotated[Path | None, typer.Option(
+    "--hla", exists=True, help="HLA typings in another format (see --hla-format).",
+    rich_help_panel=IO_PANEL)]
+HlaFormatOpt = Annotated[str, typer.Option(
+    "--hla-format", help="gl, columns, hml, hlaimp, optitype or auto.",
+    rich_help_panel=IO_PANEL)]
+KirOpt = Annotated[Path | None, typer.Option(
+    "--kir", exists=True, help="KIR typings from a genotyper (see --kir-format).",
+    rich_help_panel=IO_PANEL)]
+KirFormatOpt = Annotated[str, typer.Option(
+    "--kir-format", help="ping, t1k, kirimp, matrix or auto.", rich_help_panel=IO_PANEL)]
 StrictOpt = Annotated[bool, typer.Option(
     "--strict", help="Exit 1 if any row has status=error (after writing everything).")]
 QuietOpt = Annotated[bool, typer.Option(
@@ -57,7 +69,25 @@ ChunkOpt = Annotated[int, typer.Option(
     "--chunk-size", min=1, help="Pairs per streamed chunk (memory vs. overhead).")]
 
 
-def _progress(total: int | None) -> tuple[Any, Callable[[int], None]]:
+def genotype_source(genotypes: Path | None, hla: Path | None, hla_format: str,
+                    kir: Path | None, kir_format: str, options: Any) -> tuple[Any, list[Path]]:
+    """The genotypes input of a command: the ``--genotypes`` file, or the people
+    read from ``--hla``/``--kir`` by the format readers (and the files read)."""
+    if genotypes is None:
+        from kirmatch.batch import genotype_source_from_readers
+
+        people, description, files = genotype_source_from_readers(
+            hla=hla, hla_format=hla_format, kir=kir, kir_format=kir_format, options=options)
+        typer.echo(f"genotypes read as: {description}", err=True)
+        return people, files
+    if hla is not None or kir is not None:
+        from kirmatch.errors import UsageError
+
+        raise UsageError("give either --genotypes or --hla/--kir, not both")
+    return genotypes, []
+
+
+def _progress(total: int | None, what: str = "pairs") -> tuple[Any, Callable[[int], None]]:
     """A rich progress display on stderr and its update callback."""
     from rich.console import Console
     from rich.progress import (
@@ -77,10 +107,10 @@ def _progress(total: int | None) -> tuple[Any, Callable[[int], None]]:
             speed = task.finished_speed or task.speed
             return Text(f"{speed:,.0f} rows/s" if speed else "– rows/s")
 
-    prog = Progress(TextColumn("pairs"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+    prog = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), RateColumn(),
                     TextColumn("ETA"), TimeRemainingColumn(), TimeElapsedColumn(),
                     console=Console(stderr=True), transient=False)
-    task = prog.add_task("pairs", total=total)
+    task = prog.add_task(what, total=total)
 
     def update(done: int) -> None:
         prog.update(task, completed=done)
@@ -122,19 +152,10 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
         pairs: PairsOpt,
         output: OutputOpt,
         genotypes: GenotypesOpt = None,
-        hla: Annotated[Path | None, typer.Option(
-            "--hla", exists=True, help="HLA typings in another format (see --hla-format).",
-            rich_help_panel=IO_PANEL)] = None,
-        hla_format: Annotated[str, typer.Option(
-            "--hla-format", help="gl, columns, hml, hlaimp, optitype or auto.",
-            rich_help_panel=IO_PANEL)]
-        = "auto",
-        kir: Annotated[Path | None, typer.Option(
-            "--kir", exists=True, help="KIR typings from a genotyper (see --kir-format).",
-            rich_help_panel=IO_PANEL)] = None,
-        kir_format: Annotated[str, typer.Option(
-            "--kir-format", help="ping, t1k, kirimp, matrix or auto.",
-            rich_help_panel=IO_PANEL)] = "auto",
+        hla: HlaOpt = None,
+        hla_format: HlaFormatOpt = "auto",
+        kir: KirOpt = None,
+        kir_format: KirFormatOpt = "auto",
         antibodies: AntibodiesOpt = None,
         errors: ErrorsOpt = None,
         strict: StrictOpt = False,
@@ -153,6 +174,7 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
         dsa_high_mfi: DsaHighOpt = 5000.0,
         dsa_very_high_mfi: DsaVeryHighOpt = 20000.0,
         dsa_count_self: DsaCountSelfOpt = False,
+        wkir_weights: WkirWeightsOpt = "0.80,0.14,0.99",
     ) -> None:
         """All models for every pair of a pairs file, streamed (millions of pairs).
 
@@ -169,18 +191,7 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
 
         opts = build_options(**locals())
         err_console = Console(stderr=True)
-        source: Any = genotypes
-        files: list[Path] = []
-        if genotypes is None:
-            from kirmatch.batch import genotype_source_from_readers
-
-            source, description, files = genotype_source_from_readers(
-                hla=hla, hla_format=hla_format, kir=kir, kir_format=kir_format, options=opts)
-            typer.echo(f"genotypes read as: {description}", err=True)
-        elif hla is not None or kir is not None:
-            from kirmatch.errors import UsageError
-
-            raise UsageError("give either --genotypes or --hla/--kir, not both")
+        source, files = genotype_source(genotypes, hla, hla_format, kir, kir_format, opts)
         show = not quiet and err_console.is_terminal
         prog, update = _progress(count_rows(pairs)) if show else (None, None)
         try:
@@ -195,23 +206,29 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
         finally:
             if prog is not None:
                 prog.stop()
-        if not quiet:
-            for note in summary.notes:
-                typer.echo(f"note: {note}", err=True)
-        if not quiet:
-            rate = summary.rows_in / summary.seconds if summary.seconds > 0 else 0.0
-            codes = ", ".join(f"{c} {n:,}" for c, n in summary.error_codes.items())
+        report_run("batch", summary, summary.rows_in, "pairs", quiet=quiet, strict=strict)
+
+
+def report_run(command: str, summary: Any, rows: int, unit: str, *, quiet: bool,
+               strict: bool, rate_unit: str | None = None) -> None:
+    """A streaming run's notes and one summary line on stderr (unless ``quiet``),
+    then exit 1 under ``strict`` if any row has status=error."""
+    if not quiet:
+        for note in summary.notes:
+            typer.echo(f"note: {note}", err=True)
+        rate = rows / summary.seconds if summary.seconds > 0 else 0.0
+        codes = ", ".join(f"{c} {n:,}" for c, n in summary.error_codes.items())
+        typer.echo(
+            f"kirmatch {command}: {rows:,} {unit} ({summary.rows_ok:,} ok, "
+            f"{summary.rows_error:,} error{f': {codes}' if codes else ''}) in "
+            f"{summary.seconds:.1f} s ({rate:,.0f} {rate_unit or unit}/s) -> {summary.output}",
+            err=True)
+        if summary.duplicate_ids:
             typer.echo(
-                f"kirmatch batch: {summary.rows_in:,} pairs ({summary.rows_ok:,} ok, "
-                f"{summary.rows_error:,} error{f': {codes}' if codes else ''}) in "
-                f"{summary.seconds:.1f} s ({rate:,.0f} pairs/s) -> {summary.output}",
-                err=True)
-            if summary.duplicate_ids:
-                typer.echo(
-                    f"warning: {len(summary.duplicate_ids):,} sample_id(s) have conflicting "
-                    f"records in the genotypes file (duplicate_person): "
-                    f"{', '.join(summary.duplicate_ids)}", err=True)
-        if strict and summary.rows_error:
-            typer.echo(f"error: {summary.rows_error:,} row(s) have status=error (--strict)",
-                       err=True)
-            raise typer.Exit(1)
+                f"warning: {len(summary.duplicate_ids):,} sample_id(s) have conflicting "
+                f"records in the genotypes file (duplicate_person): "
+                f"{', '.join(summary.duplicate_ids)}", err=True)
+    if strict and summary.rows_error:
+        typer.echo(f"error: {summary.rows_error:,} row(s) have status=error (--strict)",
+                   err=True)
+        raise typer.Exit(1)

@@ -37,6 +37,7 @@ from .options import (
     JsonOpt,
     SingleAllele,
     SingleAlleleOpt,
+    WkirWeightsOpt,
     build_options,
 )
 from .signals import Terminated, raise_on_signals
@@ -261,6 +262,7 @@ def pair(
     dsa_high_mfi: DsaHighOpt = 5000.0,
     dsa_very_high_mfi: DsaVeryHighOpt = 20000.0,
     dsa_count_self: DsaCountSelfOpt = False,
+    wkir_weights: WkirWeightsOpt = "0.80,0.14,0.99",
 ) -> None:
     """All NK-alloreactivity models for one recipient-donor pair (rules 3-13)."""
     from kirmatch.pair import assess_pair, make_person
@@ -362,10 +364,10 @@ def data_build(
 
 
 def _register_optional() -> None:
-    """Commands that live in their own modules (batch, rank, convert)."""
+    """Commands that live in their own modules (batch, rank, convert, persons)."""
     import importlib
 
-    for name in ("batch_cmd", "rank_cmd", "convert_cmd"):
+    for name in ("batch_cmd", "rank_cmd", "convert_cmd", "persons_cmd"):
         try:
             mod = importlib.import_module(f"{__package__}.{name}")
         except ModuleNotFoundError as exc:

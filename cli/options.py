@@ -65,6 +65,9 @@ DsaCountSelfOpt = Annotated[bool, typer.Option(
     "--dsa-count-self/--no-dsa-count-self",
     help="Count antibodies against antigens the recipient carries (default: left out, "
          "warned).", rich_help_panel=MODEL_PANEL)]
+WkirWeightsOpt = Annotated[str, typer.Option(
+    "--wkir-weights", help="Weights of iKIR, aKIR and mKIR in wkir_score (rule 17), "
+    "comma-separated.", rich_help_panel=MODEL_PANEL)]
 AntibodiesOpt = Annotated[Path | None, typer.Option(
     "--antibodies", "-a", exists=True, dir_okay=False,
     help="Recipient antibodies (single-antigen beads): recipient_id, specificity, mfi[, c1q].",
@@ -79,7 +82,7 @@ def build_options(*, ambiguity: Ambiguity = Ambiguity.strict, hla_a_bw4: bool = 
                   dsa_low_mfi: float = 1000.0, dsa_moderate_mfi: float = 2000.0,
                   dsa_high_mfi: float = 5000.0, dsa_very_high_mfi: float = 20000.0,
                   dsa_count_self: bool = False, ranking_policy: str = "kir-first",
-                  **_: object) -> Options:
+                  wkir_weights: str = "0.80,0.14,0.99", **_: object) -> Options:
     """Options from a command's parameters (pass ``**locals()``; others are ignored)."""
     return Options(
         ambiguity_policy=ambiguity.value, hla_a_bw4=hla_a_bw4, a25_bw4=a25_bw4,
@@ -87,5 +90,27 @@ def build_options(*, ambiguity: Ambiguity = Ambiguity.strict, hla_a_bw4: bool = 
         exclude_null_kir3dl1=exclude_null_kir3dl1, single_allele=single_allele.value,
         dsa_low_mfi=dsa_low_mfi, dsa_moderate_mfi=dsa_moderate_mfi, dsa_high_mfi=dsa_high_mfi,
         dsa_very_high_mfi=dsa_very_high_mfi, dsa_count_self=dsa_count_self,
-        ranking_policy=ranking_policy,
+        ranking_policy=ranking_policy, wkir_weights=parse_weights(wkir_weights),
     )
+
+
+def parse_weights(text: str) -> tuple[float, ...]:
+    """``"0.80,0.14,0.99"`` as numbers (the option checks that there are three).
+
+    >>> parse_weights("0.8, 0.14,0.99")
+    (0.8, 0.14, 0.99)
+    >>> parse_weights("0.8,x,1")
+    Traceback (most recent call last):
+    ...
+    kirmatch.errors.UsageError: --wkir-weights: 'x' is not a number (give three numbers, ...
+    """
+    from kirmatch.errors import UsageError
+
+    out = []
+    for part in text.split(","):
+        try:
+            out.append(float(part.strip()))
+        except ValueError:
+            raise UsageError(f"--wkir-weights: {part.strip()!r} is not a number (give three "
+                             "numbers, e.g. 0.80,0.14,0.99)", raw=text) from None
+    return tuple(out)

@@ -29,9 +29,9 @@ from .options import (
     JsonOpt,
     SingleAllele,
     SingleAlleleOpt,
+    WkirWeightsOpt,
     build_options,
 )
-
 
 #: rule-16 relation, short for the terminal table
 _RELATION = {"identical": "identical", "haploidentical": "haplo",
@@ -87,6 +87,7 @@ def register(app: typer.Typer, handle_errors: Any) -> None:
         dsa_high_mfi: DsaHighOpt = 5000.0,
         dsa_very_high_mfi: DsaVeryHighOpt = 20000.0,
         dsa_count_self: DsaCountSelfOpt = False,
+        wkir_weights: WkirWeightsOpt = "0.80,0.14,0.99",
     ) -> None:
         """Rank each recipient's donors: DSA, CF-iKIR and clinical factors, with reasons."""
         from kirmatch.output import OutputPlan

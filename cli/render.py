@@ -131,9 +131,14 @@ def render_pair(res: PairAssessment, r: Person, d: Person, tables: ReferenceTabl
         "KIR2DS1 [" + _cite("kir2ds1_status") + "]",
         f"  {_v(v['kir2ds1_status'])} (donor HLA-C {_v(v['donor_c_group'])})",
         "KIR3DL1 x HLA-B [" + _cite("kir3dl1_hlab") + "]",
-        f"  {_v(v['kir3dl1_hlab'])} (recipient HLA-B {_v(v['recipient_b_class'])})",
+        f"  {_v(v['kir3dl1_hlab'])} (donor KIR3DL1 class "
+        f"{_v(v['facts']['donor_kir3dl1_class'])}, recipient HLA-B "
+        f"{_v(v['recipient_b_class'])})",
         "KIR2DL1 residue 245 [" + _cite("kir2dl1_245") + "]",
         f"  {_v(v['kir2dl1_245'])}",
+        "Krieger KIR-ligand scores [" + _cite("kir_l_score") + "]",
+        f"  KIR-L {_v(v['kir_l_score'])}, imKIR {_v(v['imkir_score'])}, wKIR "
+        f"{_v(v['wkir_score'])}",
         "Donor-specific antibodies [" + _cite("dsa_tier") + "]",
         *_dsa_lines(res),
         "HLA matching (rule 16) [" + _cite("hla_relation") + "]",

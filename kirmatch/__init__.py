@@ -79,6 +79,7 @@ __all__ = [
     "__version__",
     "assess_pair",
     "assess_pairs",
+    "assess_persons",
     "load_reference_tables",
     "make_person",
     "parse_antibody",
@@ -86,6 +87,7 @@ __all__ = [
     "parse_hla_typing",
     "parse_kir_genotype",
     "run_batch",
+    "run_persons",
 ]
 
 
@@ -95,4 +97,8 @@ def __getattr__(name: str) -> object:
         from kirmatch import batch
 
         return getattr(batch, name)
+    if name in ("assess_persons", "run_persons"):
+        from kirmatch import persons
+
+        return getattr(persons, name)
     raise AttributeError(f"module 'kirmatch' has no attribute {name!r}")

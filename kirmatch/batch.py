@@ -214,7 +214,8 @@ def _people_from_frame(genotypes: Any, tables: ReferenceTables) -> People:
 
 @dataclass(frozen=True, slots=True)
 class BatchSummary:
-    """What :func:`run_batch` did: row counts, files and timing."""
+    """What :func:`run_batch` (or :func:`kirmatch.persons.run_persons`) did: row
+    counts, files and timing."""
 
     rows_in: int
     rows_ok: int
@@ -251,6 +252,89 @@ def pyard_record(pyard: PyardBackend | None) -> dict[str, Any]:
                     "imgt_version": st.imgt_version, "mac_loaded": st.mac_loaded,
                     "opened": pyard.open_seconds is not None})
     return rec
+
+
+def check_run_arguments(genotypes: Any, output: Any, options: Any, errors: Any,
+                        column_map: Any, chunk_rows: Any, tables: Any, pyard: Any,
+                        progress: Any, command: Any, genotype_files: Any) -> None:
+    """The argument checks a streaming run (``run_batch``, ``run_persons``) shares.
+
+    Raises
+    ------
+    TypeError
+        An argument has the wrong type; the message names it.
+    UsageError
+        An empty path, ``chunk_rows`` < 1, or an output with an unknown extension.
+    """
+    from kirmatch.api import check_path, check_sequence, check_type, type_error
+
+    if not isinstance(genotypes, People):
+        check_path("genotypes", genotypes)
+    check_path("output", output)
+    check_type("options", options, Options, none_ok=True)
+    check_path("errors", errors, none_ok=True)
+    check_path("column_map", column_map, none_ok=True)
+    if check_type("chunk_rows", chunk_rows, int) < 1:
+        raise UsageError(f"chunk_rows must be at least 1, not {chunk_rows}")
+    check_type("tables", tables, ReferenceTables, none_ok=True)
+    check_type("pyard", pyard, PyardBackend, none_ok=True)
+    if progress is not None and not callable(progress):
+        raise type_error("progress", progress, "callable or None")
+    check_sequence("command", command, str, none_ok=True)
+    for i, g in enumerate(check_sequence("genotype_files", genotype_files, (str, os.PathLike))
+                          or ()):
+        check_path(f"genotype_files[{i}]", g)
+    for p in (output, *([errors] if errors is not None else [])):
+        detect_format(Path(p))
+
+
+def genotype_paths(genotypes: Any, genotype_files: Sequence[Any]) -> list[Path]:
+    """The genotypes files of a run: the file, or the files the people were read from."""
+    if isinstance(genotypes, People):
+        return [Path(g) for g in genotype_files]
+    return [Path(genotypes)]
+
+
+def read_genotypes(genotypes: Any, column_map: Any, tables: ReferenceTables
+                   ) -> tuple[People, ColumnMap]:
+    """The people of a run (read with the genotypes part of the column map) and the map."""
+    cmap = read_column_map(column_map) if column_map is not None else ColumnMap()
+    if isinstance(genotypes, People):
+        return genotypes, cmap
+    return load_people(genotypes, tables, column_map=_genotype_map(cmap.genotypes, tables)), cmap
+
+
+def record_header(tables: ReferenceTables, pyard: PyardBackend | None,
+                  options: Options) -> dict[str, Any]:
+    """The run record's opening keys: versions, reference tables, py-ard, options."""
+    from kirmatch import __version__
+
+    return {
+        "kirmatch_version": __version__,
+        "rules": RULES_ID,
+        "rules_version": RULES_VERSION,
+        **{k: v for k, v in tables.provenance().items() if k != "rules"},
+        "pyard": pyard_record(pyard),
+        "options": options.to_dict(),
+    }
+
+
+def record_footer(started: str, seconds: float) -> dict[str, Any]:
+    """The run record's closing keys: start time, wall time, platform, argv."""
+    return {
+        "started_at": started,
+        "wall_seconds": round(seconds, 3),
+        "platform": {"python": platform.python_version(), "system": platform.system(),
+                     "machine": platform.machine()},
+        "argv": list(sys.argv),
+    }
+
+
+def genotypes_record(paths: Sequence[Path], people: People) -> dict[str, Any]:
+    """The run record of the genotypes input: its file(s) and how they were read."""
+    return {**(input_record(paths[0]) if len(paths) == 1 and paths[0].is_file() else {}),
+            "files": [input_record(g) for g in paths if g.is_file()],
+            **people.record()}
 
 
 def _pairs_map(cmap: ColumnMap) -> dict[str, str]:
@@ -298,26 +382,12 @@ def run_batch(
         ``command`` and ``genotype_files`` lists, not strings); the message
         names it.
     """
-    from kirmatch.api import check_path, check_sequence, check_type, type_error
+    from kirmatch.api import check_path
 
-    if not isinstance(genotypes, People):
-        check_path("genotypes", genotypes)
     check_path("pairs", pairs)
-    check_path("output", output)
-    check_type("options", options, Options, none_ok=True)
-    check_path("errors", errors, none_ok=True)
-    check_path("column_map", column_map, none_ok=True)
     check_path("antibodies", antibodies, none_ok=True)
-    if check_type("chunk_rows", chunk_rows, int) < 1:
-        raise UsageError(f"chunk_rows must be at least 1, not {chunk_rows}")
-    check_type("tables", tables, ReferenceTables, none_ok=True)
-    check_type("pyard", pyard, PyardBackend, none_ok=True)
-    if progress is not None and not callable(progress):
-        raise type_error("progress", progress, "callable or None")
-    check_sequence("command", command, str, none_ok=True)
-    for i, g in enumerate(check_sequence("genotype_files", genotype_files, (str, os.PathLike))
-                          or ()):
-        check_path(f"genotype_files[{i}]", g)
+    check_run_arguments(genotypes, output, options, errors, column_map, chunk_rows, tables,
+                        pyard, progress, command, genotype_files)
     t_start = time.perf_counter()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     opts = options or Options()
@@ -325,20 +395,13 @@ def run_batch(
     p_path, o_path = Path(pairs), Path(output)
     e_path = Path(errors) if errors is not None else None
     a_path = Path(antibodies) if antibodies is not None else None
-    g_paths = [Path(g) for g in genotype_files] if isinstance(genotypes, People) else \
-        [Path(genotypes)]
-    for p in (o_path, *([e_path] if e_path else [])):
-        detect_format(p)
+    g_paths = genotype_paths(genotypes, genotype_files)
     prov_path = o_path.with_name(o_path.name + ".provenance.json")
     # The plan refuses an output over any input (or two outputs on one file) before
     # anything is read, and makes output, errors and run record appear together.
     with OutputPlan({"output": o_path, "errors": e_path, "provenance": prov_path},
                     inputs=[*g_paths, p_path, column_map, a_path]) as plan:
-        cmap = read_column_map(column_map) if column_map is not None else ColumnMap()
-        if isinstance(genotypes, People):
-            people = genotypes
-        else:
-            people = load_people(genotypes, t, column_map=_genotype_map(cmap.genotypes, t))
+        people, cmap = read_genotypes(genotypes, column_map, t)
         panels = None
         a_reader = None
         if a_path is not None:
@@ -386,21 +449,11 @@ def run_batch(
         if err_w is not None:
             err_w.close(empty=pa.schema([pa.field("pairs_row", pa.int64()), *schema]))
         seconds = time.perf_counter() - t_start
-        from kirmatch import __version__
-
         notes = [*people.notes, *reader.notes, *(a_reader.notes if a_reader else ())]
         record = {
-            "kirmatch_version": __version__,
-            "rules": RULES_ID,
-            "rules_version": RULES_VERSION,
-            **{k: v for k, v in t.provenance().items() if k != "rules"},
-            "pyard": pyard_record(pyard),
-            "options": opts.to_dict(),
+            **record_header(t, pyard, opts),
             "inputs": {
-                "genotypes": {**(input_record(g_paths[0]) if len(g_paths) == 1 and
-                                 g_paths[0].is_file() else {}),
-                              "files": [input_record(g) for g in g_paths if g.is_file()],
-                              **people.record()},
+                "genotypes": genotypes_record(g_paths, people),
                 "pairs": {**input_record(p_path), "dialect": reader.dialect.to_dict()},
                 "column_map": input_record(Path(column_map)) if column_map is not None
                 else None,
@@ -414,11 +467,7 @@ def run_batch(
             "genotypes": {"people": len(people), "duplicate_ids": people.duplicate_ids,
                           "repeated_identical_ids": people.repeated_ids},
             "notes": notes,
-            "started_at": started,
-            "wall_seconds": round(seconds, 3),
-            "platform": {"python": platform.python_version(), "system": platform.system(),
-                         "machine": platform.machine()},
-            "argv": list(sys.argv),
+            **record_footer(started, seconds),
         }
         plan.write_text("provenance", json.dumps(record, indent=2, ensure_ascii=False,
                                                  allow_nan=False) + "\n")

@@ -47,6 +47,8 @@ from kirmatch.registry import (
     FACTS,
     MODELS,
     PAIR_FACTS,
+    PERSON_MODELS,
+    TYPING_LOCI,
     Model,
     cell,
     evaluate_column,
@@ -173,7 +175,9 @@ class Engine:
         self.pyard = pyard
         self.resolver = shared_resolver(tables, options, pyard)
         self.n = len(people)
-        self.cells: dict[str, Vocab] = {c: Vocab() for m in MODELS for c in m.columns}
+        # one vocabulary per column name (a person column shares its pair namesake's)
+        self.cells: dict[str, Vocab] = {c: Vocab() for m in (*MODELS, *PERSON_MODELS)
+                                        for c in m.columns}
         self.reasons = _Interner()
         self.reasons.code("")
         self.usets = _Interner()          # frozensets of unknown warnings, code 0 = empty
@@ -263,6 +267,12 @@ class Engine:
             per_vocab_codes[f"hla:{loc}"] = codes
             if loc not in CLASS_I_LOCI:
                 locus_w[loc] = wcodes[codes]
+        # Loci read as typed (typing:<locus>): a 1-tuple per typing that resolved.
+        for loc in TYPING_LOCI:
+            vocab = people.locus_vocab.get(loc, [None])
+            sources[f"typing:{loc}"] = [None if r is None else (lt,) for lt, r in
+                                        zip(vocab, sources[f"locus:{loc}"], strict=True)]
+            per_vocab_codes[f"typing:{loc}"] = per_vocab_codes[f"locus:{loc}"]
         kcodes = np.asarray(people.kir_codes if len(people.kir_codes) else [0] * n, np.int64)
         kfeat = [kir_features(k, self.tables, WHO) for k in people.kir_vocab]
         sources["kir"] = kfeat
@@ -281,7 +291,8 @@ class Engine:
                 for v, value in enumerate(sources[dep]):
                     if value is None:
                         continue
-                    table[v] = interner.code(compute_fact(name, {dep: value}, self.options))
+                    table[v] = interner.code(compute_fact(name, {dep: value}, self.options,
+                                                          self.tables, self.pyard))
                 self.fact_codes[name] = table[per_vocab_codes[dep]]
                 continue
             dep_codes = [self.fact_codes[d] for d in fact.deps]
@@ -293,7 +304,8 @@ class Engine:
                     continue  # only people with errors lack a value here
                 deps = {d: self.fact_vocab[d].items[c] for d, c in zip(fact.deps, combo,
                                                                      strict=True)}
-                table[u] = interner.code(compute_fact(name, deps, self.options))
+                table[u] = interner.code(compute_fact(name, deps, self.options, self.tables,
+                                                      self.pyard))
             self.fact_codes[name] = table[inv]
         # Person warnings per role: HLA loci + the role's KIR warnings.
         for role in ROLES:
@@ -384,7 +396,7 @@ class Engine:
             value, reason = evaluate_column(m, k, cands, self.options)
             if value is None:
                 out.append(0)
-                warns.update(unknown_warnings(col, reason or "ambiguous_typing"))
+                warns.update(unknown_warnings(col, reason or "ambiguous_typing", m))
             else:
                 out.append(self.cells[col].code(cell(col, value)))
                 w = m.value_warnings.get(col, {}).get(value)
@@ -537,6 +549,53 @@ class Engine:
                 else:
                     columns[col] = pc.if_else(okmask, got, pa.scalar("", pa.string()))
         return EngineResult(columns, ~ok, counts, dsa)
+
+    # -- persons (rule 18) ------------------------------------------------------
+    def assess_persons(self, persons: np.ndarray) -> EngineResult:
+        """Every column of the per-person table (:data:`kirmatch.registry.PERSON_MODELS`)
+        for people given by index: the same facts and lookup tables as the pair
+        models, each person's warnings with ``person`` as the role (all of its HLA
+        and KIR warnings), and a person that cannot be read as an error row."""
+        self.prepare()
+        idx = np.asarray(persons, np.int64)
+        n = len(idx)
+        ok = ~self.error_mask[idx] if n else np.zeros(0, bool)
+        okr = np.flatnonzero(ok)
+        sub = idx[okr]
+        columns: dict[str, pa.Array] = {}
+        urow = np.zeros(len(okr), np.int32)
+        for m in PERSON_MODELS:
+            gather = tuple(self.fact_codes[f][sub] for _, f in m.inputs)
+            self._fill(m, gather)
+            for k, col in enumerate(m.columns):
+                full = np.zeros(n, np.int32)
+                full[okr] = self._table(m, k).cells[gather]
+                columns[col] = self.cells[col].array(full)
+            u = self._unknown_table(m)[gather]
+            if u.any():
+                urow = self._union(urow, u)
+        # the person's own warnings are the donor role's (every HLA and KIR warning)
+        warn_vocab = Vocab()
+        wcodes = np.zeros(n, np.int32)
+        if len(okr):
+            inv, rows = _factorize(self.role_wset["donor"][sub], urow)
+            local = np.array([warn_vocab.code(";".join(sorted(
+                {w.replace(WHO, "person").replace(";", ",") for w in self.wsets.items[pw]}
+                | {w.replace(";", ",") for w in self.usets.items[uw]})))
+                for pw, uw in rows], np.int32)
+            wcodes[okr] = local[inv]
+        err_vocab = Vocab()
+        ecodes = np.zeros(n, np.int32)
+        counts: dict[str, int] = {}
+        for j in np.flatnonzero(~ok).tolist():
+            msg = self.person_message("person", int(idx[j]), j)
+            code = msg.split(":", 1)[0]
+            counts[code] = counts.get(code, 0) + 1
+            ecodes[j] = err_vocab.code(msg)
+        head = {"status": pa.DictionaryArray.from_arrays(
+                    pa.array(np.where(ok, 0, 1), pa.int32()), pa.array(["ok", "error"])),
+                "error": err_vocab.array(ecodes), "warnings": warn_vocab.array(wcodes)}
+        return EngineResult({**head, **columns}, ~ok, counts)
 
     def _union(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Row-wise union of two unknown-set code arrays (0 = empty set)."""

@@ -27,11 +27,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kirmatch.errors import PyardUnavailableError, UnknownAlleleError
-from kirmatch.hla import HLATyping, TypingKind, parse_hla_typing
+from kirmatch.errors import KirmatchError, PyardUnavailableError, UnknownAlleleError, UsageError
+from kirmatch.hla import HLALocusTyping, HLASlot, HLATyping, TypingKind, parse_hla_typing
+from kirmatch.propagation import Cand
 from kirmatch.tables import HLAAlleleInfo, ReferenceTables
 
-__all__ = ["Expansion", "expand_typing"]
+__all__ = ["Expansion", "b_leader_genotype", "expand_typing"]
 
 HLA_RELEASE = "IPD-IMGT/HLA 3.58.0"
 
@@ -155,3 +156,124 @@ def _v2(t: HLATyping, tables: ReferenceTables, pyard: Any) -> HLATyping:
         except LookupError as exc:
             raise UnknownAlleleError(t.raw, HLA_RELEASE) from exc
     raise UnknownAlleleError(t.raw, HLA_RELEASE)
+
+
+#: The HLA-B leader genotypes (residue -21: Met or Thr), rule 16.
+B_LEADER_GENOTYPES = ("M/M", "M/T", "T/T")
+
+
+_LEADER_CACHE: dict[tuple[int, str, int], tuple[frozenset[str | None], str | None]] = {}
+
+
+def _slot_leaders(slot: HLASlot, tables: ReferenceTables, pyard: Any
+                  ) -> tuple[frozenset[str | None], str | None]:
+    """The leader residues one typed position could carry (``None`` = cannot be
+    known) and the reason when it is not one residue (memoised per typing: a
+    cohort has few distinct HLA-B alleles but many genotypes of them)."""
+    key = (id(tables), str(slot), id(pyard))
+    hit = _LEADER_CACHE.get(key)
+    if hit is None:
+        hit = _slot_leaders_uncached(slot, tables, pyard)
+        if len(_LEADER_CACHE) > 50_000:
+            _LEADER_CACHE.clear()
+        _LEADER_CACHE[key] = hit
+    return hit
+
+
+def _slot_leaders_uncached(slot: HLASlot, tables: ReferenceTables, pyard: Any
+                           ) -> tuple[frozenset[str | None], str | None]:
+    residues: set[str | None] = set()
+    for t in slot.alternatives:
+        exp = expand_typing(t, tables, pyard)
+        if exp.unknown:
+            return frozenset({None}), exp.unknown
+        for a in exp.expressed:  # nulls are left out of the agreement (rule 2)
+            rec = tables.b_leader_record(a.allele)
+            residues.add(rec.leader if rec is not None else None)
+    if not residues:
+        return frozenset({None}), "null_allele"
+    if len(residues) > 1:
+        return frozenset(residues), "ambiguous_typing"
+    return frozenset(residues), "no_sequence_coverage" if None in residues else None
+
+
+def b_leader_genotype(lt: HLALocusTyping | None, tables: ReferenceTables, pyard: Any = None,
+                      *, single_allele: str = "homozygous") -> Cand[str | None]:
+    """A person's HLA-B leader genotype (``M/M``, ``M/T`` or ``T/T``; DOMAIN.md §A.19).
+
+    Residue -21 of each HLA-B allele comes from ``hla_b_leader.tsv`` (the 4th
+    residue of a full-length entry; an entry without exon 1 takes its first-field
+    group's residue when that group agrees). A typing below the allele is
+    expanded as in rule 2 (:func:`expand_typing`) and every reading is kept: the
+    genotype is known only when every reading agrees (propagation, §A.0).
+    Null alleles are left out of an expansion; a position that can only be a
+    null allele makes the genotype unknown (``null_allele``), as does an allele
+    whose residue is not known (``no_sequence_coverage``), an untyped locus
+    (``hla_untyped``) or a MAC without MAC data (``mac_unavailable``). One
+    typing at the locus is read per ``single_allele`` (§A.4).
+
+    Petersdorf EW et al., Lancet Haematol 2020;7:e50-e60; Fuchs EJ, McCurdy SR
+    et al., Blood 2022;139:1452-1468.
+
+    Raises
+    ------
+    TypeError
+        An argument has the wrong type; the message names it.
+    UsageError
+        ``lt`` is not an HLA-B typing, or ``single_allele`` is not a policy.
+
+    >>> from kirmatch.hla import parse_hla_genotype
+    >>> from kirmatch.tables import load_reference_tables
+    >>> t = load_reference_tables()
+    >>> def leader(gl):
+    ...     return b_leader_genotype(parse_hla_genotype(gl).locus("B"), t)
+    >>> leader("B*07:02+B*44:02").value, leader("B*08:01+B*07:02").value
+    ('M/T', 'M/M')
+    >>> leader("B*07:02").value  # one typing: homozygous by default
+    'M/M'
+    >>> c = leader("B*07:02+B*08:01/B*44:02")
+    >>> sorted(c.values), c.reason
+    (['M/M', 'M/T'], 'ambiguous_typing')
+    >>> leader("B*07:02+B*07").reason, leader("B*07:44N+B*07:02").reason
+    ('ambiguous_typing', 'null_allele')
+    """
+    from kirmatch.api import check_type
+    from kirmatch.pyard_backend import PyardBackend
+
+    check_type("lt", lt, HLALocusTyping, none_ok=True)
+    check_type("tables", tables, ReferenceTables)
+    check_type("pyard", pyard, PyardBackend, none_ok=True)
+    if check_type("single_allele", single_allele, str) not in ("homozygous", "unknown"):
+        raise UsageError(f"single_allele must be homozygous or unknown, not {single_allele!r}",
+                         raw=single_allele)
+    if lt is None:
+        return Cand(frozenset({None}), "hla_untyped")
+    if lt.locus != "B":
+        raise UsageError(f"the leader genotype is an HLA-B fact; {lt.locus!r} typing given: "
+                         f"{lt}", raw=str(lt))
+    values: set[str | None] = set()
+    reasons: list[str] = []
+    for alt in lt.alternatives:
+        try:
+            slots = [_slot_leaders(s, tables, pyard) for s in alt]
+        except KirmatchError as exc:  # the ligand resolver reports the typing itself
+            return Cand(frozenset({None}), exc.code)
+        reasons.extend(r for _, r in slots if r)
+        first = slots[0][0]
+        if len(slots) == 2:
+            second = slots[1][0]
+        elif single_allele == "homozygous":
+            values.update(None if x is None else f"{x}/{x}" for x in first)
+            continue
+        else:
+            second = frozenset({"M", "T"})
+            reasons.append("single_allele")
+        for x in first:
+            for y in second:
+                values.add(None if x is None or y is None else "/".join(sorted((x, y))))
+    if len(lt.alternatives) > 1:
+        reasons.append("ambiguous_typing")
+    why = reasons[0] if reasons else "ambiguous_typing"
+    if None in values:
+        return Cand(frozenset({None}), why)
+    return Cand.any_of(values, why)

@@ -12,13 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kirmatch.hla import CLASS_I_LOCI, HLAGenotype
+from kirmatch.hla import CLASS_I_LOCI, HLAGenotype, HLALocusTyping
 from kirmatch.hlamatch import MATCH_LOCI, OPTIONAL_LOCI, LocusReadings, locus_readings
 from kirmatch.kir import KIRFeatures, KIRGenotype, kir_features
 from kirmatch.ligands import LigandResolver, LocusResolution
 from kirmatch.options import Options
 from kirmatch.propagation import Cand
-from kirmatch.registry import FACTS, PAIR_FACTS
+from kirmatch.registry import FACTS, PAIR_FACTS, TYPING_LOCI
 from kirmatch.tables import ReferenceTables
 
 __all__ = ["WHO", "PersonFacts", "compute_fact", "kir_role_warnings", "pair_fact",
@@ -28,9 +28,13 @@ __all__ = ["WHO", "PersonFacts", "compute_fact", "kir_role_warnings", "pair_fact
 WHO = "{who}"
 
 
-def compute_fact(name: str, deps: Mapping[str, Any], options: Options) -> Cand[Any]:
-    """Fact ``name`` from its dependencies' values (see :data:`kirmatch.registry.FACTS`)."""
+def compute_fact(name: str, deps: Mapping[str, Any], options: Options,
+                 tables: ReferenceTables | None = None, pyard: Any = None) -> Cand[Any]:
+    """Fact ``name`` from its dependencies' values (see :data:`kirmatch.registry.FACTS`);
+    ``tables`` and ``pyard`` are passed on to a fact that reads them (``context``)."""
     fact = FACTS[name]
+    if fact.context:
+        return fact.fn(*(deps[d] for d in fact.deps), options, tables, pyard)
     return fact.fn(*(deps[d] for d in fact.deps), options)
 
 
@@ -54,6 +58,9 @@ class PersonFacts:
     kir_given: bool
     options: Options
     readings: dict[str, LocusReadings] = field(default_factory=dict)
+    typings: dict[str, HLALocusTyping | None] = field(default_factory=dict)
+    tables: ReferenceTables | None = None
+    pyard: Any = None
     _facts: dict[str, Cand[Any]] = field(default_factory=dict)
 
     def get(self, name: str) -> Cand[Any]:
@@ -66,11 +73,13 @@ class PersonFacts:
                     deps[d] = self.loci[d[6:]].cand
                 elif d.startswith("hla:"):
                     deps[d] = self.readings[d[4:]]
+                elif d.startswith("typing:"):
+                    deps[d] = (self.typings.get(d[7:]),)
                 elif d == "kir":
                     deps[d] = self.kir
                 else:
                     deps[d] = self.get(d)
-            hit = compute_fact(name, deps, self.options)
+            hit = compute_fact(name, deps, self.options, self.tables, self.pyard)
             self._facts[name] = hit
         return hit
 
@@ -98,8 +107,10 @@ def resolve_person(hla: HLAGenotype | None, kir: KIRGenotype | None,
     readings = {loc: locus_readings(hla.locus(loc) if hla is not None else None, loc, tables,
                                     resolver.options, resolver.pyard, WHO)
                 for loc in MATCH_LOCI}
+    typings = {loc: hla.locus(loc) if hla is not None else None for loc in TYPING_LOCI}
     return PersonFacts(loci, kir_features(kir, tables, WHO), kir is not None,
-                       resolver.options, readings)
+                       resolver.options, readings=readings, typings=typings, tables=tables,
+                       pyard=resolver.pyard)
 
 
 def readings_warnings(locus: str, r: LocusReadings) -> tuple[str, ...]:

@@ -825,10 +825,15 @@ class KIRFeatures:
     ``kir2ds4_full_length`` (rule 17, Krieger 2020): ``True`` if the person
     carries an expressed full-length KIR2DS4 copy, ``False`` if every KIR2DS4
     copy is a 22-bp deletion (or null) allele or the gene is absent; a copy
-    whose variant is not known (gene-level typing, an allele outside
-    :data:`KIR2DS4_VARIANTS`) makes both possible, reason
-    ``kir2ds4_variant_unknown`` (``kir_gene_unknown`` when the gene state is
+    whose variant is not known makes both possible, reason ``gene_level_kir``
+    (gene-level typing), ``kir2ds4_variant_unknown`` (an allele outside
+    :data:`KIR2DS4_VARIANTS`) or ``kir_gene_unknown`` (the gene state is
     unknown).
+
+    ``kir3dl1_classes`` (rule 18): the set of rule-11 classes of the person's
+    KIR3DL1 and KIR3DS1 alleles (KIR3DS1 and ``N`` alleles are N), the set
+    whose precedence L > H > N gives ``kir3dl1_class``; empty when neither gene
+    is carried.
     """
 
     typed: bool
@@ -838,6 +843,7 @@ class KIRFeatures:
     kir2dl1_245: Cand[str | None]
     kir2ds4_full_length: Cand[bool]
     warnings: tuple[str, ...]
+    kir3dl1_classes: Cand[frozenset[str] | None]
 
     def genes(self, names: tuple[str, ...]) -> Cand[frozenset[str]]:
         """The subset of ``names`` present, as a candidate set over unknown genes."""
@@ -896,9 +902,10 @@ def _genotype_options(t: KIRGeneTyping) -> list[tuple[Copy, ...] | None]:
     return out
 
 
-def _kir3dl1(g: KIRGenotype, tables: ReferenceTables, who: str,
-             warnings: list[str]) -> tuple[Cand[str | None], Cand[bool | None]]:
-    """KIR3DL1/KIR3DS1 class (rule 11) and the ``exclude_null_kir3dl1`` test (rule 8).
+def _kir3dl1(g: KIRGenotype, tables: ReferenceTables, who: str, warnings: list[str]
+             ) -> tuple[Cand[str | None], Cand[bool | None], Cand[frozenset[str] | None]]:
+    """KIR3DL1/KIR3DS1 class (rule 11), the ``exclude_null_kir3dl1`` test (rule 8)
+    and the set of per-allele classes (rule 18).
 
     Every candidate genotype of KIR3DL1 (and KIR3DS1, whose alleles are all N)
     and every class of an unknown or unclassified allele is enumerated, so a
@@ -914,6 +921,7 @@ def _kir3dl1(g: KIRGenotype, tables: ReferenceTables, who: str,
         sources.add("ambiguous_typing")
     classes: set[str] = set()
     functional: set[bool] = set()
+    class_sets: set[frozenset[str]] = set()
     # KIR3DS1 only ever adds N, the lowest class: it never changes the class.
     s1_options = {s1 is not None for s1 in _genotype_options(d3s1)}
     for l1 in _genotype_options(d3l1):
@@ -923,12 +931,14 @@ def _kir3dl1(g: KIRGenotype, tables: ReferenceTables, who: str,
             functional.add(any(c in ("H", "L") for c in combo))
             for s1 in s1_options:
                 classes.add(_combine_class(combo + (("N",) if s1 else ())))
+                class_sets.add(frozenset(combo) | ({"N"} if s1 else frozenset()))
     if d3l1.state is GeneState.ABSENT and d3s1.state is GeneState.ABSENT:
         warnings.append(f"no_kir3dl1_or_kir3ds1({who})")
     order = ("kir_gene_unknown", "gene_level_kir", "kir3dl1_unclassified_allele",
              "ambiguous_typing")
     reason = next((r for r in order if r in sources), "kir_gene_unknown")
-    return Cand.any_of(classes, reason), Cand.any_of(functional, reason)
+    return (Cand.any_of(classes, reason), Cand.any_of(functional, reason),
+            Cand.any_of(class_sets, reason))
 
 
 def _kir2dl1_245(d1: KIRGeneTyping, tables: ReferenceTables, who: str,
@@ -1024,13 +1034,22 @@ def kir_features(g: KIRGenotype | None, tables: ReferenceTables,
             present[gt.gene] = Cand(frozenset({True, False}), "kir_gene_unknown")
             if typed:
                 warnings.append(f"kir_gene_unknown({who} {gt.gene})")
-    kir3dl1_class, kir3dl1_functional = _kir3dl1(g, tables, who, warnings)
+    kir3dl1_class, kir3dl1_functional, kir3dl1_classes = _kir3dl1(g, tables, who, warnings)
     kir2dl1_245 = _kir2dl1_245(g.gene("KIR2DL1"), tables, who, warnings)
     ds4 = g.gene("KIR2DS4")
-    full_length = Cand.any_of(_ds4_full_length(ds4), "kir_gene_unknown" if ds4.state is
-                              GeneState.UNKNOWN else "kir2ds4_variant_unknown")
+    full_length = Cand.any_of(_ds4_full_length(ds4), _ds4_reason(ds4))
     return KIRFeatures(typed, present, kir3dl1_class, kir3dl1_functional, kir2dl1_245,
-                       full_length, tuple(dict.fromkeys(warnings)))
+                       full_length, tuple(dict.fromkeys(warnings)), kir3dl1_classes)
+
+
+def _ds4_reason(t: KIRGeneTyping) -> str:
+    """Why KIR2DS4 full length may be unknown: the gene state, gene-level typing
+    (no allele and no variant named), or an allele whose variant is not known."""
+    if t.state is GeneState.UNKNOWN:
+        return "kir_gene_unknown"
+    if not t.parts and not t.variant and not t.allele_level:
+        return "gene_level_kir"
+    return "kir2ds4_variant_unknown"
 
 
 def _245(allele: str, tables: ReferenceTables, warnings: list[str]) -> str:

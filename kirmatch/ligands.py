@@ -56,7 +56,9 @@ __all__ = [
 BW4 = frozenset({"Bw4-80I", "Bw4-80T"})
 #: HLA-A groups that carry Bw4 alleles in rule 3 (A*25 only with ``a25_bw4``).
 A_BW4_GROUPS = frozenset({"23", "24", "32"})
-_A_GROUP_KEPT = frozenset({"23", "24", "25", "32"})
+#: HLA-A first fields kept on an allele's features: the Bw4 groups of rule 3,
+#: and 11 (A*11 is the KIR2DS2/KIR2DS4 ligand of rule 17).
+_A_GROUP_KEPT = frozenset({"11", "23", "24", "25", "32"})
 HLA_RELEASE = "IPD-IMGT/HLA 3.58.0"
 
 
@@ -66,7 +68,7 @@ class AlleleFeature:
 
     ``ligand`` is one of ``C1 C2 Bw4-80I Bw4-80T Bw6 unclassified null``;
     ``a_group`` is the HLA-A first field when it is 23, 24, 25 or 32 (the
-    groups rule 3 may count for Bw4), else empty.
+    groups rule 3 may count for Bw4) or 11 (rule 17's A*11), else empty.
     """
 
     locus: str

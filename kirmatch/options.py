@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
-from kirmatch.api import check_mapping, check_number, check_type
+from kirmatch.api import check_mapping, check_number, check_type, type_error
 from kirmatch.errors import UsageError
 
 __all__ = ["DSA_THRESHOLDS", "RULES_ID", "RULES_VERSION", "AmbiguityPolicy", "Options", "SingleAllele"]
@@ -54,6 +54,8 @@ class Options:
     dsa_high_mfi: float = 5000.0
     dsa_very_high_mfi: float = 20000.0
     dsa_count_self: bool = False
+    #: Rule 17: the wKIR weights of (iKIR, aKIR, mKIR), Krieger 2020 (§A.20).
+    wkir_weights: tuple[float, float, float] = (0.80, 0.14, 0.99)
     ranking_policy: str = "kir-first"
     # Reader settings (outside the rule set, recorded the same way).
     single_allele: SingleAllele = "homozygous"
@@ -90,6 +92,16 @@ class Options:
                 "DSA thresholds must satisfy dsa_low_mfi <= dsa_moderate_mfi <= dsa_high_mfi "
                 f"<= dsa_very_high_mfi (got {lo:g}, {mod:g}, {hi:g}, {vhi:g})"
             )
+        weights = self.wkir_weights
+        if not isinstance(weights, (list, tuple)):
+            raise type_error("wkir_weights", weights, "a list or tuple of three numbers")
+        if len(weights) != 3:
+            raise UsageError("wkir_weights must be three numbers, the weights of iKIR, aKIR "
+                             f"and mKIR (default 0.80, 0.14, 0.99), not {len(weights)}",
+                             raw=str(list(weights)))
+        # a list (from JSON or from_dict) is kept as a tuple: Options stays hashable
+        object.__setattr__(self, "wkir_weights", tuple(
+            check_number(f"wkir_weights[{i}]", w) for i, w in enumerate(weights)))
         if not check_type("ranking_policy", self.ranking_policy, str).strip():
             raise UsageError("ranking_policy is empty: use kir-first, ebmt or a TOML file")
         check_number("kirimp_min_posterior", self.kirimp_min_posterior, minimum=0, maximum=1)
@@ -97,8 +109,13 @@ class Options:
         check_number("hlaimp_min_posterior", self.hlaimp_min_posterior, minimum=0, maximum=1)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every option's value, in declaration order."""
-        return asdict(self)
+        """Every option's value, in declaration order, as JSON holds it (the
+        ``wkir_weights`` tuple as a list).
+
+        >>> Options().to_dict()["wkir_weights"]
+        [0.8, 0.14, 0.99]
+        """
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Options:

@@ -233,10 +233,12 @@ class PairAssessment:
         return d[column]
 
     def to_dict(self) -> dict[str, Any]:
-        """Contract keys in contract order (§A.16), then ``options``.
+        """Contract keys in contract order (§A.16), then ``options`` and ``facts``.
 
         Booleans stay booleans, lists are sorted ``;``-joined strings, unknown is
-        ``""``, ``ikir_score_weighted`` has two decimals.
+        ``""``, ``ikir_score_weighted`` has two decimals. ``facts`` holds person
+        facts behind the columns that are not columns themselves:
+        ``donor_kir3dl1_class`` (H, L or N, rule 11; ``""`` when unknown).
         """
         out: dict[str, Any] = {
             "recipient_id": self.recipient_id,
@@ -248,12 +250,16 @@ class PairAssessment:
         for col in COMPUTED_COLUMNS:
             out[col] = encode(col, self.values.get(col))
         out["options"] = self.options
+        cls = self.facts.get("kir3dl1_class")
+        out["facts"] = {"donor_kir3dl1_class": cls.value if cls is not None and cls.known
+                        else ""}
         return out
 
     def to_row(self) -> dict[str, str]:
         """CSV cells: like ``to_dict`` with ``true``/``false`` and strings."""
         d = self.to_dict()
         d.pop("options")
+        d.pop("facts")
         return {k: to_cell(v) for k, v in d.items()}
 
 

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kirmatch.dsa import COLUMNS as _DSA_COLUMNS
+from kirmatch.expand import b_leader_genotype
 from kirmatch.hlamatch import (
     MATCH_LOCI,
     NOT_COMPARED,
@@ -75,9 +76,11 @@ from kirmatch.scores import (
     hla_mismatch_totals,
     hla_relation,
     ikir_score_weighted,
+    ikir_weights,
     kir2ds1_status,
     kir3dl1_hlab,
     kir_ab_genotype,
+    krieger_scores,
     ligand_mismatch,
     missing_ligands,
     receptor_ligand_mismatches,
@@ -90,6 +93,8 @@ __all__ = [
     "FACTS",
     "MODELS",
     "PAIR_FACTS",
+    "PERSON_COLUMNS",
+    "PERSON_MODELS",
     "Fact",
     "Model",
     "PairFact",
@@ -98,6 +103,7 @@ __all__ = [
     "encode",
     "evaluate_column",
     "model_of",
+    "person_model_of",
 ]
 
 # ---------------------------------------------------------------------------
@@ -114,9 +120,12 @@ class Fact:
     """A person-level input of the models.
 
     ``deps`` are other facts or sources (``locus:A``, ``locus:B``, ``locus:C``
-    for a resolved locus's candidate pairs; ``kir`` for the KIR features);
-    ``fn(*dep_values, options)`` returns the fact as a candidate set.
-    ``options`` names the options it reads (its cache key includes them).
+    for a resolved locus's candidate pairs; ``typing:<locus>`` for the locus's
+    typing as typed, a 1-tuple ``(HLALocusTyping or None,)``; ``kir`` for the
+    KIR features); ``fn(*dep_values, options)`` returns the fact as a candidate
+    set, ``fn(*dep_values, options, tables, pyard)`` when ``context`` is set
+    (the reference tables and py-ard backend of the run). ``options`` names the
+    options it reads (its cache key includes them).
     """
 
     name: str
@@ -124,6 +133,7 @@ class Fact:
     fn: Callable[..., Cand[Any]]
     options: tuple[str, ...] = ()
     doc: str = ""
+    context: bool = False
 
 
 def _map(fn: Callable[[Any], Any]) -> Callable[..., Cand[Any]]:
@@ -168,6 +178,45 @@ def _ligand_facts(a: Cand[Any], b: Cand[Any], c: Cand[Any], _o: Options) -> Cand
     return image(_facts, a, b, c)
 
 
+#: Rule 17's donor genes, besides KIR2DS4 (full length only) and KIR3DL2.
+KRIEGER_GENES = ("KIR2DL1", "KIR2DL2", "KIR2DL3", "KIR3DL1", "KIR2DS1", "KIR2DS2", "KIR2DS5")
+
+
+def _krieger_genes(k: KIRFeatures, _o: Options) -> Cand[Any]:
+    """Rule 17's donor genes: KIR3DL2 is a framework gene (present unless typed
+    absent) and KIR2DS4 counts only with a full-length allele (§A.20)."""
+    framework = k.present["KIR3DL2"].values != frozenset({False})
+    extra = frozenset({"KIR3DL2"}) if framework else frozenset()
+    return image(lambda g, fl: g | extra | ({"KIR2DS4"} if fl else frozenset()),
+                 k.genes(KRIEGER_GENES), k.kir2ds4_full_length)
+
+
+def _a_bw4(c: Cand[Pair], o: Options) -> Cand[Any]:
+    """Whether an HLA-A allele of a group rule 3 may count carries Bw4 (A*23, *24,
+    *32; *25 with ``a25_bw4``), whether or not ``hla_a_bw4`` counts it."""
+    counted = o if o.hla_a_bw4 else o.replace(hla_a_bw4=True)
+    return c.map(lambda p: _a_proj(p, counted)[0])
+
+
+def _b_leader(typing: tuple[Any], o: Options, tables: Any, pyard: Any) -> Cand[Any]:
+    return b_leader_genotype(typing[0], tables, pyard, single_allele=o.single_allele)
+
+
+def _a_groups(pair: Pair) -> tuple[bool, bool]:
+    """(an expressed HLA-A*03 or *11 allele, an expressed HLA-A*11 allele)."""
+    return (any(f.a3a11 and f.expressed for f in pair),
+            any(f.a_group == "11" and f.expressed for f in pair))
+
+
+def _krieger_ligands(a: Cand[Any], b: Cand[Any], c: Cand[Any], _o: Options) -> Cand[Any]:
+    """Rule 17's recipient ligands: C1/C2 (HLA-C), Bw4 (HLA-B only), A3/A11, A11."""
+    def one(a3a11: tuple[bool, bool], bp: tuple[bool, bool], cp: frozenset[str]
+            ) -> frozenset[str]:
+        return cp | {lig for lig, has in (("Bw4", bp[0]), ("A3/A11", a3a11[0]),
+                                          ("A11", a3a11[1])) if has}
+    return image(one, a, b, c)
+
+
 FACTS: dict[str, Fact] = {f.name: f for f in (
     Fact("c_group", ("locus:C",), _map(c_group), doc="HLA-C group (rule 3)"),
     Fact("b_class", ("locus:B",), _map(b_class), doc="HLA-B Bw4/Bw6 class (rule 3)"),
@@ -195,7 +244,25 @@ FACTS: dict[str, Fact] = {f.name: f for f in (
            doc=f"HLA-{loc} readings at ARS identity (rule 16)") for loc in MATCH_LOCI),
     Fact("dpb1_tce", ("hla:DPB1",), lambda r, _o: dpb1_tce_of(r.cand, r.tce),
          doc="lowest DPB1 TCE group of each reading (rule 16)"),
+    Fact("a_bw4", ("locus:A",), _a_bw4, ("a25_bw4",),
+         doc="carries HLA-A Bw4 of A*23/*24/*32 (*25 with a25_bw4), counted or not"),
+    Fact("kir3dl1_classes", ("kir",), lambda k, _o: k.kir3dl1_classes,
+         doc="the rule-11 classes (H/L/N) of the KIR3DL1 and KIR3DS1 alleles carried"),
+    Fact("a_groups", ("locus:A",), _map(_a_groups),
+         doc="HLA-A: (carries A*03 or A*11, carries A*11), expressed alleles"),
+    Fact("krieger_genes", ("kir",), _krieger_genes,
+         doc="rule-17 donor genes: 2DL1-3, 3DL1, 3DL2 (unless typed absent), 2DS1, 2DS2, "
+             "2DS4 (full length only), 2DS5"),
+    Fact("krieger_ligands", ("a_groups", "b_proj", "c_proj"), _krieger_ligands,
+         doc="rule-17 ligands: C1/C2 (HLA-C), Bw4 (HLA-B only), A3/A11, A11"),
+    Fact("b_leader", ("typing:B",), _b_leader, ("single_allele",),
+         doc="HLA-B leader genotype, residue -21: 'M/M', 'M/T' or 'T/T' (rule 16; "
+             "kirmatch.expand.b_leader_genotype)", context=True),
 )}
+
+#: Loci whose typing (as typed) some fact reads (``typing:<locus>`` sources).
+TYPING_LOCI = tuple(sorted({d.split(":", 1)[1] for f in FACTS.values() for d in f.deps
+                            if d.startswith("typing:")}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +335,8 @@ _FUCHS = ("Fuchs EJ, McCurdy SR et al., Blood 2022;139:1452-1468, "
           "doi:10.1182/blood.2021013443")
 _CRIVELLO = ("Crivello P et al., Biol Blood Marrow Transplant 2015;21:233-241, "
              "doi:10.1016/j.bbmt.2014.10.017; Fuchs 2022")
+_KRIEGER = ("Krieger E et al., Biol Blood Marrow Transplant 2020, PMID 31676338 "
+            "(as DKMS CTUtools score_krieger)")
 _DSA = ("Ciurea SO et al., Bone Marrow Transplant 2018;53:521-534 (EBMT consensus); "
         "Kongtim P et al., Transplant Cell Ther 2024, doi:10.1016/j.jtct.2024.09.005")
 
@@ -401,6 +470,16 @@ MODELS: tuple[Model, ...] = (
           (("pair", "cmp_DPB1"), ("recipient", "dpb1_tce"), ("donor", "dpb1_tce")),
           lambda c, r, d, _o: _tuple(dpb1_tce(c, r, d)), (), _CRIVELLO,
           {"dpb1_tce": "DPB1 TCE: match, permissive, non-permissive GvH or HvG"}),
+    # Rule 17: the output contract (§A.16) does not place these columns; they
+    # follow the other model columns, before the DSA columns.
+    Model("krieger", "17", "pair", ("kir_l_score", "imkir_score", "wkir_score"),
+          (("donor", "krieger_genes"), ("recipient", "krieger_ligands")),
+          lambda g, r, o: krieger_scores(g, r, o.wkir_weights), ("wkir_weights",), _KRIEGER,
+          {"kir_l_score": "KIR-L: -iKIR + mKIR + aKIR (donor KIR with and without their "
+                          "ligand in the recipient, activating KIR with it)",
+           "imkir_score": "imKIR: iKIR + mKIR (donor inhibitory KIR counted)",
+           "wkir_score": "wKIR: 0.80 iKIR + 0.14 aKIR + 0.99 mKIR (weights: wkir_weights)"},
+          {"kir_l_score": "KIR2DS4", "wkir_score": "KIR2DS4"}),
 )
 
 
@@ -413,6 +492,7 @@ def _locus_counts(c: Any) -> Any:
 def _tuple(value: Any) -> Any:
     """A model value as a 1-tuple (an :class:`Unknown` stays as it is)."""
     return value if isinstance(value, Unknown) else (value,)
+
 
 #: The reason of a column that does not apply (an optional rule-16 locus not
 #: typed in both persons): the cell is empty and no warning is added.
@@ -430,12 +510,16 @@ DSA_MODEL = Model("dsa", "13", "pair", DSA_COLUMNS, (), lambda: (), (
      "dsa_hits": "definite DSA: specificity, MFI, C1q+",
      "dsa_possible": "possible DSA and the typing that leaves each open"})
 
+
 def _before_dsa(m: Model) -> bool:
-    return int(m.rule) < 13
+    """The KIR models (rules 3-12 and Krieger's rule 17) come before the DSA
+    columns, the HLA-level models of rule 16 after them (§A.16 32e-32j)."""
+    return int(m.rule) < 13 or m.rule == "17"
 
 
-#: Every computed column, in output-contract order (DOMAIN.md §A.16): the
-#: models of rules 3-12, the DSA columns (rule 13), then rules 16 and later.
+#: Every computed column, in output-contract order (DOMAIN.md §A.16): the KIR
+#: models (rules 3-12, then 17, which §A.16 does not place), the DSA columns
+#: (rule 13), then rule 16.
 COLUMNS: tuple[str, ...] = (*(c for m in MODELS if _before_dsa(m) for c in m.columns),
                             *DSA_COLUMNS,
                             *(c for m in MODELS if not _before_dsa(m) for c in m.columns))
@@ -446,6 +530,90 @@ _BY_COLUMN = {c: m for m in (*MODELS, DSA_MODEL) for c in m.columns}
 def model_of(column: str) -> Model:
     """The model that fills ``column``."""
     return _BY_COLUMN[column]
+
+
+# ---------------------------------------------------------------------------
+# The per-person table (rule 18)
+# ---------------------------------------------------------------------------
+
+_PETERSDORF = ("Petersdorf EW et al., Lancet Haematol 2020;7:e50-e60; Fuchs EJ, McCurdy SR "
+               "et al., Blood 2022;139:1452-1468")
+_PERSONS = "kirmatch rules v2, DOMAIN.md §A.21 (rule 18)"
+
+
+def _person(column: str, fact: str, rule: str, citation: str, meaning: str,
+            options: tuple[str, ...] = ()) -> Model:
+    """A person column that is one person fact as it is."""
+    return Model(f"person_{column}", rule, "person", (column,), (("person", fact),),
+                 lambda v, _o: (v,), options, citation, {column: meaning})
+
+
+def _functional(g: Any, f: Any, _o: Options) -> tuple[Any, ...]:
+    """Each iKIR gene's rule-8 weight with the person's own ligands, their count
+    and their sum (the person paired with itself)."""
+    # cf_ikir counts the non-zero weights and ikir_score_weighted sums them
+    weights = tuple(ikir_weights(g, f.ligands, f.b_c1).values())
+    return (*weights, sum(1 for w in weights if w > 0), round(sum(weights), 2))
+
+
+#: The person-scope models of ``kirmatch persons`` (DOMAIN.md §A.21): one row
+#: per person, the person-level facts the pair models use. Scope ``person``:
+#: every input is ``("person", fact)``.
+PERSON_MODELS: tuple[Model, ...] = (
+    _person("c_group", "c_group", "3", _RULES,
+            "HLA-C KIR-ligand groups (C1/C2; - = null or unclassified)"),
+    _person("b_class", "b_class", "3", _RULES, "HLA-B class: Bw4-80I, Bw4-80T or Bw6"),
+    Model("person_ligands", "3", "person", ("ligands",), (("person", "ligand_facts"),),
+          lambda f, _o: (f.ligands,), ("hla_a_bw4", "a25_bw4"), _RULES,
+          {"ligands": "KIR ligands (A3/A11, Bw4, C1, C2)"}),
+    _person("b_c1", "b_c1", "1", _RULES,
+            "an expressed HLA-B allele has the C1 epitope (Val76, Asn80; B*46, B*73)"),
+    Model("person_a3a11", "3", "person", ("a3a11",), (("person", "a_groups"),),
+          lambda a, _o: (a[0],), (), _RULES,
+          {"a3a11": "an expressed HLA-A*03 or *11 allele (the KIR3DL2 ligand)"}),
+    _person("hla_a_bw4", "a_bw4", "3", _RULES,
+            "an HLA-A*23/*24/*32 allele (*25 with a25_bw4) has Bw4, whether or not the "
+            "hla_a_bw4 option counts it in ligands", ("a25_bw4",)),
+    Model("person_kir_content", "9", "person",
+          ("kir_genotype", "cen_motif", "tel_motif", "b_content_score", "b_content_group"),
+          (("person", "content"),), _content, (), _COOLEY,
+          {"kir_genotype": "A/A or B/x", "cen_motif": "centromeric motif",
+           "tel_motif": "telomeric motif", "b_content_score": "number of B motifs (0-4)",
+           "b_content_group": "Best, Better or Neutral"}),
+    _person("kir3dl1_classes", "kir3dl1_classes", "11", _BOUDREAU,
+            "classes (H, L, N) of the KIR3DL1 and KIR3DS1 alleles carried (KIR3DS1 is N)"),
+    _person("kir2dl1_245", "kir2dl1_245", "12", _BARI,
+            "KIR2DL1 residue 245: R245 (strong), C245 (weak) or absent"),
+    _person("b_leader", "b_leader", "16", _PETERSDORF,
+            "HLA-B leader genotype, residue -21: M/M, M/T or T/T", ("single_allele",)),
+    Model("person_functional_ikir", "8", "person",
+          ("func_kir2dl1", "func_kir2dl2", "func_kir2dl3", "func_kir3dl1", "func_ikir_count",
+           "func_ikir_score"),
+          (("person", "cf_genes"), ("person", "ligand_facts")), _functional,
+          ("exclude_null_kir3dl1", "hla_a_bw4", "a25_bw4"), _ZOU,
+          {"func_kir2dl1": "KIR2DL1 carried with C2 in the same person: 1 (else 0)",
+           "func_kir2dl2": "KIR2DL2 with C1 or B-C1: 1; with C2 only: 0.5 (else 0)",
+           "func_kir2dl3": "KIR2DL3 with C1 or B-C1: 0.75 (else 0)",
+           "func_kir3dl1": "KIR3DL1 with Bw4: 1 (else 0)",
+           "func_ikir_count": "functional iKIR with the person's own ligands (0-4; "
+                              "cf_ikir_donor_ligands of the person paired with itself)",
+           "func_ikir_score": "sum of the four weights (0-3.75; the weighted score of the "
+                              "person paired with itself)"}),
+    Model("person_ikir_count", "18", "person", ("ikir_count",), (("person", "ikir"),),
+          lambda g, _o: (len(g),), (), _PERSONS,
+          {"ikir_count": "inhibitory KIR genes carried among KIR2DL1, 2DL2, 2DL3, 3DL1 (0-4)"}),
+)
+
+#: The columns of the per-person table, in DOMAIN.md §A.21 order.
+PERSON_COLUMNS: tuple[str, ...] = ("sample_id", "status", "error", "warnings",
+                                   *(c for m in PERSON_MODELS for c in m.columns))
+
+_PERSON_BY_COLUMN = {c: m for m in PERSON_MODELS for c in m.columns}
+
+
+def person_model_of(column: str) -> Model:
+    """The person-scope model that fills ``column`` of the per-person table."""
+    return _PERSON_BY_COLUMN[column]
 
 
 # ---------------------------------------------------------------------------
@@ -475,7 +643,7 @@ def encode(column: str, value: Any) -> Any:
         return ""
     if isinstance(value, (frozenset, set)):
         return format_set(value)
-    if column == "ikir_score_weighted":
+    if column in FLOAT_COLUMNS:
         return f"{value:.2f}"
     if column in ("dsa_max_mfi", "dsa_total_mfi"):
         return round(value)
@@ -497,6 +665,14 @@ INT_COLUMNS = frozenset({"missing_ligand_count", "cf_ikir", "cf_ikir_donor_ligan
                          "hla_mm_hvg",
                          *(f"hla_mm_{d}_{loc}" for d in ("gvh", "hvg") for loc in MATCH_LOCI)})
 FLOAT_COLUMNS = frozenset({"ikir_score_weighted"})
+BOOL_COLUMNS = frozenset({"gvh_ligand_mismatch", "hvg_ligand_mismatch",
+                          "b_c1", "a3a11", "hla_a_bw4"})
+INT_COLUMNS = frozenset({"missing_ligand_count", "cf_ikir", "cf_ikir_donor_ligands",
+                         "b_content_score", "dsa_max_mfi", "dsa_total_mfi", "kir_l_score",
+                         "imkir_score", "func_ikir_count", "ikir_count"})
+#: Decimals, written with two decimals.
+FLOAT_COLUMNS = frozenset({"ikir_score_weighted", "wkir_score", "func_kir2dl1",
+                           "func_kir2dl2", "func_kir2dl3", "func_kir3dl1", "func_ikir_score"})
 
 
 def decode(column: str, text: str) -> Any:
@@ -517,12 +693,15 @@ def decode(column: str, text: str) -> Any:
     return text
 
 
-def unknown_warnings(column: str, reason: str) -> tuple[str, ...]:
-    """The warnings an unknown column adds (DOMAIN.md §A.17)."""
+def unknown_warnings(column: str, reason: str, model: Model | None = None
+                     ) -> tuple[str, ...]:
+    """The warnings an unknown column adds (DOMAIN.md §A.17); ``model`` is the
+    column's model (default: the pair model of that name). A column that does
+    not apply (:data:`NOT_APPLICABLE`) adds none."""
     if reason == NOT_APPLICABLE:
         return ()
     out = [f"unknown({column}: {reason})"]
-    gene = model_of(column).allele_gene.get(column)
+    gene = (model or model_of(column)).allele_gene.get(column)
     if reason == "gene_level_kir" and gene:
         out.append(f"gene_level_kir(donor {gene})")
     return tuple(out)

@@ -1,4 +1,4 @@
-"""One small function per published model (DOMAIN.md rules 4-12 and 16).
+"""One small function per published model (DOMAIN.md rules 4-12, 16 and 17).
 
 Each function takes *resolved* inputs (sets of ligands, sets of present KIR
 genes, a KIR3DL1 class …) and returns the model's value. Unresolved inputs are
@@ -19,7 +19,10 @@ from kirmatch.propagation import Unknown
 
 __all__ = [
     "IKIR",
+    "KRIEGER_ACTIVATING",
+    "KRIEGER_INHIBITORY",
     "MISSING_LIGAND_GROUPS",
+    "WKIR_WEIGHTS",
     "b_content",
     "cen_motif",
     "cf_ikir",
@@ -29,9 +32,12 @@ __all__ = [
     "hla_mismatch_totals",
     "hla_relation",
     "ikir_score_weighted",
+    "ikir_weights",
     "kir2ds1_status",
     "kir3dl1_hlab",
     "kir_ab_genotype",
+    "krieger_counts",
+    "krieger_scores",
     "ligand_mismatch",
     "missing_ligands",
     "receptor_ligand_mismatches",
@@ -146,6 +152,36 @@ def _functional_ligands(ligands: frozenset[str], b_c1: bool) -> frozenset[str]:
     return ligands | ({"B-C1"} if b_c1 else frozenset())
 
 
+def ikir_weights(donor_ikir: frozenset[str], ligands: frozenset[str],
+                 b_c1: bool) -> dict[str, float]:
+    """Each iKIR gene's rule-8 weight: how strongly it is functional with ``ligands``.
+
+    Boelen L et al., Sci Immunol 2018;3:eaao2892, doi:10.1126/sciimmunol.aao2892
+    (the weights); DOMAIN.md §A.9.
+
+    Formula: with L = the ligand set plus ``B-C1`` when the flag is set,
+    KIR2DL1 weighs 1.0 with C2; KIR2DL2 1.0 with C1 or B-C1, else 0.5 with C2;
+    KIR2DL3 0.75 with C1 or B-C1; KIR3DL1 1.0 with Bw4. A gene that is not
+    carried, or whose ligand is not in L, weighs 0.0. A gene is *functional*
+    when its weight is above 0: :func:`cf_ikir` counts those, and
+    :func:`ikir_score_weighted` sums the weights.
+
+    Missing data: as :func:`cf_ikir`.
+
+    >>> ikir_weights(frozenset({"KIR2DL2", "KIR2DL3", "KIR3DL1"}), frozenset({"C2"}), False)
+    {'KIR2DL1': 0.0, 'KIR2DL2': 0.5, 'KIR2DL3': 0.0, 'KIR3DL1': 0.0}
+    """
+    lig = _functional_ligands(ligands, b_c1)
+    c1 = bool(lig & {"C1", "B-C1"})
+    return {
+        "KIR2DL1": 1.0 if "KIR2DL1" in donor_ikir and "C2" in lig else 0.0,
+        "KIR2DL2": (1.0 if c1 else 0.5 if "C2" in lig else 0.0)
+        if "KIR2DL2" in donor_ikir else 0.0,
+        "KIR2DL3": 0.75 if "KIR2DL3" in donor_ikir and c1 else 0.0,
+        "KIR3DL1": 1.0 if "KIR3DL1" in donor_ikir and "Bw4" in lig else 0.0,
+    }
+
+
 def cf_ikir(donor_ikir: frozenset[str], ligands: frozenset[str], b_c1: bool) -> int:
     """Count of functional inhibitory KIR (CF-iKIR), rule 8.
 
@@ -156,9 +192,10 @@ def cf_ikir(donor_ikir: frozenset[str], ligands: frozenset[str], b_c1: bool) -> 
 
     Formula: with L = the ligand set plus ``B-C1`` when the flag is set, count
     the donor iKIR that are functional: KIR2DL1 with C2; KIR2DL2 with C1, B-C1
-    or C2; KIR2DL3 with C1 or B-C1; KIR3DL1 with Bw4. KIR2DL2 and KIR2DL3 count
-    separately (0-4). ``cf_ikir`` uses the recipient's L; ``cf_ikir_donor_ligands``
-    the donor's own L (education/licensing reading). Under
+    or C2; KIR2DL3 with C1 or B-C1; KIR3DL1 with Bw4 (the genes of non-zero
+    weight in :func:`ikir_weights`). KIR2DL2 and KIR2DL3 count separately
+    (0-4). ``cf_ikir`` uses the recipient's L; ``cf_ikir_donor_ligands`` the
+    donor's own L (education/licensing reading). Under
     ``exclude_null_kir3dl1`` pass KIR3DL1 in ``donor_ikir`` only if a donor
     allele is class H or L.
 
@@ -169,17 +206,7 @@ def cf_ikir(donor_ikir: frozenset[str], ligands: frozenset[str], b_c1: bool) -> 
     >>> cf_ikir(frozenset({"KIR2DL2", "KIR2DL3"}), frozenset({"C2"}), True)
     2
     """
-    lig = _functional_ligands(ligands, b_c1)
-    n = 0
-    if "KIR2DL1" in donor_ikir and "C2" in lig:
-        n += 1
-    if "KIR2DL2" in donor_ikir and lig & {"C1", "B-C1", "C2"}:
-        n += 1
-    if "KIR2DL3" in donor_ikir and lig & {"C1", "B-C1"}:
-        n += 1
-    if "KIR3DL1" in donor_ikir and "Bw4" in lig:
-        n += 1
-    return n
+    return sum(1 for w in ikir_weights(donor_ikir, ligands, b_c1).values() if w > 0)
 
 
 def ikir_score_weighted(donor_ikir: frozenset[str], ligands: frozenset[str], b_c1: bool) -> float:
@@ -187,29 +214,17 @@ def ikir_score_weighted(donor_ikir: frozenset[str], ligands: frozenset[str], b_c
 
     Boelen L et al., Sci Immunol 2018;3:eaao2892, doi:10.1126/sciimmunol.aao2892.
 
-    Formula: KIR2DL1 with C2 scores 1.0; KIR2DL2 scores 1.0 with C1 or B-C1 and
-    0.5 with C2 only; KIR2DL3 scores 0.75 with C1 or B-C1; KIR3DL1 scores 1.0
-    with Bw4. Range 0-3.75, computed with the recipient's ligands.
+    Formula: the sum of :func:`ikir_weights`: KIR2DL1 with C2 scores 1.0;
+    KIR2DL2 scores 1.0 with C1 or B-C1 and 0.5 with C2 only; KIR2DL3 scores
+    0.75 with C1 or B-C1; KIR3DL1 scores 1.0 with Bw4. Range 0-3.75, computed
+    with the recipient's ligands.
 
     Missing data: as :func:`cf_ikir`.
 
     >>> ikir_score_weighted(frozenset({"KIR2DL1", "KIR2DL2", "KIR2DL3"}), frozenset({"C2"}), True)
     2.75
     """
-    lig = _functional_ligands(ligands, b_c1)
-    s = 0.0
-    if "KIR2DL1" in donor_ikir and "C2" in lig:
-        s += 1.0
-    if "KIR2DL2" in donor_ikir:
-        if lig & {"C1", "B-C1"}:
-            s += 1.0
-        elif "C2" in lig:
-            s += 0.5
-    if "KIR2DL3" in donor_ikir and lig & {"C1", "B-C1"}:
-        s += 0.75
-    if "KIR3DL1" in donor_ikir and "Bw4" in lig:
-        s += 1.0
-    return round(s, 2)
+    return round(sum(ikir_weights(donor_ikir, ligands, b_c1).values()), 2)
 
 
 def kir_ab_genotype(genes: frozenset[str]) -> str:
@@ -441,3 +456,75 @@ def dpb1_tce(dpb1: Any, recipient_group: int | str, donor_group: int | str) -> s
     if recipient_group == donor_group:
         return "permissive"
     return "non-permissive GvH" if recipient_group < donor_group else "non-permissive HvG"
+
+
+#: Krieger 2020 inhibitory pairs (donor KIR, recipient ligand). ``Bw4`` here is
+#: HLA-B Bw4 only; ``A3/A11`` an expressed HLA-A*03 or *11 allele.
+KRIEGER_INHIBITORY = (("KIR2DL1", "C2"), ("KIR2DL2", "C1"), ("KIR2DL3", "C1"),
+                      ("KIR3DL1", "Bw4"), ("KIR3DL2", "A3/A11"))
+#: Krieger 2020 activating pairs; ``A11`` is an expressed HLA-A*11 allele.
+KRIEGER_ACTIVATING = (("KIR2DS1", "C2"), ("KIR2DS2", "A11"), ("KIR2DS4", "A11"),
+                      ("KIR2DS5", "C2"))
+#: The wKIR weights of iKIR, aKIR and mKIR (Krieger 2020; DOMAIN.md §A.20), the
+#: default of the ``wkir_weights`` option.
+WKIR_WEIGHTS = (0.80, 0.14, 0.99)
+
+
+def krieger_counts(donor_genes: frozenset[str],
+                   recipient_ligands: frozenset[str]) -> tuple[int, int, int]:
+    """Krieger's receptor-ligand counts ``(iKIR, mKIR, aKIR)``, rule 17.
+
+    Krieger E et al., Biol Blood Marrow Transplant 2020, PMID 31676338;
+    definitions as DKMS CTUtools ``score_krieger`` (DOMAIN.md §A.20).
+
+    Formula: for each inhibitory pair of :data:`KRIEGER_INHIBITORY` whose KIR
+    the donor carries, iKIR + 1 when the recipient has the ligand, else
+    mKIR + 1; for each activating pair of :data:`KRIEGER_ACTIVATING` whose KIR
+    the donor carries, aKIR + 1 when the recipient has the ligand.
+
+    ``donor_genes`` holds ``KIR3DL2`` unless it was typed absent (a framework
+    gene) and ``KIR2DS4`` only for a full-length (expressed) KIR2DS4 allele;
+    ``recipient_ligands`` holds ``C1``/``C2`` (HLA-C), ``Bw4`` (HLA-B only),
+    ``A3/A11`` and ``A11``.
+
+    Missing data: needs the donor's genes above (KIR2DS4 at allele or variant
+    level) and the recipient's HLA-A, -B and -C.
+
+    >>> krieger_counts(frozenset({"KIR2DL1", "KIR2DL3", "KIR3DL2", "KIR2DS4"}),
+    ...                frozenset({"C1", "A11", "A3/A11"}))
+    (2, 1, 1)
+    """
+    i = m = a = 0
+    for kir, ligand in KRIEGER_INHIBITORY:
+        if kir in donor_genes:
+            if ligand in recipient_ligands:
+                i += 1
+            else:
+                m += 1
+    for kir, ligand in KRIEGER_ACTIVATING:
+        if kir in donor_genes and ligand in recipient_ligands:
+            a += 1
+    return i, m, a
+
+
+def krieger_scores(donor_genes: frozenset[str], recipient_ligands: frozenset[str],
+                   weights: tuple[float, float, float] = WKIR_WEIGHTS
+                   ) -> tuple[int, int, float]:
+    """Krieger's scores ``(kir_l_score, imkir_score, wkir_score)``, rule 17.
+
+    Krieger E et al., Biol Blood Marrow Transplant 2020, PMID 31676338.
+
+    Formula: with (iKIR, mKIR, aKIR) from :func:`krieger_counts`,
+    KIR-L = −iKIR + mKIR + aKIR; imKIR = iKIR + mKIR; wKIR = w_i·iKIR +
+    w_a·aKIR + w_m·mKIR (two decimals), ``weights`` = (w_i, w_a, w_m),
+    by default (0.80, 0.14, 0.99).
+
+    Missing data: as :func:`krieger_counts`.
+
+    >>> krieger_scores(frozenset({"KIR2DL1", "KIR2DL3", "KIR3DL2", "KIR2DS4"}),
+    ...                frozenset({"C1", "A11", "A3/A11"}))
+    (0, 3, 2.73)
+    """
+    i, m, a = krieger_counts(donor_genes, recipient_ligands)
+    wi, wa, wm = weights
+    return -i + m + a, i + m, round(wi * i + wa * a + wm * m, 2)

@@ -20,7 +20,7 @@ Anything else - ``AttributeError``, ``KeyError``, ``IndexError``, a bare
 ``'NoneType' object is not iterable`` - fails, and the test id names the call
 (``assess_pair-recipient-none``).
 
-Generated calls: 14 bad values x 130 parameters of 52 entry points = 1820
+Generated calls: 14 bad values x 150 parameters of 55 entry points = 2100
 (``test_call_count`` keeps this number honest). Before the boundary checks of
 :mod:`kirmatch.api` were added, 1113 of them failed: 475 ``AttributeError``,
 212 ``TypeError`` from inside, 60 ``KeyError``, 6 ``OSError`` (a folder or a
@@ -41,7 +41,7 @@ from typing import Any
 import pytest
 
 import kirmatch
-from kirmatch import batch, dsa, hla, kir, ranking, readers
+from kirmatch import batch, dsa, expand, hla, kir, persons, ranking, readers
 from kirmatch.errors import KirmatchError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -242,6 +242,19 @@ ENTRIES: list[Entry] = [
     Entry("assess_pairs", lambda e: batch.assess_pairs,
           lambda e: {"genotypes": e.genotypes_df, "pairs": e.pairs_df, "options": None,
                      "tables": e.tables, "pyard": None}),
+    # --- kirmatch.persons
+    Entry("assess_persons", lambda e: persons.assess_persons,
+          lambda e: {"genotypes": e.genotypes_df, "options": None, "tables": e.tables,
+                     "pyard": None}),
+    Entry("run_persons", lambda e: persons.run_persons,
+          lambda e: {"genotypes": e.genotypes_csv, "output": e.output, "options": None,
+                     "errors": None, "column_map": None, "chunk_rows": 1000,
+                     "tables": e.tables, "pyard": None, "progress": None, "command": None,
+                     "genotype_files": ()}),
+    # --- kirmatch.expand
+    Entry("b_leader_genotype", lambda e: expand.b_leader_genotype,
+          lambda e: {"lt": e.genotype.locus("B"), "tables": e.tables, "pyard": None,
+                     "single_allele": "homozygous"}),
     Entry("run_batch", lambda e: batch.run_batch,
           lambda e: {"genotypes": e.genotypes_csv, "pairs": e.pairs_csv, "output": e.output,
                      "options": None, "errors": None, "column_map": None, "chunk_rows": 1000,
@@ -304,6 +317,10 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "assess_pairs": ("genotypes", "pairs", "options", "tables", "pyard"),
     "run_batch": ("genotypes", "pairs", "output", "options", "errors", "column_map",
                   "chunk_rows", "tables", "pyard", "progress", "command", "genotype_files"),
+    "assess_persons": ("genotypes", "options", "tables", "pyard"),
+    "run_persons": ("genotypes", "output", "options", "errors", "column_map", "chunk_rows",
+                    "tables", "pyard", "progress", "command", "genotype_files"),
+    "b_leader_genotype": ("lt", "tables", "pyard", "single_allele"),
 }
 
 #: The name a TypeError gives a parameter of a wrapper entry point (default: the parameter).
@@ -377,6 +394,12 @@ ACCEPTED: dict[str, dict[str, frozenset[str]]] = {
                   "chunk_rows": frozenset({"int"}), "tables": _NONE, "pyard": _NONE,
                   "progress": _NONE, "command": frozenset({"none", "list"}),
                   "genotype_files": frozenset({"list"})},
+    "assess_persons": {"options": _NONE, "tables": _NONE, "pyard": _NONE},
+    "run_persons": {"options": _NONE, "errors": _NONE, "column_map": _NONE,
+                    "chunk_rows": frozenset({"int"}), "tables": _NONE, "pyard": _NONE,
+                    "progress": _NONE, "command": frozenset({"none", "list"}),
+                    "genotype_files": frozenset({"list"})},
+    "b_leader_genotype": {"lt": _NONE, "pyard": _NONE},    # None: not typed (unknown)
 }
 
 CASES = [

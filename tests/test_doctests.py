@@ -9,6 +9,7 @@ from __future__ import annotations
 import doctest
 import importlib
 import pkgutil
+from pathlib import Path
 
 import pytest
 
@@ -29,8 +30,11 @@ NO_EXAMPLES = {
 
 
 def _modules() -> list[str]:
+    # Only the package's own folder: in a source tree kirmatch.__path__ also holds
+    # the project folder (for kirmatch.cli), and walking that would find
+    # kirmatch.kirmatch, kirmatch.kirmatch.kirmatch, ... without end.
     names = []
-    for info in pkgutil.walk_packages(kirmatch.__path__, "kirmatch."):
+    for info in pkgutil.walk_packages([str(Path(kirmatch.__file__).parent)], "kirmatch."):
         if info.name.startswith("kirmatch.cli"):
             continue  # the command line is tested through its commands
         names.append(info.name)

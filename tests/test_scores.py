@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from kirmatch import scores as s
@@ -110,7 +112,7 @@ def test_kir3dl1_hlab(cls, b, out) -> None:
 
 def test_every_model_has_a_test() -> None:
     # completeness meta-test: every public model function appears in this module
-    src = open(__file__).read()
+    src = Path(__file__).read_text()
     for name in s.__all__:
         if name[0].islower():
             assert f"s.{name}(" in src, name
@@ -176,3 +178,56 @@ def test_drb1_mm_dqb1_match(drb1, dqb1, out) -> None:
 ])
 def test_dpb1_tce(dpb1, r, d, out) -> None:
     assert s.dpb1_tce(_L(*dpb1), r, d) == out
+
+
+@pytest.mark.parametrize(("genes", "lig", "bc1", "weights"), [
+    # DOMAIN §A.9 weight table, one branch per row
+    (ALL4, {"C1", "C2", "Bw4"}, False, (1.0, 1.0, 0.75, 1.0)),
+    (ALL4, {"C2"}, False, (1.0, 0.5, 0.0, 0.0)),     # 2DL2 with C2 only: 0.5
+    (ALL4, {"C2"}, True, (1.0, 1.0, 0.75, 0.0)),     # B-C1 licenses 2DL2 (1.0) and 2DL3
+    (ALL4, {"A3/A11"}, False, (0.0, 0.0, 0.0, 0.0)),
+    ({"KIR3DL1"}, {"C1", "C2", "Bw4"}, False, (0.0, 0.0, 0.0, 1.0)),  # not carried: 0
+])
+def test_ikir_weights(genes, lig, bc1, weights) -> None:
+    w = s.ikir_weights(F(genes), F(lig), bc1)
+    assert tuple(w.values()) == weights and tuple(w) == s.IKIR
+    # the rule-8 columns are the count of non-zero weights and their sum
+    assert s.cf_ikir(F(genes), F(lig), bc1) == sum(1 for x in weights if x)
+    assert s.ikir_score_weighted(F(genes), F(lig), bc1) == sum(weights)
+
+
+# Rule 17 (DOMAIN §A.20), worked by hand. Donor genes: KIR3DL2 is there unless
+# typed absent, KIR2DS4 only for a full-length allele; recipient ligands: C1/C2
+# from HLA-C, Bw4 from HLA-B only, A3/A11 for A*03 or A*11, A11 for A*11.
+@pytest.mark.parametrize(("genes", "lig", "counts", "scores"), [
+    # CTUtools score_krieger's own example row: 2DL1, 2DL2, 3DL2, 2DS1, 2DS4, 2DS5
+    # (3DL1 and 2DL3 NEG), C1/C1, Bw6/Bw4-80T, A*01:01 homozygous:
+    # 2DL2-C1 iKIR; 2DL1 (no C2) and 3DL2 (no A3/A11) mKIR; no activating ligand.
+    ({"KIR2DL1", "KIR2DL2", "KIR3DL2", "KIR2DS1", "KIR2DS4", "KIR2DS5"}, {"C1", "Bw4"},
+     (1, 2, 0), (1, 3, 2.78)),
+    # every inhibitory pair matched: -5 + 0 + 0; 0.80 x 5 = 4.00
+    ({"KIR2DL1", "KIR2DL2", "KIR2DL3", "KIR3DL1", "KIR3DL2"},
+     {"C1", "C2", "Bw4", "A3/A11"}, (5, 0, 0), (-5, 5, 4.0)),
+    # every inhibitory pair missing: 0.99 x 5 = 4.95
+    ({"KIR2DL1", "KIR2DL2", "KIR2DL3", "KIR3DL1", "KIR3DL2"}, set(), (0, 5, 0), (5, 5, 4.95)),
+    # the four activating pairs, all with their ligand (C2 and A*11): 0.14 x 4 = 0.56
+    ({"KIR2DS1", "KIR2DS2", "KIR2DS4", "KIR2DS5"}, {"C2", "A11", "A3/A11"},
+     (0, 0, 4), (4, 0, 0.56)),
+    # A*03 is a KIR3DL2 ligand but not a KIR2DS2/KIR2DS4 one
+    ({"KIR3DL2", "KIR2DS2", "KIR2DS4"}, {"A3/A11"}, (1, 0, 0), (-1, 1, 0.8)),
+    # activating KIR without ligand adds nothing; no KIR at all gives zeros
+    ({"KIR2DS1", "KIR2DS5"}, {"C1"}, (0, 0, 0), (0, 0, 0.0)),
+    (set(), {"C1", "C2", "Bw4", "A3/A11", "A11"}, (0, 0, 0), (0, 0, 0.0)),
+    # 2DL1-C2 iKIR, 2DL3 (no C1) and 3DL1 mKIR, 2DS1-C2 aKIR:
+    # KIR-L -1 + 2 + 1 = 2; imKIR 3; wKIR 0.80 + 0.14 + 1.98 = 2.92
+    ({"KIR2DL1", "KIR2DL3", "KIR3DL1", "KIR2DS1"}, {"C2"}, (1, 2, 1), (2, 3, 2.92)),
+])
+def test_krieger(genes, lig, counts, scores) -> None:
+    assert s.krieger_counts(F(genes), F(lig)) == counts
+    assert s.krieger_scores(F(genes), F(lig)) == scores
+
+
+def test_krieger_weights_are_an_option() -> None:
+    genes, lig = F({"KIR2DL1", "KIR2DL3", "KIR3DL1", "KIR2DS1"}), F({"C2"})
+    assert s.krieger_scores(genes, lig, (1.0, 1.0, 1.0)) == (2, 3, 4.0)
+    assert s.WKIR_WEIGHTS == (0.80, 0.14, 0.99)

@@ -1,0 +1,101 @@
+"""``kirmatch persons``: the per-person table of a genotypes input (rule 18).
+
+Thin: parse options, call :func:`kirmatch.persons.run_persons`, show progress on
+a terminal, and map the outcome to an exit code (0 ok; 1 invalid input, or any
+row error under ``--strict``; 2 usage).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .batch_cmd import (
+    IO_PANEL,
+    ColumnMapOpt,
+    ErrorsOpt,
+    GenotypesOpt,
+    HlaFormatOpt,
+    HlaOpt,
+    KirFormatOpt,
+    KirOpt,
+    QuietOpt,
+    StrictOpt,
+    _progress,
+    effective_command,
+    genotype_source,
+    report_run,
+)
+from .options import (
+    A25Bw4Opt,
+    Ambiguity,
+    AmbiguityOpt,
+    ExcludeNullOpt,
+    HlaABw4Opt,
+    SingleAllele,
+    SingleAlleleOpt,
+    build_options,
+)
+
+
+def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
+    """Add the ``persons`` command to ``app``."""
+
+    @app.command("persons")
+    @handle_errors
+    def persons(
+        ctx: typer.Context,
+        output: Annotated[Path, typer.Option(
+            "--output", "-o", help="Output file (CSV, TSV, .gz, Parquet or XLSX, from the "
+            "extension). A run record is written next to it as OUTPUT.provenance.json.",
+            dir_okay=False, rich_help_panel=IO_PANEL)],
+        genotypes: GenotypesOpt = None,
+        hla: HlaOpt = None,
+        hla_format: HlaFormatOpt = "auto",
+        kir: KirOpt = None,
+        kir_format: KirFormatOpt = "auto",
+        errors: ErrorsOpt = None,
+        strict: StrictOpt = False,
+        quiet: QuietOpt = False,
+        column_map: ColumnMapOpt = None,
+        chunk_size: Annotated[int, typer.Option(
+            "--chunk-size", min=1, help="People per written chunk.")] = 100_000,
+        ambiguity: AmbiguityOpt = Ambiguity.strict,
+        hla_a_bw4: HlaABw4Opt = True,
+        a25_bw4: A25Bw4Opt = False,
+        exclude_null_kir3dl1: ExcludeNullOpt = False,
+        single_allele: SingleAlleleOpt = SingleAllele.homozygous,
+    ) -> None:
+        """One row per person: ligands, HLA-B leader, KIR genotype, functional iKIR (rule 18).
+
+        The person-level facts the pair models use (HLA-C group, HLA-B class,
+        ligands, B-C1, A3/A11, HLA-A Bw4, KIR A/B genotype, Cen/Tel motifs, B
+        content, KIR3DL1 classes, KIR2DL1 residue 245, HLA-B leader, and the
+        functional iKIR of the person with its own ligands), in input order. A
+        person that cannot be read gets status=error; nothing is dropped.
+        """
+        from rich.console import Console
+
+        from kirmatch.persons import run_persons
+        from kirmatch.pyard_backend import get_backend
+        from kirmatch.tables import load_reference_tables
+
+        opts = build_options(**locals())
+        source, files = genotype_source(genotypes, hla, hla_format, kir, kir_format, opts)
+        show = not quiet and Console(stderr=True).is_terminal
+        prog, update = _progress(None, "people") if show else (None, None)
+        try:
+            if prog is not None:
+                prog.start()
+            summary = run_persons(
+                source, output, opts, errors=errors, column_map=column_map,
+                chunk_rows=chunk_size, tables=load_reference_tables(), pyard=get_backend(),
+                progress=update, command=effective_command(ctx), genotype_files=files)
+        finally:
+            if prog is not None:
+                prog.stop()
+        report_run("persons", summary, summary.rows_in, "rows", quiet=quiet, strict=strict,
+                   rate_unit="people")
