@@ -68,6 +68,7 @@ from kirmatch.propagation import Cand, Unknown, evaluate, image
 from kirmatch.scores import (
     IKIR,
     b_content,
+    b_leader_match,
     cen_motif,
     cf_ikir,
     dpb1_tce,
@@ -331,6 +332,8 @@ _VENSTROM = "Venstrom JM et al., N Engl J Med 2012;367:805-816, doi:10.1056/NEJM
 _BOUDREAU = "Boudreau JE et al., J Clin Oncol 2017;35:2268-2278, doi:10.1200/JCO.2016.70.7059"
 _BARI = "Bari R et al., J Clin Oncol 2013;31:3782-3790, doi:10.1200/JCO.2012.47.4007"
 _RULES = "kirmatch rules v2, DOMAIN.md §A.4 (rule 3)"
+_PETERSDORF = ("Petersdorf EW et al., Lancet Haematol 2020;7:e50-e60; Fuchs EJ, McCurdy SR "
+               "et al., Blood 2022;139:1452-1468")
 _FUCHS = ("Fuchs EJ, McCurdy SR et al., Blood 2022;139:1452-1468, "
           "doi:10.1182/blood.2021013443")
 _CRIVELLO = ("Crivello P et al., Biol Blood Marrow Transplant 2015;21:233-241, "
@@ -462,6 +465,16 @@ MODELS: tuple[Model, ...] = (
           lambda *a: (hla_relation(*a[:-1]),), (), _FUCHS,
           {"hla_relation": "identical, haploidentical or not haploidentical (A/B/C/DRB1/DQB1)"},
           value_warnings={"hla_relation": {"not haploidentical": "not_haploidentical(donor)"}}),
+    Model("recipient_b_leader", "16", "recipient", ("recipient_b_leader",),
+          (("recipient", "b_leader"),), lambda x, _o: (x,), ("single_allele",), _PETERSDORF,
+          {"recipient_b_leader": "recipient HLA-B leader, residue -21: M/M, M/T or T/T"}),
+    Model("donor_b_leader", "16", "donor", ("donor_b_leader",),
+          (("donor", "b_leader"),), lambda x, _o: (x,), ("single_allele",), _PETERSDORF,
+          {"donor_b_leader": "donor HLA-B leader, residue -21: M/M, M/T or T/T"}),
+    Model("b_leader_match", "16", "pair", ("b_leader_match",),
+          (("recipient", "b_leader"), ("donor", "b_leader")),
+          lambda r, d, _o: (b_leader_match(r, d),), ("single_allele",), _PETERSDORF,
+          {"b_leader_match": "the two HLA-B leader genotypes are equal"}),
     Model("drb1_mm_dqb1_match", "16", "pair", ("drb1_mm_dqb1_match",),
           (("pair", "cmp_DRB1"), ("pair", "cmp_DQB1")),
           lambda a, b, _o: (drb1_mm_dqb1_match(a, b),), (), _FUCHS,
@@ -536,8 +549,6 @@ def model_of(column: str) -> Model:
 # The per-person table (rule 18)
 # ---------------------------------------------------------------------------
 
-_PETERSDORF = ("Petersdorf EW et al., Lancet Haematol 2020;7:e50-e60; Fuchs EJ, McCurdy SR "
-               "et al., Blood 2022;139:1452-1468")
 _PERSONS = "kirmatch rules v2, DOMAIN.md §A.21 (rule 18)"
 
 
@@ -659,7 +670,8 @@ def cell(column: str, value: Any) -> str:
 
 
 #: Column value kinds, for reading cells back (:func:`decode`).
-BOOL_COLUMNS = frozenset({"gvh_ligand_mismatch", "hvg_ligand_mismatch", "drb1_mm_dqb1_match"})
+BOOL_COLUMNS = frozenset({"gvh_ligand_mismatch", "hvg_ligand_mismatch", "drb1_mm_dqb1_match",
+                          "b_leader_match"})
 INT_COLUMNS = frozenset({"missing_ligand_count", "cf_ikir", "cf_ikir_donor_ligands",
                          "b_content_score", "dsa_max_mfi", "dsa_total_mfi", "hla_mm_gvh",
                          "hla_mm_hvg",

@@ -24,6 +24,7 @@ __all__ = [
     "MISSING_LIGAND_GROUPS",
     "WKIR_WEIGHTS",
     "b_content",
+    "b_leader_match",
     "cen_motif",
     "cf_ikir",
     "dpb1_tce",
@@ -408,6 +409,25 @@ def hla_relation(*loci: Any) -> str:
     if all(c.shared for c in loci):
         return "haploidentical"
     return "not haploidentical"
+
+
+def b_leader_match(recipient: str, donor: str) -> bool:
+    """HLA-B leader match, rule 16.
+
+    Petersdorf EW et al., Lancet Haematol 2020;7:e50-e60; Fuchs EJ, McCurdy SR et
+    al., Blood 2022;139:1452-1468 (better disease-free survival with a leader-
+    matched haploidentical donor).
+
+    Formula: true when the recipient's and the donor's HLA-B leader genotypes
+    (residue -21: ``M/M``, ``M/T`` or ``T/T``) are equal.
+
+    Missing data: needs HLA-B of both persons; an allele whose leader is
+    unknown makes it unknown unless every reading gives the same answer.
+
+    >>> b_leader_match("M/T", "M/T"), b_leader_match("M/T", "M/M")
+    (True, False)
+    """
+    return recipient == donor
 
 
 def drb1_mm_dqb1_match(drb1: Any, dqb1: Any) -> bool:

@@ -35,6 +35,10 @@ WORKED: list[tuple[str, str, str, dict[str, str]]] = [
      {"dpb1_tce": "permissive"}),
     ("hla_a_counts", "A*01:01+A*02:01", "A*01:01+A*01:01",
      {"hla_mm_gvh_A": "1", "hla_mm_hvg_A": "0"}),
+    ("b_leader_match", "B*07:02+B*44:02", "B*07:02+B*35:01",
+     {"recipient_b_leader": "M/T", "donor_b_leader": "M/T", "b_leader_match": "true"}),
+    ("b_leader_mismatch", "B*07:02+B*44:02", "B*08:01+B*07:02",
+     {"recipient_b_leader": "M/T", "donor_b_leader": "M/M", "b_leader_match": "false"}),
 ]
 FULL_R = ("A*01:01+A*02:01^B*07:02+B*44:02^C*07:02+C*05:01^DRB1*15:01+DRB1*04:01^"
           "DQB1*06:02+DQB1*03:02^DPB1*04:01+DPB1*02:01")

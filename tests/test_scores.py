@@ -231,3 +231,10 @@ def test_krieger_weights_are_an_option() -> None:
     genes, lig = F({"KIR2DL1", "KIR2DL3", "KIR3DL1", "KIR2DS1"}), F({"C2"})
     assert s.krieger_scores(genes, lig, (1.0, 1.0, 1.0)) == (2, 3, 4.0)
     assert s.WKIR_WEIGHTS == (0.80, 0.14, 0.99)
+
+
+@pytest.mark.parametrize(("r", "d", "out"), [
+    ("M/T", "M/T", True), ("M/M", "M/T", False), ("T/T", "T/T", True), ("T/T", "M/M", False),
+])
+def test_b_leader_match(r, d, out) -> None:
+    assert s.b_leader_match(r, d) is out
