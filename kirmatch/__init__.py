@@ -1,7 +1,7 @@
 """kirmatch: KIR/HLA NK-alloreactivity models and transparent donor ranking.
 
 Research and decision support, not a medical device. Every result names the
-rule set (kirmatch rules v1), its options and the reference releases
+rule set (kirmatch rules v2), its options and the reference releases
 (IPD-IMGT/HLA 3.58.0, IPD-KIR 2.13.0).
 
 Entry points::

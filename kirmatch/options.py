@@ -25,9 +25,9 @@ from kirmatch.errors import UsageError
 __all__ = ["DSA_THRESHOLDS", "RULES_ID", "RULES_VERSION", "AmbiguityPolicy", "Options", "SingleAllele"]
 
 #: The rule-set id; any change of behaviour needs a new id (DOMAIN.md Part A).
-RULES_ID = "kirmatch-rules-v1"
+RULES_ID = "kirmatch-rules-v2"
 #: Human-readable rules version printed by ``kirmatch --version``.
-RULES_VERSION = "kirmatch rules v1"
+RULES_VERSION = "kirmatch rules v2"
 
 AmbiguityPolicy = Literal["strict", "cwd", "majority"]
 SingleAllele = Literal["homozygous", "unknown"]

@@ -17,7 +17,7 @@ their data is never used before their checksum has been verified.
 
 >>> tables = load_reference_tables()
 >>> tables.hla_release, tables.kir_release, tables.rules
-('3.58.0', '2.13.0', 'kirmatch-rules-v1')
+('3.58.0', '2.13.0', 'kirmatch-rules-v2')
 >>> tables.protein_call("C*07:02").ligand
 'C1'
 >>> tables.hla_record("A*01:01:01:02N").ligand

@@ -627,7 +627,7 @@ def test_provenance_record(tmp_path: Path) -> None:
     assert seen == [5, 10, len(PAIRS)]
     prov = json.loads((tmp_path / "out.csv.provenance.json").read_text())
     assert s.provenance == tmp_path / "out.csv.provenance.json"
-    assert prov["rules"] == "kirmatch-rules-v1"
+    assert prov["rules"] == "kirmatch-rules-v2"
     assert prov["ipd_imgt_hla"] == "3.58.0" and prov["ipd_kir"] == "2.13.0"
     assert prov["options"] == Options(include_a3a11=True).to_dict()
     assert prov["inputs"]["pairs"]["sha256"] == file_sha256(p)

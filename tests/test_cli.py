@@ -22,7 +22,7 @@ PAIR2 = [
 def test_version() -> None:
     res = runner.invoke(app, ["--version"])
     assert res.exit_code == 0
-    assert "kirmatch rules v1" in res.output
+    assert "kirmatch rules v2" in res.output
     assert "IPD-IMGT/HLA 3.58.0" in res.output and "IPD-KIR 2.13.0" in res.output
 
 
@@ -82,7 +82,7 @@ def test_pair_json_issue_example() -> None:
     assert out["kir3dl1_hlab"] == "non-inhibiting"
     assert out["kir2dl1_245"] == ""  # gene-level KIR2DL1
     assert "unknown(kir2dl1_245: gene_level_kir)" in out["warnings"]
-    assert out["options"]["rules"] == "kirmatch-rules-v1"
+    assert out["options"]["rules"] == "kirmatch-rules-v2"
 
 
 def test_pair_text_explains() -> None:

@@ -42,4 +42,4 @@ def test_installed_console_script_runs_anywhere(tmp_path) -> None:
     res = subprocess.run([str(exe), "--version"], cwd=tmp_path, capture_output=True,
                          text=True, check=False)
     assert res.returncode == 0, res.stderr
-    assert "kirmatch rules v1" in res.stdout
+    assert "kirmatch rules v2" in res.stdout

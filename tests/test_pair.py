@@ -62,7 +62,7 @@ def test_to_dict_order_and_types(tables) -> None:
     assert list(d)[: len(CONTRACT_COLUMNS)] == list(CONTRACT_COLUMNS)
     assert d["gvh_ligand_mismatch"] is True and d["hvg_ligand_mismatch"] is False
     assert d["cf_ikir"] == 1 and d["ikir_score_weighted"] == "1.00"
-    assert d["options"]["rules"] == "kirmatch-rules-v1"
+    assert d["options"]["rules"] == "kirmatch-rules-v2"
     assert d["options"]["ipd_imgt_hla"] == "3.58.0" and d["options"]["ipd_kir"] == "2.13.0"
     assert d["dsa_tier"] == "" and "unknown(dsa_tier: no_antibody_data)" in d["warnings"]
 

@@ -276,7 +276,7 @@ def test_rows_in_input_order_and_nothing_dropped(tmp_path: Path) -> None:
     assert prov["rows"] == {"out": 8, "ok": 3, "error": 5, "error_codes": {
         "duplicate_person": 1, "input_parse_error": 2, "unknown_allele": 2}}
     assert prov["inputs"]["genotypes"]["repeated_identical_ids"] == ["SAME"]
-    assert prov["options"] == Options().to_dict() and prov["rules"] == "kirmatch-rules-v1"
+    assert prov["options"] == Options().to_dict() and prov["rules"] == "kirmatch-rules-v2"
     assert len(prov["inputs"]["genotypes"]["sha256"]) == 64
 
 

@@ -160,7 +160,7 @@ def test_outputs_and_clinical_warnings(env, tmp_path) -> None:
     d1 = next(r for r in rows if r["donor_id"] == "D1")
     assert "clinical_unknown(donor_age)" in d1["warnings"]
     prov = json.loads(Path(str(out) + ".provenance.json").read_text())
-    assert prov["rules"] == "kirmatch-rules-v1" and prov["policy"]["name"] == "kir-first"
+    assert prov["rules"] == "kirmatch-rules-v2" and prov["policy"]["name"] == "kir-first"
 
 
 def _chromium() -> str | None:

@@ -84,7 +84,7 @@ def build_script() -> Path:
 def test_manifest_meta(manifest: dict, tables: kt.ReferenceTables) -> None:
     meta = manifest["meta"]
     assert meta["schema_version"] == 1
-    assert meta["rules"] == "kirmatch-rules-v1" == tables.rules
+    assert meta["rules"] == "kirmatch-rules-v2" == tables.rules
     assert meta["ipd_imgt_hla"] == "3.58.0" == tables.hla_release
     assert meta["ipd_imgt_hla_commit"] == "c17540e5f55011c51fd338f0167a106c27ec06bf"
     assert meta["ipd_kir"] == "2.13.0" == tables.kir_release
@@ -125,7 +125,7 @@ def test_table_header_rows_and_columns(name: str, manifest: dict, tables_dir: Pa
     for rel in header["origin"].split(", "):
         assert rel in entry["source_sha256"]
     if name == "kir3dl1_class":
-        expected_release = "kirmatch rules v1"
+        expected_release = "kirmatch rules v2"
     elif name.startswith("hla_"):
         expected_release = "IPD-IMGT/HLA 3.58.0"
     else:

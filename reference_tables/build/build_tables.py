@@ -38,8 +38,8 @@ from pathlib import Path
 # here, new expected facts in tests/test_tables.py and a new MANIFEST.
 # --------------------------------------------------------------------------
 SCHEMA_VERSION = 1
-RULES_ID = "kirmatch-rules-v1"
-RULES_RELEASE = "kirmatch rules v1"
+RULES_ID = "kirmatch-rules-v2"
+RULES_RELEASE = "kirmatch rules v2"
 HLA_RELEASE = "3.58.0"
 HLA_RELEASE_LABEL = f"IPD-IMGT/HLA {HLA_RELEASE}"
 HLA_COMMIT = "c17540e5f55011c51fd338f0167a106c27ec06bf"
@@ -1868,7 +1868,7 @@ def build(shared: Path, out: Path, date: str, *, quiet: bool = False) -> dict[st
             "hla_kir_ligands", "hla_kir_ligands.tsv", HLA_RELEASE_LABEL, hla_sources,
             HLA_LICENSE, HLA_COLUMNS, ligand_rows,
             "IPD-IMGT/HLA allele list and HLA-A/-B/-C protein sequences; KIR-ligand calls by "
-            "kirmatch rules v1 §A.2 (rule 1), with a gapped-alignment fallback for entries the "
+            "kirmatch rules v2 §A.2 (rule 1), with a gapped-alignment fallback for entries the "
             "ungapped offset cannot place",
             f"{HLA_URL}/fasta", hla_retrieved, schema_version=2,
             counts=column_counts(ligand_rows, HLA_COLUMNS, "alignment", none="not_placed"),
@@ -1919,7 +1919,7 @@ def build(shared: Path, out: Path, date: str, *, quiet: bool = False) -> dict[st
         TableSpec(
             "kir_genes", "kir_genes.tsv", KIR_RELEASE_LABEL, [KIR_ALLELELIST], KIR_LICENSE,
             KIR_GENE_COLUMNS, build_kir_genes(kir_list),
-            "curated KIR gene vocabulary (kirmatch rules v1 §A.0, DOMAIN.md §C.13); gene names "
+            "curated KIR gene vocabulary (kirmatch rules v2 §A.0, DOMAIN.md §C.13); gene names "
             "checked against the IPD-KIR allele list",
             KIR_ALLELELIST_URL, kir_retrieved,
         ),
@@ -1931,7 +1931,7 @@ def build(shared: Path, out: Path, date: str, *, quiet: bool = False) -> dict[st
         TableSpec(
             "kir2dl1_245", "kir2dl1_245.tsv", KIR_RELEASE_LABEL, [KIR2DL1_FASTA], KIR_LICENSE,
             KIR2DL1_COLUMNS, build_kir2dl1_245(shared, kir_list, stats),
-            "IPD-KIR KIR2DL1 protein sequences; residue 245 per allele group (kirmatch rules v1 "
+            "IPD-KIR KIR2DL1 protein sequences; residue 245 per allele group (kirmatch rules v2 "
             "§A.13, DOMAIN.md §C.6)",
             f"{KIR_URL}/fasta", kir_retrieved,
         ),
@@ -2011,7 +2011,7 @@ def build(shared: Path, out: Path, date: str, *, quiet: bool = False) -> dict[st
                         "kind": "policy",
                         "sha256": sha256_file(path),
                         "schema_version": SCHEMA_VERSION,
-                        "source": "kirmatch rules v1 §A.15",
+                        "source": "kirmatch rules v2 §A.15",
                         "source_release": RULES_RELEASE,
                         "source_url": "",
                         "source_sha256": {},
