@@ -233,14 +233,15 @@ class PreparedCohort:
         if first_row != chunk.first_row:
             chunk = Chunk(chunk.table, first_row, chunk.errors)
         res = assess_chunk(self.engine, chunk, panels=self.panels)
-        return result_frame(pairs, {c: res.columns[c].to_pylist() for c in OUTPUT_COLUMNS})
+        return result_frame(pairs, res.columns)
 
 
-def result_frame(pairs: Any, computed: Mapping[str, Sequence[str]]) -> Any:
+def result_frame(pairs: Any, computed: Mapping[str, pa.Array]) -> Any:
     """``pairs`` with the computed columns appended (text, the index of ``pairs``)."""
     import pandas as pd
 
-    extra = pd.DataFrame({c: pd.Series(computed[c], dtype="str", index=pairs.index)
+    extra = pd.DataFrame({c: pd.Series(computed[c].cast(pa.string()).to_pandas(),
+                                       dtype="str").set_axis(pairs.index)
                           for c in OUTPUT_COLUMNS}, index=pairs.index)
     return pd.concat([pairs, extra], axis=1)
 

@@ -137,6 +137,7 @@ def assess_partitions(
     import dask
     import dask.dataframe as dd
     import pandas as pd
+    import pyarrow as pa
 
     from kirmatch.api import check_mapping, check_path, check_type
 
@@ -157,7 +158,7 @@ def assess_partitions(
     if "flow_crossmatch" in pairs.columns:
         lengths = pairs.map_partitions(len, meta=(None, "int64")).to_delayed()
         offsets = dask.delayed(_offsets)(lengths)
-    meta = result_frame(pairs._meta, {c: [] for c in OUTPUT_COLUMNS})
+    meta = result_frame(pairs._meta, dict.fromkeys(OUTPUT_COLUMNS, pa.array([], pa.string())))
     return pairs.map_partitions(_assess_partition, spec, offsets, meta=meta,
                                 align_dataframes=False)
 

@@ -214,7 +214,12 @@ def test_readme_recipe(dask_client: Any, cohort: Any, tmp_path: Path,
     assert address in code
     code = code.replace(address, f"Client({dask_client.scheduler.address!r})")
     monkeypatch.chdir(tmp_path)
-    exec(compile(code, "README.md", "exec"), {})
+    namespace: dict[str, Any] = {}
+    try:
+        exec(compile(code, "README.md", "exec"), namespace)
+    finally:
+        if "client" in namespace:
+            namespace["client"].close()
     got = pd.read_parquet(tmp_path / "results")
     # the workers use their $KIRMATCH_PYARD_DIR, as this process does with get_backend()
     exp = assess_pairs(read_table(tmp_path / "genotypes.csv"),
