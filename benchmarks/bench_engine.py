@@ -63,8 +63,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_batch import _FW, HLA_A, HLA_B, HLA_C, KIR_PROFILES, _pick, make_cohort  # noqa: E402
-from bench_dsa import POOL  # noqa: E402
+from bench_batch import _FW, HLA_A, HLA_B, HLA_C, KIR_PROFILES, _pick, emit, make_cohort  # noqa: E402
+from bench_dsa import write_panels  # noqa: E402
 
 TARGETS = {"a": ("CSV -> CSV vs pyarrow floor (CPU)", 3.0, "<="),
            "b": ("Parquet -> Parquet vs pyarrow floor (CPU)", 2.0, "<="),
@@ -173,13 +173,7 @@ def make_rank_inputs(work: Path, n_rec: int, n_don: int, panel: int, seed: int =
                              f"{rng.choice(['O', 'A', 'B', 'AB'])},"
                              f"{rng.choice(['O', 'A', 'B', 'AB'])}\n")
     if not a.exists():
-        with open(a, "w", encoding="utf-8") as fh:
-            fh.write("recipient_id,specificity,mfi,c1q\n")
-            for i in range(n_rec):
-                for spec in rng.sample(POOL, panel):
-                    mfi = round(rng.lognormvariate(7.8, 1.1))
-                    c1q = "pos" if mfi > 8000 and rng.random() < 0.4 else ""
-                    fh.write(f"R{i:06d},{spec},{mfi},{c1q}\n")
+        write_panels(a, [f"R{i:06d}" for i in range(n_rec)], panel, rng)
     return g, p, a
 
 
@@ -378,14 +372,19 @@ def _verdict(key: str, value: float) -> dict[str, Any]:
     return {"value": round(value, 3), "target": f"{op} {target:g}", "met": met}
 
 
+def _report_profile(key: str, prof: Path, results: dict[str, Any]) -> None:
+    results[f"profile_{key}"] = {"top_own": top_costs(prof),
+                                 "top_cumulative_kirmatch": top_cumulative(prof)}
+    got = results[f"profile_{key}"]
+    print(f"[{key}] profile, own time:\n  " + "\n  ".join(got["top_own"]) +
+          "\n  cumulative (kirmatch):\n  " + "\n  ".join(got["top_cumulative_kirmatch"]),
+          file=sys.stderr)
+
+
 def _profile_batch(key: str, g: Path, p: Path, work: Path, results: dict[str, Any]) -> None:
     prof = work / f"profile_{key}.prof"
     _child("batch", str(g), str(p), str(work / f"prof_out_{key}{_ext(p)}"), profile=prof)
-    results[f"profile_{key}"] = {"top_own": top_costs(prof),
-                                 "top_cumulative_kirmatch": top_cumulative(prof)}
-    print(f"[{key}] profile, own time:\n  " + "\n  ".join(results[f"profile_{key}"]["top_own"])
-          + "\n  cumulative (kirmatch):\n  "
-          + "\n  ".join(results[f"profile_{key}"]["top_cumulative_kirmatch"]), file=sys.stderr)
+    _report_profile(key, prof, results)
 
 
 def _ext(p: Path) -> str:
@@ -438,11 +437,7 @@ def run_d(args: argparse.Namespace, g: Path, p: Path, work: Path, results: dict[
         prof = big / "profile_d.prof"
         cli_timed(["batch", "--genotypes", str(gb), "--pairs", str(pb),
                    "--output", str(big / "prof_out_d.csv"), "--quiet"], big, profile=prof)
-        results["profile_d"] = {"top_own": top_costs(prof),
-                                "top_cumulative_kirmatch": top_cumulative(prof)}
-        print("[d] profile, own time:\n  " + "\n  ".join(results["profile_d"]["top_own"]) +
-              "\n  cumulative (kirmatch):\n  " +
-              "\n  ".join(results["profile_d"]["top_cumulative_kirmatch"]), file=sys.stderr)
+        _report_profile("d", prof, results)
 
 
 def run_e(args: argparse.Namespace, g: Path, work: Path, results: dict[str, Any]) -> None:
@@ -501,11 +496,7 @@ def run_f(args: argparse.Namespace, work: Path, results: dict[str, Any]) -> None
     if args.profile and not results["f"]["rate"]["met"]:
         prof = work / "profile_f.prof"
         cli_timed([*cmd[:-3], "-o", str(work / "rank_prof.csv"), "--quiet"], work, profile=prof)
-        results["profile_f"] = {"top_own": top_costs(prof),
-                                "top_cumulative_kirmatch": top_cumulative(prof)}
-        print("[f] profile, own time:\n  " + "\n  ".join(results["profile_f"]["top_own"]) +
-              "\n  cumulative (kirmatch):\n  " +
-              "\n  ".join(results["profile_f"]["top_cumulative_kirmatch"]), file=sys.stderr)
+        _report_profile("f", prof, results)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -560,10 +551,7 @@ def main(argv: list[str] | None = None) -> int:
         if "f" in args.only:
             run_f(args, work, results)
         results["machine"]["load_after"] = os.getloadavg()
-        text = json.dumps(results, indent=2)
-        print(text)
-        if args.json:
-            args.json.write_text(text + "\n", encoding="utf-8")
+        emit(results, args.json)
     finally:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
