@@ -27,11 +27,12 @@ How it works
   worker once), never once per partition.
 * On each worker *process* the first partition builds a
   :class:`~kirmatch.batch.PreparedCohort` (people parsed, every distinct typing
-  resolved, panels registered) and keeps it in a small per-process cache keyed
-  by a token of the inputs; every later partition, and later computations with
-  the same inputs, reuse it. This works the same with the distributed, threaded,
-  multiprocessing and synchronous schedulers. Threads of one process share the
-  cohort and take turns with it (the engine fills its tables as it goes).
+  resolved; antibody panels are screened as their recipients first appear) and
+  keeps it in a small per-process cache keyed by a token of the inputs; every
+  later partition, and later computations with the same inputs, reuse it. This
+  works the same with the distributed, threaded, multiprocessing and
+  synchronous schedulers. Threads of one process share the cohort and take
+  turns with it (the engine fills its tables as it goes).
 * py-ard is never pickled: each worker opens its own backend (lazily, only if a
   typing needs it, e.g. a MAC code or a v2 name) from ``pyard_dir``, or without
   one from the worker's default folder (``$KIRMATCH_PYARD_DIR`` or the user
