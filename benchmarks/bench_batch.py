@@ -252,6 +252,14 @@ def breakdown(genotypes: Path, pairs: Path, workdir: Path) -> dict[str, Any]:
     return res_out
 
 
+def emit(results: dict[str, Any], path: Path | None) -> None:
+    """Print the results as JSON (and write them to ``path``)."""
+    text = json.dumps(results, indent=2)
+    print(text)
+    if path:
+        path.write_text(text + "\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--people", type=int, default=20_000)
@@ -296,10 +304,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         results["breakdown_s"] = breakdown(g, workdir / f"pairs_{big}.csv", workdir)
         print(f"breakdown ({big:,} pairs): {results['breakdown_s']}", file=sys.stderr)
-        text = json.dumps(results, indent=2)
-        print(text)
-        if args.json:
-            args.json.write_text(text + "\n", encoding="utf-8")
+        emit(results, args.json)
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)

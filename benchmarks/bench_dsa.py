@@ -68,14 +68,20 @@ def make_inputs(workdir: Path, n_people: int, n_pairs: int, panel: int,
             for j in range(n_pairs):
                 fh.write(f"S{rng.randrange(n_people):06d},S{rng.randrange(n_people):06d},{j}\n")
     if not a.exists():
-        with open(a, "w") as fh:
-            fh.write("recipient_id,specificity,mfi,c1q\n")
-            for i in range(n_people):
-                for spec in rng.sample(POOL, panel):
-                    mfi = round(rng.lognormvariate(7.8, 1.1))
-                    c1q = "pos" if mfi > 8000 and rng.random() < 0.4 else ""
-                    fh.write(f"S{i:06d},{spec},{mfi},{c1q}\n")
+        write_panels(a, [f"S{i:06d}" for i in range(n_people)], panel, rng)
     return g, p, a
+
+
+def write_panels(path: Path, recipients: list[str], panel: int, rng: random.Random) -> None:
+    """An antibody file: ``panel`` specificities of :data:`POOL` per recipient,
+    log-normal MFIs, C1q positive for some strong ones."""
+    with open(path, "w") as fh:
+        fh.write("recipient_id,specificity,mfi,c1q\n")
+        for rid in recipients:
+            for spec in rng.sample(POOL, panel):
+                mfi = round(rng.lognormvariate(7.8, 1.1))
+                c1q = "pos" if mfi > 8000 and rng.random() < 0.4 else ""
+                fh.write(f"{rid},{spec},{mfi},{c1q}\n")
 
 
 def batch_cpu(g: Path, p: Path, a: Path | None, out: Path) -> dict[str, float]:

@@ -46,11 +46,13 @@ from kirmatch.tabular import Chunk, TableReader, as_text, detect_format
 __all__ = [
     "OUTPUT_COLUMNS",
     "BatchSummary",
+    "PreparedCohort",
     "assess_chunk",
     "assess_pairs",
     "check_pair_columns",
     "lookup_ids",
     "read_antibodies",
+    "result_frame",
     "run_batch",
 ]
 
@@ -146,8 +148,9 @@ def assess_pairs(
     """Assess every pair of ``pairs`` against the people of ``genotypes``.
 
     A pure function of one partition: equal inputs give equal outputs, row
-    for row equal to :func:`kirmatch.pair.assess_pair`, so it can run on each
-    partition of a Dask dataframe (see :mod:`kirmatch.distributed`).
+    for row equal to :func:`kirmatch.pair.assess_pair`. To run it on the
+    partitions of a Dask dataframe with the cohort prepared once per worker,
+    use :func:`kirmatch.distributed.assess_partitions`.
 
     Parameters
     ----------
@@ -189,17 +192,60 @@ def assess_pairs(
     check_type("tables", tables, ReferenceTables, none_ok=True)
     if not isinstance(pairs, pd.DataFrame):
         raise TypeError(f"pairs must be a pandas DataFrame, not {type(pairs).__name__}")
-    opts = options or Options()
     t = tables or load_reference_tables()
     people = genotypes if isinstance(genotypes, People) else _people_from_frame(genotypes, t)
     check_pair_columns([str(c) for c in pairs.columns])
-    chunk = table_from_pandas(pairs)
-    panels = None if antibodies is None else PanelScreen(DSAScreen(t, opts, pyard), people,
-                                                         antibodies)
-    res = assess_chunk(Engine(people, opts, t, pyard), chunk, panels=panels)
-    extra = pd.DataFrame({c: pd.Series(res.columns[c].to_pylist(), dtype="str",
-                                       index=pairs.index) for c in OUTPUT_COLUMNS},
-                         index=pairs.index)
+    return PreparedCohort.build(people, options, tables=t, pyard=pyard,
+                                antibodies=antibodies).assess(pairs)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedCohort:
+    """A cohort ready to assess pairs: its :class:`~kirmatch.engine.Engine` (each
+    distinct typing resolved once, model tables filled as pairs need them) and,
+    with antibodies, the recipients' :class:`~kirmatch.dsa.PanelScreen`.
+
+    :func:`assess_pairs` builds one per call; :mod:`kirmatch.distributed` keeps
+    one per worker process and assesses every partition with it. Both grow
+    lazily, so one instance must not be used by two threads at once.
+    """
+
+    engine: Engine
+    panels: PanelScreen | None = None
+
+    @classmethod
+    def build(cls, genotypes: Any, options: Options | None = None, *,
+              tables: ReferenceTables | None = None, pyard: PyardBackend | None = None,
+              antibodies: Mapping[str, Sequence[Antibody] | KirmatchError] | None = None,
+              ) -> PreparedCohort:
+        """The engine (and panel screen) of ``genotypes`` (a pandas DataFrame or
+        :class:`~kirmatch.people.People`), as :func:`assess_pairs` uses them."""
+        opts = options or Options()
+        t = tables or load_reference_tables()
+        people = genotypes if isinstance(genotypes, People) else _people_from_frame(genotypes, t)
+        panels = None if antibodies is None else PanelScreen(DSAScreen(t, opts, pyard), people,
+                                                             antibodies)
+        return cls(Engine(people, opts, t, pyard), panels)
+
+    def assess(self, pairs: Any, *, first_row: int = 1) -> Any:
+        """The output frame of :func:`assess_pairs` for a pandas ``pairs`` frame
+        whose columns were checked (:func:`check_pair_columns`). ``first_row`` is
+        the 1-based row number of its first row in the whole pairs table (named in
+        ``flow_crossmatch`` errors)."""
+        chunk = table_from_pandas(pairs)
+        if first_row != chunk.first_row:
+            chunk = Chunk(chunk.table, first_row, chunk.errors)
+        res = assess_chunk(self.engine, chunk, panels=self.panels)
+        return result_frame(pairs, res.columns)
+
+
+def result_frame(pairs: Any, computed: Mapping[str, pa.Array]) -> Any:
+    """``pairs`` with the computed columns appended (text, the index of ``pairs``)."""
+    import pandas as pd
+
+    extra = pd.DataFrame({c: pd.Series(computed[c].cast(pa.string()).to_pandas(),
+                                       dtype="str").set_axis(pairs.index)
+                          for c in OUTPUT_COLUMNS}, index=pairs.index)
     return pd.concat([pairs, extra], axis=1)
 
 

@@ -86,6 +86,20 @@ class KirmatchError(Exception):
         """Render as the ``error`` output cell: ``code: message``."""
         return f"{self.code}: {self}"
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Subclasses take other constructor arguments than ``args`` holds: rebuild
+        # from the attributes, so that errors survive pickling (Dask workers, the
+        # per-person errors of a shipped cohort).
+        return (_restore, (self.__class__, self.args, dict(self.__dict__)))
+
+
+def _restore(cls: type[KirmatchError], args: tuple[object, ...],
+             state: dict[str, object]) -> KirmatchError:
+    new = cls.__new__(cls)
+    new.args = args
+    new.__dict__.update(state)
+    return new
+
 
 class ParseError(KirmatchError, ValueError):
     """A typing string or input value cannot be parsed."""

@@ -1,8 +1,11 @@
 """The batch engine (kirmatch.batch), its file IO (kirmatch.io) and ``kirmatch batch``.
 
-* equality with :func:`kirmatch.assess_pair`, row for row, on thousands of
-  seeded random pairs (common alleles, harder typings, unknown KIR genes,
-  1-field typings, missing loci) under several option sets;
+* equality with :func:`kirmatch.assess_pair`, row for row and cell for cell,
+  on seeded random pairs (common alleles, serology, 1-field, XX, G groups,
+  allele lists, unknown KIR genes, missing loci, antibody panels, flow
+  crossmatch) under a covering design of every option that changes a pair's
+  columns (every pair of values, every ligand-option combination); error rows
+  in full: status, the error text (derived from the inputs), empty cells;
 * every format for input and output, the wide genotype forms, column maps;
 * each row error (rows and order preserved), schema errors, ``--strict``;
 * formula neutralisation, Dask partitions, streaming in chunks, the run record;
@@ -12,8 +15,10 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import random
+from dataclasses import dataclass, fields
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -28,12 +33,13 @@ from typer.testing import CliRunner
 
 from kirmatch import Options, assess_pair, load_reference_tables, make_person
 from kirmatch.batch import OUTPUT_COLUMNS, assess_pairs, run_batch
+from kirmatch.dsa import antibodies_by_recipient
 from kirmatch.engine import Engine
 from kirmatch.errors import InputSchemaError, KirmatchError, UsageError
 from kirmatch.grammar import detect_layout
 from kirmatch.io import file_sha256, iter_table, read_column_map, read_table, write_table
 from kirmatch.pair import CONTRACT_COLUMNS
-from kirmatch.people import people_from_table, table_from_pandas
+from kirmatch.people import People, people_from_table, table_from_pandas
 from kirmatch.registry import MODELS
 from kirmatch.tables import ReferenceTables
 
@@ -107,67 +113,262 @@ def read_out(path: Path) -> pd.DataFrame:
     return read_table(path).astype("str")
 
 
-def reference_row(t: ReferenceTables, people: dict[str, Any], rid: str, did: str,
-                  opts: Options) -> dict[str, str] | None:
-    """assess_pair's row, or None when it raises (an error row in batch)."""
-    try:
-        r, d = people[rid], people[did]
-        if isinstance(r, Exception):
-            raise r
-        if isinstance(d, Exception):
-            raise d
-        return assess_pair(r, d, opts, tables=t).to_row()
-    except KirmatchError:
-        return None
-
-
 # ---------------------------------------------------------------------------
-# Equality with assess_pair
+# Equality with assess_pair, over every option combination
 # ---------------------------------------------------------------------------
 
-OPTION_SETS = {
-    "default": (Options(), 2500),
-    "a3a11_exclude_null": (Options(include_a3a11=True, exclude_null_kir3dl1=True), 1200),
-    "ipd_single_unknown_majority": (Options(ipd_compatible=True, single_allele="unknown",
-                                            ambiguity_policy="majority"), 1200),
-    "no_a_bw4_cwd": (Options(hla_a_bw4=False, a25_bw4=True, ambiguity_policy="cwd"), 800),
+#: Every option that changes a model output, with its values (default first).
+#: ``dsa_thresholds`` sets the four tier bounds together; ``antibodies`` is an
+#: input, not an option: without it the DSA columns take the no-data path.
+FACTORS: dict[str, tuple[Any, ...]] = {
+    "ambiguity_policy": ("strict", "cwd", "majority"),
+    "hla_a_bw4": (True, False),
+    "a25_bw4": (False, True),
+    "include_a3a11": (False, True),
+    "ipd_compatible": (False, True),
+    "exclude_null_kir3dl1": (False, True),
+    "single_allele": ("homozygous", "unknown"),
+    "dsa_count_self": (False, True),
+    "wkir_weights": ((0.80, 0.14, 0.99), (1.0, 0.5, 2.0)),
+    "dsa_thresholds": ("default", "custom"),
+    "antibodies": (False, True),
 }
+THRESHOLDS = {"default": {}, "custom": {"dsa_low_mfi": 500.0, "dsa_moderate_mfi": 3000.0,
+                                        "dsa_high_mfi": 8000.0, "dsa_very_high_mfi": 15000.0}}
+#: Options that change no column of a pair (ranking, other readers' settings).
+NOT_PAIR_OPTIONS = {"ranking_policy", "kirimp_min_posterior", "t1k_min_quality",
+                    "hlaimp_min_posterior"}
+#: Rules 3 and 4 combine these by definition (a25_bw4 acts only with hla_a_bw4,
+#: ipd_compatible overrides the other two): all their combinations are run.
+LIGAND_OPTIONS = ("hla_a_bw4", "a25_bw4", "include_a3a11", "ipd_compatible")
 
 
-@pytest.mark.parametrize("name", list(OPTION_SETS))
-def test_equal_to_assess_pair_on_random_pairs(t: ReferenceTables, name: str,
-                                              golden: ModuleType) -> None:
-    opts, n_pairs = OPTION_SETS[name]
-    rng = random.Random(7 + len(name))
-    people = golden.random_people(rng, 500, odd=0.2, missing=0.02, single=0.08,
+def covering_design() -> list[dict[str, Any]]:
+    """Few combinations of :data:`FACTORS` holding every pair of values of any
+    two factors and every combination of :data:`LIGAND_OPTIONS` (greedy, fixed
+    order: the same list every run)."""
+    names = list(FACTORS)
+    lig = [names.index(n) for n in LIGAND_OPTIONS]
+    rows = list(itertools.product(*(range(len(FACTORS[n])) for n in names)))
+
+    def needs(row: tuple[int, ...]) -> frozenset[tuple[Any, ...]]:
+        pairs = {(i, j, row[i], row[j]) for i, j in itertools.combinations(range(len(row)), 2)}
+        return frozenset({*pairs, ("ligand", *(row[i] for i in lig))})
+
+    covers = {row: needs(row) for row in rows}
+    todo = set().union(*covers.values())
+    chosen = []
+    while todo:
+        best = max(rows, key=lambda r: len(covers[r] & todo))
+        chosen.append(best)
+        todo -= covers[best]
+    return [{n: FACTORS[n][v] for n, v in zip(names, row, strict=True)} for row in chosen]
+
+
+COMBINATIONS = covering_design()
+
+
+def _options(combo: dict[str, Any]) -> Options:
+    plain = {k: v for k, v in combo.items() if k not in ("dsa_thresholds", "antibodies")}
+    return Options(**plain, **THRESHOLDS[combo["dsa_thresholds"]])
+
+
+def _combo_id(combo: dict[str, Any]) -> str:
+    return "-".join(f"{k}={v}" for k, v in combo.items() if v != FACTORS[k][0]) or "defaults"
+
+
+def test_covering_design() -> None:
+    """Non-vacuous guard: every option of a pair is a factor, every value of each
+    factor meets every value of every other, every ligand combination is there."""
+    model = {f.name for f in fields(Options)} - NOT_PAIR_OPTIONS - set(THRESHOLDS["custom"])
+    assert model == set(FACTORS) - {"dsa_thresholds", "antibodies"}
+    for a, b in itertools.combinations(FACTORS, 2):
+        got = {(c[a], c[b]) for c in COMBINATIONS}
+        assert got == set(itertools.product(FACTORS[a], FACTORS[b])), (a, b)
+    assert len({tuple(c[n] for n in LIGAND_OPTIONS) for c in COMBINATIONS}) == 16
+    assert len(COMBINATIONS) <= 20
+
+
+@dataclass
+class DiffCohort:
+    """People of every kind, parsed once for the reference (assess_pair)."""
+
+    people: list[tuple[str, str, str]]
+    parsed: dict[str, Any]
+    records: dict[str, list[tuple[int, str, str]]]
+    panels: dict[str, Any]
+    ids: list[str]
+    bad: list[str]          # people whose pairs are errors (parse, unknown allele, duplicate)
+    genotypes: People       # the batch side, read once for every combination
+
+
+def _diff_cohort(golden: ModuleType, t: ReferenceTables, *, unknown_hla: bool) -> DiffCohort:
+    rng = random.Random(1017)
+    people = golden.random_people(rng, 400, odd=0.25, missing=0.03, single=0.08,
                                   unknown=0.3, allele=0.2, empty=0.1)
-    people[3] = (people[3][0], "A*99:99+A*01:01", people[3][2])
-    people[5] = (people[5][0], "A*0x:01", people[5][2])
-    ids = [p[0] for p in people]
-    g = pd.DataFrame(people, columns=["sample_id", "hla", "kir"], dtype="str")
-    pairs = pd.DataFrame({"recipient_id": [rng.choice(ids) for _ in range(n_pairs)],
-                          "donor_id": [rng.choice(ids) for _ in range(n_pairs)]}, dtype="str")
-    out = assess_pairs(g, pairs, opts, tables=t)
-    assert list(out.columns) == ["recipient_id", "donor_id", *OUTPUT_COLUMNS]
-    assert len(out) == n_pairs
+    for i in range(0, 400, 25):                       # serology
+        people[i] = (people[i][0], ["A2+A24^B44+B7^Cw7+Cw4", "A*01:01+A2^B44+B*08:01"][i % 2],
+                     people[i][2])
+    people[5] = (people[5][0], "A*0x:01+A*01:01", people[5][2])          # input_parse_error
+    people[6] = (people[6][0], people[6][1], "KIR2DL1*999+KIR2DL3")      # unknown KIR allele
+    people[7] = (people[7][0], people[7][1], "2DL1=POX")                 # KIR parse error
+    bad = [people[k][0] for k in (5, 6, 7)]
+    if unknown_hla:  # with antibodies this fails the whole batch (see test_dsa.py xfail)
+        people[8] = (people[8][0], "A*99:99+A*02:01^B*07:02", people[8][2])
+        people[9] = (people[9][0], "A*02:01^B*99:99+B*07:02^C*07:01", people[9][2])
+        bad += [people[8][0], people[9][0]]
+    people.append((people[10][0], people[11][1], people[11][2]))        # duplicate_person
+    people.append(people[12])                                          # identical: accepted
+    bad.append(people[10][0])
+    records: dict[str, list[tuple[int, str, str]]] = {}
+    for row, (pid, hla, kir) in enumerate(people, start=1):
+        records.setdefault(pid, []).append((row, hla, kir))
     parsed: dict[str, Any] = {}
     for pid, hla, kir in people:
         try:
-            parsed[pid] = make_person(pid, hla, kir, tables=t)
+            parsed.setdefault(pid, make_person(pid, hla, kir, tables=t))
         except KirmatchError as exc:
-            parsed[pid] = exc
-    n_ok = 0
-    for i, row in enumerate(out.itertuples(index=False)):
-        exp = reference_row(t, parsed, row.recipient_id, row.donor_id, opts)
-        got = row._asdict()
-        if exp is None:
-            assert got["status"] == "error", i
-            assert all(got[c] == "" for c in OUTPUT_COLUMNS[3:]), i
-            continue
-        n_ok += 1
-        diff = {k: (got[k], v) for k, v in exp.items() if got[k] != v}
-        assert not diff, f"pair {i} ({row.recipient_id}, {row.donor_id}): {diff}"
-    assert n_ok > 0.9 * n_pairs
+            parsed.setdefault(pid, exc)
+    ids = list(records)
+    specs = ["A2", "A24", "A1", "B44", "B7", "B8", "B57", "Cw4", "Cw7", "Bw4", "A*02:01",
+             "B*08:01", "C*07:02", "DR4", "DQ2"]
+    rows = [{"recipient_id": pid, "specificity": rng.choice(specs),
+             "mfi": str(rng.choice([600, 1500, 2500, 4000, 9000, 17000, 30000])),
+             "c1q": rng.choice(["", "", "pos", "neg"])}
+            for pid in ids[1::3] for _ in range(rng.randint(1, 5))]
+    rows.append({"recipient_id": ids[2], "specificity": "B44", "mfi": "-1", "c1q": ""})
+    panels = antibodies_by_recipient(["recipient_id", "specificity", "mfi", "c1q"], rows,
+                                     source="antibodies.csv", tables=t, require_recipient=True)
+    genotypes = people_from_table(table_from_pandas(pd.DataFrame(
+        people, columns=["sample_id", "hla", "kir"], dtype="str")), t)
+    return DiffCohort(people, parsed, records, panels, ids, bad, genotypes)
+
+
+@pytest.fixture(scope="module")
+def diff_cohorts(golden: ModuleType, t: ReferenceTables) -> dict[bool, DiffCohort]:
+    """By ``antibodies``: the cohort with antibodies has no unknown HLA allele."""
+    return {False: _diff_cohort(golden, t, unknown_hla=True),
+            True: _diff_cohort(golden, t, unknown_hla=False)}
+
+
+def _diff_pairs(c: DiffCohort, rng: random.Random, n: int) -> pd.DataFrame:
+    rec = [rng.choice(c.ids) for _ in range(n)]
+    don = [rng.choice(c.ids) for _ in range(n)]
+    flow = [rng.choice(["", "", "", "pos", "neg"]) for _ in range(n)]
+    # every failing person in both roles, two at once, unknown and empty ids, bad flow
+    special = [(b, rng.choice(c.ids)) for b in c.bad] + [(rng.choice(c.ids), b) for b in c.bad]
+    special += [(c.bad[0], c.bad[-1]), ("GHOST", c.ids[0]), (c.ids[0], ""), ("", "GHOST"),
+                (c.ids[2], c.ids[0]), (c.ids[2], "")]
+    for j, (r, d) in enumerate(special):
+        rec[3 * j], don[3 * j] = r, d
+    flow[4] = flow[61] = "weak"
+    return pd.DataFrame({"recipient_id": rec, "donor_id": don, "flow_crossmatch": flow,
+                         "pair_no": [str(j) for j in range(n)]}, dtype="str")
+
+
+class Reference:
+    """The expected row of each pair, from assess_pair and the inputs alone."""
+
+    def __init__(self, c: DiffCohort, opts: Options, t: ReferenceTables,
+                 antibodies: bool) -> None:
+        self.c, self.opts, self.t, self.antibodies = c, opts, t, antibodies
+
+    def person_message(self, role: str, pid: str, *, resolve: bool = False) -> str:
+        """Why this person cannot be assessed in ``role`` ("" if it can). Errors of
+        resolution (an unknown allele) are looked for only with ``resolve``."""
+        if pid == "":
+            return f"input_parse_error: {role}_id is empty"
+        recs = self.c.records.get(pid)
+        if recs is None:
+            return f"person_not_found: {role} {pid!r} has no record in the genotypes file"
+        if len({(h, k) for _, h, k in recs}) > 1:
+            rows = ", ".join(str(r) for r, _, _ in recs)
+            return (f"duplicate_person: {role} {pid!r}: sample_id {pid!r} has {len(recs)} "
+                    f"conflicting records in the genotypes file (rows {rows})")
+        row, hla, _ = recs[0]
+        p = self.c.parsed[pid]
+        exc, column = None, "hla"
+        if isinstance(p, KirmatchError):
+            exc = p
+            try:
+                make_person(pid, hla, "", tables=self.t)
+                column = "kir"
+            except KirmatchError:
+                pass
+        elif resolve:
+            try:   # the person alone shows its resolution errors
+                assess_pair(p, p, self.opts, tables=self.t)
+            except KirmatchError as e:
+                exc = e
+        if exc is None:
+            return ""
+        return f"{exc.code}: {role} {pid!r} (genotypes row {row}, column {column!r}): {exc}"
+
+    def row(self, j: int, rid: str, did: str, flow: str) -> dict[str, str]:
+        """The pair's computed cells (status, error, warnings, every model column)."""
+        from kirmatch.dsa import parse_flow_crossmatch
+
+        try:
+            fx = parse_flow_crossmatch(flow)
+        except KirmatchError as exc:
+            return self.error(exc.located(row=j + 1).as_cell())
+        panel = self.c.panels.get(rid) if self.antibodies else None
+        if isinstance(panel, KirmatchError) and rid in self.c.records and \
+                did in self.c.records:
+            return self.error(panel.as_cell())
+        cheap = [self.person_message(role, pid) for role, pid in (("recipient", rid),
+                                                                   ("donor", did))]
+        if not any(cheap):
+            try:
+                exp = assess_pair(self.c.parsed[rid], self.c.parsed[did], self.opts,
+                                  tables=self.t, antibodies=panel, flow_crossmatch=fx).to_row()
+                return {k: v for k, v in exp.items() if k in OUTPUT_COLUMNS}
+            except KirmatchError:
+                pass   # attributed to the person(s) below
+        msgs = [m for m in (self.person_message("recipient", rid, resolve=True),
+                            self.person_message("donor", did, resolve=True)) if m]
+        assert msgs, f"assess_pair raises for ({rid!r}, {did!r}) but neither person alone does"
+        return self.error("; ".join(msgs))
+
+    @staticmethod
+    def error(text: str) -> dict[str, str]:
+        return {c: "" for c in OUTPUT_COLUMNS} | {"status": "error",
+                                                  "error": text.replace("\n", " ")}
+
+
+@pytest.mark.parametrize("k", range(len(COMBINATIONS)),
+                         ids=[_combo_id(c) for c in COMBINATIONS])
+def test_equal_to_assess_pair_over_option_combinations(t: ReferenceTables, k: int,
+                                                       diff_cohorts: dict[bool, DiffCohort]
+                                                       ) -> None:
+    """The engine equals assess_pair on every row, error rows in full (status,
+    error text, every computed cell empty), under each combination."""
+    combo = COMBINATIONS[k]
+    opts = _options(combo)
+    c = diff_cohorts[combo["antibodies"]]
+    pairs = _diff_pairs(c, random.Random(100 + k), 360)
+    out = assess_pairs(c.genotypes, pairs, opts, tables=t,
+                       antibodies=c.panels if combo["antibodies"] else None)
+    assert list(out.columns) == [*pairs.columns, *OUTPUT_COLUMNS]
+    assert_frame_equal(out[list(pairs.columns)], pairs)
+    ref = Reference(c, opts, t, combo["antibodies"])
+    for j, row in enumerate(out.itertuples(index=False)):
+        exp = ref.row(j, row.recipient_id, row.donor_id, row.flow_crossmatch)
+        got = {col: getattr(row, col) for col in OUTPUT_COLUMNS}
+        diff = {col: (got[col], exp[col]) for col in OUTPUT_COLUMNS if got[col] != exp[col]}
+        assert not diff, f"pair {j} ({row.recipient_id!r}, {row.donor_id!r}): {diff}"
+    # Non-vacuous: each combination takes the error, unknown and ambiguous paths.
+    codes = set(out.loc[out["status"] == "error", "error"].str.split(":").str[0])
+    assert {"input_parse_error", "unknown_allele", "person_not_found",
+            "duplicate_person"} <= codes
+    assert out["error"].str.contains("; ").any()
+    ok = out[out["status"] == "ok"]
+    assert len(ok) > 0.8 * len(out)
+    assert ok["warnings"].str.contains(r"unknown\(").sum() > 50
+    assert ok["warnings"].str.contains("ambiguous_typing|resolved_by", regex=True).any()
+    if combo["antibodies"]:
+        assert (ok["dsa_hits"] != "").sum() > 20 and (ok["dsa_tier"] != "").sum() > 50
+        assert out["error"].str.startswith("input_parse_error: antibodies.csv").any()
 
 
 def test_each_model_is_evaluated_once_per_distinct_input(t: ReferenceTables,

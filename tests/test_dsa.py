@@ -731,3 +731,20 @@ def test_an_unknown_allele_fails_only_its_persons_pairs(tmp_path: Path, no_pyard
     assert [r["status"] for r in rows] == ["ok", "error", "error"]
     assert rows[0]["dsa_tier"] == "high"
     assert all("B*99:99" in r["error"] for r in rows[1:])
+
+
+def test_panel_screen_with_an_unknown_allele_in_the_cohort(tables: Any) -> None:
+    """One unknown allele fails only that person's pairs, with antibodies too (as without)."""
+    panels = antibodies_by_recipient(["recipient_id", "specificity", "mfi"],
+                                     [{"recipient_id": "R1", "specificity": "A1", "mfi": "3000"}],
+                                     source="a.csv", tables=tables, require_recipient=True)
+    geno = pd.DataFrame([
+        ("R1", "A*02:01+A*24:02^B*07:02+B*44:02^C*07:02+C*05:01", ""),
+        ("D1", "A*99:99+A*01:01^B*07:02+B*08:01^C*07:01+C*07:02", ""),
+        ("D2", "A*02:01+A*01:01^B*07:02+B*08:01^C*07:01+C*07:02", "")],
+        columns=["sample_id", "hla", "kir"])
+    pairs = pd.DataFrame({"recipient_id": ["R1", "R1"], "donor_id": ["D1", "D2"]})
+    out = assess_pairs(geno, pairs, tables=tables, antibodies=panels)
+    assert out["status"].tolist() == ["error", "ok"]
+    assert out["error"][0].startswith("unknown_allele: donor 'D1'")
+    assert out["dsa_hits"][1] == "A1 3000"
