@@ -557,7 +557,9 @@ class DSAScreen:
                 if s == MAYBE:
                     whys.append(str(slot))
                 states.append(s)
-            if len(alt) == 1 and self.options.single_allele == "unknown" and states[0] != YES:
+            absent = all(t.kind == TypingKind.ABSENT for t in alt[0].alternatives)
+            if len(alt) == 1 and self.options.single_allele == "unknown" and states[0] != YES \
+                    and not absent:     # DRB3*NNNN alone: no gene on either haplotype
                 states.append(MAYBE)
                 whys.append(f"single {locus} typing")
             per_alt.append(YES if YES in states else MAYBE if MAYBE in states else NO)

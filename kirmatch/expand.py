@@ -92,6 +92,8 @@ def expand_typing(t: HLATyping, tables: ReferenceTables, pyard: Any = None) -> E
 
 def _expand(t: HLATyping, tables: ReferenceTables, pyard: Any) -> Expansion:
     kind = t.kind
+    if kind == TypingKind.ABSENT:      # DRB3*NNNN: no gene, no allele
+        return Expansion(t.name, t.locus, ())
     if kind == TypingKind.V2:
         conv = _v2(t, tables, pyard)
         inner = _expand(conv, tables, pyard)

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 
 from kirmatch.errors import HLAParseError, InputSchemaError, KirmatchError
 from kirmatch.hla import (
+    ABSENT_LOCI,
     KNOWN_LOCI,
     HLAGenotype,
     HLALocusTyping,
@@ -89,7 +90,8 @@ GL_NAMES = frozenset({"hla", "gl", "glstring", "gl_string", "hla_gl", "hla_glstr
 #: KIR whole-genotype string column names.
 KIR_STRING_NAMES = frozenset({"kir", "kir_genotype", "kir_gl", "kir_glstring", "kir_typing",
                               "kir_string"})
-#: WMDA placeholders that leave an HLA cell untyped (NNNN: no DRB3/4/5 gene).
+#: WMDA placeholders that leave an HLA cell untyped; NNNN at DRB3/4/5 is the
+#: absent gene, a typing (hla.ABSENT_LOCI).
 _HLA_PLACEHOLDERS = frozenset({"NNNN", "XXXX", "UUUU", "NEW"})
 #: Values under which a KIR gene column means "not tested" (allelefrequencies.net
 #: writes ``n``), unless the file also uses ``Y``/``YES`` (then ``N`` is "no").
@@ -345,7 +347,9 @@ def parse_locus_cell(locus: str, text: str, *, whole_locus: bool) -> HLALocusTyp
     """
     raw = text
     s = text.strip()
-    if is_blank(s) or s.upper() in _HLA_PLACEHOLDERS:
+    absent_ok = locus in ABSENT_LOCI      # DRB3/4/5: NNNN is an absent gene, a typing
+    if is_blank(s) or (s.upper() in _HLA_PLACEHOLDERS and not (absent_ok and
+                                                               s.upper() == "NNNN")):
         return None
     if not whole_locus and any(op in s for op in "+|^~"):
         raise HLAParseError(raw, "one allele per column (use '/' between alternatives; '+' "
@@ -359,7 +363,7 @@ def parse_locus_cell(locus: str, text: str, *, whole_locus: bool) -> HLALocusTyp
             p = part.strip()
             if not p:
                 raise HLAParseError(raw, "empty allele between separators")
-            if p.upper() in _HLA_PLACEHOLDERS:
+            if p.upper() in _HLA_PLACEHOLDERS and not (absent_ok and p.upper() == "NNNN"):
                 continue
             alts = []
             for tok in p.split("/"):

@@ -58,6 +58,8 @@ KNOWN_LOCI = (
     "E", "F", "G", "DRA",
 )
 EXPRESSION_SUFFIXES = frozenset("NLSCAQ")
+#: Loci whose gene may be absent from a haplotype, written ``NNNN`` (DRB3*NNNN).
+ABSENT_LOCI = frozenset({"DRB3", "DRB4", "DRB5"})
 
 #: Serology prefixes (WMDA) -> locus. DR51/52/53 are the DRB5/DRB3/DRB4 antigens.
 _SEROLOGY_LOCUS = {"A": "A", "B": "B", "CW": "C", "C": "C", "DR": "DRB1", "DQ": "DQB1",
@@ -83,6 +85,7 @@ class TypingKind(str, Enum):
     G_GROUP = "g_group"        # C*07:01:01G
     P_GROUP = "p_group"        # C*07:01P
     V2 = "v2"                  # A*0201, Cw*0702 (converted before lookup)
+    ABSENT = "absent"          # DRB3*NNNN: the gene is absent (WMDA placeholder)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +256,8 @@ def parse_hla_typing(text: str, *, locus: str | None = None) -> HLATyping:
     body = m.group("body").upper()
     if not body:
         raise HLAParseError(raw, "nothing after '*'")
+    if body == "NNNN" and loc in ABSENT_LOCI:
+        return HLATyping(raw=raw, locus=loc, kind=TypingKind.ABSENT, name=f"{loc}*NNNN")
     if ":" not in body:
         # 1-field (C*07), or a v2 name without colons (A*0201, Cw*0702, A*02010101N).
         suffix = body[-1] if body[-1] in EXPRESSION_SUFFIXES else ""
@@ -295,7 +300,7 @@ def parse_hla_typing(text: str, *, locus: str | None = None) -> HLATyping:
             continue
         if kind == TypingKind.MAC and i == 2:
             continue
-        if not _DIGITS.match(part) or (i == 1 and len(part) > 3):
+        if not _DIGITS.match(part) or (i == 1 and len(part) > 4):
             typed = m.group("body").split(":")[i - 1] if i <= len(parts) else part
             raise HLAParseError(raw, f"field {i} ({typed!r}) must be digits, XX or a MAC code")
     if kind == TypingKind.XX:
@@ -321,7 +326,9 @@ def _parse_slot(text: str, raw: str, offset: int) -> HLASlot | None:
         if not p:
             raise HLAParseError(raw, "empty allele between separators", position=offset)
         body = p.split("*", 1)[1] if "*" in p else p
-        if body.upper() in ("NNNN", "XXXX", "UUUU", "NEW"):
+        head = p.split("*", 1)[0].upper().removeprefix("HLA-") if "*" in p else ""
+        if body.upper() in ("NNNN", "XXXX", "UUUU", "NEW") and not (
+                body.upper() == "NNNN" and head in ABSENT_LOCI):
             # WMDA placeholders: NNNN marks an absent DRB3/4/5 gene; the others are untyped.
             if len(text.split("/")) == 1:
                 return None

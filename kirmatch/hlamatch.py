@@ -57,7 +57,7 @@ MATCH_LOCI = (*TOTAL_LOCI, "DPB1", *OPTIONAL_LOCI)
 ABSENT = ""
 #: Above this many (recipient reading, donor reading) combinations a comparison
 #: is left unknown rather than enumerated.
-MAX_COMBINATIONS = 20_000
+MAX_COMBINATIONS = 4_000_000
 #: Above this many readings of one locus typing the locus is left unknown.
 MAX_READINGS = 5_000
 
@@ -170,6 +170,8 @@ def locus_readings(lt: HLALocusTyping | None, locus: str, tables: ReferenceTable
             readings.add(None)
             reason = reason or "mac_unavailable"
             continue
+        if len(ids) == 1 and ids[0] == frozenset({ABSENT}):
+            ids = [ids[0], ids[0]]      # NNNN alone: the gene is absent on both haplotypes
         if len(ids) == 1:
             warnings.append(f"single_allele({who} {locus})")
             if opts.single_allele == "unknown":
@@ -210,19 +212,84 @@ def compare_locus(r: Cand[tuple[str, str]], d: Cand[tuple[str, str]]
                   ) -> Cand[LocusComparison]:
     """Every outcome of comparing the recipient's and the donor's readings.
 
-    Unknown (``None``) when either side is unknown; when the combinations of
-    readings exceed :data:`MAX_COMBINATIONS`, every outcome is taken as
-    possible (so only values that hold for all outcomes are reported). The
-    reason is the varying side's (recipient first).
+    When a side is unknown (untyped, not expandable) or the combinations of
+    readings exceed :data:`MAX_COMBINATIONS`, every outcome is taken as possible,
+    so only values that no outcome changes are reported (``hla_relation`` is
+    ``not haploidentical`` when another locus shares nothing, whatever the
+    untyped one holds). The reason is the unknown or varying side's
+    (recipient first).
     """
     if None in r.values or None in d.values:
+        # an untyped or unexpandable side could be anything: every outcome is
+        # possible, so values that no outcome changes are still reported (§A.0)
         side = r if None in r.values else d
-        return Cand(frozenset({None}), side.reason or "hla_untyped")
+        return Cand(ALL_OUTCOMES, side.reason or "hla_untyped")
     reason = r.reason if len(r.values) > 1 else d.reason
-    if len(r.values) * len(d.values) > MAX_COMBINATIONS:
+    n = len(r.values) * len(d.values)
+    if n > MAX_COMBINATIONS:
         return Cand(ALL_OUTCOMES, reason or "ambiguous_typing")
-    out = {_compare(x, y) for x in r.values for y in d.values}
+    if n <= 64:
+        out = {_compare(x, y) for x in r.values for y in d.values}
+    else:
+        out = _compare_arrays(_as_array(r), _as_array(d))
     return Cand.any_of(out, reason)
+
+
+_CODES: dict[str, int] = {ABSENT: 0}
+_ARRAYS: dict[int, tuple[Cand[Any], Any]] = {}
+
+
+def _as_array(c: Cand[tuple[str, str]]) -> Any:
+    """A reading set as an (n, 2) integer array (identities coded, 0 = absent);
+    kept per candidate object while it is alive."""
+    import numpy as np
+
+    hit = _ARRAYS.get(id(c))
+    if hit is not None and hit[0] is c:
+        return hit[1]
+    arr = np.array([[_CODES.setdefault(x, len(_CODES)) for x in reading]
+                    for reading in c.values], np.int64).reshape(-1, 2)
+    if len(_ARRAYS) > 20_000:
+        _ARRAYS.clear()
+    _ARRAYS[id(c)] = (c, arr)
+    return arr
+
+
+def _compare_arrays(r: Any, d: Any) -> set[LocusComparison]:
+    """:func:`_compare` over every (recipient reading, donor reading), vectorised.
+
+    An allele the other side cannot carry compares unequal to everything there,
+    so all such alleles of one side are one code (-1 recipient, -2 donor) and
+    the readings are deduplicated before the product is formed.
+    """
+    import numpy as np
+
+    if len(r) * len(d) > 4096:
+        r = _collapse(r, d, -1)
+        d = _collapse(d, r, -2)
+    r1, r2 = r[:, 0:1], r[:, 1:2]
+    d1, d2 = d[None, :, 0], d[None, :, 1]
+    r1_in = (r1 == d1) | (r1 == d2)
+    r2_in = (r2 == d1) | (r2 == d2)
+    gvh = ((r1 != 0) & ~r1_in).astype(np.int8) + ((r2 != 0) & ~r2_in)
+    hvg = ((d1 != 0) & (d1 != r1) & (d1 != r2)).astype(np.int8) + \
+        ((d2 != 0) & (d2 != r1) & (d2 != r2))
+    shared = ((r1 != 0) & r1_in) | ((r2 != 0) & r2_in)
+    seen = np.bincount((gvh * 6 + hvg * 2 + shared).ravel(), minlength=18)
+    return {LocusComparison(int(c) // 6, int(c) % 6 // 2, bool(c % 2))
+            for c in np.flatnonzero(seen)}
+
+
+def _collapse(side: Any, other: Any, foreign: int) -> Any:
+    """``side``'s readings with every allele absent from ``other`` as ``foreign``,
+    duplicates removed (each reading stays sorted: order does not matter)."""
+    import numpy as np
+
+    keep = np.isin(side, other) | (side == 0)
+    mapped = np.where(keep, side, foreign)
+    lo, hi = np.minimum(mapped[:, 0], mapped[:, 1]), np.maximum(mapped[:, 0], mapped[:, 1])
+    key = np.unique((lo + 2) * (1 << 32) + (hi + 2))
+    return np.stack([key // (1 << 32) - 2, key % (1 << 32) - 2], axis=1)
 
 
 #: The comparison of an optional locus (DRB3/4/5, DQA1, DPA1) that is not

@@ -23,7 +23,7 @@ from typing import Any
 from kirmatch.api import check_mapping, check_sequence, check_type, is_nan, type_error
 from kirmatch.dsa import Antibody, DSAResult, shared_screen
 from kirmatch.errors import HLAParseError, KirmatchError, KIRParseError, UsageError
-from kirmatch.hla import HLAGenotype, parse_hla_genotype
+from kirmatch.hla import ABSENT_LOCI, HLAGenotype, parse_hla_genotype
 from kirmatch.kir import KIRGenotype, parse_kir_genotype
 from kirmatch.ligands import shared_resolver
 from kirmatch.options import RULES_ID, Options
@@ -72,7 +72,8 @@ class Person:
 
 #: Characters that join several alleles or genes: one list element holds one.
 _HLA_JOINERS = "+^|~,; \t"
-#: WMDA placeholders (absent DRB3/4/5 gene, untyped): skipped, as in a GL string.
+#: WMDA placeholders that leave a position untyped: skipped, as in a GL string
+#: (NNNN at DRB3/4/5 is the absent gene: kept).
 _HLA_PLACEHOLDERS = ("NNNN", "XXXX", "UUUU", "NEW")
 _KIR_JOINERS = "+^|,; \t="
 
@@ -86,8 +87,10 @@ def _hla_from_list(alleles: Sequence[str]) -> HLAGenotype | None:
         if not text or any(ch in _HLA_JOINERS for ch in text):
             raise HLAParseError(item, f"hla[{i}] must be one allele (or a '/' list of "
                                 "alternatives), not blank or several joined")
-        if text.rsplit("*", 1)[-1].upper() in _HLA_PLACEHOLDERS:
-            continue
+        head, _, body = text.rpartition("*")
+        if body.upper() in _HLA_PLACEHOLDERS and not (
+                body.upper() == "NNNN" and head.upper().removeprefix("HLA-") in ABSENT_LOCI):
+            continue      # untyped; NNNN at DRB3/4/5 is the absent gene, kept
         try:
             loci = parse_hla_genotype(text).loci
         except HLAParseError as exc:

@@ -47,6 +47,7 @@ from kirmatch.hlamatch import (
     NOT_COMPARED,
     OPTIONAL_LOCI,
     TOTAL_LOCI,
+    LocusComparison,
     compare_locus,
     compare_optional,
     dpb1_tce_of,
@@ -315,6 +316,13 @@ class Model:
     #: Warnings a column value raises (``{"hla_relation": {"not haploidentical":
     #: "not_haploidentical(donor)"}}``).
     value_warnings: Mapping[str, Mapping[Any, str]] = field(default_factory=dict)
+    #: What of each input the model reads (applied to every candidate before the
+    #: combinations are formed, so that propagation enumerates only what matters).
+    project: Callable[[Any], Any] | None = None
+    #: A faster exact propagation for a model whose columns are sums over its
+    #: inputs: ``(k, cands) -> (value, reason)`` (the same result as
+    #: :func:`~kirmatch.propagation.evaluate`, without forming every combination).
+    evaluator: Callable[[int, tuple[Cand[Any], ...]], tuple[Any, str | None]] | None = None
 
 
 _RUGGERI = "Ruggeri L et al., Science 2002;295:2097-2100, doi:10.1126/science.1068440"
@@ -454,7 +462,8 @@ MODELS: tuple[Model, ...] = (
           tuple(("pair", f"cmp_{loc}") for loc in TOTAL_LOCI),
           lambda *a: hla_mismatch_totals(*a[:-1]), (), _FUCHS,
           {"hla_mm_gvh": "recipient alleles the donor lacks, A/B/C/DRB1/DQB1 (0-10)",
-           "hla_mm_hvg": "donor alleles the recipient lacks, A/B/C/DRB1/DQB1 (0-10)"}),
+           "hla_mm_hvg": "donor alleles the recipient lacks, A/B/C/DRB1/DQB1 (0-10)"},
+          evaluator=lambda k, cands: _sum_over_loci(cands, "gvh" if k == 0 else "hvg")),
     *(Model(f"hla_mm_{loc}", "16", "pair", (f"hla_mm_gvh_{loc}", f"hla_mm_hvg_{loc}"),
             (("pair", f"cmp_{loc}"),), lambda c, _o: _locus_counts(c), (), _FUCHS,
             {f"hla_mm_gvh_{loc}": f"HLA-{loc} recipient alleles the donor lacks (0-2)",
@@ -464,7 +473,8 @@ MODELS: tuple[Model, ...] = (
           tuple(("pair", f"cmp_{loc}") for loc in TOTAL_LOCI),
           lambda *a: (hla_relation(*a[:-1]),), (), _FUCHS,
           {"hla_relation": "identical, haploidentical or not haploidentical (A/B/C/DRB1/DQB1)"},
-          value_warnings={"hla_relation": {"not haploidentical": "not_haploidentical(donor)"}}),
+          value_warnings={"hla_relation": {"not haploidentical": "not_haploidentical(donor)"}},
+          project=lambda c: LocusComparison(int(c.gvh > 0 or c.hvg > 0), 0, c.shared)),
     Model("recipient_b_leader", "16", "recipient", ("recipient_b_leader",),
           (("recipient", "b_leader"),), lambda x, _o: (x,), ("single_allele",), _PETERSDORF,
           {"recipient_b_leader": "recipient HLA-B leader, residue -21: M/M, M/T or T/T"}),
@@ -494,6 +504,23 @@ MODELS: tuple[Model, ...] = (
            "wkir_score": "wKIR: 0.80 iKIR + 0.14 aKIR + 0.99 mKIR (weights: wkir_weights)"},
           {"kir_l_score": "KIR2DS4", "wkir_score": "KIR2DS4"}),
 )
+
+
+def _sum_over_loci(cands: tuple[Cand[Any], ...], attr: str) -> tuple[Any, str | None]:
+    """Propagation of a sum over loci (:func:`hla_mismatch_totals`): the set of
+    possible sums is built locus by locus, so no combination is enumerated; the
+    reason is that of the first locus that is unknown or varies."""
+    sums = {0}
+    for c in cands:
+        if None in c.values:
+            return None, c.reason
+        sums = {s + getattr(v, attr) for s in sums for v in c.values}
+    if len(sums) == 1:
+        return sums.pop(), None
+    for c in cands:
+        if len({getattr(v, attr) for v in c.values}) > 1:
+            return None, c.reason
+    return None, None  # pragma: no cover - a varying sum has a varying locus
 
 
 def _locus_counts(c: Any) -> Any:
@@ -644,6 +671,10 @@ def evaluate_column(model: Model, k: int, cands: tuple[Cand[Any], ...], options:
         v = out[k]
         return v
 
+    if model.evaluator is not None:
+        return model.evaluator(k, cands)
+    if model.project is not None:
+        cands = tuple(c.map(model.project) for c in cands)
     return evaluate(fn, *cands)
 
 
@@ -671,17 +702,12 @@ def cell(column: str, value: Any) -> str:
 
 #: Column value kinds, for reading cells back (:func:`decode`).
 BOOL_COLUMNS = frozenset({"gvh_ligand_mismatch", "hvg_ligand_mismatch", "drb1_mm_dqb1_match",
-                          "b_leader_match"})
-INT_COLUMNS = frozenset({"missing_ligand_count", "cf_ikir", "cf_ikir_donor_ligands",
-                         "b_content_score", "dsa_max_mfi", "dsa_total_mfi", "hla_mm_gvh",
-                         "hla_mm_hvg",
-                         *(f"hla_mm_{d}_{loc}" for d in ("gvh", "hvg") for loc in MATCH_LOCI)})
-FLOAT_COLUMNS = frozenset({"ikir_score_weighted"})
-BOOL_COLUMNS = frozenset({"gvh_ligand_mismatch", "hvg_ligand_mismatch",
-                          "b_c1", "a3a11", "hla_a_bw4"})
+                          "b_leader_match", "b_c1", "a3a11", "hla_a_bw4"})
 INT_COLUMNS = frozenset({"missing_ligand_count", "cf_ikir", "cf_ikir_donor_ligands",
                          "b_content_score", "dsa_max_mfi", "dsa_total_mfi", "kir_l_score",
-                         "imkir_score", "func_ikir_count", "ikir_count"})
+                         "imkir_score", "func_ikir_count", "ikir_count", "hla_mm_gvh",
+                         "hla_mm_hvg",
+                         *(f"hla_mm_{d}_{loc}" for d in ("gvh", "hvg") for loc in MATCH_LOCI)})
 #: Decimals, written with two decimals.
 FLOAT_COLUMNS = frozenset({"ikir_score_weighted", "wkir_score", "func_kir2dl1",
                            "func_kir2dl2", "func_kir2dl3", "func_kir3dl1", "func_ikir_score"})

@@ -305,7 +305,9 @@ def _dsa_section(group: Sequence[Any]) -> str:
                                  d.self_antigen)):
             for h in hits:
                 why = escape(", ".join(h.why)) if h.why else ""
-                hint = escape(h.resolution_hint()) if h.why else ""
+                # only a possible hit that counts can change a column: below the
+                # threshold, more typing changes nothing
+                hint = escape(h.resolution_hint()) if h.why and css == "possible" else ""
                 rows.append(
                     f'<tr class="{css}"><td></td><td>{escape(h.specificity)}</td>'
                     f"<td>{h.mfi:,.0f}{' C1q+' if h.c1q else ''} ({escape(h.tier)})</td>"

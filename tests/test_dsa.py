@@ -748,3 +748,14 @@ def test_panel_screen_with_an_unknown_allele_in_the_cohort(tables: Any) -> None:
     assert out["status"].tolist() == ["error", "ok"]
     assert out["error"][0].startswith("unknown_allele: donor 'D1'")
     assert out["dsa_hits"][1] == "A1 3000"
+
+
+def test_absent_drb3_carries_nothing(tables) -> None:
+    """DRB3*NNNN: no DRB3 gene, so no DR52 (not 'untyped DRB3')."""
+    s = DSAScreen(tables)
+    res = s.assess([parse_antibody("DR52", 9000)],
+                   parse_hla_genotype("DRB1*01:01+DRB1*08:01^DRB3*NNNN+DRB3*NNNN"))
+    assert (res.tier, res.possible_text) == ("none", "")
+    one = s.assess([parse_antibody("DR52", 9000)],
+                   parse_hla_genotype("DRB1*03:01+DRB1*08:01^DRB3*01:01+DRB3*NNNN"))
+    assert (one.tier, one.hits_text) == ("high", "DR52 9000")

@@ -68,7 +68,8 @@ def test_numeric_only_in_locus_column() -> None:
         ("A*02:01~B*07:02+A*24:02~B*44:02", "A*02:01+A*24:02^B*07:02+B*44:02"),
         ("C*07:01/C*07:06+C*05:01", "C*07:01/C*07:06+C*05:01"),
         ("A*02:01", "A*02:01"),
-        ("DRB1*15:01+DRB1*04:01^DRB3*NNNN", "DRB1*15:01+DRB1*04:01"),
+        ("DRB1*15:01+DRB1*04:01^DRB3*NNNN", "DRB1*15:01+DRB1*04:01^DRB3*NNNN"),  # absent gene: kept
+        ("DRB1*15:01+DRB1*04:01^DQB1*XXXX", "DRB1*15:01+DRB1*04:01"),  # untyped: dropped
     ],
 )
 def test_gl_strings(text: str, canonical: str) -> None:

@@ -182,3 +182,44 @@ def test_class_ii_unknown_allele_is_an_error(tmp_path: Path) -> None:
     assert rows[0]["status"] == "error" and "DRB1*99:99" in rows[0]["error"]
     assert rows[0]["error"].startswith("unknown_allele:")
     assert rows[1]["status"] == "ok" and rows[1]["hla_mm_gvh_A"] == "0"
+
+
+def test_absent_drb345_gene_nnnn(tmp_path: Path) -> None:
+    """``DRB3*NNNN`` is the absent gene (WMDA), a typing: one DRB3 gene, or none;
+    never read as untyped or homozygous (review finding)."""
+    one = _row("DRB1*03:01+DRB1*08:01^DRB3*01:01+DRB3*NNNN",
+               "DRB1*11:01+DRB1*13:01^DRB3*02:02+DRB3*03:01")
+    assert (one["hla_mm_gvh_DRB3"], one["hla_mm_hvg_DRB3"]) == ("1", "2")
+    assert "single_allele(recipient DRB3)" not in one["warnings"]
+    none = _row("DRB1*01:01+DRB1*08:01^DRB3*NNNN+DRB3*NNNN",
+                "DRB1*11:01+DRB1*13:01^DRB3*01:01+DRB3*02:02")
+    assert (none["hla_mm_gvh_DRB3"], none["hla_mm_hvg_DRB3"]) == ("0", "2")
+    # the same people in a genotypes file, through batch (no error row)
+    geno, pairs = _files(tmp_path, [("nnnn", "A*01:01+A*02:01^DRB3*NNNN+DRB3*NNNN",
+                                     "A*01:01+A*02:01^DRB3*01:01+DRB3*NNNN")])
+    rows = _batch(tmp_path, geno, pairs)
+    assert rows[0]["status"] == "ok", rows[0]["error"]
+    assert (rows[0]["hla_mm_gvh_DRB3"], rows[0]["hla_mm_hvg_DRB3"]) == ("0", "1")
+
+
+def test_four_digit_first_field_dpb1() -> None:
+    """DPB1 has alleles with a four-digit first field (DPB1*1000:01, in DPB1*03:01P)."""
+    row = _row("DPB1*03:01+DPB1*04:01", "DPB1*1000:01+DPB1*04:01")
+    assert (row["hla_mm_gvh_DPB1"], row["hla_mm_hvg_DPB1"], row["dpb1_tce"]) == (
+        "0", "0", "match")
+
+
+def test_an_untyped_locus_does_not_hide_what_another_decides() -> None:
+    """§A.0: a value is reported when no reading of the unknown input could change
+    it: no HLA-A allele shared makes the donor not haploidentical whatever the
+    untyped class II loci hold; a DQB1 mismatch makes drb1_mm_dqb1_match false
+    with DRB1 untyped."""
+    r = _row("A*01:01+A*02:01^B*07:02+B*08:01", "A*03:01+A*11:01^B*07:02+B*44:02")
+    assert r["hla_relation"] == "not haploidentical"
+    assert "not_haploidentical(donor)" in r["warnings"].split(";")
+    assert r["hla_mm_gvh"] == "" and "unknown(hla_mm_gvh: hla_untyped)" in r["warnings"]
+    d = _row("DQB1*06:02+DQB1*03:02", "DQB1*05:01+DQB1*02:01")
+    assert d["drb1_mm_dqb1_match"] == "false"
+    # XX at both slots: too many readings to enumerate, still nothing shared
+    x = _row("A*01:01+A*02:01", "A*03:XX+A*11:XX")
+    assert x["hla_mm_gvh_A"] == ""         # unknown, never guessed
