@@ -9,75 +9,56 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from .options import (
-    IO_PANEL,
     A25Bw4Opt,
     Ambiguity,
     AmbiguityOpt,
     AntibodiesOpt,
+    ChunkOpt,
+    ColumnMapOpt,
     DsaCountSelfOpt,
     DsaHighOpt,
     DsaLowOpt,
     DsaModerateOpt,
     DsaVeryHighOpt,
+    ErrorsOpt,
     ExcludeNullOpt,
+    GenotypesOpt,
     HlaABw4Opt,
+    HlaFormat,
+    HlaFormatOpt,
+    HlaOpt,
     IncludeA3A11Opt,
     IpdCompatibleOpt,
+    KirFormat,
+    KirFormatOpt,
+    KirOpt,
+    OutputOpt,
+    PairsOpt,
+    QuietOpt,
     SingleAllele,
     SingleAlleleOpt,
+    StrictOpt,
     WkirWeightsOpt,
     build_options,
 )
 
-GenotypesOpt = Annotated[Path | None, typer.Option(
-    "--genotypes", help="Genotypes file: sample_id, hla, kir (or wide A_1, A_2, …, KIR2DL1, "
-    "…). CSV, TSV, .gz, Parquet or XLSX.", exists=True, dir_okay=False, readable=True,
-    rich_help_panel=IO_PANEL)]
-PairsOpt = Annotated[Path, typer.Option(
-    "--pairs", help="Pairs file: recipient_id, donor_id and any other columns (passed "
-    "through).", exists=True, dir_okay=False, readable=True, rich_help_panel=IO_PANEL)]
-OutputOpt = Annotated[Path, typer.Option(
-    "--output", help="Output file (format from the extension). A run record is written "
-    "next to it as OUTPUT.provenance.json.", dir_okay=False, rich_help_panel=IO_PANEL)]
-ErrorsOpt = Annotated[Path | None, typer.Option(
-    "--errors", help="Also write the status=error rows here.", dir_okay=False,
-    rich_help_panel=IO_PANEL)]
-ColumnMapOpt = Annotated[Path | None, typer.Option(
-    "--column-map", help="TOML or JSON file mapping our column names to yours.",
-    exists=True, dir_okay=False, rich_help_panel=IO_PANEL)]
-HlaOpt = Annotated[Path | None, typer.Option(
-    "--hla", exists=True, help="HLA typings in another format (see --hla-format).",
-    rich_help_panel=IO_PANEL)]
-HlaFormatOpt = Annotated[str, typer.Option(
-    "--hla-format", help="gl, columns, hml, hlaimp, optitype or auto.",
-    rich_help_panel=IO_PANEL)]
-KirOpt = Annotated[Path | None, typer.Option(
-    "--kir", exists=True, help="KIR typings from a genotyper (see --kir-format).",
-    rich_help_panel=IO_PANEL)]
-KirFormatOpt = Annotated[str, typer.Option(
-    "--kir-format", help="ping, t1k, kirimp, matrix or auto.", rich_help_panel=IO_PANEL)]
-StrictOpt = Annotated[bool, typer.Option(
-    "--strict", help="Exit 1 if any row has status=error (after writing everything).")]
-QuietOpt = Annotated[bool, typer.Option(
-    "--quiet", "-q", help="No progress display and no summary on stderr.")]
-ChunkOpt = Annotated[int, typer.Option(
-    "--chunk-size", min=1, help="Pairs per streamed chunk (memory vs. overhead).")]
 
-
-def genotype_source(genotypes: Path | None, hla: Path | None, hla_format: str,
-                    kir: Path | None, kir_format: str, options: Any) -> tuple[Any, list[Path]]:
+def genotype_source(genotypes: Path | None, hla: Path | None, hla_format: HlaFormat,
+                    kir: Path | None, kir_format: KirFormat, options: Any
+                    ) -> tuple[Any, list[Path]]:
     """The genotypes input of a command: the ``--genotypes`` file, or the people
     read from ``--hla``/``--kir`` by the format readers (and the files read)."""
     if genotypes is None:
         from kirmatch.batch import genotype_source_from_readers
 
         people, description, files = genotype_source_from_readers(
-            hla=hla, hla_format=hla_format, kir=kir, kir_format=kir_format, options=options)
+            hla=hla, hla_format=hla_format.value, kir=kir, kir_format=kir_format.value,
+            options=options)
         typer.echo(f"genotypes read as: {description}", err=True)
         return people, files
     if hla is not None or kir is not None:
@@ -153,9 +134,9 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
         output: OutputOpt,
         genotypes: GenotypesOpt = None,
         hla: HlaOpt = None,
-        hla_format: HlaFormatOpt = "auto",
+        hla_format: HlaFormatOpt = HlaFormat.auto,
         kir: KirOpt = None,
-        kir_format: KirFormatOpt = "auto",
+        kir_format: KirFormatOpt = KirFormat.auto,
         antibodies: AntibodiesOpt = None,
         errors: ErrorsOpt = None,
         strict: StrictOpt = False,
@@ -176,11 +157,13 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
         dsa_count_self: DsaCountSelfOpt = False,
         wkir_weights: WkirWeightsOpt = "0.80,0.14,0.99",
     ) -> None:
-        """All models for every pair of a pairs file, streamed (millions of pairs).
+        """Every model for every pair of a pairs table, streamed (millions of pairs).
 
-        One output row per pairs row, in order: the pairs file's columns, then the
-        output contract. Rows that cannot be computed get status=error and an
-        error message; every other row is still computed.
+        One output row per pairs row, in input order: the pairs table's own
+        columns, then the computed columns (docs/rules.md). A row that cannot be
+        computed gets status=error and an error message; the other rows are still
+        computed. A run record OUTPUT.provenance.json (versions, options, input
+        checksums, command) is written beside the output.
         """
         from rich.console import Console
 

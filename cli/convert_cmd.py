@@ -11,7 +11,6 @@ every reader warning go to stderr.
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,30 +20,18 @@ import typer
 from kirmatch.errors import UsageError
 from kirmatch.output import OutputPlan
 
-__all__ = ["HlaFormat", "KirFormat", "register"]
+from .options import (
+    READER_PANEL,
+    HlaFormat,
+    HlaFormatOpt,
+    HlaOpt,
+    KirFormat,
+    KirFormatOpt,
+    KirOpt,
+    OutputOpt,
+)
 
-READER_PANEL = "Reader settings"
-
-
-class KirFormat(str, Enum):
-    """KIR input formats (``auto`` detects from the header and content)."""
-
-    auto = "auto"
-    ping = "ping"
-    t1k = "t1k"
-    kirimp = "kirimp"
-    matrix = "matrix"
-
-
-class HlaFormat(str, Enum):
-    """HLA input formats (``auto`` detects from the header and content)."""
-
-    auto = "auto"
-    gl = "gl"
-    columns = "columns"
-    hml = "hml"
-    hlaimp = "hlaimp"
-    optitype = "optitype"
+__all__ = ["register"]
 
 
 def _describe(kind: str, path: Path, requested: str, result: Any) -> str:
@@ -60,22 +47,11 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
     @app.command("convert")
     @handle_errors
     def convert(
-        output: Annotated[Path, typer.Option(
-            "--output", "-o", help="Genotypes table to write (CSV: sample_id,hla,kir).",
-            dir_okay=False)],
-        kir: Annotated[Path | None, typer.Option(
-            "--kir", help="KIR input: PING finalAlleleCalls.csv (or its folder), T1K "
-            "*_genotype.tsv (or a folder, or a consolidated CSV), KIR*IMP imputations.csv, "
-            "or a gene matrix.",
-            exists=True)] = None,
-        kir_format: Annotated[KirFormat, typer.Option(
-            "--kir-format", help="Format of --kir; auto detects it.")] = KirFormat.auto,
-        hla: Annotated[Path | None, typer.Option(
-            "--hla", help="HLA input: GL-string table, per-locus columns (A_1, A_2, ...), "
-            "NMDP HML, HLA*IMP:03 imputations.csv, or OptiType *_result.tsv (or a folder "
-            "of them) or consolidated CSV.", exists=True)] = None,
-        hla_format: Annotated[HlaFormat, typer.Option(
-            "--hla-format", help="Format of --hla; auto detects it.")] = HlaFormat.auto,
+        output: OutputOpt,
+        kir: KirOpt = None,
+        kir_format: KirFormatOpt = KirFormat.auto,
+        hla: HlaOpt = None,
+        hla_format: HlaFormatOpt = HlaFormat.auto,
         kir_copy_number: Annotated[Path | None, typer.Option(
             "--kir-copy-number", help="PING copy-number frame to use (default: the "
             "manual/predicted frame beside the calls).", exists=True, dir_okay=False,
@@ -94,7 +70,12 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
             "--hla-sample", help="OptiType *_result.tsv: the sample id (default: the file "
             "name without _result.tsv).", rich_help_panel=READER_PANEL)] = None,
     ) -> None:
-        """Convert KIR/HLA typing files into kirmatch's genotypes table (sample_id,hla,kir)."""
+        """Convert KIR/HLA typing files into kirmatch's genotypes table (sample_id,hla,kir).
+
+        Give --kir and/or --hla. What was detected and read, and every reader
+        warning, go to stderr, so that a lab can check what was understood before
+        ranking.
+        """
         from kirmatch.options import Options
         from kirmatch.readers import (
             GENOTYPES_TABLE_COLUMNS,

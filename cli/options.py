@@ -12,6 +12,12 @@ from kirmatch.options import Options
 
 MODEL_PANEL = "Model options"
 IO_PANEL = "Files"
+#: A command's own inputs (``kirmatch pair``); shown before the files.
+PAIR_PANEL = "Pair"
+READER_PANEL = "Reader settings"
+
+#: Options that are required unless others are given (shown in help with ``*``).
+REQUIRED_UNLESS = {"genotypes": "--hla or --kir"}
 
 
 class Ambiguity(str, Enum):
@@ -24,6 +30,29 @@ class SingleAllele(str, Enum):
     homozygous = "homozygous"
     unknown = "unknown"
 
+
+class KirFormat(str, Enum):
+    """KIR input formats (``auto`` detects from the header and content)."""
+
+    auto = "auto"
+    ping = "ping"
+    t1k = "t1k"
+    kirimp = "kirimp"
+    matrix = "matrix"
+
+
+class HlaFormat(str, Enum):
+    """HLA input formats (``auto`` detects from the header and content)."""
+
+    auto = "auto"
+    gl = "gl"
+    columns = "columns"
+    hml = "hml"
+    hlaimp = "hlaimp"
+    optitype = "optitype"
+
+
+# -- model options ------------------------------------------------------------
 
 AmbiguityOpt = Annotated[Ambiguity, typer.Option(
     "--ambiguity", help="How ambiguous HLA typings are resolved (rule 2).",
@@ -50,29 +79,82 @@ SingleAlleleOpt = Annotated[SingleAllele, typer.Option(
     "--single-allele", help="Read a single typing at a locus as homozygous, or as unknown.",
     rich_help_panel=MODEL_PANEL)]
 DsaLowOpt = Annotated[float, typer.Option(
-    "--dsa-low-mfi", help="MFI from which a DSA is tier low (rule 13).",
+    "--dsa-low-mfi", metavar="MFI", help="MFI from which a DSA is tier low (rule 13).",
     rich_help_panel=MODEL_PANEL)]
 DsaModerateOpt = Annotated[float, typer.Option(
-    "--dsa-moderate-mfi", help="MFI from which a DSA is tier moderate.",
+    "--dsa-moderate-mfi", metavar="MFI", help="MFI from which a DSA is tier moderate.",
     rich_help_panel=MODEL_PANEL)]
 DsaHighOpt = Annotated[float, typer.Option(
-    "--dsa-high-mfi", help="MFI from which a DSA is tier high (C1q+ is high at any MFI).",
+    "--dsa-high-mfi", metavar="MFI",
+    help="MFI from which a DSA is tier high (C1q+ is high at any MFI).",
     rich_help_panel=MODEL_PANEL)]
 DsaVeryHighOpt = Annotated[float, typer.Option(
-    "--dsa-very-high-mfi", help="MFI from which a DSA is tier very high.",
+    "--dsa-very-high-mfi", metavar="MFI", help="MFI from which a DSA is tier very high.",
     rich_help_panel=MODEL_PANEL)]
 DsaCountSelfOpt = Annotated[bool, typer.Option(
     "--dsa-count-self/--no-dsa-count-self",
     help="Count antibodies against antigens the recipient carries (default: left out, "
          "warned).", rich_help_panel=MODEL_PANEL)]
 WkirWeightsOpt = Annotated[str, typer.Option(
-    "--wkir-weights", help="Weights of iKIR, aKIR and mKIR in wkir_score (rule 17), "
-    "comma-separated.", rich_help_panel=MODEL_PANEL)]
+    "--wkir-weights", metavar="I,A,M", help="Weights of iKIR, aKIR and mKIR in wkir_score "
+    "(rule 17), comma-separated.", rich_help_panel=MODEL_PANEL)]
+
+# -- files ----------------------------------------------------------------------
+
+GenotypesOpt = Annotated[Path | None, typer.Option(
+    "--genotypes", "-g", help="Genotypes table: sample_id, hla, kir, or the wide forms "
+    "(see Genotypes table below). CSV, TSV, .gz, Parquet or XLSX.", exists=True,
+    dir_okay=False, readable=True, rich_help_panel=IO_PANEL)]
+PairsOpt = Annotated[Path, typer.Option(
+    "--pairs", "-p", help="Pairs table: recipient_id, donor_id and optional clinical columns "
+    "(see Pairs table below); other columns are passed through.", exists=True,
+    dir_okay=False, readable=True, rich_help_panel=IO_PANEL)]
 AntibodiesOpt = Annotated[Path | None, typer.Option(
     "--antibodies", "-a", exists=True, dir_okay=False,
     help="Recipient antibodies (single-antigen beads): recipient_id, specificity, mfi[, c1q].",
     rich_help_panel=IO_PANEL)]
+OutputOpt = Annotated[Path | None, typer.Option(
+    "--output", "-o", help="Output table; the format follows the extension (.csv, .tsv, "
+    ".gz, .parquet, .xlsx).", dir_okay=False, rich_help_panel=IO_PANEL)]
+ReportOpt = Annotated[Path | None, typer.Option(
+    "--report", dir_okay=False, rich_help_panel=IO_PANEL,
+    help="Write a self-contained HTML report (prints on A4).")]
+ErrorsOpt = Annotated[Path | None, typer.Option(
+    "--errors", help="Also write the status=error rows here.", dir_okay=False,
+    rich_help_panel=IO_PANEL)]
+ColumnMapOpt = Annotated[Path | None, typer.Option(
+    "--column-map", help="TOML or JSON file mapping our column names to yours.",
+    exists=True, dir_okay=False, rich_help_panel=IO_PANEL)]
+HlaOpt = Annotated[Path | None, typer.Option(
+    "--hla", exists=True, help="HLA typings in another format: a file or a folder (see "
+    "--hla-format).", rich_help_panel=IO_PANEL)]
+HlaFormatOpt = Annotated[HlaFormat, typer.Option(
+    "--hla-format", help="Format of --hla. gl: sample_id and GL string; columns: A_1, A_2, "
+    "…; hml: NMDP HML; hlaimp: HLA*IMP:03 imputations.csv; optitype: OptiType "
+    "*_result.tsv (a folder of them, or a consolidated CSV); auto detects it.",
+    rich_help_panel=IO_PANEL)]
+KirOpt = Annotated[Path | None, typer.Option(
+    "--kir", exists=True, help="KIR typings from a genotyper: a file or a folder (see "
+    "--kir-format).", rich_help_panel=IO_PANEL)]
+KirFormatOpt = Annotated[KirFormat, typer.Option(
+    "--kir-format", help="Format of --kir. ping: PING finalAlleleCalls.csv (or its folder); "
+    "t1k: T1K *_genotype.tsv (a folder, or a consolidated CSV); kirimp: KIR*IMP "
+    "imputations.csv; matrix: one column per gene (POS/NEG, 1/0 or alleles); auto detects "
+    "it.", rich_help_panel=IO_PANEL)]
+PolicyOpt = Annotated[str, typer.Option(
+    "--policy", metavar="POLICY", help="Ranking policy: kir-first, haplo-ptcy, ebmt, or a "
+    "policy TOML file.")]
+
+# -- run --------------------------------------------------------------------------
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+StrictOpt = Annotated[bool, typer.Option(
+    "--strict", help="Exit 1 if any row has status=error (after writing everything).")]
+QuietOpt = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="No progress display and no summary on stderr.")]
+ChunkOpt = Annotated[int, typer.Option(
+    "--chunk-size", min=1, metavar="ROWS",
+    help="Rows per streamed chunk (memory against overhead).")]
 
 
 def build_options(*, ambiguity: Ambiguity = Ambiguity.strict, hla_a_bw4: bool = True,

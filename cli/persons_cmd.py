@@ -8,35 +8,32 @@ row error under ``--strict``; 2 usage).
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
-from .batch_cmd import (
-    IO_PANEL,
-    ColumnMapOpt,
-    ErrorsOpt,
-    GenotypesOpt,
-    HlaFormatOpt,
-    HlaOpt,
-    KirFormatOpt,
-    KirOpt,
-    QuietOpt,
-    StrictOpt,
-    _progress,
-    effective_command,
-    genotype_source,
-    report_run,
-)
+from .batch_cmd import _progress, effective_command, genotype_source, report_run
 from .options import (
     A25Bw4Opt,
     Ambiguity,
     AmbiguityOpt,
+    ChunkOpt,
+    ColumnMapOpt,
+    ErrorsOpt,
     ExcludeNullOpt,
+    GenotypesOpt,
     HlaABw4Opt,
+    HlaFormat,
+    HlaFormatOpt,
+    HlaOpt,
+    KirFormat,
+    KirFormatOpt,
+    KirOpt,
+    OutputOpt,
+    QuietOpt,
     SingleAllele,
     SingleAlleleOpt,
+    StrictOpt,
     build_options,
 )
 
@@ -48,21 +45,17 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
     @handle_errors
     def persons(
         ctx: typer.Context,
-        output: Annotated[Path, typer.Option(
-            "--output", "-o", help="Output file (CSV, TSV, .gz, Parquet or XLSX, from the "
-            "extension). A run record is written next to it as OUTPUT.provenance.json.",
-            dir_okay=False, rich_help_panel=IO_PANEL)],
+        output: OutputOpt,
         genotypes: GenotypesOpt = None,
         hla: HlaOpt = None,
-        hla_format: HlaFormatOpt = "auto",
+        hla_format: HlaFormatOpt = HlaFormat.auto,
         kir: KirOpt = None,
-        kir_format: KirFormatOpt = "auto",
+        kir_format: KirFormatOpt = KirFormat.auto,
         errors: ErrorsOpt = None,
         strict: StrictOpt = False,
         quiet: QuietOpt = False,
         column_map: ColumnMapOpt = None,
-        chunk_size: Annotated[int, typer.Option(
-            "--chunk-size", min=1, help="People per written chunk.")] = 100_000,
+        chunk_size: ChunkOpt = 100_000,
         ambiguity: AmbiguityOpt = Ambiguity.strict,
         hla_a_bw4: HlaABw4Opt = True,
         a25_bw4: A25Bw4Opt = False,

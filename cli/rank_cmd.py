@@ -7,11 +7,10 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
-from .batch_cmd import IO_PANEL, ErrorsOpt, QuietOpt, StrictOpt
 from .options import (
     A25Bw4Opt,
     Ambiguity,
@@ -22,13 +21,27 @@ from .options import (
     DsaLowOpt,
     DsaModerateOpt,
     DsaVeryHighOpt,
+    ErrorsOpt,
     ExcludeNullOpt,
+    GenotypesOpt,
     HlaABw4Opt,
+    HlaFormat,
+    HlaFormatOpt,
+    HlaOpt,
     IncludeA3A11Opt,
     IpdCompatibleOpt,
     JsonOpt,
+    KirFormat,
+    KirFormatOpt,
+    KirOpt,
+    OutputOpt,
+    PairsOpt,
+    PolicyOpt,
+    QuietOpt,
+    ReportOpt,
     SingleAllele,
     SingleAlleleOpt,
+    StrictOpt,
     WkirWeightsOpt,
     build_options,
 )
@@ -42,36 +55,17 @@ def register(app: typer.Typer, handle_errors: Any) -> None:
     @app.command("rank")
     @handle_errors
     def rank(
-        pairs: Annotated[Path, typer.Option(
-            "--pairs", "-p", exists=True, dir_okay=False, rich_help_panel=IO_PANEL,
-            help="Pairs file: recipient_id, donor_id and optional clinical columns.")],
-        genotypes: Annotated[Path | None, typer.Option(
-            "--genotypes", "-g", exists=True, dir_okay=False, rich_help_panel=IO_PANEL,
-            help="Genotypes file (sample_id, hla, kir, or the wide forms).")] = None,
+        pairs: PairsOpt,
+        genotypes: GenotypesOpt = None,
         antibodies: AntibodiesOpt = None,
-        policy: Annotated[str, typer.Option(
-            "--policy", help="kir-first (default), haplo-ptcy, ebmt, or a policy TOML "
-            "file.")] = "kir-first",
-        output: Annotated[Path | None, typer.Option(
-            "--output", "-o", dir_okay=False, rich_help_panel=IO_PANEL,
-            help="Write one row per candidate (CSV, TSV, Parquet, XLSX).")] = None,
+        policy: PolicyOpt = "kir-first",
+        output: OutputOpt = None,
         errors: ErrorsOpt = None,
-        report: Annotated[Path | None, typer.Option(
-            "--report", dir_okay=False, rich_help_panel=IO_PANEL,
-            help="Write a self-contained HTML report.")] = None,
-        hla: Annotated[Path | None, typer.Option(
-            "--hla", exists=True, rich_help_panel=IO_PANEL,
-            help="HLA typings from another format (see --hla-format).")] = None,
-        hla_format: Annotated[str, typer.Option(
-            "--hla-format", help="gl, columns, hml, hlaimp, optitype or auto.",
-            rich_help_panel=IO_PANEL)]
-        = "auto",
-        kir: Annotated[Path | None, typer.Option(
-            "--kir", exists=True, rich_help_panel=IO_PANEL,
-            help="KIR typings from a genotyper (see --kir-format).")] = None,
-        kir_format: Annotated[str, typer.Option(
-            "--kir-format", help="ping, t1k, kirimp, matrix or auto.",
-            rich_help_panel=IO_PANEL)] = "auto",
+        report: ReportOpt = None,
+        hla: HlaOpt = None,
+        hla_format: HlaFormatOpt = HlaFormat.auto,
+        kir: KirOpt = None,
+        kir_format: KirFormatOpt = KirFormat.auto,
         strict: StrictOpt = False,
         quiet: QuietOpt = False,
         json_out: JsonOpt = False,
@@ -89,7 +83,13 @@ def register(app: typer.Typer, handle_errors: Any) -> None:
         dsa_count_self: DsaCountSelfOpt = False,
         wkir_weights: WkirWeightsOpt = "0.80,0.14,0.99",
     ) -> None:
-        """Rank each recipient's donors: DSA, CF-iKIR and clinical factors, with reasons."""
+        """Rank each recipient's donors: DSA, CF-iKIR, HLA and clinical factors, with reasons.
+
+        Prints one table per recipient, or one line per recipient with --output or
+        --report (or when there are many). --output writes every column plus rank
+        and rank_reason (and OUTPUT.provenance.json beside it); --report a
+        self-contained HTML report. The policies are described in docs/guide.md.
+        """
         from kirmatch.output import OutputPlan
         from kirmatch.ranking import resolve_policy
 
@@ -111,7 +111,8 @@ def register(app: typer.Typer, handle_errors: Any) -> None:
 
 def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
           genotypes: Path | None, pairs: Path, antibodies: Path | None, hla: Path | None,
-          kir: Path | None, hla_format: str, kir_format: str, output: Path | None,
+          kir: Path | None, hla_format: HlaFormat, kir_format: KirFormat,
+          output: Path | None,
           errors: Path | None, report: Path | None, json_out: bool, quiet: bool,
           strict: bool) -> None:
     """The body of ``kirmatch rank`` (every output goes through ``plan``)."""
@@ -140,7 +141,7 @@ def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
         people = load_people(genotypes, tables)
     else:
         people, description, _ = genotype_source_from_readers(
-            hla=hla, hla_format=hla_format, kir=kir, kir_format=kir_format,
+            hla=hla, hla_format=hla_format.value, kir=kir, kir_format=kir_format.value,
             tables=tables, options=opts)
         notes.append(f"genotypes read as: {description}")
     notes.extend(people.notes)

@@ -411,6 +411,14 @@ RELATIONSHIP_SYNONYMS = {
 }
 
 
+#: Words accepted (case-insensitively) in the sex, CMV and ABO columns of a
+#: pairs file, and the value each is read as.
+SEX_WORDS = {"m": "M", "male": "M", "f": "F", "female": "F"}
+CMV_WORDS = {"pos": "pos", "positive": "pos", "+": "pos", "neg": "neg", "negative": "neg",
+             "-": "neg"}
+ABO_WORDS = {"o": "O", "a": "A", "b": "B", "ab": "AB"}
+
+
 def parse_clinical(row: Mapping[str, object]) -> Clinical:
     """Validate the optional clinical columns of a pairs row (errors name the column).
 
@@ -443,10 +451,7 @@ def parse_clinical(row: Mapping[str, object]) -> Clinical:
                                    raw=str(v), column=col)
         return allowed[key]
 
-    sex = {"m": "M", "male": "M", "f": "F", "female": "F"}
-    cmv = {"pos": "pos", "positive": "pos", "+": "pos", "neg": "neg", "negative": "neg",
-           "-": "neg"}
-    abo = {"o": "O", "a": "A", "b": "B", "ab": "AB"}
+    sex, cmv, abo = SEX_WORDS, CMV_WORDS, ABO_WORDS
     rel = {**{r: r for r in RELATIONSHIPS}, **RELATIONSHIP_SYNONYMS}
     age = row.get("donor_age")
     age_v: float | None = None
