@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import typer
-from typer.testing import CliRunner
-
 from kirmatch.cli.help import COMMANDS, EXIT_CODES, shell_lines
 from kirmatch.cli.main import app
+from typer.testing import CliRunner
+
 from kirmatch.formats import ANTIBODY_FORMS, HLA_TYPING, INPUT_TABLES, KIR_TYPING
 
 REPO = Path(__file__).resolve().parents[1]
