@@ -46,6 +46,7 @@ from .options import (
     WkirWeightsOpt,
     build_options,
 )
+from .progress import showing_progress
 
 
 def genotype_source(genotypes: Path | None, hla: Path | None, hla_format: HlaFormat,
@@ -66,37 +67,6 @@ def genotype_source(genotypes: Path | None, hla: Path | None, hla_format: HlaFor
 
         raise UsageError("give either --genotypes or --hla/--kir, not both")
     return genotypes, []
-
-
-def _progress(total: int | None, what: str = "pairs") -> tuple[Any, Callable[[int], None]]:
-    """A rich progress display on stderr and its update callback."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        ProgressColumn,
-        Task,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-    from rich.text import Text
-
-    class RateColumn(ProgressColumn):
-        def render(self, task: Task) -> Text:
-            speed = task.finished_speed or task.speed
-            return Text(f"{speed:,.0f} rows/s" if speed else "– rows/s")
-
-    prog = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), RateColumn(),
-                    TextColumn("ETA"), TimeRemainingColumn(), TimeElapsedColumn(),
-                    console=Console(stderr=True), transient=False)
-    task = prog.add_task(what, total=total)
-
-    def update(done: int) -> None:
-        prog.update(task, completed=done)
-
-    return prog, update
 
 
 def effective_command(ctx: typer.Context) -> list[str]:
@@ -165,47 +135,42 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
         computed. A run record OUTPUT.provenance.json (versions, options, input
         checksums, command) is written beside the output.
         """
-        from rich.console import Console
-
         from kirmatch.batch import run_batch
-        from kirmatch.io import count_rows
         from kirmatch.pyard_backend import get_backend
         from kirmatch.tables import load_reference_tables
 
         opts = build_options(**locals())
-        err_console = Console(stderr=True)
         source, files = genotype_source(genotypes, hla, hla_format, kir, kir_format, opts)
-        show = not quiet and err_console.is_terminal
-        prog, update = _progress(count_rows(pairs)) if show else (None, None)
-        try:
-            if prog is not None:
-                prog.start()
+        with showing_progress(quiet) as display:
             summary = run_batch(
                 source, pairs, output, opts, errors=errors, column_map=column_map,
                 chunk_rows=chunk_size, tables=load_reference_tables(), pyard=get_backend(),
-                progress=update, command=effective_command(ctx), genotype_files=files,
+                progress=display, command=effective_command(ctx), genotype_files=files,
                 antibodies=antibodies,
             )
-        finally:
-            if prog is not None:
-                prog.stop()
-        report_run("batch", summary, summary.rows_in, "pairs", quiet=quiet, strict=strict)
+        report_run("batch", summary, "pairs", quiet=quiet, strict=strict)
 
 
-def report_run(command: str, summary: Any, rows: int, unit: str, *, quiet: bool,
-               strict: bool, rate_unit: str | None = None) -> None:
+def report_run(command: str, summary: Any, unit: str, *, quiet: bool, strict: bool,
+               rate_unit: str | None = None) -> None:
     """A streaming run's notes and one summary line on stderr (unless ``quiet``),
-    then exit 1 under ``strict`` if any row has status=error."""
+    then exit 1 under ``strict`` if any row has status=error.
+
+    The rate is the one the progress bar ends on: rows over the wall time of the
+    stage that made them (:attr:`kirmatch.batch.BatchSummary.rate`).
+    """
+    from .progress import stage_summary
+
     if not quiet:
         for note in summary.notes:
             typer.echo(f"note: {note}", err=True)
-        rate = rows / summary.seconds if summary.seconds > 0 else 0.0
         codes = ", ".join(f"{c} {n:,}" for c, n in summary.error_codes.items())
+        stages = stage_summary(summary.stage_seconds)
         typer.echo(
-            f"kirmatch {command}: {rows:,} {unit} ({summary.rows_ok:,} ok, "
+            f"kirmatch {command}: {summary.rows_in:,} {unit} ({summary.rows_ok:,} ok, "
             f"{summary.rows_error:,} error{f': {codes}' if codes else ''}) in "
-            f"{summary.seconds:.1f} s ({rate:,.0f} {rate_unit or unit}/s) -> {summary.output}",
-            err=True)
+            f"{summary.seconds:.1f} s ({stages}; {summary.rate:,.0f} {rate_unit or unit}/s) -> "
+            f"{summary.output}", err=True)
         if summary.duplicate_ids:
             typer.echo(
                 f"warning: {len(summary.duplicate_ids):,} sample_id(s) have conflicting "

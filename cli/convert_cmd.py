@@ -19,6 +19,7 @@ import typer
 
 from kirmatch.errors import UsageError
 from kirmatch.output import OutputPlan
+from kirmatch.progress import Stages
 
 from .options import (
     READER_PANEL,
@@ -29,7 +30,9 @@ from .options import (
     KirFormatOpt,
     KirOpt,
     OutputOpt,
+    QuietOpt,
 )
+from .progress import showing_progress
 
 __all__ = ["register"]
 
@@ -52,6 +55,7 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
         kir_format: KirFormatOpt = KirFormat.auto,
         hla: HlaOpt = None,
         hla_format: HlaFormatOpt = HlaFormat.auto,
+        quiet: QuietOpt = False,
         kir_copy_number: Annotated[Path | None, typer.Option(
             "--kir-copy-number", help="PING copy-number frame to use (default: the "
             "manual/predicted frame beside the calls).", exists=True, dir_okay=False,
@@ -96,22 +100,32 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
                               kirimp_min_posterior=kirimp_min_posterior,
                               hlaimp_min_posterior=hlaimp_min_posterior)
             kir_result = hla_result = None
-            if kir is not None:
-                kir_result = read_kir(kir, kir_format.value, tables=load_reference_tables(),
-                                      options=options, copy_number=kir_copy_number)
-                typer.echo(_describe("kir", kir, kir_format.value, kir_result), err=True)
-            if hla is not None:
-                hla_result = read_hla(hla, hla_format.value, options=options,
-                                      sample=hla_sample)
-                typer.echo(_describe("hla", hla, hla_format.value, hla_result), err=True)
+            with showing_progress(quiet) as display:
+                stages = Stages(display)
+                if kir is not None:
+                    stages.start("kir", unit="samples", detail=f"reading KIR typings: {kir}")
+                    kir_result = read_kir(kir, kir_format.value, tables=load_reference_tables(),
+                                          options=options, copy_number=kir_copy_number)
+                    stages.finish(len(kir_result.genotypes))
+                if hla is not None:
+                    stages.start("hla", unit="samples", detail=f"reading HLA typings: {hla}")
+                    hla_result = read_hla(hla, hla_format.value, options=options,
+                                          sample=hla_sample)
+                    stages.finish(len(hla_result.genotypes))
+            if not quiet:
+                for what, path, fmt, result in (("kir", kir, kir_format, kir_result),
+                                                 ("hla", hla, hla_format, hla_result)):
+                    if result is not None:
+                        typer.echo(_describe(what, path, fmt.value, result), err=True)
             for result in (kir_result, hla_result):
-                if result is not None:
+                if result is not None and not quiet:
                     _report_warnings(result)
             rows = genotypes_table(kir_result, hla_result)
             plan.write_table("output", pa.table(
                 {c: pa.array([r[i] for r in rows], pa.string())
                  for i, c in enumerate(GENOTYPES_TABLE_COLUMNS)}))
-        typer.echo(f"wrote {len(rows)} samples to {output}", err=True)
+        if not quiet:
+            typer.echo(f"wrote {len(rows)} samples to {output}", err=True)
 
 
 def _report_warnings(result: Any, shown: int = 20) -> None:

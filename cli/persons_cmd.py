@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from .batch_cmd import _progress, effective_command, genotype_source, report_run
+from .batch_cmd import effective_command, genotype_source, report_run
 from .options import (
     A25Bw4Opt,
     Ambiguity,
@@ -36,6 +36,7 @@ from .options import (
     StrictOpt,
     build_options,
 )
+from .progress import showing_progress
 
 
 def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
@@ -70,25 +71,15 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
         functional iKIR of the person with its own ligands), in input order. A
         person that cannot be read gets status=error; nothing is dropped.
         """
-        from rich.console import Console
-
         from kirmatch.persons import run_persons
         from kirmatch.pyard_backend import get_backend
         from kirmatch.tables import load_reference_tables
 
         opts = build_options(**locals())
         source, files = genotype_source(genotypes, hla, hla_format, kir, kir_format, opts)
-        show = not quiet and Console(stderr=True).is_terminal
-        prog, update = _progress(None, "people") if show else (None, None)
-        try:
-            if prog is not None:
-                prog.start()
+        with showing_progress(quiet) as display:
             summary = run_persons(
                 source, output, opts, errors=errors, column_map=column_map,
                 chunk_rows=chunk_size, tables=load_reference_tables(), pyard=get_backend(),
-                progress=update, command=effective_command(ctx), genotype_files=files)
-        finally:
-            if prog is not None:
-                prog.stop()
-        report_run("persons", summary, summary.rows_in, "rows", quiet=quiet, strict=strict,
-                   rate_unit="people")
+                progress=display, command=effective_command(ctx), genotype_files=files)
+        report_run("persons", summary, "rows", quiet=quiet, strict=strict, rate_unit="people")

@@ -45,6 +45,7 @@ from .options import (
     WkirWeightsOpt,
     build_options,
 )
+from .progress import showing_progress
 
 #: rule-16 relation, short for the terminal table
 _RELATION = {"identical": "identical", "haploidentical": "haplo",
@@ -157,8 +158,10 @@ def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
         notes.extend(areader.notes)
         abs_by_recipient = read_antibodies(areader, tables)
     pyard = get_backend()
-    ranked = rank_cohort(people, chunk, policy=pol, options=opts, tables=tables,
-                         antibodies=abs_by_recipient, pyard=pyard, details=report is not None)
+    with showing_progress(quiet) as display:
+        ranked = rank_cohort(people, chunk, policy=pol, options=opts, tables=tables,
+                             antibodies=abs_by_recipient, pyard=pyard,
+                             details=report is not None, progress=display)
     record = run_record(opts, tables)
     meta = {
         **{k: record[k] for k in ("rules", "kirmatch_version", "ipd_imgt_hla", "ipd_kir")},

@@ -48,6 +48,7 @@ from typing import Any, NamedTuple
 
 from kirmatch.api import check_mapping, check_path, check_sequence, check_type
 from kirmatch.errors import InputSchemaError, UsageError
+from kirmatch.progress import ProgressCallback, Stages
 from kirmatch.tabular import is_blank
 
 __all__ = [
@@ -926,7 +927,8 @@ class _RowValues(Mapping[str, Any]):
 
 def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables: Any,
                 antibodies: Mapping[str, Any] | None = None, pyard: Any = None,
-                details: bool = True) -> list[RankedRow]:
+                details: bool = True, progress: ProgressCallback | None = None
+                ) -> list[RankedRow]:
     """Assess (with the batch engine) and rank every candidate of a pairs table.
 
     ``people`` is a :class:`kirmatch.people.People`; ``pairs`` a
@@ -936,20 +938,26 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     and the others are still ranked). One result per pairs row, in file order.
     ``details=False`` leaves out what only the HTML report shows (each pair's
     typings and full DSA result), which makes large cohorts faster.
+    ``progress`` receives :class:`~kirmatch.progress.Progress` events of the
+    stages ``people`` (resolving each distinct typing once), ``pairs`` (every
+    model for every pair) and ``ranking`` (per pairs row).
     """
-    from kirmatch.batch import assess_chunk, lookup_ids
+    from kirmatch.batch import assess_chunk, lookup_ids, prepare_engine
     from kirmatch.dsa import NO_ANTIBODY_DATA, PanelScreen, shared_screen
-    from kirmatch.engine import Engine
     from kirmatch.errors import KirmatchError
     from kirmatch.pair import PairAssessment, error_row, run_record
     from kirmatch.registry import COLUMNS
 
-    engine = Engine(people, options, tables, pyard)
+    stages = Stages(progress)
+    engine = prepare_engine(stages, people, options, tables, pyard)
     panels = None if antibodies is None else PanelScreen(
         shared_screen(tables, options, pyard), people, antibodies)
     r_idx, r_ids = lookup_ids(people, pairs.table.column("recipient_id"))
     d_idx, d_ids = lookup_ids(people, pairs.table.column("donor_id"))
+    stages.start("pairs", total=pairs.num_rows, unit="pairs")
     res = assess_chunk(engine, pairs, panels=panels)
+    stages.finish(pairs.num_rows)
+    stages.start("ranking", total=pairs.num_rows, unit="pairs")
     opts_record = run_record(options, tables)
     records = pairs.records()
     cells = _Cells(res.columns, ("status", "error", "warnings", *COLUMNS))
@@ -961,6 +969,7 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     by_warnings: dict[int, tuple[frozenset[str], dict[str, str]]] = {}
     assessed: list[tuple[Any, Clinical | None]] = []
     for j in range(pairs.num_rows):
+        stages.update(j)
         rid, did, line = r_ids[j], d_ids[j], pairs.first_row + j
         try:
             if cells.text("status", j) == "error":
@@ -1023,6 +1032,7 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
         rank, reason = ranks[i]
         out.append(RankedRow(i, canonical_clinical(records[i], clinical), a, rank, reason,
                              clinical, pairs.first_row + i))
+    stages.finish(pairs.num_rows)
     return out
 
 
