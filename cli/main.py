@@ -210,7 +210,7 @@ def ligands(
     from kirmatch.pair import run_record
     from kirmatch.tables import load_reference_tables
 
-    from .render import render_ligands
+    from .render import fit, render_ligands, terminal_width
 
     opts = build_options(**locals())
     tables = load_reference_tables()
@@ -232,7 +232,7 @@ def ligands(
     if json_out:
         emit_json(result)
     else:
-        typer.echo(render_ligands(result))
+        typer.echo(fit(render_ligands(result), terminal_width()))
 
 
 # ---------------------------------------------------------------------------
@@ -286,7 +286,7 @@ def pair(
     from kirmatch.pair import assess_pair, make_person
     from kirmatch.tables import load_reference_tables
 
-    from .render import render_pair
+    from .render import fit, render_pair, terminal_width
 
     opts = build_options(**locals())
     tables = load_reference_tables()
@@ -322,7 +322,7 @@ def pair(
     if json_out:
         emit_json(res.to_dict())
     else:
-        typer.echo(render_pair(res, r, d, tables, opts))
+        typer.echo(fit(render_pair(res, r, d, tables, opts), terminal_width()))
 
 
 # ---------------------------------------------------------------------------

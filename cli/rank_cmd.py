@@ -207,7 +207,7 @@ def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
         typer.echo(json.dumps({"meta": meta, "results": rows_out}, indent=2,
                               ensure_ascii=False, allow_nan=False))
     elif not quiet:
-        if output is not None or report is not None:
+        if output is not None or report is not None or len(_groups(ranked)) > MAX_TABLES:
             _print_summary(ranked, output, report)
         else:
             _print_tables(ranked)
@@ -230,17 +230,33 @@ def _groups(ranked: Any) -> dict[str, list[Any]]:
     return groups
 
 
+#: With more recipients than this, the terminal gets one line per recipient
+#: instead of a table each (every column is in --output, --report and --json).
+MAX_TABLES = 10
+#: At most this many recipient lines, then a count of the others.
+MAX_LINES = 40
+#: At most this many donors in one recipient's table, then a count of the others.
+MAX_ROWS = 25
+
+
 def _print_summary(ranked: Any, output: Path | None, report: Path | None) -> None:
-    """One line per recipient (with --output/--report the full table is in the file)."""
+    """One line per recipient (at most :data:`MAX_LINES`), and where the full
+    tables are (or how to get them)."""
     groups = _groups(ranked)
-    for rid, rows in groups.items():
+    for shown, (rid, rows) in enumerate(groups.items()):
+        if shown == MAX_LINES:
+            typer.echo(f"… and {len(groups) - MAX_LINES:,} more recipient(s)")
+            break
         ok = sorted((r for r in rows if r.rank is not None), key=lambda r: r.rank)
         n_err = len(rows) - len(ok)
         top = ok[0].assessment.donor_id if ok else "none"
         typer.echo(f"{rid}: {len(ok)} donor(s) ranked, top {top}"
                    + (f", {n_err} error row(s)" if n_err else ""))
     where = " and ".join(str(p) for p in (output, report) if p is not None)
-    typer.echo(f"{len(groups):,} recipient(s), {len(ranked):,} candidate(s) -> {where}")
+    typer.echo(f"{len(groups):,} recipient(s), {len(ranked):,} candidate(s)"
+               + (f" -> {where}" if where else
+                  "; every donor and column: --output FILE (.csv, .xlsx, …) or --report "
+                  "FILE.html"))
     typer.echo("Research and decision support, not a medical device.")
 
 
@@ -263,7 +279,8 @@ def _print_tables(ranked: Any) -> None:
         table.add_column("HLA", no_wrap=True)
         table.add_column("age/sex/rel", overflow="fold")
         table.add_column("why not higher", overflow="fold", ratio=1, min_width=16)
-        for r in sorted(rows, key=lambda x: (x.rank is None, x.rank or 0)):
+        ordered = sorted(rows, key=lambda x: (x.rank is None, x.rank or 0))
+        for r in ordered[:MAX_ROWS]:
             a = r.assessment
             if a.status == "error":
                 table.add_row("-", escape(a.donor_id), "", "", "", "",
@@ -279,5 +296,8 @@ def _print_tables(ranked: Any) -> None:
                           _RELATION.get(v["hla_relation"], "?"), escape(clin),
                           escape(r.rank_reason))
         console.print(table)
+        if len(ordered) > MAX_ROWS:
+            console.print(f"… and {len(ordered) - MAX_ROWS:,} more donor(s) of "
+                          f"{escape(rid)}: --output or --report lists them all.")
     console.print("Research and decision support, not a medical device. Unknown values "
                   "show as '?'; --output/--json/--report carry every column.")
