@@ -18,6 +18,7 @@ import pyarrow as pa
 import typer
 
 from kirmatch.errors import UsageError
+from kirmatch.options import OPTION_HELP
 from kirmatch.output import OutputPlan
 from kirmatch.progress import Stages
 
@@ -61,14 +62,13 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
             "manual/predicted frame beside the calls).", exists=True, dir_okay=False,
             rich_help_panel=READER_PANEL)] = None,
         t1k_min_quality: Annotated[float, typer.Option(
-            "--t1k-min-quality", help="T1K: an allele counts if its quality is above this.",
+            "--t1k-min-quality", help=OPTION_HELP["t1k_min_quality"],
             rich_help_panel=READER_PANEL)] = 0.0,
         kirimp_min_posterior: Annotated[float, typer.Option(
-            "--kirimp-min-posterior", help="KIR*IMP: posterior needed for a presence or "
-            "absence call.", rich_help_panel=READER_PANEL)] = 0.5,
+            "--kirimp-min-posterior", help=OPTION_HELP["kirimp_min_posterior"],
+            rich_help_panel=READER_PANEL)] = 0.5,
         hlaimp_min_posterior: Annotated[float, typer.Option(
-            "--hlaimp-min-posterior", help="HLA*IMP: posterior needed for an imputed allele; "
-            "a locus with a haplotype below it is left untyped.",
+            "--hlaimp-min-posterior", help=OPTION_HELP["hlaimp_min_posterior"],
             rich_help_panel=READER_PANEL)] = 0.5,
         hla_sample: Annotated[str | None, typer.Option(
             "--hla-sample", help="OptiType *_result.tsv: the sample id (default: the file "

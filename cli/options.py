@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from kirmatch.options import Options
+from kirmatch.options import OPTION_HELP, Options
 
 MODEL_PANEL = "Model options"
 IO_PANEL = "Files"
@@ -55,49 +55,47 @@ class HlaFormat(str, Enum):
 # -- model options ------------------------------------------------------------
 
 AmbiguityOpt = Annotated[Ambiguity, typer.Option(
-    "--ambiguity", help="How ambiguous HLA typings are resolved (rule 2).",
+    "--ambiguity", help=OPTION_HELP["ambiguity_policy"],
     rich_help_panel=MODEL_PANEL)]
 HlaABw4Opt = Annotated[bool, typer.Option(
-    "--hla-a-bw4/--no-hla-a-bw4", help="Count HLA-A*23/*24/*32 Bw4 in the ligand set (rule 3).",
+    "--hla-a-bw4/--no-hla-a-bw4", help=OPTION_HELP["hla_a_bw4"],
     rich_help_panel=MODEL_PANEL)]
 A25Bw4Opt = Annotated[bool, typer.Option(
-    "--a25-bw4/--no-a25-bw4", help="Also count HLA-A*25 Bw4 (only with --hla-a-bw4).",
+    "--a25-bw4/--no-a25-bw4", help=OPTION_HELP["a25_bw4"],
     rich_help_panel=MODEL_PANEL)]
 IncludeA3A11Opt = Annotated[bool, typer.Option(
     "--include-a3a11/--no-include-a3a11",
-    help="Add A3/A11 to the ligand-ligand model and KIR3DL2 to receptor-ligand (rules 4, 6).",
+    help=OPTION_HELP["include_a3a11"],
     rich_help_panel=MODEL_PANEL)]
 IpdCompatibleOpt = Annotated[bool, typer.Option(
     "--ipd-compatible/--no-ipd-compatible",
-    help="Rule 4 from HLA-B and HLA-C only, like the IPD-KIR ligand calculator.",
+    help=OPTION_HELP["ipd_compatible"],
     rich_help_panel=MODEL_PANEL)]
 ExcludeNullOpt = Annotated[bool, typer.Option(
     "--exclude-null-kir3dl1/--no-exclude-null-kir3dl1",
-    help="Count KIR3DL1 in CF-iKIR only with a class H or L allele (rule 8).",
+    help=OPTION_HELP["exclude_null_kir3dl1"],
     rich_help_panel=MODEL_PANEL)]
 SingleAlleleOpt = Annotated[SingleAllele, typer.Option(
-    "--single-allele", help="Read a single typing at a locus as homozygous, or as unknown.",
+    "--single-allele", help=OPTION_HELP["single_allele"],
     rich_help_panel=MODEL_PANEL)]
 DsaLowOpt = Annotated[float, typer.Option(
-    "--dsa-low-mfi", metavar="MFI", help="MFI from which a DSA is tier low (rule 13).",
+    "--dsa-low-mfi", metavar="MFI", help=OPTION_HELP["dsa_low_mfi"],
     rich_help_panel=MODEL_PANEL)]
 DsaModerateOpt = Annotated[float, typer.Option(
-    "--dsa-moderate-mfi", metavar="MFI", help="MFI from which a DSA is tier moderate.",
+    "--dsa-moderate-mfi", metavar="MFI", help=OPTION_HELP["dsa_moderate_mfi"],
     rich_help_panel=MODEL_PANEL)]
 DsaHighOpt = Annotated[float, typer.Option(
-    "--dsa-high-mfi", metavar="MFI",
-    help="MFI from which a DSA is tier high (C1q+ is high at any MFI).",
+    "--dsa-high-mfi", metavar="MFI", help=OPTION_HELP["dsa_high_mfi"],
     rich_help_panel=MODEL_PANEL)]
 DsaVeryHighOpt = Annotated[float, typer.Option(
-    "--dsa-very-high-mfi", metavar="MFI", help="MFI from which a DSA is tier very high.",
+    "--dsa-very-high-mfi", metavar="MFI", help=OPTION_HELP["dsa_very_high_mfi"],
     rich_help_panel=MODEL_PANEL)]
 DsaCountSelfOpt = Annotated[bool, typer.Option(
     "--dsa-count-self/--no-dsa-count-self",
-    help="Count antibodies against antigens the recipient carries (default: left out, "
-         "warned).", rich_help_panel=MODEL_PANEL)]
+    help=OPTION_HELP["dsa_count_self"], rich_help_panel=MODEL_PANEL)]
 WkirWeightsOpt = Annotated[str, typer.Option(
-    "--wkir-weights", metavar="I,A,M", help="Weights of iKIR, aKIR and mKIR in wkir_score "
-    "(rule 17), comma-separated.", rich_help_panel=MODEL_PANEL)]
+    "--wkir-weights", metavar="I,A,M", help=OPTION_HELP["wkir_weights"] + " Comma-separated.",
+    rich_help_panel=MODEL_PANEL)]
 
 # -- files ----------------------------------------------------------------------
 
@@ -142,8 +140,7 @@ KirFormatOpt = Annotated[KirFormat, typer.Option(
     "imputations.csv; matrix: one column per gene (POS/NEG, 1/0 or alleles); auto detects "
     "it.", rich_help_panel=IO_PANEL)]
 PolicyOpt = Annotated[str, typer.Option(
-    "--policy", metavar="POLICY", help="Ranking policy: kir-first, haplo-ptcy, ebmt, or a "
-    "policy TOML file.")]
+    "--policy", metavar="POLICY", help=OPTION_HELP["ranking_policy"])]
 
 # -- run --------------------------------------------------------------------------
 
