@@ -6,10 +6,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from typer.testing import CliRunner
-
 from kirmatch.cli.main import app
 from kirmatch.cli.rank_cmd import MAX_TABLES
+from typer.testing import CliRunner
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 G, P, A = (str(EXAMPLES / n) for n in ("genotypes.csv", "pairs.csv", "antibodies.csv"))
