@@ -50,8 +50,8 @@ from .progress import showing_progress
 
 
 def genotype_source(genotypes: Path | None, hla: Path | None, hla_format: HlaFormat,
-                    kir: Path | None, kir_format: KirFormat, options: Any
-                    ) -> tuple[Any, list[Path]]:
+                    kir: Path | None, kir_format: KirFormat, options: Any, *,
+                    quiet: bool = False) -> tuple[Any, list[Path]]:
     """The genotypes input of a command: the ``--genotypes`` file, or the people
     read from ``--hla``/``--kir`` by the format readers (and the files read)."""
     if genotypes is None:
@@ -60,7 +60,8 @@ def genotype_source(genotypes: Path | None, hla: Path | None, hla_format: HlaFor
         people, description, files = genotype_source_from_readers(
             hla=hla, hla_format=hla_format.value, kir=kir, kir_format=kir_format.value,
             options=options)
-        typer.echo(f"genotypes read as: {description}", err=True)
+        if not quiet:
+            typer.echo(f"genotypes read as: {description}", err=True)
         return people, files
     if hla is not None or kir is not None:
         from kirmatch.errors import UsageError
@@ -140,7 +141,8 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
         from kirmatch.tables import load_reference_tables
 
         opts = build_options(**locals())
-        source, files = genotype_source(genotypes, hla, hla_format, kir, kir_format, opts)
+        source, files = genotype_source(genotypes, hla, hla_format, kir, kir_format, opts,
+                                        quiet=quiet)
         with showing_progress(quiet) as display:
             summary = run_batch(
                 source, pairs, output, opts, errors=errors, column_map=column_map,

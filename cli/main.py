@@ -102,20 +102,10 @@ def os_error_message(exc: OSError) -> str:
 def handle_errors(fn: F) -> F:
     """Turn errors into one line on stderr and an exit code; never a traceback.
 
-    ====  ===============================================================
-    Exit  Meaning
-    ====  ===============================================================
-    0     success
-    1     invalid input (:class:`KirmatchError`), or ``--strict`` row errors
-    2     usage error (:class:`UsageError`, bad options, an output that
-          would overwrite an input)
-    3     the system refused: disk full, no permission, read-only file
-          system, missing folder (:class:`EnvironmentFault`, ``OSError``),
-          out of memory
-    4     internal error (a bug: please report it)
-    130   interrupted (Ctrl-C)
-    143   terminated by SIGTERM (129: SIGHUP)
-    ====  ===============================================================
+    The exit codes (0 success, 1 invalid input, 2 usage error, 3 the system
+    refused, 4 internal error, 130/143/129 interrupted or terminated) are listed
+    with their meanings in :data:`cli.help.EXIT_CODES`, which every help screen
+    and the documentation show.
 
     SIGTERM and SIGHUP raise :class:`~.signals.Terminated` while the command
     runs, so that its ``with OutputPlan(...)`` blocks remove their temporary

@@ -76,7 +76,8 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
         from kirmatch.tables import load_reference_tables
 
         opts = build_options(**locals())
-        source, files = genotype_source(genotypes, hla, hla_format, kir, kir_format, opts)
+        source, files = genotype_source(genotypes, hla, hla_format, kir, kir_format, opts,
+                                        quiet=quiet)
         with showing_progress(quiet) as display:
             summary = run_persons(
                 source, output, opts, errors=errors, column_map=column_map,

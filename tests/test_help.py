@@ -133,3 +133,12 @@ def test_typing_examples_parse(tables) -> None:
     for form in ANTIBODY_FORMS:
         for example in form.example.split(", "):
             parse_specificity(example, tables)
+
+
+def test_exit_codes_shown_are_the_ones_returned() -> None:
+    codes = dict(EXIT_CODES)
+    res = runner.invoke(app, ["rank", "-p", str(REPO / "examples" / "pairs.csv")])
+    assert res.exit_code == 2 and "usage" in codes[2]
+    assert "give --genotypes" in res.stderr  # the option help says: required unless --hla/--kir
+    res = runner.invoke(app, ["ligands", "A*99:99+A*02:01"])
+    assert res.exit_code == 1 and "invalid input" in codes[1]
