@@ -328,12 +328,12 @@ def _rows_table(rows: Sequence[tuple[str, str]], width: int, *, name_style: str 
             table.add_row(*([marks[i]] if mark_w and marks else []), *cells)
         return table
     # Stacked: names on their own lines, the text indented under them.
+    from rich.console import Group
+    from rich.padding import Padding
+
     table.add_column(ratio=1, overflow="fold")
     for i, (name, text) in enumerate(rows):
-        body = Text(name, style=name_style)
-        if text:
-            body.append("\n")
-            body.append(Text("    " + text.replace("\n", "\n    ")))
+        body = Group(Text(name, style=name_style), Padding(Text(text), (0, 0, 0, 4)))
         table.add_row(*([marks[i]] if mark_w and marks else []), body)
     return table
 
