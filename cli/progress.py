@@ -30,7 +30,7 @@ DELAY = 1.0
 
 #: How each stage is named on its bar.
 STAGE_NAMES = {"inputs": "reading", "people": "people", "pairs": "pairs",
-               "persons": "persons", "ranking": "ranking", "kir": "KIR", "hla": "HLA"}
+               "persons": "persons", "rows": "rows", "ranking": "ranking", "kir": "KIR", "hla": "HLA"}
 
 
 def _clock(seconds: float) -> str:

@@ -940,7 +940,8 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     typings and full DSA result), which makes large cohorts faster.
     ``progress`` receives :class:`~kirmatch.progress.Progress` events of the
     stages ``people`` (resolving each distinct typing once), ``pairs`` (every
-    model for every pair) and ``ranking`` (per pairs row).
+    model for every pair), ``rows`` (clinical columns and results, per pairs
+    row) and ``ranking`` (per recipient).
     """
     from kirmatch.batch import assess_chunk, lookup_ids, prepare_engine
     from kirmatch.dsa import NO_ANTIBODY_DATA, PanelScreen, shared_screen
@@ -957,7 +958,7 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     stages.start("pairs", total=pairs.num_rows, unit="pairs")
     res = assess_chunk(engine, pairs, panels=panels)
     stages.finish(pairs.num_rows)
-    stages.start("ranking", total=pairs.num_rows, unit="pairs")
+    stages.start("rows", total=pairs.num_rows, unit="pairs")
     opts_record = run_record(options, tables)
     records = pairs.records()
     cells = _Cells(res.columns, ("status", "error", "warnings", *COLUMNS))
@@ -1007,8 +1008,11 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     by_recipient: dict[str, list[int]] = {}
     for i, (a, _) in enumerate(assessed):
         by_recipient.setdefault(a.recipient_id, []).append(i)
+    stages.finish(pairs.num_rows)
+    stages.start("ranking", total=len(by_recipient), unit="recipients")
     ranks: dict[int, tuple[int | None, str]] = {}
-    for idxs in by_recipient.values():
+    for done, idxs in enumerate(by_recipient.values()):
+        stages.update(done)
         cands = []
         index_of: dict[str, int] = {}
         for i in idxs:
@@ -1032,7 +1036,7 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
         rank, reason = ranks[i]
         out.append(RankedRow(i, canonical_clinical(records[i], clinical), a, rank, reason,
                              clinical, pairs.first_row + i))
-    stages.finish(pairs.num_rows)
+    stages.finish(len(by_recipient))
     return out
 
 

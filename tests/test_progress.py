@@ -72,7 +72,8 @@ def test_persons_and_rank_stages(tmp_path: Path, tables) -> None:
     rank_cohort(load_people(G, tables), TableReader(P, what="pairs").read(),
                 policy=builtin_policy("kir-first"), options=Options(), tables=tables,
                 progress=events.append)
-    assert _stages(events) == ["people", "pairs", "ranking"]
+    assert _stages(events) == ["people", "pairs", "rows", "ranking"]
+    assert (events[-1].unit, events[-1].done) == ("recipients", 5)  # R1, R2, P1, P2, P3
     _check_stage_shape(events)
 
 
