@@ -116,3 +116,27 @@ def test_check_mode_names_stale_files(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "stale: " in capsys.readouterr().err
     assert docs.main(["--write", str(tmp_path)]) == 0
     assert docs.main(["--check", str(tmp_path)]) == 0
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_between_the_documents_resolve() -> None:
+    files = [REPO / "README.md", REPO / "examples" / "README.md", REPO / "docs" / "guide.md",
+             REPO / "docs" / "rules.md"]
+    anchors = {f.resolve(): {_slug(h) for h in re.findall(r"^#+ (.+)$", f.read_text(
+        encoding="utf-8"), re.M)} for f in files}
+    checked = 0
+    for f in files:
+        for target in re.findall(r"\]\(([^)\s]+)\)", f.read_text(encoding="utf-8")):
+            if target.startswith(("http://", "https://")):
+                continue
+            path, _, anchor = target.partition("#")
+            dest = (f.parent / path).resolve() if path else f.resolve()
+            assert dest.exists(), f"{f.name}: link to missing {target}"
+            if anchor:
+                assert anchor in anchors[dest], f"{f.name}: no heading for #{anchor}"
+            checked += 1
+    assert checked >= 20
