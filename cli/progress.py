@@ -29,8 +29,8 @@ __all__ = ["DELAY", "ProgressDisplay", "showing_progress", "stage_summary"]
 DELAY = 1.0
 
 #: How each stage is named on its bar.
-STAGE_NAMES = {"inputs": "reading", "people": "people", "pairs": "pairs",
-               "persons": "persons", "rows": "rows", "ranking": "ranking", "kir": "KIR", "hla": "HLA"}
+STAGE_NAMES = {"inputs": "reading", "people": "people", "pairs": "pairs", "persons": "persons",
+               "rows": "rows", "ranking": "ranking", "kir": "KIR", "hla": "HLA"}
 
 
 def _clock(seconds: float) -> str:
