@@ -9,113 +9,65 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from .options import (
-    IO_PANEL,
     A25Bw4Opt,
     Ambiguity,
     AmbiguityOpt,
     AntibodiesOpt,
+    ChunkOpt,
+    ColumnMapOpt,
     DsaCountSelfOpt,
     DsaHighOpt,
     DsaLowOpt,
     DsaModerateOpt,
     DsaVeryHighOpt,
+    ErrorsOpt,
     ExcludeNullOpt,
+    GenotypesOpt,
     HlaABw4Opt,
+    HlaFormat,
+    HlaFormatOpt,
+    HlaOpt,
     IncludeA3A11Opt,
     IpdCompatibleOpt,
+    KirFormat,
+    KirFormatOpt,
+    KirOpt,
+    OutputOpt,
+    PairsOpt,
+    QuietOpt,
     SingleAllele,
     SingleAlleleOpt,
+    StrictOpt,
     WkirWeightsOpt,
     build_options,
 )
-
-GenotypesOpt = Annotated[Path | None, typer.Option(
-    "--genotypes", help="Genotypes file: sample_id, hla, kir (or wide A_1, A_2, …, KIR2DL1, "
-    "…). CSV, TSV, .gz, Parquet or XLSX.", exists=True, dir_okay=False, readable=True,
-    rich_help_panel=IO_PANEL)]
-PairsOpt = Annotated[Path, typer.Option(
-    "--pairs", help="Pairs file: recipient_id, donor_id and any other columns (passed "
-    "through).", exists=True, dir_okay=False, readable=True, rich_help_panel=IO_PANEL)]
-OutputOpt = Annotated[Path, typer.Option(
-    "--output", help="Output file (format from the extension). A run record is written "
-    "next to it as OUTPUT.provenance.json.", dir_okay=False, rich_help_panel=IO_PANEL)]
-ErrorsOpt = Annotated[Path | None, typer.Option(
-    "--errors", help="Also write the status=error rows here.", dir_okay=False,
-    rich_help_panel=IO_PANEL)]
-ColumnMapOpt = Annotated[Path | None, typer.Option(
-    "--column-map", help="TOML or JSON file mapping our column names to yours.",
-    exists=True, dir_okay=False, rich_help_panel=IO_PANEL)]
-HlaOpt = Annotated[Path | None, typer.Option(
-    "--hla", exists=True, help="HLA typings in another format (see --hla-format).",
-    rich_help_panel=IO_PANEL)]
-HlaFormatOpt = Annotated[str, typer.Option(
-    "--hla-format", help="gl, columns, hml, hlaimp, optitype or auto.",
-    rich_help_panel=IO_PANEL)]
-KirOpt = Annotated[Path | None, typer.Option(
-    "--kir", exists=True, help="KIR typings from a genotyper (see --kir-format).",
-    rich_help_panel=IO_PANEL)]
-KirFormatOpt = Annotated[str, typer.Option(
-    "--kir-format", help="ping, t1k, kirimp, matrix or auto.", rich_help_panel=IO_PANEL)]
-StrictOpt = Annotated[bool, typer.Option(
-    "--strict", help="Exit 1 if any row has status=error (after writing everything).")]
-QuietOpt = Annotated[bool, typer.Option(
-    "--quiet", "-q", help="No progress display and no summary on stderr.")]
-ChunkOpt = Annotated[int, typer.Option(
-    "--chunk-size", min=1, help="Pairs per streamed chunk (memory vs. overhead).")]
+from .progress import showing_progress
 
 
-def genotype_source(genotypes: Path | None, hla: Path | None, hla_format: str,
-                    kir: Path | None, kir_format: str, options: Any) -> tuple[Any, list[Path]]:
+def genotype_source(genotypes: Path | None, hla: Path | None, hla_format: HlaFormat,
+                    kir: Path | None, kir_format: KirFormat, options: Any, *,
+                    quiet: bool = False) -> tuple[Any, list[Path]]:
     """The genotypes input of a command: the ``--genotypes`` file, or the people
     read from ``--hla``/``--kir`` by the format readers (and the files read)."""
     if genotypes is None:
         from kirmatch.batch import genotype_source_from_readers
 
         people, description, files = genotype_source_from_readers(
-            hla=hla, hla_format=hla_format, kir=kir, kir_format=kir_format, options=options)
-        typer.echo(f"genotypes read as: {description}", err=True)
+            hla=hla, hla_format=hla_format.value, kir=kir, kir_format=kir_format.value,
+            options=options)
+        if not quiet:
+            typer.echo(f"genotypes read as: {description}", err=True)
         return people, files
     if hla is not None or kir is not None:
         from kirmatch.errors import UsageError
 
         raise UsageError("give either --genotypes or --hla/--kir, not both")
     return genotypes, []
-
-
-def _progress(total: int | None, what: str = "pairs") -> tuple[Any, Callable[[int], None]]:
-    """A rich progress display on stderr and its update callback."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        ProgressColumn,
-        Task,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-    from rich.text import Text
-
-    class RateColumn(ProgressColumn):
-        def render(self, task: Task) -> Text:
-            speed = task.finished_speed or task.speed
-            return Text(f"{speed:,.0f} rows/s" if speed else "– rows/s")
-
-    prog = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), RateColumn(),
-                    TextColumn("ETA"), TimeRemainingColumn(), TimeElapsedColumn(),
-                    console=Console(stderr=True), transient=False)
-    task = prog.add_task(what, total=total)
-
-    def update(done: int) -> None:
-        prog.update(task, completed=done)
-
-    return prog, update
 
 
 def effective_command(ctx: typer.Context) -> list[str]:
@@ -153,9 +105,9 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
         output: OutputOpt,
         genotypes: GenotypesOpt = None,
         hla: HlaOpt = None,
-        hla_format: HlaFormatOpt = "auto",
+        hla_format: HlaFormatOpt = HlaFormat.auto,
         kir: KirOpt = None,
-        kir_format: KirFormatOpt = "auto",
+        kir_format: KirFormatOpt = KirFormat.auto,
         antibodies: AntibodiesOpt = None,
         errors: ErrorsOpt = None,
         strict: StrictOpt = False,
@@ -176,53 +128,51 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
         dsa_count_self: DsaCountSelfOpt = False,
         wkir_weights: WkirWeightsOpt = "0.80,0.14,0.99",
     ) -> None:
-        """All models for every pair of a pairs file, streamed (millions of pairs).
+        """Every model for every pair of a pairs table, streamed (millions of pairs).
 
-        One output row per pairs row, in order: the pairs file's columns, then the
-        output contract. Rows that cannot be computed get status=error and an
-        error message; every other row is still computed.
+        One output row per pairs row, in input order: the pairs table's own
+        columns, then the computed columns (docs/rules.md). A row that cannot be
+        computed gets status=error and an error message; the other rows are still
+        computed. A run record OUTPUT.provenance.json (versions, options, input
+        checksums, command) is written beside the output.
         """
-        from rich.console import Console
-
         from kirmatch.batch import run_batch
-        from kirmatch.io import count_rows
         from kirmatch.pyard_backend import get_backend
         from kirmatch.tables import load_reference_tables
 
         opts = build_options(**locals())
-        err_console = Console(stderr=True)
-        source, files = genotype_source(genotypes, hla, hla_format, kir, kir_format, opts)
-        show = not quiet and err_console.is_terminal
-        prog, update = _progress(count_rows(pairs)) if show else (None, None)
-        try:
-            if prog is not None:
-                prog.start()
+        source, files = genotype_source(genotypes, hla, hla_format, kir, kir_format, opts,
+                                        quiet=quiet)
+        with showing_progress(quiet) as display:
             summary = run_batch(
                 source, pairs, output, opts, errors=errors, column_map=column_map,
                 chunk_rows=chunk_size, tables=load_reference_tables(), pyard=get_backend(),
-                progress=update, command=effective_command(ctx), genotype_files=files,
+                progress=display, command=effective_command(ctx), genotype_files=files,
                 antibodies=antibodies,
             )
-        finally:
-            if prog is not None:
-                prog.stop()
-        report_run("batch", summary, summary.rows_in, "pairs", quiet=quiet, strict=strict)
+        report_run("batch", summary, "pairs", quiet=quiet, strict=strict)
 
 
-def report_run(command: str, summary: Any, rows: int, unit: str, *, quiet: bool,
-               strict: bool, rate_unit: str | None = None) -> None:
+def report_run(command: str, summary: Any, unit: str, *, quiet: bool, strict: bool,
+               rate_unit: str | None = None) -> None:
     """A streaming run's notes and one summary line on stderr (unless ``quiet``),
-    then exit 1 under ``strict`` if any row has status=error."""
+    then exit 1 under ``strict`` if any row has status=error.
+
+    The rate is the one the progress bar ends on: rows over the wall time of the
+    stage that made them (:attr:`kirmatch.batch.BatchSummary.rate`).
+    """
+    from .progress import stage_summary
+
     if not quiet:
         for note in summary.notes:
             typer.echo(f"note: {note}", err=True)
-        rate = rows / summary.seconds if summary.seconds > 0 else 0.0
         codes = ", ".join(f"{c} {n:,}" for c, n in summary.error_codes.items())
+        stages = stage_summary(summary.stage_seconds)
         typer.echo(
-            f"kirmatch {command}: {rows:,} {unit} ({summary.rows_ok:,} ok, "
+            f"kirmatch {command}: {summary.rows_in:,} {unit} ({summary.rows_ok:,} ok, "
             f"{summary.rows_error:,} error{f': {codes}' if codes else ''}) in "
-            f"{summary.seconds:.1f} s ({rate:,.0f} {rate_unit or unit}/s) -> {summary.output}",
-            err=True)
+            f"{summary.seconds:.1f} s ({stages}; {summary.rate:,.0f} {rate_unit or unit}/s) -> "
+            f"{summary.output}", err=True)
         if summary.duplicate_ids:
             typer.echo(
                 f"warning: {len(summary.duplicate_ids):,} sample_id(s) have conflicting "

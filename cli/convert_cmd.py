@@ -11,7 +11,6 @@ every reader warning go to stderr.
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,32 +18,24 @@ import pyarrow as pa
 import typer
 
 from kirmatch.errors import UsageError
+from kirmatch.options import OPTION_HELP
 from kirmatch.output import OutputPlan
+from kirmatch.progress import Stages
 
-__all__ = ["HlaFormat", "KirFormat", "register"]
+from .options import (
+    READER_PANEL,
+    HlaFormat,
+    HlaFormatOpt,
+    HlaOpt,
+    KirFormat,
+    KirFormatOpt,
+    KirOpt,
+    OutputOpt,
+    QuietOpt,
+)
+from .progress import showing_progress
 
-READER_PANEL = "Reader settings"
-
-
-class KirFormat(str, Enum):
-    """KIR input formats (``auto`` detects from the header and content)."""
-
-    auto = "auto"
-    ping = "ping"
-    t1k = "t1k"
-    kirimp = "kirimp"
-    matrix = "matrix"
-
-
-class HlaFormat(str, Enum):
-    """HLA input formats (``auto`` detects from the header and content)."""
-
-    auto = "auto"
-    gl = "gl"
-    columns = "columns"
-    hml = "hml"
-    hlaimp = "hlaimp"
-    optitype = "optitype"
+__all__ = ["register"]
 
 
 def _describe(kind: str, path: Path, requested: str, result: Any) -> str:
@@ -60,41 +51,35 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
     @app.command("convert")
     @handle_errors
     def convert(
-        output: Annotated[Path, typer.Option(
-            "--output", "-o", help="Genotypes table to write (CSV: sample_id,hla,kir).",
-            dir_okay=False)],
-        kir: Annotated[Path | None, typer.Option(
-            "--kir", help="KIR input: PING finalAlleleCalls.csv (or its folder), T1K "
-            "*_genotype.tsv (or a folder, or a consolidated CSV), KIR*IMP imputations.csv, "
-            "or a gene matrix.",
-            exists=True)] = None,
-        kir_format: Annotated[KirFormat, typer.Option(
-            "--kir-format", help="Format of --kir; auto detects it.")] = KirFormat.auto,
-        hla: Annotated[Path | None, typer.Option(
-            "--hla", help="HLA input: GL-string table, per-locus columns (A_1, A_2, ...), "
-            "NMDP HML, HLA*IMP:03 imputations.csv, or OptiType *_result.tsv (or a folder "
-            "of them) or consolidated CSV.", exists=True)] = None,
-        hla_format: Annotated[HlaFormat, typer.Option(
-            "--hla-format", help="Format of --hla; auto detects it.")] = HlaFormat.auto,
+        output: OutputOpt,
+        kir: KirOpt = None,
+        kir_format: KirFormatOpt = KirFormat.auto,
+        hla: HlaOpt = None,
+        hla_format: HlaFormatOpt = HlaFormat.auto,
+        quiet: QuietOpt = False,
         kir_copy_number: Annotated[Path | None, typer.Option(
             "--kir-copy-number", help="PING copy-number frame to use (default: the "
             "manual/predicted frame beside the calls).", exists=True, dir_okay=False,
             rich_help_panel=READER_PANEL)] = None,
         t1k_min_quality: Annotated[float, typer.Option(
-            "--t1k-min-quality", help="T1K: an allele counts if its quality is above this.",
+            "--t1k-min-quality", help=OPTION_HELP["t1k_min_quality"],
             rich_help_panel=READER_PANEL)] = 0.0,
         kirimp_min_posterior: Annotated[float, typer.Option(
-            "--kirimp-min-posterior", help="KIR*IMP: posterior needed for a presence or "
-            "absence call.", rich_help_panel=READER_PANEL)] = 0.5,
+            "--kirimp-min-posterior", help=OPTION_HELP["kirimp_min_posterior"],
+            rich_help_panel=READER_PANEL)] = 0.5,
         hlaimp_min_posterior: Annotated[float, typer.Option(
-            "--hlaimp-min-posterior", help="HLA*IMP: posterior needed for an imputed allele; "
-            "a locus with a haplotype below it is left untyped.",
+            "--hlaimp-min-posterior", help=OPTION_HELP["hlaimp_min_posterior"],
             rich_help_panel=READER_PANEL)] = 0.5,
         hla_sample: Annotated[str | None, typer.Option(
             "--hla-sample", help="OptiType *_result.tsv: the sample id (default: the file "
             "name without _result.tsv).", rich_help_panel=READER_PANEL)] = None,
     ) -> None:
-        """Convert KIR/HLA typing files into kirmatch's genotypes table (sample_id,hla,kir)."""
+        """Convert KIR/HLA typing files into kirmatch's genotypes table (sample_id,hla,kir).
+
+        Give --kir and/or --hla. What was detected and read, and every reader
+        warning, go to stderr, so that a lab can check what was understood before
+        ranking.
+        """
         from kirmatch.options import Options
         from kirmatch.readers import (
             GENOTYPES_TABLE_COLUMNS,
@@ -115,22 +100,32 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
                               kirimp_min_posterior=kirimp_min_posterior,
                               hlaimp_min_posterior=hlaimp_min_posterior)
             kir_result = hla_result = None
-            if kir is not None:
-                kir_result = read_kir(kir, kir_format.value, tables=load_reference_tables(),
-                                      options=options, copy_number=kir_copy_number)
-                typer.echo(_describe("kir", kir, kir_format.value, kir_result), err=True)
-            if hla is not None:
-                hla_result = read_hla(hla, hla_format.value, options=options,
-                                      sample=hla_sample)
-                typer.echo(_describe("hla", hla, hla_format.value, hla_result), err=True)
+            with showing_progress(quiet) as display:
+                stages = Stages(display)
+                if kir is not None:
+                    stages.start("kir", unit="samples", detail=f"reading KIR typings: {kir}")
+                    kir_result = read_kir(kir, kir_format.value, tables=load_reference_tables(),
+                                          options=options, copy_number=kir_copy_number)
+                    stages.finish(len(kir_result.genotypes))
+                if hla is not None:
+                    stages.start("hla", unit="samples", detail=f"reading HLA typings: {hla}")
+                    hla_result = read_hla(hla, hla_format.value, options=options,
+                                          sample=hla_sample)
+                    stages.finish(len(hla_result.genotypes))
+            if not quiet:
+                for what, path, fmt, result in (("kir", kir, kir_format, kir_result),
+                                                 ("hla", hla, hla_format, hla_result)):
+                    if result is not None:
+                        typer.echo(_describe(what, path, fmt.value, result), err=True)
             for result in (kir_result, hla_result):
-                if result is not None:
+                if result is not None and not quiet:
                     _report_warnings(result)
             rows = genotypes_table(kir_result, hla_result)
             plan.write_table("output", pa.table(
                 {c: pa.array([r[i] for r in rows], pa.string())
                  for i, c in enumerate(GENOTYPES_TABLE_COLUMNS)}))
-        typer.echo(f"wrote {len(rows)} samples to {output}", err=True)
+        if not quiet:
+            typer.echo(f"wrote {len(rows)} samples to {output}", err=True)
 
 
 def _report_warnings(result: Any, shown: int = 20) -> None:

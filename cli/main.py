@@ -21,10 +21,13 @@ from kirmatch import __version__
 from kirmatch.errors import EnvironmentFault, KirmatchError, UsageError
 from kirmatch.options import RULES_VERSION
 
+from .help import App
 from .options import (
+    PAIR_PANEL,
     A25Bw4Opt,
     Ambiguity,
     AmbiguityOpt,
+    AntibodiesOpt,
     DsaCountSelfOpt,
     DsaHighOpt,
     DsaLowOpt,
@@ -42,7 +45,7 @@ from .options import (
 )
 from .signals import Terminated, raise_on_signals
 
-app = typer.Typer(
+app = App(
     name="kirmatch",
     help=("KIR/HLA NK-alloreactivity models and transparent haploidentical donor ranking. "
           "Research and decision support, not a medical device."),
@@ -50,8 +53,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-data_app = typer.Typer(help="The py-ard (HLA nomenclature) database: status and build.",
-                       no_args_is_help=True)
+data_app = App(help="The py-ard (HLA nomenclature) database: status and build. It is needed "
+               "only for NMDP MAC codes and v2 names the shipped tables cannot convert.",
+               no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -98,20 +102,10 @@ def os_error_message(exc: OSError) -> str:
 def handle_errors(fn: F) -> F:
     """Turn errors into one line on stderr and an exit code; never a traceback.
 
-    ====  ===============================================================
-    Exit  Meaning
-    ====  ===============================================================
-    0     success
-    1     invalid input (:class:`KirmatchError`), or ``--strict`` row errors
-    2     usage error (:class:`UsageError`, bad options, an output that
-          would overwrite an input)
-    3     the system refused: disk full, no permission, read-only file
-          system, missing folder (:class:`EnvironmentFault`, ``OSError``),
-          out of memory
-    4     internal error (a bug: please report it)
-    130   interrupted (Ctrl-C)
-    143   terminated by SIGTERM (129: SIGHUP)
-    ====  ===============================================================
+    The exit codes (0 success, 1 invalid input, 2 usage error, 3 the system
+    refused, 4 internal error, 130/143/129 interrupted or terminated) are listed
+    with their meanings in :data:`cli.help.EXIT_CODES`, which every help screen
+    and the documentation show.
 
     SIGTERM and SIGHUP raise :class:`~.signals.Terminated` while the command
     runs, so that its ``with OutputPlan(...)`` blocks remove their temporary
@@ -190,21 +184,23 @@ def emit_json(obj: Any) -> None:
 @app.command()
 @handle_errors
 def ligands(
-    gl_string: Annotated[str, typer.Argument(help="HLA typing, e.g. a GL string "
-                                             "'A*02:01+A*24:02^B*07:02+B*44:02^C*07:02+C*05:01'.")],
+    gl_string: Annotated[str, typer.Argument(
+        metavar="HLA_TYPING", help="HLA typing, e.g. a GL string (see HLA typing below); "
+        "quote it in the shell.")],
     json_out: JsonOpt = False,
     ambiguity: AmbiguityOpt = Ambiguity.strict,
     hla_a_bw4: HlaABw4Opt = True,
     a25_bw4: A25Bw4Opt = False,
     single_allele: SingleAlleleOpt = SingleAllele.homozygous,
 ) -> None:
-    """KIR-ligand call per allele (rule 1) and the genotype summary (rule 3)."""
+    """KIR-ligand call of each HLA allele (rule 1) and the genotype summary: HLA-C
+    group, HLA-B class and ligand set (rule 3)."""
     from kirmatch.hla import parse_hla_genotype
     from kirmatch.ligands import LigandResolver
     from kirmatch.pair import run_record
     from kirmatch.tables import load_reference_tables
 
-    from .render import render_ligands
+    from .render import fit, render_ligands, terminal_width
 
     opts = build_options(**locals())
     tables = load_reference_tables()
@@ -226,7 +222,7 @@ def ligands(
     if json_out:
         emit_json(result)
     else:
-        typer.echo(render_ligands(result))
+        typer.echo(fit(render_ligands(result), terminal_width()))
 
 
 # ---------------------------------------------------------------------------
@@ -236,19 +232,27 @@ def ligands(
 @app.command()
 @handle_errors
 def pair(
-    recipient_hla: Annotated[str, typer.Option("--recipient-hla", help="Recipient HLA (GL).")],
-    donor_hla: Annotated[str, typer.Option("--donor-hla", help="Donor HLA (GL string).")],
-    donor_kir: Annotated[str | None, typer.Option("--donor-kir", help="Donor KIR typing.")] = None,
-    recipient_kir: Annotated[str | None, typer.Option("--recipient-kir",
-                                                      help="Recipient KIR typing.")] = None,
-    recipient_id: Annotated[str, typer.Option("--recipient-id")] = "recipient",
-    donor_id: Annotated[str, typer.Option("--donor-id")] = "donor",
-    antibodies: Annotated[Path | None, typer.Option(
-        "--antibodies", help="Recipient antibodies (single-antigen beads): specificity, "
-        "mfi[, c1q][, recipient_id].", exists=True, dir_okay=False)] = None,
+    recipient_hla: Annotated[str, typer.Option(
+        "--recipient-hla", metavar="TYPING", help="Recipient HLA typing (see HLA typing).",
+        rich_help_panel=PAIR_PANEL)],
+    donor_hla: Annotated[str, typer.Option(
+        "--donor-hla", metavar="TYPING", help="Donor HLA typing.", rich_help_panel=PAIR_PANEL)],
+    donor_kir: Annotated[str | None, typer.Option(
+        "--donor-kir", metavar="TYPING", help="Donor KIR typing (see KIR typing); without it "
+        "the KIR models are unknown.", rich_help_panel=PAIR_PANEL)] = None,
+    recipient_kir: Annotated[str | None, typer.Option(
+        "--recipient-kir", metavar="TYPING", help="Recipient KIR typing (gene-gene "
+        "mismatch only).", rich_help_panel=PAIR_PANEL)] = None,
+    recipient_id: Annotated[str, typer.Option(
+        "--recipient-id", metavar="ID", help="Recipient's name in the output; picks its "
+        "rows of --antibodies.", rich_help_panel=PAIR_PANEL)] = "recipient",
+    donor_id: Annotated[str, typer.Option(
+        "--donor-id", metavar="ID", help="Donor's name in the output.",
+        rich_help_panel=PAIR_PANEL)] = "donor",
+    antibodies: AntibodiesOpt = None,
     flow_crossmatch: Annotated[str | None, typer.Option(
-        "--flow-crossmatch", help="Flow crossmatch of the pair: pos or neg (rule 13: pos "
-        "makes the DSA tier at least high).")] = None,
+        "--flow-crossmatch", metavar="pos|neg", help="Flow crossmatch of the pair; pos makes "
+        "the DSA tier at least high (rule 13).", rich_help_panel=PAIR_PANEL)] = None,
     json_out: JsonOpt = False,
     ambiguity: AmbiguityOpt = Ambiguity.strict,
     hla_a_bw4: HlaABw4Opt = True,
@@ -264,11 +268,15 @@ def pair(
     dsa_count_self: DsaCountSelfOpt = False,
     wkir_weights: WkirWeightsOpt = "0.80,0.14,0.99",
 ) -> None:
-    """All NK-alloreactivity models for one recipient-donor pair (rules 3-13)."""
+    """Every model for one recipient-donor pair, explained, each with its citation.
+
+    Unknown inputs give unknown results with the reason, never a guess. --json
+    prints every output column (their meanings: docs/rules.md).
+    """
     from kirmatch.pair import assess_pair, make_person
     from kirmatch.tables import load_reference_tables
 
-    from .render import render_pair
+    from .render import fit, render_pair, terminal_width
 
     opts = build_options(**locals())
     tables = load_reference_tables()
@@ -304,19 +312,22 @@ def pair(
     if json_out:
         emit_json(res.to_dict())
     else:
-        typer.echo(render_pair(res, r, d, tables, opts))
+        typer.echo(fit(render_pair(res, r, d, tables, opts), terminal_width()))
 
 
 # ---------------------------------------------------------------------------
 # kirmatch data
 # ---------------------------------------------------------------------------
 
+DataDirOpt = Annotated[Path | None, typer.Option(
+    "--data-dir", file_okay=False, help="The py-ard database folder (default: "
+    "$KIRMATCH_PYARD_DIR, else the user cache folder; see `kirmatch data status`).")]
+
+
 @data_app.command("status")
 @handle_errors
 def data_status(
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="py-ard database folder "
-                                                  "(default: $KIRMATCH_PYARD_DIR or cache).")]
-    = None,
+    data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Show the py-ard database: release, path, whether MAC codes are loaded."""
@@ -343,7 +354,7 @@ def data_status(
 @data_app.command("build")
 @handle_errors
 def data_build(
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Target folder.")] = None,
+    data_dir: DataDirOpt = None,
     imgt_mirror: Annotated[Path | None, typer.Option(
         "--imgt-mirror", help="Local copy of the IPD-IMGT/HLA files (air-gapped sites).",
         exists=True, file_okay=False)] = None,

@@ -8,10 +8,16 @@ from typing import Annotated
 
 import typer
 
-from kirmatch.options import Options
+from kirmatch.options import OPTION_HELP, Options
 
 MODEL_PANEL = "Model options"
 IO_PANEL = "Files"
+#: A command's own inputs (``kirmatch pair``); shown before the files.
+PAIR_PANEL = "Pair"
+READER_PANEL = "Reader settings"
+
+#: Options that are required unless others are given (shown in help with ``*``).
+REQUIRED_UNLESS = {"genotypes": "--hla or --kir"}
 
 
 class Ambiguity(str, Enum):
@@ -25,54 +31,127 @@ class SingleAllele(str, Enum):
     unknown = "unknown"
 
 
+class KirFormat(str, Enum):
+    """KIR input formats (``auto`` detects from the header and content)."""
+
+    auto = "auto"
+    ping = "ping"
+    t1k = "t1k"
+    kirimp = "kirimp"
+    matrix = "matrix"
+
+
+class HlaFormat(str, Enum):
+    """HLA input formats (``auto`` detects from the header and content)."""
+
+    auto = "auto"
+    gl = "gl"
+    columns = "columns"
+    hml = "hml"
+    hlaimp = "hlaimp"
+    optitype = "optitype"
+
+
+# -- model options ------------------------------------------------------------
+
 AmbiguityOpt = Annotated[Ambiguity, typer.Option(
-    "--ambiguity", help="How ambiguous HLA typings are resolved (rule 2).",
+    "--ambiguity", help=OPTION_HELP["ambiguity_policy"],
     rich_help_panel=MODEL_PANEL)]
 HlaABw4Opt = Annotated[bool, typer.Option(
-    "--hla-a-bw4/--no-hla-a-bw4", help="Count HLA-A*23/*24/*32 Bw4 in the ligand set (rule 3).",
+    "--hla-a-bw4/--no-hla-a-bw4", help=OPTION_HELP["hla_a_bw4"],
     rich_help_panel=MODEL_PANEL)]
 A25Bw4Opt = Annotated[bool, typer.Option(
-    "--a25-bw4/--no-a25-bw4", help="Also count HLA-A*25 Bw4 (only with --hla-a-bw4).",
+    "--a25-bw4/--no-a25-bw4", help=OPTION_HELP["a25_bw4"],
     rich_help_panel=MODEL_PANEL)]
 IncludeA3A11Opt = Annotated[bool, typer.Option(
     "--include-a3a11/--no-include-a3a11",
-    help="Add A3/A11 to the ligand-ligand model and KIR3DL2 to receptor-ligand (rules 4, 6).",
+    help=OPTION_HELP["include_a3a11"],
     rich_help_panel=MODEL_PANEL)]
 IpdCompatibleOpt = Annotated[bool, typer.Option(
     "--ipd-compatible/--no-ipd-compatible",
-    help="Rule 4 from HLA-B and HLA-C only, like the IPD-KIR ligand calculator.",
+    help=OPTION_HELP["ipd_compatible"],
     rich_help_panel=MODEL_PANEL)]
 ExcludeNullOpt = Annotated[bool, typer.Option(
     "--exclude-null-kir3dl1/--no-exclude-null-kir3dl1",
-    help="Count KIR3DL1 in CF-iKIR only with a class H or L allele (rule 8).",
+    help=OPTION_HELP["exclude_null_kir3dl1"],
     rich_help_panel=MODEL_PANEL)]
 SingleAlleleOpt = Annotated[SingleAllele, typer.Option(
-    "--single-allele", help="Read a single typing at a locus as homozygous, or as unknown.",
+    "--single-allele", help=OPTION_HELP["single_allele"],
     rich_help_panel=MODEL_PANEL)]
 DsaLowOpt = Annotated[float, typer.Option(
-    "--dsa-low-mfi", help="MFI from which a DSA is tier low (rule 13).",
+    "--dsa-low-mfi", metavar="MFI", help=OPTION_HELP["dsa_low_mfi"],
     rich_help_panel=MODEL_PANEL)]
 DsaModerateOpt = Annotated[float, typer.Option(
-    "--dsa-moderate-mfi", help="MFI from which a DSA is tier moderate.",
+    "--dsa-moderate-mfi", metavar="MFI", help=OPTION_HELP["dsa_moderate_mfi"],
     rich_help_panel=MODEL_PANEL)]
 DsaHighOpt = Annotated[float, typer.Option(
-    "--dsa-high-mfi", help="MFI from which a DSA is tier high (C1q+ is high at any MFI).",
+    "--dsa-high-mfi", metavar="MFI", help=OPTION_HELP["dsa_high_mfi"],
     rich_help_panel=MODEL_PANEL)]
 DsaVeryHighOpt = Annotated[float, typer.Option(
-    "--dsa-very-high-mfi", help="MFI from which a DSA is tier very high.",
+    "--dsa-very-high-mfi", metavar="MFI", help=OPTION_HELP["dsa_very_high_mfi"],
     rich_help_panel=MODEL_PANEL)]
 DsaCountSelfOpt = Annotated[bool, typer.Option(
     "--dsa-count-self/--no-dsa-count-self",
-    help="Count antibodies against antigens the recipient carries (default: left out, "
-         "warned).", rich_help_panel=MODEL_PANEL)]
+    help=OPTION_HELP["dsa_count_self"], rich_help_panel=MODEL_PANEL)]
 WkirWeightsOpt = Annotated[str, typer.Option(
-    "--wkir-weights", help="Weights of iKIR, aKIR and mKIR in wkir_score (rule 17), "
-    "comma-separated.", rich_help_panel=MODEL_PANEL)]
+    "--wkir-weights", metavar="I,A,M", help=OPTION_HELP["wkir_weights"] + " Comma-separated.",
+    rich_help_panel=MODEL_PANEL)]
+
+# -- files ----------------------------------------------------------------------
+
+GenotypesOpt = Annotated[Path | None, typer.Option(
+    "--genotypes", "-g", help="Genotypes table: sample_id, hla, kir, or the wide forms "
+    "(see Genotypes table below). CSV, TSV, .gz, Parquet or XLSX.", exists=True,
+    dir_okay=False, readable=True, rich_help_panel=IO_PANEL)]
+PairsOpt = Annotated[Path, typer.Option(
+    "--pairs", "-p", help="Pairs table: recipient_id, donor_id and optional clinical columns "
+    "(see Pairs table below); other columns are passed through.", exists=True,
+    dir_okay=False, readable=True, rich_help_panel=IO_PANEL)]
 AntibodiesOpt = Annotated[Path | None, typer.Option(
     "--antibodies", "-a", exists=True, dir_okay=False,
     help="Recipient antibodies (single-antigen beads): recipient_id, specificity, mfi[, c1q].",
     rich_help_panel=IO_PANEL)]
+OutputOpt = Annotated[Path | None, typer.Option(
+    "--output", "-o", help="Output table; the format follows the extension (.csv, .tsv, "
+    ".gz, .parquet, .xlsx).", dir_okay=False, rich_help_panel=IO_PANEL)]
+ReportOpt = Annotated[Path | None, typer.Option(
+    "--report", dir_okay=False, rich_help_panel=IO_PANEL,
+    help="Write a self-contained HTML report (prints on A4).")]
+ErrorsOpt = Annotated[Path | None, typer.Option(
+    "--errors", help="Also write the status=error rows here.", dir_okay=False,
+    rich_help_panel=IO_PANEL)]
+ColumnMapOpt = Annotated[Path | None, typer.Option(
+    "--column-map", help="TOML or JSON file mapping our column names to yours.",
+    exists=True, dir_okay=False, rich_help_panel=IO_PANEL)]
+HlaOpt = Annotated[Path | None, typer.Option(
+    "--hla", exists=True, help="HLA typings in another format: a file or a folder (see "
+    "--hla-format).", rich_help_panel=IO_PANEL)]
+HlaFormatOpt = Annotated[HlaFormat, typer.Option(
+    "--hla-format", help="Format of --hla. gl: sample_id and GL string; columns: A_1, A_2, "
+    "…; hml: NMDP HML; hlaimp: HLA*IMP:03 imputations.csv; optitype: OptiType "
+    "*_result.tsv (a folder of them, or a consolidated CSV); auto detects it.",
+    rich_help_panel=IO_PANEL)]
+KirOpt = Annotated[Path | None, typer.Option(
+    "--kir", exists=True, help="KIR typings from a genotyper: a file or a folder (see "
+    "--kir-format).", rich_help_panel=IO_PANEL)]
+KirFormatOpt = Annotated[KirFormat, typer.Option(
+    "--kir-format", help="Format of --kir. ping: PING finalAlleleCalls.csv (or its folder); "
+    "t1k: T1K *_genotype.tsv (a folder, or a consolidated CSV); kirimp: KIR*IMP "
+    "imputations.csv; matrix: one column per gene (POS/NEG, 1/0 or alleles); auto detects "
+    "it.", rich_help_panel=IO_PANEL)]
+PolicyOpt = Annotated[str, typer.Option(
+    "--policy", metavar="POLICY", help=OPTION_HELP["ranking_policy"])]
+
+# -- run --------------------------------------------------------------------------
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+StrictOpt = Annotated[bool, typer.Option(
+    "--strict", help="Exit 1 if any row has status=error (after writing everything).")]
+QuietOpt = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="No progress display and no summary on stderr.")]
+ChunkOpt = Annotated[int, typer.Option(
+    "--chunk-size", min=1, metavar="ROWS",
+    help="Rows per streamed chunk (memory against overhead).")]
 
 
 def build_options(*, ambiguity: Ambiguity = Ambiguity.strict, hla_a_bw4: bool = True,

@@ -8,37 +8,35 @@ row error under ``--strict``; 2 usage).
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
-from .batch_cmd import (
-    IO_PANEL,
-    ColumnMapOpt,
-    ErrorsOpt,
-    GenotypesOpt,
-    HlaFormatOpt,
-    HlaOpt,
-    KirFormatOpt,
-    KirOpt,
-    QuietOpt,
-    StrictOpt,
-    _progress,
-    effective_command,
-    genotype_source,
-    report_run,
-)
+from .batch_cmd import effective_command, genotype_source, report_run
 from .options import (
     A25Bw4Opt,
     Ambiguity,
     AmbiguityOpt,
+    ChunkOpt,
+    ColumnMapOpt,
+    ErrorsOpt,
     ExcludeNullOpt,
+    GenotypesOpt,
     HlaABw4Opt,
+    HlaFormat,
+    HlaFormatOpt,
+    HlaOpt,
+    KirFormat,
+    KirFormatOpt,
+    KirOpt,
+    OutputOpt,
+    QuietOpt,
     SingleAllele,
     SingleAlleleOpt,
+    StrictOpt,
     build_options,
 )
+from .progress import showing_progress
 
 
 def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
@@ -48,21 +46,17 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
     @handle_errors
     def persons(
         ctx: typer.Context,
-        output: Annotated[Path, typer.Option(
-            "--output", "-o", help="Output file (CSV, TSV, .gz, Parquet or XLSX, from the "
-            "extension). A run record is written next to it as OUTPUT.provenance.json.",
-            dir_okay=False, rich_help_panel=IO_PANEL)],
+        output: OutputOpt,
         genotypes: GenotypesOpt = None,
         hla: HlaOpt = None,
-        hla_format: HlaFormatOpt = "auto",
+        hla_format: HlaFormatOpt = HlaFormat.auto,
         kir: KirOpt = None,
-        kir_format: KirFormatOpt = "auto",
+        kir_format: KirFormatOpt = KirFormat.auto,
         errors: ErrorsOpt = None,
         strict: StrictOpt = False,
         quiet: QuietOpt = False,
         column_map: ColumnMapOpt = None,
-        chunk_size: Annotated[int, typer.Option(
-            "--chunk-size", min=1, help="People per written chunk.")] = 100_000,
+        chunk_size: ChunkOpt = 100_000,
         ambiguity: AmbiguityOpt = Ambiguity.strict,
         hla_a_bw4: HlaABw4Opt = True,
         a25_bw4: A25Bw4Opt = False,
@@ -77,25 +71,16 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
         functional iKIR of the person with its own ligands), in input order. A
         person that cannot be read gets status=error; nothing is dropped.
         """
-        from rich.console import Console
-
         from kirmatch.persons import run_persons
         from kirmatch.pyard_backend import get_backend
         from kirmatch.tables import load_reference_tables
 
         opts = build_options(**locals())
-        source, files = genotype_source(genotypes, hla, hla_format, kir, kir_format, opts)
-        show = not quiet and Console(stderr=True).is_terminal
-        prog, update = _progress(None, "people") if show else (None, None)
-        try:
-            if prog is not None:
-                prog.start()
+        source, files = genotype_source(genotypes, hla, hla_format, kir, kir_format, opts,
+                                        quiet=quiet)
+        with showing_progress(quiet) as display:
             summary = run_persons(
                 source, output, opts, errors=errors, column_map=column_map,
                 chunk_rows=chunk_size, tables=load_reference_tables(), pyard=get_backend(),
-                progress=update, command=effective_command(ctx), genotype_files=files)
-        finally:
-            if prog is not None:
-                prog.stop()
-        report_run("persons", summary, summary.rows_in, "rows", quiet=quiet, strict=strict,
-                   rate_unit="people")
+                progress=display, command=effective_command(ctx), genotype_files=files)
+        report_run("persons", summary, "rows", quiet=quiet, strict=strict, rate_unit="people")

@@ -7,11 +7,10 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
-from .batch_cmd import IO_PANEL, ErrorsOpt, QuietOpt, StrictOpt
 from .options import (
     A25Bw4Opt,
     Ambiguity,
@@ -22,16 +21,31 @@ from .options import (
     DsaLowOpt,
     DsaModerateOpt,
     DsaVeryHighOpt,
+    ErrorsOpt,
     ExcludeNullOpt,
+    GenotypesOpt,
     HlaABw4Opt,
+    HlaFormat,
+    HlaFormatOpt,
+    HlaOpt,
     IncludeA3A11Opt,
     IpdCompatibleOpt,
     JsonOpt,
+    KirFormat,
+    KirFormatOpt,
+    KirOpt,
+    OutputOpt,
+    PairsOpt,
+    PolicyOpt,
+    QuietOpt,
+    ReportOpt,
     SingleAllele,
     SingleAlleleOpt,
+    StrictOpt,
     WkirWeightsOpt,
     build_options,
 )
+from .progress import showing_progress
 
 #: rule-16 relation, short for the terminal table
 _RELATION = {"identical": "identical", "haploidentical": "haplo",
@@ -42,36 +56,17 @@ def register(app: typer.Typer, handle_errors: Any) -> None:
     @app.command("rank")
     @handle_errors
     def rank(
-        pairs: Annotated[Path, typer.Option(
-            "--pairs", "-p", exists=True, dir_okay=False, rich_help_panel=IO_PANEL,
-            help="Pairs file: recipient_id, donor_id and optional clinical columns.")],
-        genotypes: Annotated[Path | None, typer.Option(
-            "--genotypes", "-g", exists=True, dir_okay=False, rich_help_panel=IO_PANEL,
-            help="Genotypes file (sample_id, hla, kir, or the wide forms).")] = None,
+        pairs: PairsOpt,
+        genotypes: GenotypesOpt = None,
         antibodies: AntibodiesOpt = None,
-        policy: Annotated[str, typer.Option(
-            "--policy", help="kir-first (default), haplo-ptcy, ebmt, or a policy TOML "
-            "file.")] = "kir-first",
-        output: Annotated[Path | None, typer.Option(
-            "--output", "-o", dir_okay=False, rich_help_panel=IO_PANEL,
-            help="Write one row per candidate (CSV, TSV, Parquet, XLSX).")] = None,
+        policy: PolicyOpt = "kir-first",
+        output: OutputOpt = None,
         errors: ErrorsOpt = None,
-        report: Annotated[Path | None, typer.Option(
-            "--report", dir_okay=False, rich_help_panel=IO_PANEL,
-            help="Write a self-contained HTML report.")] = None,
-        hla: Annotated[Path | None, typer.Option(
-            "--hla", exists=True, rich_help_panel=IO_PANEL,
-            help="HLA typings from another format (see --hla-format).")] = None,
-        hla_format: Annotated[str, typer.Option(
-            "--hla-format", help="gl, columns, hml, hlaimp, optitype or auto.",
-            rich_help_panel=IO_PANEL)]
-        = "auto",
-        kir: Annotated[Path | None, typer.Option(
-            "--kir", exists=True, rich_help_panel=IO_PANEL,
-            help="KIR typings from a genotyper (see --kir-format).")] = None,
-        kir_format: Annotated[str, typer.Option(
-            "--kir-format", help="ping, t1k, kirimp, matrix or auto.",
-            rich_help_panel=IO_PANEL)] = "auto",
+        report: ReportOpt = None,
+        hla: HlaOpt = None,
+        hla_format: HlaFormatOpt = HlaFormat.auto,
+        kir: KirOpt = None,
+        kir_format: KirFormatOpt = KirFormat.auto,
         strict: StrictOpt = False,
         quiet: QuietOpt = False,
         json_out: JsonOpt = False,
@@ -89,7 +84,13 @@ def register(app: typer.Typer, handle_errors: Any) -> None:
         dsa_count_self: DsaCountSelfOpt = False,
         wkir_weights: WkirWeightsOpt = "0.80,0.14,0.99",
     ) -> None:
-        """Rank each recipient's donors: DSA, CF-iKIR and clinical factors, with reasons."""
+        """Rank each recipient's donors: DSA, CF-iKIR, HLA and clinical factors, with reasons.
+
+        Prints one table per recipient, or one line per recipient with --output or
+        --report (or when there are many). --output writes every column plus rank
+        and rank_reason (and OUTPUT.provenance.json beside it); --report a
+        self-contained HTML report. The policies are described in docs/guide.md.
+        """
         from kirmatch.output import OutputPlan
         from kirmatch.ranking import resolve_policy
 
@@ -111,7 +112,8 @@ def register(app: typer.Typer, handle_errors: Any) -> None:
 
 def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
           genotypes: Path | None, pairs: Path, antibodies: Path | None, hla: Path | None,
-          kir: Path | None, hla_format: str, kir_format: str, output: Path | None,
+          kir: Path | None, hla_format: HlaFormat, kir_format: KirFormat,
+          output: Path | None,
           errors: Path | None, report: Path | None, json_out: bool, quiet: bool,
           strict: bool) -> None:
     """The body of ``kirmatch rank`` (every output goes through ``plan``)."""
@@ -140,7 +142,7 @@ def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
         people = load_people(genotypes, tables)
     else:
         people, description, _ = genotype_source_from_readers(
-            hla=hla, hla_format=hla_format, kir=kir, kir_format=kir_format,
+            hla=hla, hla_format=hla_format.value, kir=kir, kir_format=kir_format.value,
             tables=tables, options=opts)
         notes.append(f"genotypes read as: {description}")
     notes.extend(people.notes)
@@ -156,8 +158,10 @@ def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
         notes.extend(areader.notes)
         abs_by_recipient = read_antibodies(areader, tables)
     pyard = get_backend()
-    ranked = rank_cohort(people, chunk, policy=pol, options=opts, tables=tables,
-                         antibodies=abs_by_recipient, pyard=pyard, details=report is not None)
+    with showing_progress(quiet) as display:
+        ranked = rank_cohort(people, chunk, policy=pol, options=opts, tables=tables,
+                             antibodies=abs_by_recipient, pyard=pyard,
+                             details=report is not None, progress=display)
     record = run_record(opts, tables)
     meta = {
         **{k: record[k] for k in ("rules", "kirmatch_version", "ipd_imgt_hla", "ipd_kir")},
@@ -203,7 +207,7 @@ def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
         typer.echo(json.dumps({"meta": meta, "results": rows_out}, indent=2,
                               ensure_ascii=False, allow_nan=False))
     elif not quiet:
-        if output is not None or report is not None:
+        if output is not None or report is not None or len(_groups(ranked)) > MAX_TABLES:
             _print_summary(ranked, output, report)
         else:
             _print_tables(ranked)
@@ -226,17 +230,33 @@ def _groups(ranked: Any) -> dict[str, list[Any]]:
     return groups
 
 
+#: With more recipients than this, the terminal gets one line per recipient
+#: instead of a table each (every column is in --output, --report and --json).
+MAX_TABLES = 10
+#: At most this many recipient lines, then a count of the others.
+MAX_LINES = 40
+#: At most this many donors in one recipient's table, then a count of the others.
+MAX_ROWS = 25
+
+
 def _print_summary(ranked: Any, output: Path | None, report: Path | None) -> None:
-    """One line per recipient (with --output/--report the full table is in the file)."""
+    """One line per recipient (at most :data:`MAX_LINES`), and where the full
+    tables are (or how to get them)."""
     groups = _groups(ranked)
-    for rid, rows in groups.items():
+    for shown, (rid, rows) in enumerate(groups.items()):
+        if shown == MAX_LINES:
+            typer.echo(f"… and {len(groups) - MAX_LINES:,} more recipient(s)")
+            break
         ok = sorted((r for r in rows if r.rank is not None), key=lambda r: r.rank)
         n_err = len(rows) - len(ok)
         top = ok[0].assessment.donor_id if ok else "none"
         typer.echo(f"{rid}: {len(ok)} donor(s) ranked, top {top}"
                    + (f", {n_err} error row(s)" if n_err else ""))
     where = " and ".join(str(p) for p in (output, report) if p is not None)
-    typer.echo(f"{len(groups):,} recipient(s), {len(ranked):,} candidate(s) -> {where}")
+    typer.echo(f"{len(groups):,} recipient(s), {len(ranked):,} candidate(s)"
+               + (f" -> {where}" if where else
+                  "; every donor and column: --output FILE (.csv, .xlsx, …) or --report "
+                  "FILE.html"))
     typer.echo("Research and decision support, not a medical device.")
 
 
@@ -259,7 +279,8 @@ def _print_tables(ranked: Any) -> None:
         table.add_column("HLA", no_wrap=True)
         table.add_column("age/sex/rel", overflow="fold")
         table.add_column("why not higher", overflow="fold", ratio=1, min_width=16)
-        for r in sorted(rows, key=lambda x: (x.rank is None, x.rank or 0)):
+        ordered = sorted(rows, key=lambda x: (x.rank is None, x.rank or 0))
+        for r in ordered[:MAX_ROWS]:
             a = r.assessment
             if a.status == "error":
                 table.add_row("-", escape(a.donor_id), "", "", "", "",
@@ -275,5 +296,8 @@ def _print_tables(ranked: Any) -> None:
                           _RELATION.get(v["hla_relation"], "?"), escape(clin),
                           escape(r.rank_reason))
         console.print(table)
+        if len(ordered) > MAX_ROWS:
+            console.print(f"… and {len(ordered) - MAX_ROWS:,} more donor(s) of "
+                          f"{escape(rid)}: --output or --report lists them all.")
     console.print("Research and decision support, not a medical device. Unknown values "
                   "show as '?'; --output/--json/--report carry every column.")

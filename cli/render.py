@@ -11,6 +11,34 @@ from kirmatch.tables import ReferenceTables
 
 DISCLAIMER = "Research and decision support, not a medical device."
 
+def terminal_width() -> int:
+    """The terminal's width (``$COLUMNS`` first; 80 when not a terminal)."""
+    import shutil
+
+    return max(40, shutil.get_terminal_size((80, 24)).columns)
+
+
+def fit(text: str, width: int) -> str:
+    """Each line of ``text`` wrapped at word boundaries to ``width`` columns, its
+    continuation lines indented under it (4 more spaces).
+
+    >>> print(fit("KIR2DS1 [Venstrom JM et al., N Engl J Med 2012]", 30))
+    KIR2DS1 [Venstrom JM et al.,
+        N Engl J Med 2012]
+    """
+    import textwrap
+
+    out = []
+    for line in text.split("\n"):
+        if len(line) <= width:
+            out.append(line)
+            continue
+        indent = " " * (len(line) - len(line.lstrip()))
+        out.extend(textwrap.wrap(line, width, initial_indent="", subsequent_indent=indent + "    ",
+                                 break_long_words=False, break_on_hyphens=False) or [line])
+    return "\n".join(out)
+
+
 def _cite(column: str) -> str:
     """The citation of the model that fills ``column`` (from the registry)."""
     from kirmatch.registry import model_of

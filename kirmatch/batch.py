@@ -20,8 +20,8 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -34,11 +34,12 @@ from kirmatch.dsa import Antibody, DSAScreen, PanelScreen, flow_crossmatch_colum
 from kirmatch.engine import EMPTY, NOT_FOUND, Engine, EngineResult
 from kirmatch.errors import InputSchemaError, KirmatchError, UsageError
 from kirmatch.grammar import ID_NAMES
-from kirmatch.io import ColumnMap, file_sha256, read_column_map
+from kirmatch.io import ColumnMap, count_rows, file_sha256, read_column_map
 from kirmatch.options import RULES_ID, RULES_VERSION, Options
 from kirmatch.output import OutputPlan
 from kirmatch.pair import CONTRACT_COLUMNS
 from kirmatch.people import People, load_people, people_from_table, table_from_pandas
+from kirmatch.progress import ProgressCallback, Stages
 from kirmatch.pyard_backend import PyardBackend
 from kirmatch.tables import ReferenceTables, load_reference_tables
 from kirmatch.tabular import Chunk, TableReader, as_text, detect_format
@@ -273,6 +274,15 @@ class BatchSummary:
     provenance: Path
     seconds: float
     notes: tuple[str, ...] = ()
+    #: Wall time of each stage (``people``, then ``pairs`` or ``persons`` …), in order.
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        """Rows per second over the stage that wrote them (the last one): the rate
+        a progress display shows at the end (:class:`kirmatch.progress.Progress`)."""
+        seconds = list(self.stage_seconds.values())[-1] if self.stage_seconds else self.seconds
+        return self.rows_in / seconds if seconds > 0 else 0.0
 
 
 def input_record(path: Path) -> dict[str, Any]:
@@ -398,7 +408,7 @@ def run_batch(
     chunk_rows: int = 100_000,
     tables: ReferenceTables | None = None,
     pyard: PyardBackend | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: ProgressCallback | None = None,
     command: Sequence[str] | None = None,
     genotype_files: Sequence[str | os.PathLike[str]] = (),
     antibodies: str | os.PathLike[str] | None = None,
@@ -413,7 +423,9 @@ def run_batch(
     the ``status=error`` rows again, led by ``pairs_row`` (1-based data row).
     ``OUTPUT + ".provenance.json"`` records versions, table checksums, options,
     input checksums and how they were read, the command line, row counts and
-    wall time.
+    wall time. ``progress`` receives :class:`~kirmatch.progress.Progress` events
+    of the stages ``inputs`` (reading the genotypes and antibodies), ``people``
+    (resolving each distinct typing once) and ``pairs``.
 
     Raises
     ------
@@ -447,16 +459,14 @@ def run_batch(
     # anything is read, and makes output, errors and run record appear together.
     with OutputPlan({"output": o_path, "errors": e_path, "provenance": prov_path},
                     inputs=[*g_paths, p_path, column_map, a_path]) as plan:
-        people, cmap = read_genotypes(genotypes, column_map, t)
-        panels = None
-        a_reader = None
-        if a_path is not None:
-            a_reader = TableReader(a_path, what="antibodies")
-            panels = PanelScreen(DSAScreen(t, opts, pyard), people,
-                                 read_antibodies(a_reader, t))
+        stages = Stages(progress)
+        people, cmap, panels, a_reader = read_inputs(stages, genotypes, g_paths, column_map,
+                                                       a_path, t, opts, pyard)
         reader = TableReader(p_path, what="pairs")
-        engine = Engine(people, opts, t, pyard)
+        engine = prepare_engine(stages, people, opts, t, pyard)
         pa.default_memory_pool().release_unused()
+        stages.start("pairs", total=count_rows(p_path) if progress is not None else None,
+                     unit="pairs")
         rows_in = rows_err = 0
         codes: Counter[str] = Counter()
         out_w = plan.table_writer("output")
@@ -488,8 +498,8 @@ def run_batch(
             rows_in += table.num_rows
             rows_err += res.n_error
             codes.update(res.error_codes)
-            if progress is not None:
-                progress(rows_in)
+            stages.update(rows_in)
+        stages.finish(rows_in)
         assert schema is not None
         out_w.close(empty=schema)
         if err_w is not None:
@@ -519,7 +529,35 @@ def run_batch(
                                                  allow_nan=False) + "\n")
     return BatchSummary(rows_in, rows_in - rows_err, rows_err, dict(codes),
                         tuple(people.duplicate_ids), o_path, e_path, prov_path, seconds,
-                        tuple(notes))
+                        tuple(notes), dict(stages.seconds))
+
+
+def read_inputs(stages: Stages, genotypes: Any, g_paths: Sequence[Path], column_map: Any,
+                 a_path: Path | None, tables: ReferenceTables, options: Options,
+                 pyard: PyardBackend | None
+                 ) -> tuple[People, ColumnMap, PanelScreen | None, TableReader | None]:
+    """Stage ``inputs``: the people, the column map, the antibody panels and their reader."""
+    names = [p.name for p in (*g_paths, *([a_path] if a_path else []))]
+    stages.start("inputs", unit="people", detail=f"reading {', '.join(names) or 'genotypes'}")
+    people, cmap = read_genotypes(genotypes, column_map, tables)
+    panels = a_reader = None
+    if a_path is not None:
+        a_reader = TableReader(a_path, what="antibodies")
+        panels = PanelScreen(DSAScreen(tables, options, pyard), people,
+                             read_antibodies(a_reader, tables))
+    stages.finish(len(people))
+    return people, cmap, panels, a_reader
+
+
+def prepare_engine(stages: Stages, people: People, options: Options, tables: ReferenceTables,
+                   pyard: PyardBackend | None) -> Engine:
+    """Stage ``people``: an engine with every distinct typing of ``people`` resolved."""
+    engine = Engine(people, options, tables, pyard)
+    steps, detail = engine.preparation()
+    stages.start("people", total=steps, unit="typings", detail=f"preparing {detail}")
+    engine.prepare(stages.update)
+    stages.finish(steps)
+    return engine
 
 
 def read_antibodies(reader: TableReader, tables: ReferenceTables

@@ -16,6 +16,13 @@ antigens, their broads and parents, Bw4/Bw6, its allele-group name and its
 expressed candidate does, *possibly* when only some do. py-ard is never asked
 (only a MAC code needs its table).
 
+Missing data: a recipient without antibody rows has every DSA column unknown
+(``no_antibody_data``). A possible hit (the donor typed below allele level, or
+not typed at the antibody's locus) that could raise the tier leaves
+``dsa_tier`` unknown (``ambiguous_typing``, ``antibody_locus_untyped``);
+``dsa_tier_worst`` counts it, so that a possible DSA never ranks a donor above
+a clean one.
+
 >>> from kirmatch.hla import parse_hla_genotype
 >>> screen = DSAScreen()
 >>> donor = parse_hla_genotype("A*03:01:01G+A*02:01^B*07:02:01G+B*44:02")

@@ -14,6 +14,7 @@ True
 from __future__ import annotations
 
 __all__ = [
+    "ERROR_CODES",
     "AmbiguityError",
     "EnvironmentFault",
     "HLAParseError",
@@ -27,6 +28,18 @@ __all__ = [
     "UnknownAntigenError",
     "UsageError",
 ]
+
+
+#: The codes of an ``error`` cell (``code: message``) and what each means; every
+#: ``code`` of the exception tree is here (``tests/test_docs.py`` checks it).
+ERROR_CODES: dict[str, str] = {
+    "input_parse_error": "a value or a row could not be read; the message names it",
+    "unknown_allele": "a well-formed allele or antigen that the pinned release does not have",
+    "person_not_found": "a recipient_id or donor_id with no row in the genotypes table",
+    "duplicate_person": "a sample_id with conflicting records in the genotypes table",
+    "reference_data_error": "a reference table or the py-ard database could not be used",
+    "environment_error": "the system refused: disk full, no permission, read-only file system",
+}
 
 
 class KirmatchError(Exception):

@@ -22,7 +22,8 @@ from typing import Any, Literal
 from kirmatch.api import check_mapping, check_number, check_type, type_error
 from kirmatch.errors import UsageError
 
-__all__ = ["DSA_THRESHOLDS", "RULES_ID", "RULES_VERSION", "AmbiguityPolicy", "Options", "SingleAllele"]
+__all__ = ["DSA_THRESHOLDS", "OPTION_HELP", "RULES_ID", "RULES_VERSION", "AmbiguityPolicy",
+           "Options", "SingleAllele", "option_flag"]
 
 #: The rule-set id; any change of behaviour needs a new id (DOMAIN.md Part A).
 RULES_ID = "kirmatch-rules-v2"
@@ -37,6 +38,47 @@ _POLICIES = ("strict", "cwd", "majority")
 #: ``low``, ``moderate``, ``high`` and ``very high``.
 DSA_THRESHOLDS = ("dsa_low_mfi", "dsa_moderate_mfi", "dsa_high_mfi", "dsa_very_high_mfi")
 _SINGLE = ("homozygous", "unknown")
+
+
+#: One line on each option (the command-line help and the rules reference read
+#: these; ``tests/test_docs.py`` checks that every field has one).
+OPTION_HELP: dict[str, str] = {
+    "ambiguity_policy": "How ambiguous HLA typings are resolved (rule 2): strict keeps every "
+                        "candidate, cwd keeps common and well-documented alleles, majority "
+                        "takes the call most candidates share.",
+    "hla_a_bw4": "Count HLA-A*23/*24/*32 Bw4 in the ligand set (rule 3).",
+    "a25_bw4": "Also count HLA-A*25 Bw4 (only with hla_a_bw4).",
+    "include_a3a11": "Add A3/A11 to the ligand-ligand model and KIR3DL2 to receptor-ligand "
+                     "(rules 4, 6).",
+    "ipd_compatible": "Rule 4 from HLA-B and HLA-C only, like the IPD-KIR ligand calculator.",
+    "exclude_null_kir3dl1": "Count KIR3DL1 in CF-iKIR only with a class H or L allele "
+                            "(rule 8).",
+    "dsa_low_mfi": "MFI from which a DSA is tier low (rule 13).",
+    "dsa_moderate_mfi": "MFI from which a DSA is tier moderate.",
+    "dsa_high_mfi": "MFI from which a DSA is tier high (C1q+ is high at any MFI).",
+    "dsa_very_high_mfi": "MFI from which a DSA is tier very high.",
+    "dsa_count_self": "Count antibodies against antigens the recipient carries (default: left "
+                      "out, warned).",
+    "wkir_weights": "Weights of iKIR, aKIR and mKIR in wkir_score (rule 17).",
+    "ranking_policy": "Ranking policy: kir-first, haplo-ptcy, ebmt, or a policy TOML file.",
+    "single_allele": "Read a single typing at a locus as homozygous, or as unknown.",
+    "kirimp_min_posterior": "KIR*IMP: posterior needed for a presence or absence call.",
+    "t1k_min_quality": "T1K: an allele counts if its quality is above this.",
+    "hlaimp_min_posterior": "HLA*IMP: posterior needed for an imputed allele; a locus with a "
+                            "haplotype below it is left untyped.",
+}
+#: The command-line flag of each option, where it is not ``--`` + the name with
+#: dashes.
+OPTION_FLAGS = {"ambiguity_policy": "--ambiguity", "ranking_policy": "--policy"}
+
+
+def option_flag(name: str) -> str:
+    """The command-line flag of option ``name``.
+
+    >>> option_flag("include_a3a11"), option_flag("ambiguity_policy")
+    ('--include-a3a11', '--ambiguity')
+    """
+    return OPTION_FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
 @dataclass(frozen=True, slots=True)

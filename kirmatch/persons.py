@@ -33,7 +33,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,7 +49,8 @@ from kirmatch.batch import (
     genotype_paths,
     genotypes_record,
     input_record,
-    read_genotypes,
+    prepare_engine,
+    read_inputs,
     record_footer,
     record_header,
 )
@@ -57,6 +58,7 @@ from kirmatch.engine import Engine
 from kirmatch.options import Options
 from kirmatch.output import OutputPlan
 from kirmatch.people import People
+from kirmatch.progress import ProgressCallback, Stages
 from kirmatch.pyard_backend import PyardBackend
 from kirmatch.registry import PERSON_COLUMNS
 from kirmatch.tables import ReferenceTables, load_reference_tables
@@ -185,7 +187,7 @@ def run_persons(
     chunk_rows: int = 100_000,
     tables: ReferenceTables | None = None,
     pyard: PyardBackend | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: ProgressCallback | None = None,
     command: Sequence[str] | None = None,
     genotype_files: Sequence[str | os.PathLike[str]] = (),
 ) -> BatchSummary:
@@ -199,7 +201,10 @@ def run_persons(
     row). ``OUTPUT + ".provenance.json"`` is the run record: versions, table
     checksums, options, input checksums and how they were read, the command
     line, row counts and wall time. Output, errors and run record appear
-    together or not at all, never over an input.
+    together or not at all, never over an input. ``progress`` receives
+    :class:`~kirmatch.progress.Progress` events of the stages ``inputs``,
+    ``people`` (resolving each distinct typing once) and ``persons`` (rows
+    written).
 
     Raises
     ------
@@ -224,14 +229,18 @@ def run_persons(
     prov_path = o_path.with_name(o_path.name + ".provenance.json")
     with OutputPlan({"output": o_path, "errors": e_path, "provenance": prov_path},
                     inputs=[*g_paths, column_map]) as plan:
-        people, _ = read_genotypes(genotypes, column_map, t)
-        engine = Engine(people, opts, t, pyard)
+        stages = Stages(progress)
+        people, _, _, _ = read_inputs(stages, genotypes, g_paths, column_map, None, t, opts,
+                                      pyard)
+        engine = prepare_engine(stages, people, opts, t, pyard)
+        entries = _entries(people)
+        stages.start("persons", total=len(entries), unit="people")
         out_w = plan.table_writer("output", neutralise=INPUT_DERIVED)
         err_w = plan.table_writer("errors", neutralise=INPUT_DERIVED) \
             if e_path is not None else None
         rows_out = rows_err = 0
         codes: Counter[str] = Counter()
-        for table, rows, chunk_codes in _chunks(engine, _entries(people), chunk_rows):
+        for table, rows, chunk_codes in _chunks(engine, entries, chunk_rows):
             out_w.write(table)
             bad = np.flatnonzero(np.asarray(table.column("status").cast(pa.string())
                                             .to_pylist(), object) == "error")
@@ -241,8 +250,8 @@ def run_persons(
             rows_out += table.num_rows
             rows_err += len(bad)
             codes.update(chunk_codes)
-            if progress is not None:
-                progress(rows_out)
+            stages.update(rows_out)
+        stages.finish(rows_out)
         schema = pa.schema([pa.field(c, pa.string()) for c in PERSON_COLUMNS])
         out_w.close(empty=schema)
         if err_w is not None:
@@ -267,5 +276,5 @@ def run_persons(
         plan.write_text("provenance", json.dumps(record, indent=2, ensure_ascii=False,
                                                  allow_nan=False) + "\n")
     return BatchSummary(rows_out, rows_out - rows_err, rows_err, dict(codes),
-                          tuple(people.duplicate_ids), o_path, e_path, prov_path, seconds,
-                          tuple(people.notes))
+                        tuple(people.duplicate_ids), o_path, e_path, prov_path, seconds,
+                        tuple(people.notes), dict(stages.seconds))

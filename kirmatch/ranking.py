@@ -48,6 +48,7 @@ from typing import Any, NamedTuple
 
 from kirmatch.api import check_mapping, check_path, check_sequence, check_type
 from kirmatch.errors import InputSchemaError, UsageError
+from kirmatch.progress import ProgressCallback, Stages
 from kirmatch.tabular import is_blank
 
 __all__ = [
@@ -411,6 +412,14 @@ RELATIONSHIP_SYNONYMS = {
 }
 
 
+#: Words accepted (case-insensitively) in the sex, CMV and ABO columns of a
+#: pairs file, and the value each is read as.
+SEX_WORDS = {"m": "M", "male": "M", "f": "F", "female": "F"}
+CMV_WORDS = {"pos": "pos", "positive": "pos", "+": "pos", "neg": "neg", "negative": "neg",
+             "-": "neg"}
+ABO_WORDS = {"o": "O", "a": "A", "b": "B", "ab": "AB"}
+
+
 def parse_clinical(row: Mapping[str, object]) -> Clinical:
     """Validate the optional clinical columns of a pairs row (errors name the column).
 
@@ -443,10 +452,7 @@ def parse_clinical(row: Mapping[str, object]) -> Clinical:
                                    raw=str(v), column=col)
         return allowed[key]
 
-    sex = {"m": "M", "male": "M", "f": "F", "female": "F"}
-    cmv = {"pos": "pos", "positive": "pos", "+": "pos", "neg": "neg", "negative": "neg",
-           "-": "neg"}
-    abo = {"o": "O", "a": "A", "b": "B", "ab": "AB"}
+    sex, cmv, abo = SEX_WORDS, CMV_WORDS, ABO_WORDS
     rel = {**{r: r for r in RELATIONSHIPS}, **RELATIONSHIP_SYNONYMS}
     age = row.get("donor_age")
     age_v: float | None = None
@@ -921,7 +927,8 @@ class _RowValues(Mapping[str, Any]):
 
 def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables: Any,
                 antibodies: Mapping[str, Any] | None = None, pyard: Any = None,
-                details: bool = True) -> list[RankedRow]:
+                details: bool = True, progress: ProgressCallback | None = None
+                ) -> list[RankedRow]:
     """Assess (with the batch engine) and rank every candidate of a pairs table.
 
     ``people`` is a :class:`kirmatch.people.People`; ``pairs`` a
@@ -931,20 +938,27 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     and the others are still ranked). One result per pairs row, in file order.
     ``details=False`` leaves out what only the HTML report shows (each pair's
     typings and full DSA result), which makes large cohorts faster.
+    ``progress`` receives :class:`~kirmatch.progress.Progress` events of the
+    stages ``people`` (resolving each distinct typing once), ``pairs`` (every
+    model for every pair), ``rows`` (clinical columns and results, per pairs
+    row) and ``ranking`` (per recipient).
     """
-    from kirmatch.batch import assess_chunk, lookup_ids
+    from kirmatch.batch import assess_chunk, lookup_ids, prepare_engine
     from kirmatch.dsa import NO_ANTIBODY_DATA, PanelScreen, shared_screen
-    from kirmatch.engine import Engine
     from kirmatch.errors import KirmatchError
     from kirmatch.pair import PairAssessment, error_row, run_record
     from kirmatch.registry import COLUMNS
 
-    engine = Engine(people, options, tables, pyard)
+    stages = Stages(progress)
+    engine = prepare_engine(stages, people, options, tables, pyard)
     panels = None if antibodies is None else PanelScreen(
         shared_screen(tables, options, pyard), people, antibodies)
     r_idx, r_ids = lookup_ids(people, pairs.table.column("recipient_id"))
     d_idx, d_ids = lookup_ids(people, pairs.table.column("donor_id"))
+    stages.start("pairs", total=pairs.num_rows, unit="pairs")
     res = assess_chunk(engine, pairs, panels=panels)
+    stages.finish(pairs.num_rows)
+    stages.start("rows", total=pairs.num_rows, unit="pairs")
     opts_record = run_record(options, tables)
     records = pairs.records()
     cells = _Cells(res.columns, ("status", "error", "warnings", *COLUMNS))
@@ -956,6 +970,7 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     by_warnings: dict[int, tuple[frozenset[str], dict[str, str]]] = {}
     assessed: list[tuple[Any, Clinical | None]] = []
     for j in range(pairs.num_rows):
+        stages.update(j)
         rid, did, line = r_ids[j], d_ids[j], pairs.first_row + j
         try:
             if cells.text("status", j) == "error":
@@ -993,8 +1008,11 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     by_recipient: dict[str, list[int]] = {}
     for i, (a, _) in enumerate(assessed):
         by_recipient.setdefault(a.recipient_id, []).append(i)
+    stages.finish(pairs.num_rows)
+    stages.start("ranking", total=len(by_recipient), unit="recipients")
     ranks: dict[int, tuple[int | None, str]] = {}
-    for idxs in by_recipient.values():
+    for done, idxs in enumerate(by_recipient.values()):
+        stages.update(done)
         cands = []
         index_of: dict[str, int] = {}
         for i in idxs:
@@ -1018,6 +1036,7 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
         rank, reason = ranks[i]
         out.append(RankedRow(i, canonical_clinical(records[i], clinical), a, rank, reason,
                              clinical, pairs.first_row + i))
+    stages.finish(len(by_recipient))
     return out
 
 

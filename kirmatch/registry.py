@@ -40,7 +40,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import kirmatch.dsa as _dsa_module
 from kirmatch.dsa import COLUMNS as _DSA_COLUMNS
+from kirmatch.dsa import antibody_tier
 from kirmatch.expand import b_leader_genotype
 from kirmatch.hlamatch import (
     MATCH_LOCI,
@@ -63,6 +65,7 @@ from kirmatch.ligands import (
     c_group,
     format_set,
     has_b_c1,
+    ligand_set,
 )
 from kirmatch.options import Options
 from kirmatch.propagation import Cand, Unknown, evaluate, image
@@ -82,6 +85,7 @@ from kirmatch.scores import (
     kir2ds1_status,
     kir3dl1_hlab,
     kir_ab_genotype,
+    krieger_counts,
     krieger_scores,
     ligand_mismatch,
     missing_ligands,
@@ -323,6 +327,10 @@ class Model:
     #: inputs: ``(k, cands) -> (value, reason)`` (the same result as
     #: :func:`~kirmatch.propagation.evaluate`, without forming every combination).
     evaluator: Callable[[int, tuple[Cand[Any], ...]], tuple[Any, str | None]] | None = None
+    #: The functions (or module) whose docstrings document the model: formula,
+    #: missing data and worked examples (the generated rules reference,
+    #: :mod:`kirmatch.docs`, reads them).
+    doc: tuple[Any, ...] = ()
 
 
 _RUGGERI = "Ruggeri L et al., Science 2002;295:2097-2100, doi:10.1126/science.1068440"
@@ -357,13 +365,16 @@ def _summary(role: str) -> tuple[Model, ...]:
         Model(f"{role}_c_group", "3", role, (f"{role}_c_group",), ((role, "c_group"),),
               lambda g, _o: (g,), citation=_RULES,
               meaning={f"{role}_c_group": f"the {role}'s HLA-C KIR-ligand groups (C1/C2; - = "
-                                          "null or unclassified)"}),
+                                          "null or unclassified)"},
+              doc=(c_group,)),
         Model(f"{role}_b_class", "3", role, (f"{role}_b_class",), ((role, "b_class"),),
               lambda b, _o: (b,), citation=_RULES,
-              meaning={f"{role}_b_class": f"the {role}'s HLA-B class: Bw4-80I, Bw4-80T or Bw6"}),
+              meaning={f"{role}_b_class": f"the {role}'s HLA-B class: Bw4-80I, Bw4-80T or Bw6"},
+              doc=(b_class,)),
         Model(f"{role}_ligands", "3", role, (f"{role}_ligands",), ((role, "ligand_facts"),),
               lambda f, _o: (f.ligands,), ("hla_a_bw4", "a25_bw4"), citation=_RULES,
-              meaning={f"{role}_ligands": f"the {role}'s KIR ligands (A3/A11, Bw4, C1, C2)"}),
+              meaning={f"{role}_ligands": f"the {role}'s KIR ligands (A3/A11, Bw4, C1, C2)"},
+              doc=(ligand_set,)),
     )
 
 
@@ -389,6 +400,22 @@ def _content(g: Any, _o: Options) -> tuple[Any, ...] | Any:
             bc if not isinstance(bc, tuple) else bc[1])
 
 
+def _locus_counts(c: Any) -> Any:
+    """HLA mismatches at one locus, in each direction, rule 16.
+
+    Formula: the recipient's alleles whose antigen-recognition site (same P
+    group, else same 2-field protein) the donor does not carry (GvH, 0-2), and
+    the donor's alleles the recipient does not carry (HvG, 0-2); null alleles
+    are absent. Typings below allele level are expanded and a count is given
+    only when every reading gives the same one.
+
+    Missing data: a locus untyped in either person is unknown (``hla_untyped``);
+    an optional locus (DRB3/4/5, DQA1, DPA1) not typed in both persons does not
+    apply: empty, without a warning (§A.19 "when both are typed").
+    """
+    return Unknown(NOT_APPLICABLE) if c == NOT_COMPARED else (c.gvh, c.hvg)
+
+
 MODELS: tuple[Model, ...] = (
     *_summary("recipient"),
     *_summary("donor"),
@@ -400,59 +427,69 @@ MODELS: tuple[Model, ...] = (
           {"gvh_ligand_mismatch": "the donor carries a KIR ligand the recipient lacks",
            "gvh_mismatched_ligands": "those ligands (GvH direction)",
            "hvg_ligand_mismatch": "the recipient carries a ligand the donor lacks",
-           "hvg_mismatched_ligands": "those ligands (HvG direction)"}),
+           "hvg_mismatched_ligands": "those ligands (HvG direction)"},
+          doc=(ligand_mismatch,)),
     Model("missing_ligand", "5", "pair", ("missing_ligand_count", "missing_ligands"),
           (("donor", "ikir"), ("recipient", "ligand_facts")), _missing,
           ("hla_a_bw4", "a25_bw4"), _HSU,
           {"missing_ligand_count": "donor iKIR groups whose ligand the recipient lacks (0-3)",
-           "missing_ligands": "the recipient's missing ligands"}),
+           "missing_ligands": "the recipient's missing ligands"},
+          doc=(missing_ligands,)),
     Model("receptor_ligand", "6", "pair", ("receptor_ligand_mismatches",),
           (("donor", "rl_genes"), ("recipient", "ligand_facts")),
           lambda g, r, o: (receptor_ligand_mismatches(g, r.ligands,
                                                     include_a3a11=o.include_a3a11),),
           ("include_a3a11", "hla_a_bw4", "a25_bw4"), _LEUNG,
           {"receptor_ligand_mismatches": "donor inhibitory KIR whose ligand the recipient "
-                                         "lacks"}),
+                                         "lacks"},
+          doc=(receptor_ligand_mismatches,)),
     Model("gene_gene", "7", "pair", ("gene_gene_mismatches",),
           (("donor", "ikir"), ("recipient", "ikir_typed")),
           lambda d, r, _o: (gene_gene_mismatches(d, r),), (), _SYMONS,
-          {"gene_gene_mismatches": "donor inhibitory KIR genes the recipient lacks"}),
+          {"gene_gene_mismatches": "donor inhibitory KIR genes the recipient lacks"},
+          doc=(gene_gene_mismatches,)),
     Model("cf_ikir", "8", "pair", ("cf_ikir",),
           (("donor", "cf_genes"), ("recipient", "ligand_facts")),
           lambda g, r, _o: (cf_ikir(g, r.ligands, r.b_c1),),
           ("exclude_null_kir3dl1", "hla_a_bw4", "a25_bw4"), _ZOU,
           {"cf_ikir": "count of functional donor inhibitory KIR with the recipient's ligands "
                       "(0-4)"},
-          {"cf_ikir": "KIR3DL1"}),
+          {"cf_ikir": "KIR3DL1"},
+          doc=(cf_ikir, ikir_weights)),
     Model("cf_ikir_donor_ligands", "8", "donor", ("cf_ikir_donor_ligands",),
           (("donor", "cf_genes"), ("donor", "ligand_facts")),
           lambda g, d, _o: (cf_ikir(g, d.ligands, d.b_c1),),
           ("exclude_null_kir3dl1", "hla_a_bw4", "a25_bw4"), _ZOU,
           {"cf_ikir_donor_ligands": "the same count with the donor's own ligands "
                                     "(education)"},
-          {"cf_ikir_donor_ligands": "KIR3DL1"}),
+          {"cf_ikir_donor_ligands": "KIR3DL1"},
+          doc=(cf_ikir,)),
     Model("ikir_score_weighted", "8", "pair", ("ikir_score_weighted",),
           (("donor", "cf_genes"), ("recipient", "ligand_facts")),
           lambda g, r, _o: (ikir_score_weighted(g, r.ligands, r.b_c1),),
           ("exclude_null_kir3dl1", "hla_a_bw4", "a25_bw4"), _BOELEN,
           {"ikir_score_weighted": "weighted functional iKIR score (0-3.75)"},
-          {"ikir_score_weighted": "KIR3DL1"}),
+          {"ikir_score_weighted": "KIR3DL1"},
+          doc=(ikir_score_weighted, ikir_weights)),
     Model("kir_content", "9", "donor",
           ("donor_kir_genotype", "cen_motif", "tel_motif", "b_content_score",
            "b_content_group"),
           (("donor", "content"),), _content, (), _COOLEY,
           {"donor_kir_genotype": "A/A or B/x", "cen_motif": "centromeric motif",
            "tel_motif": "telomeric motif", "b_content_score": "number of B motifs (0-4)",
-           "b_content_group": "Best, Better or Neutral"}),
+           "b_content_group": "Best, Better or Neutral"},
+          doc=(kir_ab_genotype, cen_motif, tel_motif, b_content)),
     Model("kir2ds1", "10", "donor", ("kir2ds1_status",),
           (("donor", "kir2ds1"), ("donor", "c_group")),
           lambda s, c, _o: (kir2ds1_status(s, c),), (), _VENSTROM,
-          {"kir2ds1_status": "donor KIR2DS1 with the donor's HLA-C group"}),
+          {"kir2ds1_status": "donor KIR2DS1 with the donor's HLA-C group"},
+          doc=(kir2ds1_status,)),
     Model("kir3dl1_hlab", "11", "pair", ("kir3dl1_hlab",),
           (("donor", "kir3dl1_class"), ("recipient", "b_class")),
           lambda c, b, _o: (kir3dl1_hlab(c, b),), (), _BOUDREAU,
           {"kir3dl1_hlab": "donor KIR3DL1 subtype against the recipient's HLA-B"},
-          {"kir3dl1_hlab": "KIR3DL1"}),
+          {"kir3dl1_hlab": "KIR3DL1"},
+          doc=(kir3dl1_hlab,)),
     Model("kir2dl1_245", "12", "donor", ("kir2dl1_245",), (("donor", "kir2dl1_245"),),
           lambda x, _o: (x,), (), _BARI,
           {"kir2dl1_245": "donor KIR2DL1 residue 245: R245 (strong) or C245 (weak)"},
@@ -463,36 +500,44 @@ MODELS: tuple[Model, ...] = (
           lambda *a: hla_mismatch_totals(*a[:-1]), (), _FUCHS,
           {"hla_mm_gvh": "recipient alleles the donor lacks, A/B/C/DRB1/DQB1 (0-10)",
            "hla_mm_hvg": "donor alleles the recipient lacks, A/B/C/DRB1/DQB1 (0-10)"},
-          evaluator=lambda k, cands: _sum_over_loci(cands, "gvh" if k == 0 else "hvg")),
+          evaluator=lambda k, cands: _sum_over_loci(cands, "gvh" if k == 0 else "hvg"),
+          doc=(hla_mismatch_totals,)),
     *(Model(f"hla_mm_{loc}", "16", "pair", (f"hla_mm_gvh_{loc}", f"hla_mm_hvg_{loc}"),
             (("pair", f"cmp_{loc}"),), lambda c, _o: _locus_counts(c), (), _FUCHS,
             {f"hla_mm_gvh_{loc}": f"HLA-{loc} recipient alleles the donor lacks (0-2)",
-             f"hla_mm_hvg_{loc}": f"HLA-{loc} donor alleles the recipient lacks (0-2)"})
+             f"hla_mm_hvg_{loc}": f"HLA-{loc} donor alleles the recipient lacks (0-2)"},
+            doc=(_locus_counts,))
       for loc in MATCH_LOCI),
     Model("hla_relation", "16", "pair", ("hla_relation",),
           tuple(("pair", f"cmp_{loc}") for loc in TOTAL_LOCI),
           lambda *a: (hla_relation(*a[:-1]),), (), _FUCHS,
           {"hla_relation": "identical, haploidentical or not haploidentical (A/B/C/DRB1/DQB1)"},
           value_warnings={"hla_relation": {"not haploidentical": "not_haploidentical(donor)"}},
-          project=lambda c: LocusComparison(int(c.gvh > 0 or c.hvg > 0), 0, c.shared)),
+          project=lambda c: LocusComparison(int(c.gvh > 0 or c.hvg > 0), 0, c.shared),
+          doc=(hla_relation,)),
     Model("recipient_b_leader", "16", "recipient", ("recipient_b_leader",),
           (("recipient", "b_leader"),), lambda x, _o: (x,), ("single_allele",), _PETERSDORF,
-          {"recipient_b_leader": "recipient HLA-B leader, residue -21: M/M, M/T or T/T"}),
+          {"recipient_b_leader": "recipient HLA-B leader, residue -21: M/M, M/T or T/T"},
+          doc=(b_leader_genotype,)),
     Model("donor_b_leader", "16", "donor", ("donor_b_leader",),
           (("donor", "b_leader"),), lambda x, _o: (x,), ("single_allele",), _PETERSDORF,
-          {"donor_b_leader": "donor HLA-B leader, residue -21: M/M, M/T or T/T"}),
+          {"donor_b_leader": "donor HLA-B leader, residue -21: M/M, M/T or T/T"},
+          doc=(b_leader_genotype,)),
     Model("b_leader_match", "16", "pair", ("b_leader_match",),
           (("recipient", "b_leader"), ("donor", "b_leader")),
           lambda r, d, _o: (b_leader_match(r, d),), ("single_allele",), _PETERSDORF,
-          {"b_leader_match": "the two HLA-B leader genotypes are equal"}),
+          {"b_leader_match": "the two HLA-B leader genotypes are equal"},
+          doc=(b_leader_match,)),
     Model("drb1_mm_dqb1_match", "16", "pair", ("drb1_mm_dqb1_match",),
           (("pair", "cmp_DRB1"), ("pair", "cmp_DQB1")),
           lambda a, b, _o: (drb1_mm_dqb1_match(a, b),), (), _FUCHS,
-          {"drb1_mm_dqb1_match": "DRB1 mismatched and DQB1 matched"}),
+          {"drb1_mm_dqb1_match": "DRB1 mismatched and DQB1 matched"},
+          doc=(drb1_mm_dqb1_match,)),
     Model("dpb1_tce", "16", "pair", ("dpb1_tce",),
           (("pair", "cmp_DPB1"), ("recipient", "dpb1_tce"), ("donor", "dpb1_tce")),
           lambda c, r, d, _o: _tuple(dpb1_tce(c, r, d)), (), _CRIVELLO,
-          {"dpb1_tce": "DPB1 TCE: match, permissive, non-permissive GvH or HvG"}),
+          {"dpb1_tce": "DPB1 TCE: match, permissive, non-permissive GvH or HvG"},
+          doc=(dpb1_tce,)),
     # Rule 17: the output contract (§A.16) does not place these columns; they
     # follow the other model columns, before the DSA columns.
     Model("krieger", "17", "pair", ("kir_l_score", "imkir_score", "wkir_score"),
@@ -502,7 +547,8 @@ MODELS: tuple[Model, ...] = (
                           "ligand in the recipient, activating KIR with it)",
            "imkir_score": "imKIR: iKIR + mKIR (donor inhibitory KIR counted)",
            "wkir_score": "wKIR: 0.80 iKIR + 0.14 aKIR + 0.99 mKIR (weights: wkir_weights)"},
-          {"kir_l_score": "KIR2DS4", "wkir_score": "KIR2DS4"}),
+          {"kir_l_score": "KIR2DS4", "wkir_score": "KIR2DS4"},
+          doc=(krieger_counts, krieger_scores)),
 )
 
 
@@ -521,12 +567,6 @@ def _sum_over_loci(cands: tuple[Cand[Any], ...], attr: str) -> tuple[Any, str | 
         if len({getattr(v, attr) for v in c.values}) > 1:
             return None, c.reason
     return None, None  # pragma: no cover - a varying sum has a varying locus
-
-
-def _locus_counts(c: Any) -> Any:
-    """(GvH, HvG) of one locus; an optional locus not typed in both persons is
-    not applicable: empty, without a warning (§A.19 "when both are typed")."""
-    return Unknown(NOT_APPLICABLE) if c == NOT_COMPARED else (c.gvh, c.hvg)
 
 
 def _tuple(value: Any) -> Any:
@@ -548,7 +588,8 @@ DSA_MODEL = Model("dsa", "13", "pair", DSA_COLUMNS, (), lambda: (), (
      "dsa_tier_worst": "DSA tier counting possible DSA too (ranking uses it)",
      "dsa_total_mfi": "sum of MFI over definite DSA (cumulative)",
      "dsa_hits": "definite DSA: specificity, MFI, C1q+",
-     "dsa_possible": "possible DSA and the typing that leaves each open"})
+     "dsa_possible": "possible DSA and the typing that leaves each open"},
+      doc=(_dsa_module, antibody_tier))
 
 
 def _before_dsa(m: Model) -> bool:
@@ -580,10 +621,10 @@ _PERSONS = "kirmatch rules v2, DOMAIN.md §A.21 (rule 18)"
 
 
 def _person(column: str, fact: str, rule: str, citation: str, meaning: str,
-            options: tuple[str, ...] = ()) -> Model:
+            options: tuple[str, ...] = (), doc: tuple[Any, ...] = ()) -> Model:
     """A person column that is one person fact as it is."""
     return Model(f"person_{column}", rule, "person", (column,), (("person", fact),),
-                 lambda v, _o: (v,), options, citation, {column: meaning})
+                 lambda v, _o: (v,), options, citation, {column: meaning}, doc=doc)
 
 
 def _functional(g: Any, f: Any, _o: Options) -> tuple[Any, ...]:
@@ -599,13 +640,16 @@ def _functional(g: Any, f: Any, _o: Options) -> tuple[Any, ...]:
 #: every input is ``("person", fact)``.
 PERSON_MODELS: tuple[Model, ...] = (
     _person("c_group", "c_group", "3", _RULES,
-            "HLA-C KIR-ligand groups (C1/C2; - = null or unclassified)"),
-    _person("b_class", "b_class", "3", _RULES, "HLA-B class: Bw4-80I, Bw4-80T or Bw6"),
+            "HLA-C KIR-ligand groups (C1/C2; - = null or unclassified)", doc=(c_group,)),
+    _person("b_class", "b_class", "3", _RULES, "HLA-B class: Bw4-80I, Bw4-80T or Bw6",
+            doc=(b_class,)),
     Model("person_ligands", "3", "person", ("ligands",), (("person", "ligand_facts"),),
           lambda f, _o: (f.ligands,), ("hla_a_bw4", "a25_bw4"), _RULES,
-          {"ligands": "KIR ligands (A3/A11, Bw4, C1, C2)"}),
+          {"ligands": "KIR ligands (A3/A11, Bw4, C1, C2)"},
+          doc=(ligand_set,)),
     _person("b_c1", "b_c1", "1", _RULES,
-            "an expressed HLA-B allele has the C1 epitope (Val76, Asn80; B*46, B*73)"),
+            "an expressed HLA-B allele has the C1 epitope (Val76, Asn80; B*46, B*73)",
+            doc=(has_b_c1,)),
     Model("person_a3a11", "3", "person", ("a3a11",), (("person", "a_groups"),),
           lambda a, _o: (a[0],), (), _RULES,
           {"a3a11": "an expressed HLA-A*03 or *11 allele (the KIR3DL2 ligand)"}),
@@ -617,13 +661,15 @@ PERSON_MODELS: tuple[Model, ...] = (
           (("person", "content"),), _content, (), _COOLEY,
           {"kir_genotype": "A/A or B/x", "cen_motif": "centromeric motif",
            "tel_motif": "telomeric motif", "b_content_score": "number of B motifs (0-4)",
-           "b_content_group": "Best, Better or Neutral"}),
+           "b_content_group": "Best, Better or Neutral"},
+          doc=(kir_ab_genotype, cen_motif, tel_motif, b_content)),
     _person("kir3dl1_classes", "kir3dl1_classes", "11", _BOUDREAU,
             "classes (H, L, N) of the KIR3DL1 and KIR3DS1 alleles carried (KIR3DS1 is N)"),
     _person("kir2dl1_245", "kir2dl1_245", "12", _BARI,
             "KIR2DL1 residue 245: R245 (strong), C245 (weak) or absent"),
     _person("b_leader", "b_leader", "16", _PETERSDORF,
-            "HLA-B leader genotype, residue -21: M/M, M/T or T/T", ("single_allele",)),
+            "HLA-B leader genotype, residue -21: M/M, M/T or T/T", ("single_allele",),
+            doc=(b_leader_genotype,)),
     Model("person_functional_ikir", "8", "person",
           ("func_kir2dl1", "func_kir2dl2", "func_kir2dl3", "func_kir3dl1", "func_ikir_count",
            "func_ikir_score"),
@@ -636,7 +682,8 @@ PERSON_MODELS: tuple[Model, ...] = (
            "func_ikir_count": "functional iKIR with the person's own ligands (0-4; "
                               "cf_ikir_donor_ligands of the person paired with itself)",
            "func_ikir_score": "sum of the four weights (0-3.75; the weighted score of the "
-                              "person paired with itself)"}),
+                              "person paired with itself)"},
+          doc=(ikir_weights,)),
     Model("person_ikir_count", "18", "person", ("ikir_count",), (("person", "ikir"),),
           lambda g, _o: (len(g),), (), _PERSONS,
           {"ikir_count": "inhibitory KIR genes carried among KIR2DL1, 2DL2, 2DL3, 3DL1 (0-4)"}),

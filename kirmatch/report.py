@@ -22,7 +22,7 @@ from kirmatch.hlamatch import MATCH_LOCI, OPTIONAL_LOCI
 from kirmatch.options import RULES_VERSION
 from kirmatch.scores import RECEPTOR_LIGAND
 
-__all__ = ["render_report", "warning_in_words"]
+__all__ = ["REASON_WORDS", "WARNING_WORDS", "render_report", "warning_in_words"]
 
 DISCLAIMER = ("kirmatch is research and decision-support software, not a medical device. "
               "It does not choose a donor and does not replace the judgement of the transplant "
@@ -55,8 +55,9 @@ section.recipient{page-break-before:auto}
 }
 """
 
-#: Warning codes (DOMAIN.md §A.17) in words; ``{0}`` is the detail.
-_WORDS = {
+#: Warning codes (DOMAIN.md §A.17) in words; ``{0}`` is the detail (also the
+#: warnings table of the generated rules reference).
+WARNING_WORDS = {
     "hla_untyped": "{0}: this HLA locus is not typed",
     "single_allele": "{0}: one typing only; read as homozygous",
     "no_sequence_coverage": "{0}: no sequence covers the KIR-ligand residues",
@@ -80,7 +81,8 @@ _WORDS = {
     "not_haploidentical": "the {0} shares no HLA allele with the recipient at some locus: "
                           "check the typing or the relationship",
 }
-_REASONS = {
+#: The reasons of an unknown value (``unknown(<column>: <reason>)``) in words.
+REASON_WORDS = {
     "hla_untyped": "a locus is not typed", "ambiguous_typing": "the typing is ambiguous",
     "single_allele": "only one allele typed", "mac_unavailable": "MAC code not expanded",
     "kir_gene_unknown": "a KIR gene's presence is unknown",
@@ -106,8 +108,8 @@ def warning_in_words(item: str) -> str:
     code, detail = m.group("code"), m.group("detail")
     if code == "unknown":
         col, _, reason = detail.partition(": ")
-        return f"{col} is unknown: {_REASONS.get(reason, reason)}"
-    template = _WORDS.get(code)
+        return f"{col} is unknown: {REASON_WORDS.get(reason, reason)}"
+    template = WARNING_WORDS.get(code)
     return template.format(detail) if template else item
 
 
@@ -255,7 +257,7 @@ def _models_table(group: Sequence[Any]) -> str:
             if val in ("", None) and col in a.unknown:
                 reason = a.unknown[col]
                 cells.append(f'<td class="unknown">unknown: '
-                             f"{escape(_REASONS.get(reason, reason))}</td>")
+                             f"{escape(REASON_WORDS.get(reason, reason))}</td>")
             elif isinstance(val, bool):
                 cells.append(f"<td>{'yes' if val else 'no'}</td>")
             else:

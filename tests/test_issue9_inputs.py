@@ -893,12 +893,13 @@ def test_item8_failed_batch_leaves_previous_run(tmp_path: Path) -> None:
     lines[3000] = "NOPE,P00001,2999,bell\x07\n"  # data row 3,000: an error row (unknown id)
     pairs.write_text("".join(lines))
     before = snapshot(tmp_path)
-    seen: list[int] = []
+    seen: list[Any] = []
     with pytest.raises(InputSchemaError, match=r"^err\.xlsx: data row \d+ \(pairs file row "
                                                r"3000\), column 'note': the cell holds the "
                                                r"control character U\+0007"):
         run_batch(geno, pairs, out, errors=err, chunk_rows=500, progress=seen.append)
-    assert seen[-1] == 2_500  # chunks 1-5 were written before chunk 6 failed
+    # chunks 1-5 were written before chunk 6 failed
+    assert (seen[-1].stage, seen[-1].done, seen[-1].finished) == ("pairs", 2_500, False)
     assert snapshot(tmp_path) == before
     res = cli("batch", "--genotypes", geno, "--pairs", pairs, "--output", out, "--errors",
               err, "--chunk-size", "500")
