@@ -396,7 +396,9 @@ def hla_relation(*loci: Any) -> str:
     ``not haploidentical`` (warned ``not_haploidentical``: a data error or a
     recombination the team must see).
 
-    Missing data: a locus untyped in either person makes it unknown.
+    Missing data: a locus untyped in either person could hold anything, so the
+    value is unknown unless another typed locus already shares nothing (then
+    ``not haploidentical`` whatever the untyped locus holds, §A.0).
 
     >>> from kirmatch.hlamatch import LocusComparison as L
     >>> hla_relation(*[L(0, 0, True)] * 5), hla_relation(L(1, 1, True), *[L(0, 0, True)] * 4)
