@@ -1,4 +1,4 @@
-"""The batch engine on Dask (kirmatch.distributed, the README's Dask recipe).
+"""The batch engine on Dask (kirmatch.distributed, the user guide's Dask recipe).
 
 * on a ``dask.distributed.LocalCluster`` (2 worker processes) the results equal
   the single-process :func:`kirmatch.batch.assess_pairs` row for row: index,
@@ -194,14 +194,15 @@ def test_local_cluster_equals_single_process(dask_client: Any, cohort: Any,
 
 
 def _readme_recipe() -> str:
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("**On a cluster (Dask).**"):]
+    text = (Path(__file__).resolve().parents[1] / "docs" / "guide.md").read_text(
+        encoding="utf-8")
+    section = text[text.index("`kirmatch.distributed.assess_partitions`"):]
     return section[section.index("```python\n") + 10:section.index("```\n", 1)]
 
 
 def test_readme_recipe(dask_client: Any, cohort: Any, tmp_path: Path,
                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The README's Dask section, run as written on the test cluster (only the
+    """The user guide's Dask recipe (linked from the README), run as written on the test cluster (only the
     scheduler address differs): its output equals one process."""
     from kirmatch.io import read_table
 
@@ -216,7 +217,7 @@ def test_readme_recipe(dask_client: Any, cohort: Any, tmp_path: Path,
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, Any] = {}
     try:
-        exec(compile(code, "README.md", "exec"), namespace)
+        exec(compile(code, "docs/guide.md", "exec"), namespace)
     finally:
         if "client" in namespace:
             namespace["client"].close()
