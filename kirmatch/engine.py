@@ -11,7 +11,7 @@ How it stays exact and fast
   per distinct combination of their inputs' codes.
 * **Models are evaluated once per distinct combination of their inputs.** Each
   output column has a dense lookup table indexed by the codes of its model's
-  input facts, filled lazily by :func:`kirmatch.registry.evaluate_column` (the
+  input facts, filled lazily by :func:`kirmatch.registry.evaluate_model` (the
   same function :func:`kirmatch.pair.assess_pair` uses, so the two cannot
   drift), and a pair's cell is one array gather. An unresolved input is simply
   a different fact code: there is no separate slow path.
@@ -52,7 +52,7 @@ from kirmatch.registry import (
     TYPING_LOCI,
     Model,
     cell,
-    evaluate_column,
+    evaluate_model,
     unknown_warnings,
 )
 from kirmatch.tables import ReferenceTables
@@ -212,9 +212,7 @@ class Engine:
         typings, 9 KIR)"``)."""
         hla = sum(self._used(loc) for loc in dict.fromkeys((*CLASS_I_LOCI, *MATCH_LOCI)))
         kir = len(self.people.kir_vocab) - 1
-        steps = (sum(self._used(loc) for loc in CLASS_I_LOCI)
-                 + sum(self._used(loc) for loc in MATCH_LOCI) + kir)
-        return steps, (f"{self.n:,} people ({hla:,} distinct HLA typings, {kir:,} KIR)")
+        return hla + kir, (f"{self.n:,} people ({hla:,} distinct HLA typings, {kir:,} KIR)")
 
     def prepare(self, tick: Callable[[int], None] | None = None) -> None:
         """Resolve every distinct typing once and compute the people's fact codes;
@@ -277,7 +275,7 @@ class Engine:
                 if not used[v]:
                     values.append(None)
                     continue
-                if v:
+                if v and loc not in CLASS_I_LOCI:   # class I was counted by its ligands
                     step()
                 try:
                     r = locus_readings(lt, loc, self.tables, self.options, self.pyard, WHO)
@@ -346,7 +344,7 @@ class Engine:
             kw = np.zeros(len(kfeat), np.int32)
             for v, kf in enumerate(kfeat):
                 kw[v] = self.wsets.code(frozenset(kir_role_warnings(kf.warnings, role, v != 0)))
-            parts = list(locus_w.values()) + [kw[kcodes]]
+            parts = [*locus_w.values(), kw[kcodes]]
             inv, rows = _factorize(*parts)
             table = np.zeros(len(rows), np.int32)
             for u, combo in enumerate(rows):
@@ -426,8 +424,8 @@ class Engine:
         then the code of its set of unknown and value warnings."""
         out = []
         warns: set[str] = set()
-        for k, col in enumerate(m.columns):
-            value, reason = evaluate_column(m, k, cands, self.options)
+        for col, (value, reason) in zip(m.columns, evaluate_model(m, cands, self.options),
+                                        strict=True):
             if value is None:
                 out.append(0)
                 warns.update(unknown_warnings(col, reason or "ambiguous_typing", m))

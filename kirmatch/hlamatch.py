@@ -230,9 +230,68 @@ def compare_locus(r: Cand[tuple[str, str]], d: Cand[tuple[str, str]]
         return Cand(ALL_OUTCOMES, reason or "ambiguous_typing")
     if n <= 64:
         out = {_compare(x, y) for x in r.values for y in d.values}
+    elif len(d.values) == 1:
+        out = _compare_one(r, next(iter(d.values)), recipient_varies=True)
+    elif len(r.values) == 1:
+        out = _compare_one(d, next(iter(r.values)), recipient_varies=False)
     else:
         out = _compare_arrays(_as_array(r), _as_array(d))
     return Cand.any_of(out, reason)
+
+
+#: Two identities no typing has: a reading of alleles the other side lacks.
+_FOREIGN = ("\x00foreign-1", "\x00foreign-2")
+_INDEXES: dict[int, tuple[Cand[Any], dict[str, set[str]], dict[int, int]]] = {}
+
+
+def _reading_index(c: Cand[tuple[str, str]]) -> tuple[dict[str, set[str]], dict[int, int]]:
+    """The partners of each identity in the readings of ``c``, and how many
+    readings have 0, 1 or 2 absent alleles (kept per candidate object while it
+    is alive)."""
+    hit = _INDEXES.get(id(c))
+    if hit is not None and hit[0] is c:
+        return hit[1], hit[2]
+    partners: dict[str, set[str]] = {}
+    absents = {0: 0, 1: 0, 2: 0}
+    for x, y in c.values:
+        partners.setdefault(x, set()).add(y)
+        partners.setdefault(y, set()).add(x)
+        absents[(x == ABSENT) + (y == ABSENT)] += 1
+    if len(_INDEXES) > 20_000:
+        _INDEXES.clear()
+    _INDEXES[id(c)] = (c, partners, absents)
+    return partners, absents
+
+
+def _compare_one(many: Cand[tuple[str, str]], one: tuple[str, str], *,
+                 recipient_varies: bool) -> set[LocusComparison]:
+    """:func:`_compare` of every reading of ``many`` with the single reading
+    ``one``, on representatives: a reading's outcome depends only on which of
+    its alleles are ``one``'s, absent, or foreign (any other), so each reading
+    holding one of ``one``'s alleles is represented with its other allele
+    reduced to those classes, and the readings holding none of them by two
+    foreign alleles with the same number of absent ones."""
+    partners, absents = _reading_index(many)
+    mine = [x for x in dict.fromkeys(one) if x != ABSENT]
+    special = (*mine, ABSENT)
+    reps: set[tuple[str, str]] = set()
+    touching = {0: 0, 1: 0}
+    for x in mine:
+        px = partners.get(x)
+        if not px:
+            continue
+        known = [y for y in special if y in px]
+        reps.update((x, y) for y in known)
+        if len(px) > len(known):
+            reps.add((x, _FOREIGN[0]))
+        touching[1] += ABSENT in px
+        touching[0] += len(px) - (ABSENT in px)
+    if len(mine) == 2 and mine[1] in partners.get(mine[0], ()):
+        touching[0] -= 1        # (x, y) of both of one's alleles was counted twice
+    for k in (0, 1, 2):
+        if absents[k] > touching.get(k, 0):
+            reps.add((ABSENT,) * k + _FOREIGN[:2 - k])  # type: ignore[arg-type]
+    return {(_compare(rd, one) if recipient_varies else _compare(one, rd)) for rd in reps}
 
 
 _CODES: dict[str, int] = {ABSENT: 0}

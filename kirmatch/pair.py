@@ -28,7 +28,7 @@ from kirmatch.kir import KIRGenotype, parse_kir_genotype
 from kirmatch.ligands import shared_resolver
 from kirmatch.options import RULES_ID, Options
 from kirmatch.pyard_backend import PyardBackend
-from kirmatch.registry import COLUMNS, MODELS, NOT_APPLICABLE, evaluate_column, unknown_warnings
+from kirmatch.registry import COLUMNS, MODELS, NOT_APPLICABLE, evaluate_model, unknown_warnings
 from kirmatch.registry import encode as _encode
 from kirmatch.tables import ReferenceTables, load_reference_tables
 
@@ -399,8 +399,8 @@ def compute_columns(people: Any, opts: Options
                 cands.append(pairs[fact])
             else:
                 cands.append(people[role].get(fact))
-        for k, col in enumerate(m.columns):
-            v, reason = evaluate_column(m, k, tuple(cands), opts)
+        for col, (v, reason) in zip(m.columns, evaluate_model(m, tuple(cands), opts),
+                                    strict=True):
             values[col] = v
             if v is None and reason != NOT_APPLICABLE:
                 unknown[col] = reason or "ambiguous_typing"

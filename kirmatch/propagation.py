@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Cand", "Unknown", "evaluate", "image"]
+__all__ = ["Cand", "Unknown", "evaluate", "evaluate_all", "image"]
 
 T = TypeVar("T", bound=Hashable)
 
@@ -76,48 +76,72 @@ def evaluate(fn: Callable[..., Any], *cands: Cand[Any]) -> tuple[Any, str | None
 
     Returns ``(value, None)`` when all combinations agree on a non-``None``
     value, else ``(None, reason)`` where ``reason`` belongs to the first input
-    (in argument order) whose variation changes the output, or which holds an
-    unknowable ``None``.
+    (in argument order) which holds an unknowable ``None``, or else to the first
+    input whose variation changes the output.
     """
-    if all(len(c.values) == 1 for c in cands):
-        args = [next(iter(c.values)) for c in cands]
-        if any(a is None for a in args):
-            return None, next(c.reason for c, a in zip(cands, args, strict=True) if a is None)
-        value = fn(*args)
-        if isinstance(value, Unknown):
-            return None, value.reason
-        return (value, None) if value is not None else (None, _first_reason(cands))
-    n = 1
+    return evaluate_all(lambda *a: (fn(*a),), 1, *cands)[0]
+
+
+def evaluate_all(fn: Callable[..., Any], n: int, *cands: Cand[Any]
+                 ) -> list[tuple[Any, str | None]]:
+    """:func:`evaluate` of ``n`` outputs at once: ``fn`` returns a tuple of ``n``
+    values (or one :class:`Unknown` for all of them) and is called once per
+    combination; each output is decided as :func:`evaluate` decides it.
+
+    >>> b = Cand(frozenset({2, 3}), "ambiguous_typing")
+    >>> evaluate_all(lambda x, y: (x + y > 2, x + y), 2, Cand.of(1), b)
+    [(True, None), (None, 'ambiguous_typing')]
+    """
     for c in cands:
-        n *= len(c.values)
-    if n > _MAX_COMBOS:  # pragma: no cover - guard against pathological inputs
-        return None, _first_reason(cands)
+        if None in c.values:
+            return [(None, c.reason)] * n
+    if all(len(c.values) == 1 for c in cands):
+        out = fn(*(next(iter(c.values)) for c in cands))
+        return [_decided(out if isinstance(out, Unknown) else out[k], cands)
+                for k in range(n)]
+    total = 1
+    for c in cands:
+        total *= len(c.values)
+    if total > _MAX_COMBOS:  # pragma: no cover - guard against pathological inputs
+        return [(None, _first_reason(cands))] * n
     results: dict[tuple[Any, ...], Any] = {}
-    seen: set[Any] = set()
-    for combo in product(*(sorted(c.values, key=repr) for c in cands)):
-        if any(v is None for v in combo):
-            idx = next(i for i, v in enumerate(combo) if v is None)
-            return None, cands[idx].reason
-        r = fn(*combo)
-        if r is None:
-            return None, _first_reason(cands)
-        results[combo] = r
-        seen.add(r)
-    if len(seen) == 1:
-        only = next(iter(seen))
-        if isinstance(only, Unknown):
-            return None, only.reason
-        return only, None
-    # Which input makes the output vary? The first one (in order) that does.
+    for combo in product(*(c.values for c in cands)):
+        results[combo] = fn(*combo)
+    decided: list[tuple[Any, str | None]] = []
+    outs = list(results.values())
+    for k in range(n):
+        seen = {out if isinstance(out, Unknown) else out[k] for out in outs}
+        if None in seen:
+            decided.append((None, _first_reason(cands)))
+        elif len(seen) == 1:
+            decided.append(_decided(next(iter(seen)), cands))
+        else:
+            col = {combo: (out if isinstance(out, Unknown) else out[k])
+                   for combo, out in results.items()}
+            decided.append((None, _varying_reason(cands, col)))
+    return decided
+
+
+def _decided(value: Any, cands: tuple[Cand[Any], ...]) -> tuple[Any, str | None]:
+    """One output that every combination agrees on."""
+    if isinstance(value, Unknown):
+        return None, value.reason
+    return (value, None) if value is not None else (None, _first_reason(cands))
+
+
+def _varying_reason(cands: tuple[Cand[Any], ...], results: dict[tuple[Any, ...], Any]
+                    ) -> str | None:
+    """The reason of the first input (in order) whose variation changes the result."""
     multi = [i for i, c in enumerate(cands) if len(c.values) > 1]
     for i in multi:
         groups: dict[tuple[Any, ...], set[Any]] = {}
         for combo, r in results.items():
             key = combo[:i] + combo[i + 1:]
-            groups.setdefault(key, set()).add(r)
-            if len(groups[key]) > 1:
-                return None, cands[i].reason
-    return None, cands[multi[0]].reason if multi else None  # pragma: no cover
+            g = groups.setdefault(key, set())
+            g.add(r)
+            if len(g) > 1:
+                return cands[i].reason
+    return cands[multi[0]].reason if multi else None  # pragma: no cover
 
 
 def _first_reason(cands: Iterable[Cand[Any]]) -> str | None:
@@ -145,7 +169,7 @@ def image(fn: Callable[..., Any], *cands: Cand[Any]) -> Cand[Any]:
             return Cand(frozenset({None}), _first_reason(cands))
         return Cand.of(fn(*args))
     results: dict[tuple[Any, ...], Any] = {}
-    for combo in product(*(sorted(c.values, key=repr) for c in cands)):
+    for combo in product(*(c.values for c in cands)):
         results[combo] = None if any(v is None for v in combo) else fn(*combo)
     values = frozenset(results.values())
     if len(values) == 1 and None not in values:

@@ -68,7 +68,7 @@ from kirmatch.ligands import (
     ligand_set,
 )
 from kirmatch.options import Options
-from kirmatch.propagation import Cand, Unknown, evaluate, image
+from kirmatch.propagation import Cand, Unknown, image
 from kirmatch.scores import (
     IKIR,
     b_content,
@@ -107,7 +107,7 @@ __all__ = [
     "cell",
     "decode",
     "encode",
-    "evaluate_column",
+    "evaluate_model",
     "model_of",
     "person_model_of",
 ]
@@ -497,20 +497,20 @@ MODELS: tuple[Model, ...] = (
     # Rule 16 (after the DSA columns in the output contract, §A.16 32e-32j).
     Model("hla_mm_totals", "16", "pair", ("hla_mm_gvh", "hla_mm_hvg"),
           tuple(("pair", f"cmp_{loc}") for loc in TOTAL_LOCI),
-          lambda *a: hla_mismatch_totals(*a[:-1]), (), _FUCHS,
+          lambda *a: hla_mismatch_totals(*a[:-1]), ("single_allele",), _FUCHS,
           {"hla_mm_gvh": "recipient alleles the donor lacks, A/B/C/DRB1/DQB1 (0-10)",
            "hla_mm_hvg": "donor alleles the recipient lacks, A/B/C/DRB1/DQB1 (0-10)"},
           evaluator=lambda k, cands: _sum_over_loci(cands, "gvh" if k == 0 else "hvg"),
           doc=(hla_mismatch_totals,)),
     *(Model(f"hla_mm_{loc}", "16", "pair", (f"hla_mm_gvh_{loc}", f"hla_mm_hvg_{loc}"),
-            (("pair", f"cmp_{loc}"),), lambda c, _o: _locus_counts(c), (), _FUCHS,
+            (("pair", f"cmp_{loc}"),), lambda c, _o: _locus_counts(c), ("single_allele",), _FUCHS,
             {f"hla_mm_gvh_{loc}": f"HLA-{loc} recipient alleles the donor lacks (0-2)",
              f"hla_mm_hvg_{loc}": f"HLA-{loc} donor alleles the recipient lacks (0-2)"},
             doc=(_locus_counts,))
       for loc in MATCH_LOCI),
     Model("hla_relation", "16", "pair", ("hla_relation",),
           tuple(("pair", f"cmp_{loc}") for loc in TOTAL_LOCI),
-          lambda *a: (hla_relation(*a[:-1]),), (), _FUCHS,
+          lambda *a: (hla_relation(*a[:-1]),), ("single_allele",), _FUCHS,
           {"hla_relation": "identical, haploidentical or not haploidentical (A/B/C/DRB1/DQB1)"},
           value_warnings={"hla_relation": {"not haploidentical": "not_haploidentical(donor)"}},
           project=lambda c: LocusComparison(int(c.gvh > 0 or c.hvg > 0), 0, c.shared),
@@ -530,12 +530,12 @@ MODELS: tuple[Model, ...] = (
           doc=(b_leader_match,)),
     Model("drb1_mm_dqb1_match", "16", "pair", ("drb1_mm_dqb1_match",),
           (("pair", "cmp_DRB1"), ("pair", "cmp_DQB1")),
-          lambda a, b, _o: (drb1_mm_dqb1_match(a, b),), (), _FUCHS,
+          lambda a, b, _o: (drb1_mm_dqb1_match(a, b),), ("single_allele",), _FUCHS,
           {"drb1_mm_dqb1_match": "DRB1 mismatched and DQB1 matched"},
           doc=(drb1_mm_dqb1_match,)),
     Model("dpb1_tce", "16", "pair", ("dpb1_tce",),
           (("pair", "cmp_DPB1"), ("recipient", "dpb1_tce"), ("donor", "dpb1_tce")),
-          lambda c, r, d, _o: _tuple(dpb1_tce(c, r, d)), (), _CRIVELLO,
+          lambda c, r, d, _o: _tuple(dpb1_tce(c, r, d)), ("single_allele",), _CRIVELLO,
           {"dpb1_tce": "DPB1 TCE: match, permissive, non-permissive GvH or HvG"},
           doc=(dpb1_tce,)),
     # Rule 17: the output contract (§A.16) does not place these columns; they
@@ -581,7 +581,8 @@ NOT_APPLICABLE = "not_applicable"
 #: The DSA columns (rule 13), computed from the antibody screen, not from facts.
 DSA_COLUMNS = _DSA_COLUMNS
 DSA_MODEL = Model("dsa", "13", "pair", DSA_COLUMNS, (), lambda: (), (
-    "dsa_low_mfi", "dsa_moderate_mfi", "dsa_high_mfi", "dsa_very_high_mfi", "dsa_count_self"),
+    "dsa_low_mfi", "dsa_moderate_mfi", "dsa_high_mfi", "dsa_very_high_mfi", "dsa_count_self",
+    "single_allele"),
     _DSA,
     {"dsa_max_mfi": "highest MFI among definite donor-specific antibodies",
      "dsa_tier": "DSA risk tier (unknown if a possible DSA could raise it)",
@@ -705,24 +706,18 @@ def person_model_of(column: str) -> Model:
 # Evaluation
 # ---------------------------------------------------------------------------
 
-def evaluate_column(model: Model, k: int, cands: tuple[Cand[Any], ...], options: Options
-                    ) -> tuple[Any, str | None]:
-    """Column ``model.columns[k]`` over every combination of the input candidates
-    (propagation, §A.0): ``(value, None)`` or ``(None, reason)``."""
-    from kirmatch.propagation import Unknown
-
-    def fn(*values: Any) -> Any:
-        out = model.fn(*values, options)
-        if isinstance(out, Unknown):
-            return out
-        v = out[k]
-        return v
+def evaluate_model(model: Model, cands: tuple[Cand[Any], ...], options: Options
+                   ) -> list[tuple[Any, str | None]]:
+    """Every column of ``model`` over every combination of the input candidates
+    (propagation, §A.0), the model's function called once per combination:
+    ``(value, None)`` or ``(None, reason)`` per column, in column order."""
+    from kirmatch.propagation import evaluate_all
 
     if model.evaluator is not None:
-        return model.evaluator(k, cands)
+        return [model.evaluator(k, cands) for k in range(len(model.columns))]
     if model.project is not None:
         cands = tuple(c.map(model.project) for c in cands)
-    return evaluate(fn, *cands)
+    return evaluate_all(lambda *values: model.fn(*values, options), len(model.columns), *cands)
 
 
 def encode(column: str, value: Any) -> Any:

@@ -13,7 +13,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from kirmatch import Options, assess_pair
@@ -223,3 +226,39 @@ def test_an_untyped_locus_does_not_hide_what_another_decides() -> None:
     # XX at both slots: too many readings to enumerate, still nothing shared
     x = _row("A*01:01+A*02:01", "A*03:XX+A*11:XX")
     assert x["hla_mm_gvh_A"] == ""         # unknown, never guessed
+
+
+_IDS = ["", "A*01:01", "A*02:01", "A*03:01", "A*11:01", "A*24:02", "A*26:01", "A*29:02",
+        "A*30:01", "A*31:01", "A*32:01", "A*33:01", "A*68:01"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_fast_comparisons_equal_every_combination(data: st.DataObject) -> None:
+    """compare_locus' shortcuts (one side with one reading; arrays with foreign
+    alleles collapsed) give exactly the outcomes of comparing every recipient
+    reading with every donor reading."""
+    from kirmatch.hlamatch import _compare, _compare_arrays, _compare_one, compare_locus
+    from kirmatch.propagation import Cand
+
+    def readings(min_size: int, max_size: int) -> frozenset[tuple[str, str]]:
+        pairs = st.tuples(st.sampled_from(_IDS), st.sampled_from(_IDS)).map(
+            lambda p: tuple(sorted(p)))
+        return frozenset(data.draw(st.lists(pairs, min_size=min_size, max_size=max_size)))
+
+    shape = data.draw(st.sampled_from(["one-donor", "one-recipient", "many", "large"]))
+    big = 91 if shape == "large" else 40
+    r = readings(1, 1) if shape == "one-recipient" else readings(2, big)
+    d = readings(1, 1) if shape == "one-donor" else readings(2, big)
+    rc, dc = Cand.any_of(r, "ambiguous_typing"), Cand.any_of(d, "ambiguous_typing")
+    every = frozenset(_compare(x, y) for x in r for y in d)
+    assert compare_locus(rc, dc).values == every
+    # each shortcut on its own, whatever the size compare_locus would use it at
+    if len(d) == 1:
+        assert _compare_one(rc, next(iter(d)), recipient_varies=True) == every
+    if len(r) == 1:
+        assert _compare_one(dc, next(iter(r)), recipient_varies=False) == every
+    codes = {x: i for i, x in enumerate(_IDS)}      # "" is 0: absent, as _as_array codes it
+    arr = [np.array([[codes[a], codes[b]] for a, b in sorted(side)], np.int64)
+           for side in (r, d)]
+    assert _compare_arrays(*arr) == every
