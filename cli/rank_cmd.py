@@ -16,6 +16,7 @@ from .options import (
     Ambiguity,
     AmbiguityOpt,
     AntibodiesOpt,
+    ColumnMapOpt,
     DsaCountSelfOpt,
     DsaHighOpt,
     DsaLowOpt,
@@ -67,6 +68,7 @@ def register(app: typer.Typer, handle_errors: Any) -> None:
         hla_format: HlaFormatOpt = HlaFormat.auto,
         kir: KirOpt = None,
         kir_format: KirFormatOpt = KirFormat.auto,
+        column_map: ColumnMapOpt = None,
         strict: StrictOpt = False,
         quiet: QuietOpt = False,
         json_out: JsonOpt = False,
@@ -97,7 +99,8 @@ def register(app: typer.Typer, handle_errors: Any) -> None:
         t0 = time.perf_counter()
         pol = resolve_policy(policy)
         opts = build_options(**{**locals(), "ranking_policy": pol.name})
-        inputs = [p for p in (genotypes, pairs, antibodies, hla, kir) if p is not None]
+        inputs = [p for p in (genotypes, pairs, antibodies, hla, kir, column_map)
+                  if p is not None]
         policy_file = Path(policy) if Path(policy).is_file() else None
         plan = OutputPlan({"output": output, "errors": errors, "report": report,
                            "provenance": output.with_name(output.name + ".provenance.json")
@@ -106,14 +109,14 @@ def register(app: typer.Typer, handle_errors: Any) -> None:
         with plan:
             _rank(plan, t0=t0, pol=pol, opts=opts, inputs=inputs, genotypes=genotypes,
                   pairs=pairs, antibodies=antibodies, hla=hla, kir=kir, hla_format=hla_format,
-                  kir_format=kir_format, output=output, errors=errors, report=report,
-                  json_out=json_out, quiet=quiet, strict=strict)
+                  kir_format=kir_format, column_map=column_map, output=output,
+                  errors=errors, report=report, json_out=json_out, quiet=quiet, strict=strict)
 
 
 def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
           genotypes: Path | None, pairs: Path, antibodies: Path | None, hla: Path | None,
           kir: Path | None, hla_format: HlaFormat, kir_format: KirFormat,
-          output: Path | None,
+          column_map: Path | None, output: Path | None,
           errors: Path | None, report: Path | None, json_out: bool, quiet: bool,
           strict: bool) -> None:
     """The body of ``kirmatch rank`` (every output goes through ``plan``)."""
@@ -122,10 +125,11 @@ def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
         input_record,
         pyard_record,
         read_antibodies,
+        read_genotypes,
+        rename_pairs,
     )
     from kirmatch.errors import UsageError
     from kirmatch.pair import CONTRACT_COLUMNS, RANK_COLUMNS, run_record
-    from kirmatch.people import load_people
     from kirmatch.pyard_backend import get_backend
     from kirmatch.ranking import rank_cohort
     from kirmatch.report import render_report
@@ -139,16 +143,17 @@ def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
         raise UsageError("give either --genotypes or --hla/--kir, not both")
     notes: list[str] = []
     if genotypes is not None:
-        people = load_people(genotypes, tables)
+        people, cmap = read_genotypes(genotypes, column_map, tables)
     else:
         people, description, _ = genotype_source_from_readers(
             hla=hla, hla_format=hla_format.value, kir=kir, kir_format=kir_format.value,
             tables=tables, options=opts)
+        _, cmap = read_genotypes(people, column_map, tables)
         notes.append(f"genotypes read as: {description}")
     notes.extend(people.notes)
     reader = TableReader(pairs, what="pairs")
     notes.extend(reader.notes)
-    chunk = reader.read()
+    chunk = rename_pairs(reader.read(), cmap)
     from kirmatch.batch import check_pair_columns
 
     check_pair_columns(chunk.columns, extra_reserved=RANK_COLUMNS)

@@ -53,6 +53,8 @@ __all__ = [
     "check_pair_columns",
     "lookup_ids",
     "read_antibodies",
+    "read_genotypes",
+    "rename_pairs",
     "result_frame",
     "run_batch",
 ]
@@ -474,7 +476,7 @@ def run_batch(
         schema: pa.Schema | None = None
         checked = False
         for chunk in reader.chunks(chunk_rows):
-            chunk = _rename(chunk, _pairs_map(cmap))
+            chunk = rename_pairs(chunk, cmap)
             if not checked:
                 check_pair_columns(chunk.columns, extra_reserved=("pairs_row",)
                                    if e_path is not None else ())
@@ -573,10 +575,12 @@ def read_antibodies(reader: TableReader, tables: ReferenceTables
                                    require_recipient=True)
 
 
-def _rename(chunk: Chunk, mapping: Mapping[str, str]) -> Chunk:
+def rename_pairs(chunk: Chunk, cmap: ColumnMap) -> Chunk:
+    """A chunk of the pairs table with the pairs part of a column map applied
+    (their names to ours)."""
     from kirmatch.people import rename_columns
 
-    return rename_columns(chunk, mapping, what="pairs")
+    return rename_columns(chunk, _pairs_map(cmap), what="pairs")
 
 
 def _genotype_map(mapping: Mapping[str, str], tables: ReferenceTables) -> dict[str, str]:

@@ -240,3 +240,27 @@ def test_wide_genotypes_mean_the_same_to_rank_and_batch(tmp_path) -> None:
     for col in batched:
         if col not in ("warnings",):
             assert ranked[col] == batched[col], col
+
+
+def test_column_map_renames_genotypes_and_pairs_as_batch_does(env, tmp_path) -> None:
+    """rank takes the same --column-map as batch and persons: the lab's own column
+    names give the same ranking as the canonical ones."""
+    geno = tmp_path / "g.csv"
+    text = (EXAMPLES / "genotypes.csv").read_text(encoding="utf-8")
+    assert text.startswith("sample_id,")
+    geno.write_text("PatientID," + text.split(",", 1)[1], encoding="utf-8")
+    pairs = tmp_path / "p.csv"
+    lines = (EXAMPLES / "pairs.csv").read_text(encoding="utf-8").split("\n", 1)
+    assert lines[0].startswith("recipient_id,donor_id,")
+    pairs.write_text(lines[0].replace("recipient_id,donor_id", "patient,donor", 1) + "\n"
+                     + lines[1], encoding="utf-8")
+    cmap = tmp_path / "map.toml"
+    cmap.write_text('[genotypes]\nsample_id = "PatientID"\n'
+                    '[pairs]\nrecipient_id = "patient"\ndonor_id = "donor"\n')
+    mapped = _json(rank("--json", "--column-map", str(cmap), genotypes=geno, pairs=pairs))
+    plain = _json(rank("--json"))
+    assert mapped["results"] == plain["results"]
+    assert {r["recipient_id"] for r in mapped["results"]} == {"R1", "R2", "P1", "P2", "P3"}
+    # without the map the renamed id column is not guessed
+    res = rank("--json", genotypes=geno, pairs=pairs)
+    assert res.exit_code == 1 and "no sample id column" in res.output
