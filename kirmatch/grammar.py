@@ -102,6 +102,10 @@ _LOCUS_ALT = "|".join(sorted((*KNOWN_LOCI, "CW"), key=len, reverse=True))
 _SLOT_RE = re.compile(rf"^(?:HLA{_SEP})?(?P<locus>{_LOCUS_ALT}){_SEP}"
                       rf"(?:(?:TYP(?:ING)?|ALLELE){_SEP})?(?P<n>[12])$", re.IGNORECASE)
 _LOCUS_RE = re.compile(rf"^(?:HLA{_SEP})?(?P<locus>{_LOCUS_ALT})$", re.IGNORECASE)
+#: A per-allele column with another number than 1 or 2 (A_0, A_3): refused, never
+#: ignored (reading only A_1 would make every person homozygous).
+_OTHER_SLOT_RE = re.compile(rf"^(?:HLA{_SEP})?(?P<locus>{_LOCUS_ALT}){_SEP}"
+                            rf"(?:(?:TYP(?:ING)?|ALLELE){_SEP})?(?P<n>[0-9]+)$", re.IGNORECASE)
 _KIR_RE = re.compile(rf"^(?:KIR{_SEP})?(?P<gene>[23]D[LSP][0-9][A-Z0-9]*)$", re.IGNORECASE)
 #: HLA loci kirmatch does not read; a column for one of them is refused, not ignored.
 #: Pseudogenes, the DM/DO antigen-processing genes and MICA/MICB. DOB also stays here
@@ -267,6 +271,12 @@ def detect_layout(columns: Sequence[str], tables: ReferenceTables, *, what: str 
                 raise refuse(n, f"is a second column for HLA-{loc} (first: {loci[loc]!r})")
             loci[loc] = n
             continue
+        other = _OTHER_SLOT_RE.match(n.strip())
+        if other is not None:
+            locus = other.group("locus").upper()
+            raise refuse(n, f"looks like an HLA-{'C' if locus == 'CW' else locus} allele "
+                         f"column numbered {other.group('n')}; kirmatch reads two allele "
+                         "columns per locus, numbered 1 and 2 (A_1, A_2); rename it")
         k = _KIR_RE.match(n.strip())
         if k is not None:
             info = tables.kir_gene(k.group("gene"))

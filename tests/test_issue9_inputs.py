@@ -1257,3 +1257,24 @@ def test_item4_xlsx_formula_without_saved_value_is_not_blank(tmp_path: Path) -> 
         assert res.exit_code == 0, res.output
         row = rows_of(out)[0]
         assert row["status"] == "error" and "'hla'" in row["error"], row
+
+
+@pytest.mark.parametrize("header", ["A_0,A_1", "A0,A1", "A.0,A.1", "A_1,A_3", "HLA-A_1,HLA-A_3",
+                                    "Cw_0,Cw_1"])
+def test_item4_allele_columns_numbered_otherwise_are_refused(tmp_path: Path, header: str
+                                                             ) -> None:
+    """Item 4 (found on replay): allele columns numbered from 0 (``A_0/A_1``) or
+    with a third slot (``A_3``) used to lose one column silently: every person
+    was read as homozygous at that locus (wrong ligands, status ok). Now the
+    column is an error naming it, and nothing is written."""
+    geno = tmp_path / "g.csv"
+    geno.write_text(f"sample_id,{header}\nR1,02:01,24:02\nD1,02:01,11:01\n")
+    pairs = tmp_path / "p.csv"
+    pairs.write_text("recipient_id,donor_id\nR1,D1\n")
+    out = tmp_path / "o.csv"
+    res = cli("batch", "-g", geno, "-p", pairs, "-o", out, "-q")
+    bad = next(c for c in header.split(",") if c[-1] in "03")
+    assert res.exit_code == 1, res.output
+    assert f"column {bad!r} looks like an HLA-" in res.output
+    assert "numbered 1 and 2" in res.output
+    assert not out.exists()
