@@ -196,59 +196,25 @@ def engine_vs_loop(genotypes: Path, pairs: Path, loop_n: int, engine_n: int
 
 
 def breakdown(genotypes: Path, pairs: Path, workdir: Path) -> dict[str, Any]:
-    """Where the time of one streamed run goes (same steps as run_batch)."""
-    import pyarrow as pa
-
+    """Where the time of one streamed run goes: ``run_batch``'s own stage clock
+    (inputs read, people prepared, pairs assessed and written), in process."""
     from kirmatch import Options, load_reference_tables
-    from kirmatch.batch import Cohort
-    from kirmatch.io import TableWriter, iter_table, read_table
+    from kirmatch.batch import run_batch
 
     t = load_reference_tables()
-    out: dict[str, float] = {"read_genotypes": 0.0, "prepare_cohort": 0.0,
-                             "read_pairs": 0.0, "engine": 0.0, "to_arrow": 0.0,
-                             "write_csv": 0.0}
-    t0 = time.perf_counter()
-    g = read_table(genotypes)
-    out["read_genotypes"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    cohort = Cohort(g, Options(), t)
-    import numpy as np
+    details: dict[str, str] = {}
 
-    allp = np.arange(len(cohort.ids))
-    cohort.prepare("recipient", allp)
-    cohort.prepare("donor", allp)
-    out["prepare_cohort"] = time.perf_counter() - t0
-    writer = TableWriter(workdir / "breakdown.csv", neutralise=["recipient_id", "donor_id",
-                                                                 "pair_no", "error"])
-    it = iter(iter_table(pairs, chunk_rows=100_000))
-    while True:
-        t0 = time.perf_counter()
-        try:
-            chunk = next(it)
-        except StopIteration:
-            break
-        out["read_pairs"] += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        res = cohort.assess_chunk(chunk["recipient_id"], chunk["donor_id"])
-        out["engine"] += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        table = pa.Table.from_pandas(chunk, preserve_index=False)
-        for col, arr in res.columns.items():
-            table = table.append_column(col, arr)
-        out["to_arrow"] += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        writer.write(table)
-        out["write_csv"] += time.perf_counter() - t0
+    def progress(event: Any) -> None:
+        if event.detail:
+            details[event.stage] = event.detail
+
     t0 = time.perf_counter()
-    writer.close()
-    out["write_csv"] += time.perf_counter() - t0
-    prof_r = len(cohort.sides["recipient"].pdata) - 1
-    prof_d = len(cohort.sides["donor"].pdata) - 1
-    res_out: dict[str, Any] = {k: round(v, 2) for k, v in out.items()}
-    res_out["total"] = round(sum(out.values()), 2)
-    res_out["people"] = len(cohort.ids)
-    res_out["recipient_profiles"] = prof_r
-    res_out["donor_profiles"] = prof_d
+    summary = run_batch(genotypes, pairs, workdir / "breakdown.csv", Options(), tables=t,
+                        progress=progress)
+    total = time.perf_counter() - t0
+    res_out: dict[str, Any] = {k: round(v, 2) for k, v in summary.stage_seconds.items()}
+    res_out["total"] = round(total, 2)
+    res_out["stages"] = details
     return res_out
 
 
