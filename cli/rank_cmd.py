@@ -255,8 +255,15 @@ def _print_summary(ranked: Any, output: Path | None, report: Path | None) -> Non
         ok = sorted((r for r in rows if r.rank is not None), key=lambda r: r.rank)
         n_err = len(rows) - len(ok)
         top = ok[0].assessment.donor_id if ok else "none"
+        # a DSA screen that did not run must be seen without opening the report
+        unscreened = sum(1 for r in ok
+                         if r.assessment.unknown.get("dsa_tier") == "no_antibody_data")
         typer.echo(f"{rid}: {len(ok)} donor(s) ranked, top {top}"
-                   + (f", {n_err} error row(s)" if n_err else ""))
+                   + (f", {n_err} error row(s)" if n_err else "")
+                   + ("; DSA NOT CHECKED: no antibody data for this recipient"
+                      if ok and unscreened == len(ok) else
+                      f"; DSA not checked for {unscreened} donor(s): no antibody data"
+                      if unscreened else ""))
     where = " and ".join(str(p) for p in (output, report) if p is not None)
     typer.echo(f"{len(groups):,} recipient(s), {len(ranked):,} candidate(s)"
                + (f" -> {where}" if where else

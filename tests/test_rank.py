@@ -264,3 +264,17 @@ def test_column_map_renames_genotypes_and_pairs_as_batch_does(env, tmp_path) -> 
     # without the map the renamed id column is not guessed
     res = rank("--json", genotypes=geno, pairs=pairs)
     assert res.exit_code == 1 and "no sample id column" in res.output
+
+
+def test_summary_line_says_when_dsa_was_not_checked(env, tmp_path) -> None:
+    """With --output the terminal shows one line per recipient: a recipient without
+    antibody rows must not look screened there (every DSA column is unknown)."""
+    ab = tmp_path / "ab.csv"
+    ab.write_text("".join(line for line in (EXAMPLES / "antibodies.csv").read_text(
+        encoding="utf-8").splitlines(keepends=True) if not line.startswith("P1,")))
+    res = rank("-o", str(tmp_path / "out.csv"), antibodies=ab)
+    assert res.exit_code == 0, res.output
+    lines = {line.split(":")[0]: line for line in res.output.splitlines() if ": " in line}
+    assert "DSA NOT CHECKED: no antibody data" in lines["P1"]
+    for rid in ("R1", "R2", "P2", "P3"):
+        assert "DSA" not in lines[rid], lines[rid]
