@@ -238,6 +238,11 @@ def _sniff_encoding(head: bytes) -> tuple[str, int]:
         return "utf-16-le", 2
     if head.startswith(codecs.BOM_UTF16_BE):
         return "utf-16-be", 2
+    first = head.split(b"\n", 1)[0]
+    if len(first) >= 4 and first.count(b"\x00") * 3 >= len(first):
+        # every other byte NUL: UTF-16 without a byte-order mark (never guessed)
+        raise ValueError("the file looks like UTF-16 text without a byte-order mark; save it "
+                         "as UTF-8 (or UTF-16 with a byte-order mark)")
     return "utf-8", 0
 
 

@@ -499,6 +499,23 @@ def test_item5_semicolon_and_cr_only_files(tmp_path: Path, delimiter: str, newli
     assert [ln for ln in ranked.stderr.splitlines() if ln.startswith("note:")] == notes
 
 
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_item5_utf16_without_bom_is_named(tmp_path: Path, codec: str) -> None:
+    """Item 5 (found on replay): UTF-16 without a byte-order mark was read as
+    UTF-8 and failed with a misleading "no recipient_id column … --column-map"
+    hint. The encoding is not guessed: the error says what the file looks like."""
+    pairs = tmp_path / "p.csv"
+    pairs.write_bytes("recipient_id,donor_id\nR1,D1\n".encode(codec))
+    res = cli("batch", "-g", GENOTYPES, "-p", pairs, "-o", tmp_path / "o.csv")
+    assert res.exit_code == 1, res.output
+    assert "p.csv: the file looks like UTF-16 text without a byte-order mark" in res.output
+    assert "--column-map" not in res.output
+    with_bom = tmp_path / "bom.csv"
+    with_bom.write_bytes("recipient_id,donor_id\nR1,D1\n".encode("utf-16"))
+    ok = cli("batch", "-g", GENOTYPES, "-p", with_bom, "-o", tmp_path / "o2.csv")
+    assert ok.exit_code == 0, ok.output
+
+
 def _truncated_gz(path: Path, source: Path, keep: float) -> None:
     data = gzip.compress(source.read_bytes())
     path.write_bytes(data[: int(len(data) * keep)])
