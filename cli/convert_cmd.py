@@ -133,6 +133,9 @@ def _report_warnings(result: Any, shown: int = 20) -> None:
     (with the first few) so that 100,000 samples do not print a million lines."""
     from collections import Counter
 
+    if result.ignored:
+        where = ", ".join(Path(f).name for f in result.sources) or "input"
+        typer.echo(f"note: {where}: columns not read: {', '.join(result.ignored)}", err=True)
     every = [w for warns in result.warnings.values() for w in warns]
     if len(every) <= shown:
         for w in every:
@@ -144,5 +147,3 @@ def _report_warnings(result: Any, shown: int = 20) -> None:
         first.setdefault(w.split("(", 1)[0], w)
     for kind, n in kinds.most_common():
         typer.echo(f"warning: {kind}: {n:,} warning(s), e.g. {first[kind]}", err=True)
-    if result.ignored:
-        typer.echo(f"note: columns not read: {', '.join(result.ignored)}", err=True)

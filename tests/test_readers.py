@@ -832,6 +832,17 @@ def test_convert_hml_hla_only(tmp_path: Path) -> None:
     assert rows[1]["hla"] == "A*01:01+A*03:01^B*08:01+B*35:01"
 
 
+def test_convert_names_the_columns_it_does_not_read(tmp_path: Path) -> None:
+    """--hla on a genotypes table reads its HLA only: its kir column is not read,
+    and convert says so (the KIR of the output comes from --kir alone)."""
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    r = runner.invoke(app, ["convert", "--kir", str(examples / "kir_matrix.csv"),
+                            "--hla", str(examples / "genotypes.csv"), "--hla-format", "gl",
+                            "--output", str(tmp_path / "o.csv")])
+    assert r.exit_code == 0, r.output
+    assert "note: genotypes.csv: columns not read: kir" in r.stderr
+
+
 def test_convert_errors(tmp_path: Path) -> None:
     out = tmp_path / "o.csv"
     r = runner.invoke(app, ["convert", "--output", str(out)])
