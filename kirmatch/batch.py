@@ -467,8 +467,9 @@ def run_batch(
         reader = TableReader(p_path, what="pairs")
         engine = prepare_engine(stages, people, opts, t, pyard)
         pa.default_memory_pool().release_unused()
-        stages.start("pairs", total=count_rows(p_path) if progress is not None else None,
-                     unit="pairs")
+        n_pairs = count_rows(p_path) if progress is not None else None
+        stages.start("pairs", total=n_pairs, unit="pairs",
+                     detail=f"assessing {n_pairs:,} pairs" if n_pairs is not None else "")
         rows_in = rows_err = 0
         codes: Counter[str] = Counter()
         out_w = plan.table_writer("output")

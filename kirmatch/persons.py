@@ -234,7 +234,8 @@ def run_persons(
                                       pyard)
         engine = prepare_engine(stages, people, opts, t, pyard)
         entries = _entries(people)
-        stages.start("persons", total=len(entries), unit="people")
+        stages.start("persons", total=len(entries), unit="people",
+                     detail=f"assessing {len(entries):,} people")
         out_w = plan.table_writer("output", neutralise=INPUT_DERIVED)
         err_w = plan.table_writer("errors", neutralise=INPUT_DERIVED) \
             if e_path is not None else None

@@ -955,7 +955,8 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
         shared_screen(tables, options, pyard), people, antibodies)
     r_idx, r_ids = lookup_ids(people, pairs.table.column("recipient_id"))
     d_idx, d_ids = lookup_ids(people, pairs.table.column("donor_id"))
-    stages.start("pairs", total=pairs.num_rows, unit="pairs")
+    stages.start("pairs", total=pairs.num_rows, unit="pairs",
+                 detail=f"assessing {pairs.num_rows:,} pairs")
     res = assess_chunk(engine, pairs, panels=panels)
     stages.finish(pairs.num_rows)
     stages.start("rows", total=pairs.num_rows, unit="pairs")

@@ -50,8 +50,11 @@ def test_batch_stages_and_rate(tmp_path: Path) -> None:
     assert _stages(events) == ["inputs", "people", "pairs"]
     _check_stage_shape(events)
     people = next(e for e in events if e.stage == "people")
-    assert re.fullmatch(r"preparing 19 people \(\d+ distinct HLA typings, \d+ KIR\)",
-                        people.detail), people.detail
+    m = re.fullmatch(r"preparing 19 people \((\d+) distinct HLA typings, (\d+) KIR\)",
+                     people.detail)
+    assert m, people.detail
+    assert people.total == int(m[1]) + int(m[2])     # the bar counts what the line says
+    assert next(e for e in events if e.stage == "pairs").detail == "assessing 14 pairs"
     assert [e.done for e in events if e.stage == "pairs"] == [0, 4, 8, 12, 14]
     last = events[-1]
     assert (last.done, last.total, last.unit) == (s.rows_in, 14, "pairs")
