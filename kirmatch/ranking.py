@@ -463,7 +463,8 @@ def parse_clinical(row: Mapping[str, object]) -> Clinical:
             raise InputSchemaError(f"donor_age must be a number of years, not {age!r}",
                                    raw=str(age), column="donor_age") from None
         if not 0 <= age_v < 130:
-            raise InputSchemaError(f"donor_age {age_v:g} is out of range", raw=str(age),
+            raise InputSchemaError(f"donor_age {str(age).strip()!r} is out of range (a finite "
+                                   "number of years, 0 to 129)", raw=str(age),
                                    column="donor_age")
     parity = row.get("donor_parity")
     parity_v: int | None = None

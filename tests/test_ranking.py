@@ -480,6 +480,8 @@ def test_parse_clinical() -> None:
     ({"donor_sex": "X"}, "donor_sex"),
     ({"donor_age": "old"}, "donor_age"),
     ({"donor_age": "-3"}, "donor_age"),
+    ({"donor_age": "1e309"}, "donor_age"),     # quoted as written, not as inf
+    ({"donor_age": "130"}, "donor_age"),
     ({"donor_abo": "C"}, "donor_abo"),
     ({"recipient_cmv": "maybe"}, "recipient_cmv"),
     ({"donor_parity": "-1"}, "donor_parity"),
