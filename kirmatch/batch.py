@@ -246,10 +246,29 @@ def result_frame(pairs: Any, computed: Mapping[str, pa.Array]) -> Any:
     """``pairs`` with the computed columns appended (text, the index of ``pairs``)."""
     import pandas as pd
 
-    extra = pd.DataFrame({c: pd.Series(computed[c].cast(pa.string()).to_pandas(),
-                                       dtype="str").set_axis(pairs.index)
+    extra = pd.DataFrame({c: pd.Series(_text_values(computed[c]), dtype="str",
+                                       index=pairs.index)
                           for c in OUTPUT_COLUMNS}, index=pairs.index)
     return pd.concat([pairs, extra], axis=1)
+
+
+def _text_values(arr: Any) -> Any:
+    """A computed column as a numpy object array of its text (``None`` = null).
+
+    A dictionary column is decoded once per vocabulary entry and then indexed,
+    never cast as a whole: millions of rows may hold more text than one Arrow
+    string array can (2 GB)."""
+    import numpy as np
+
+    if isinstance(arr, pa.ChunkedArray):
+        return np.concatenate([_text_values(c) for c in arr.chunks]) if arr.num_chunks \
+            else np.array([], dtype=object)
+    if pa.types.is_dictionary(arr.type):
+        vocab = np.array([*arr.dictionary.cast(pa.large_string()).to_pylist(), None],
+                         dtype=object)
+        idx = pc.fill_null(arr.indices, len(vocab) - 1).to_numpy(zero_copy_only=False)
+        return vocab[idx]
+    return np.array(arr.cast(pa.large_string()).to_pylist(), dtype=object)
 
 
 def _people_from_frame(genotypes: Any, tables: ReferenceTables) -> People:

@@ -809,8 +809,9 @@ def _quote_text(arr: pa.Array, delimiter: str) -> pa.Array:
 
 
 def _write_text_lines(fh: IO[bytes], table: pa.Table, delimiter: str, first_row: int,
-                      batch_rows: int = 100_000) -> None:
-    """Write a table as delimited text lines (no header), a slice at a time."""
+                      batch_rows: int = 25_000) -> None:
+    """Write a table as delimited text lines (no header), a slice at a time (the
+    text of a slice is built in a few copies: small slices keep memory flat)."""
     for start in range(0, table.num_rows, batch_rows):
         part = table.slice(start, batch_rows)
         line = _text_lines(part, delimiter, first_row + start)

@@ -900,3 +900,20 @@ def test_contract_columns_follow_pair_columns(t: ReferenceTables) -> None:
     out = assess_pairs(genotypes_frame(), pairs_frame(), tables=t)
     assert list(out.columns) == ["recipient_id", "donor_id", "pair_no", "note",
                                  *CONTRACT_COLUMNS[2:]]
+
+
+def test_result_frame_decodes_dictionary_columns_per_value() -> None:
+    """result_frame decodes a dictionary column once per vocabulary entry (a cast
+    of the whole column overflowed Arrow's 2 GB string limit on 4M pairs, the
+    Dask recipe's own work in one process); nulls stay missing, chunks in order."""
+    import pyarrow as pa
+
+    from kirmatch.batch import _text_values
+
+    d = pa.DictionaryArray.from_arrays(pa.array([1, None, 0, 1], pa.int32()),
+                                       pa.array(["a", "b,c"]))
+    assert _text_values(d).tolist() == ["b,c", None, "a", "b,c"]
+    chunked = pa.chunked_array([d, pa.DictionaryArray.from_arrays(
+        pa.array([0], pa.int32()), pa.array(["z"]))])
+    assert _text_values(chunked).tolist() == ["b,c", None, "a", "b,c", "z"]
+    assert _text_values(pa.array(["x", None])).tolist() == ["x", None]
