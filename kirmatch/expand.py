@@ -24,6 +24,7 @@ kirmatch.errors.UnknownAlleleError: unknown allele 'B*99:99': not in IPD-IMGT/HL
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,7 @@ from kirmatch.hla import HLALocusTyping, HLASlot, HLATyping, TypingKind, parse_h
 from kirmatch.propagation import Cand
 from kirmatch.tables import HLAAlleleInfo, ReferenceTables
 
-__all__ = ["Expansion", "b_leader_genotype", "expand_typing"]
+__all__ = ["Expansion", "TypingCache", "b_leader_genotype", "expand_typing"]
 
 HLA_RELEASE = "IPD-IMGT/HLA 3.58.0"
 
@@ -64,7 +65,29 @@ class Expansion:
         return any(not a.expressed for a in self.alleles)
 
 
-_CACHE: dict[tuple[int, str, int], Expansion] = {}
+class TypingCache:
+    """Values computed per typing for one set of tables and one py-ard backend,
+    bounded. Each entry keeps its tables and backend, so that their ids, part
+    of the key, cannot be reused by other objects while the entry exists."""
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self._entries: dict[tuple[int, str, int], tuple[ReferenceTables, Any, Any]] = {}
+        self.limit = limit
+
+    def get(self, tables: ReferenceTables, name: str, pyard: Any,
+            compute: Callable[[], Any]) -> Any:
+        key = (id(tables), name, id(pyard))
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] is tables and entry[1] is pyard:
+            return entry[2]
+        value = compute()
+        if len(self._entries) > self.limit:
+            self._entries.clear()
+        self._entries[key] = (tables, pyard, value)
+        return value
+
+
+_CACHE = TypingCache()
 
 
 def expand_typing(t: HLATyping, tables: ReferenceTables, pyard: Any = None) -> Expansion:
@@ -79,15 +102,7 @@ def expand_typing(t: HLATyping, tables: ReferenceTables, pyard: Any = None) -> E
     UnknownAlleleError
         A well-formed name (or antigen) that the pinned release does not have.
     """
-    key = (id(tables), t.name, id(pyard))
-    hit = _CACHE.get(key)
-    if hit is not None:
-        return hit
-    out = _expand(t, tables, pyard)
-    if len(_CACHE) > 50_000:
-        _CACHE.clear()
-    _CACHE[key] = out
-    return out
+    return _CACHE.get(tables, t.name, pyard, lambda: _expand(t, tables, pyard))
 
 
 def _expand(t: HLATyping, tables: ReferenceTables, pyard: Any) -> Expansion:
@@ -164,7 +179,7 @@ def _v2(t: HLATyping, tables: ReferenceTables, pyard: Any) -> HLATyping:
 B_LEADER_GENOTYPES = ("M/M", "M/T", "T/T")
 
 
-_LEADER_CACHE: dict[tuple[int, str, int], tuple[frozenset[str | None], str | None]] = {}
+_LEADER_CACHE = TypingCache()
 
 
 def _slot_leaders(slot: HLASlot, tables: ReferenceTables, pyard: Any
@@ -172,14 +187,8 @@ def _slot_leaders(slot: HLASlot, tables: ReferenceTables, pyard: Any
     """The leader residues one typed position could carry (``None`` = cannot be
     known) and the reason when it is not one residue (memoised per typing: a
     cohort has few distinct HLA-B alleles but many genotypes of them)."""
-    key = (id(tables), str(slot), id(pyard))
-    hit = _LEADER_CACHE.get(key)
-    if hit is None:
-        hit = _slot_leaders_uncached(slot, tables, pyard)
-        if len(_LEADER_CACHE) > 50_000:
-            _LEADER_CACHE.clear()
-        _LEADER_CACHE[key] = hit
-    return hit
+    return _LEADER_CACHE.get(tables, str(slot), pyard,  # type: ignore[no-any-return]
+                             lambda: _slot_leaders_uncached(slot, tables, pyard))
 
 
 def _slot_leaders_uncached(slot: HLASlot, tables: ReferenceTables, pyard: Any

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Any
 
-from kirmatch.expand import expand_typing
+from kirmatch.expand import TypingCache, expand_typing
 from kirmatch.hla import HLALocusTyping, HLASlot
 from kirmatch.options import Options
 from kirmatch.propagation import Cand
@@ -92,15 +92,17 @@ class _TypingIds:
     tce: tuple[tuple[str, int | None], ...]
 
 
-_IDS: dict[tuple[int, str, int], _TypingIds] = {}
+_IDS = TypingCache()
 
 
 def _typing_ids(t: Any, tables: ReferenceTables, pyard: Any) -> _TypingIds:
-    """The ARS identities one typing token may stand for (cached per name)."""
-    key = (id(tables), t.name, id(pyard))
-    hit = _IDS.get(key)
-    if hit is not None:
-        return hit
+    """The ARS identities one typing token may stand for (cached per name, for
+    these tables and this py-ard backend)."""
+    return _IDS.get(tables, t.name, pyard,  # type: ignore[no-any-return]
+                    lambda: _typing_ids_uncached(t, tables, pyard))
+
+
+def _typing_ids_uncached(t: Any, tables: ReferenceTables, pyard: Any) -> _TypingIds:
     exp = expand_typing(t, tables, pyard)
     if exp.unknown:
         hit = _TypingIds(None, exp.unknown, False, ())
@@ -119,9 +121,6 @@ def _typing_ids(t: Any, tables: ReferenceTables, pyard: Any) -> _TypingIds:
                     tce.setdefault(ident, group)
         hit = _TypingIds(frozenset(ids) if expressed else frozenset({ABSENT}), None,
                          exp.has_null and bool(expressed), tuple(tce.items()))
-    if len(_IDS) > 50_000:
-        _IDS.clear()
-    _IDS[key] = hit
     return hit
 
 
@@ -223,7 +222,7 @@ def compare_locus(r: Cand[tuple[str, str]], d: Cand[tuple[str, str]]
         # an untyped or unexpandable side could be anything: every outcome is
         # possible, so values that no outcome changes are still reported (§A.0)
         side = r if None in r.values else d
-        return Cand(ALL_OUTCOMES, side.reason or "hla_untyped")
+        return Cand(ALL_OUTCOMES, side.reason or "hla_untyped", missing=True)
     reason = r.reason if len(r.values) > 1 else d.reason
     n = len(r.values) * len(d.values)
     if n > MAX_COMBINATIONS:

@@ -36,15 +36,21 @@ class Cand(Generic[T]):
 
     values: frozenset[T]
     reason: str | None = None
+    #: The input is missing (an untyped locus, say) and ``values`` stand for
+    #: everything it could be: when it and another input both make an output
+    #: vary, the missing one's reason is given (typing it is what settles it).
+    missing: bool = False
 
     @classmethod
     def of(cls, value: T) -> Cand[T]:
         return cls(frozenset((value,)), None)
 
     @classmethod
-    def any_of(cls, values: Iterable[T], reason: str | None) -> Cand[T]:
+    def any_of(cls, values: Iterable[T], reason: str | None, *, missing: bool = False
+               ) -> Cand[T]:
         vals = frozenset(values)
-        return cls(vals, reason if (len(vals) != 1 or None in vals) else None)
+        varies = len(vals) != 1 or None in vals
+        return cls(vals, reason if varies else None, missing and varies)
 
     @property
     def known(self) -> bool:
@@ -57,7 +63,8 @@ class Cand(Generic[T]):
         return next(iter(self.values))
 
     def map(self, fn: Callable[[T], Any]) -> Cand[Any]:
-        return Cand.any_of((fn(v) if v is not None else None for v in self.values), self.reason)
+        return Cand.any_of((fn(v) if v is not None else None for v in self.values), self.reason,
+                           missing=self.missing)
 
 
 _MAX_COMBOS = 200_000
@@ -131,8 +138,10 @@ def _decided(value: Any, cands: tuple[Cand[Any], ...]) -> tuple[Any, str | None]
 
 def _varying_reason(cands: tuple[Cand[Any], ...], results: dict[tuple[Any, ...], Any]
                     ) -> str | None:
-    """The reason of the first input (in order) whose variation changes the result."""
-    multi = [i for i, c in enumerate(cands) if len(c.values) > 1]
+    """The reason of the first input (in order, missing inputs first) whose
+    variation changes the result."""
+    multi = sorted((i for i, c in enumerate(cands) if len(c.values) > 1),
+                   key=lambda i: not cands[i].missing)
     for i in multi:
         groups: dict[tuple[Any, ...], set[Any]] = {}
         for combo, r in results.items():
@@ -145,6 +154,7 @@ def _varying_reason(cands: tuple[Cand[Any], ...], results: dict[tuple[Any, ...],
 
 
 def _first_reason(cands: Iterable[Cand[Any]]) -> str | None:
+    cands = sorted(cands, key=lambda c: not c.missing)
     for c in cands:
         if c.reason and (len(c.values) > 1 or None in c.values):
             return c.reason
@@ -174,7 +184,8 @@ def image(fn: Callable[..., Any], *cands: Cand[Any]) -> Cand[Any]:
     values = frozenset(results.values())
     if len(values) == 1 and None not in values:
         return Cand(values, None)
-    multi = [i for i, c in enumerate(cands) if len(c.values) > 1 or None in c.values]
+    multi = sorted((i for i, c in enumerate(cands) if len(c.values) > 1 or None in c.values),
+                   key=lambda i: not cands[i].missing)
     for i in multi:
         if None in cands[i].values:
             return Cand(values, cands[i].reason)

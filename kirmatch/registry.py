@@ -555,7 +555,7 @@ MODELS: tuple[Model, ...] = (
 def _sum_over_loci(cands: tuple[Cand[Any], ...], attr: str) -> tuple[Any, str | None]:
     """Propagation of a sum over loci (:func:`hla_mismatch_totals`): the set of
     possible sums is built locus by locus, so no combination is enumerated; the
-    reason is that of the first locus that is unknown or varies."""
+    reason is that of the first untyped locus, else of the first that varies."""
     sums = {0}
     for c in cands:
         if None in c.values:
@@ -563,7 +563,7 @@ def _sum_over_loci(cands: tuple[Cand[Any], ...], attr: str) -> tuple[Any, str | 
         sums = {s + getattr(v, attr) for s in sums for v in c.values}
     if len(sums) == 1:
         return sums.pop(), None
-    for c in cands:
+    for c in sorted(cands, key=lambda c: not c.missing):     # an untyped locus first
         if len({getattr(v, attr) for v in c.values}) > 1:
             return None, c.reason
     return None, None  # pragma: no cover - a varying sum has a varying locus

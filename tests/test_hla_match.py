@@ -228,6 +228,38 @@ def test_an_untyped_locus_does_not_hide_what_another_decides() -> None:
     assert x["hla_mm_gvh_A"] == ""         # unknown, never guessed
 
 
+
+def test_an_untyped_locus_is_the_reason_before_an_ambiguous_one() -> None:
+    """§A.19: an untyped locus makes the totals unknown with hla_untyped. Another
+    locus typed at low resolution also makes them vary, but typing it would not
+    make them known: the reason names the untyped locus (what settles it)."""
+    r = ("A*02:XX+A*01:01^B*07:02+B*08:01^C*07:01+C*07:02^DRB1*01:01+DRB1*03:01"
+         "^DQB1*02:01+DQB1*05:01")
+    d = "A*02:01+A*01:01^B*07:02+B*08:01^C*07:01+C*07:02^DQB1*02:01+DQB1*05:01"
+    row = _row(r, d)
+    assert row["hla_mm_gvh"] == "" and row["hla_mm_hvg"] == ""
+    warnings = row["warnings"].split(";")
+    assert "unknown(hla_mm_gvh: hla_untyped)" in warnings
+    assert "unknown(hla_mm_hvg: hla_untyped)" in warnings
+    assert "unknown(hla_relation: hla_untyped)" in warnings
+    assert "unknown(hla_mm_gvh_A: ambiguous_typing)" in warnings   # A itself varies
+
+
+def test_a_slash_list_with_nnnn_in_a_person_list_is_kept() -> None:
+    """make_person with an allele list: 'DRB3*01:01/DRB3*NNNN' is a typing (DRB3*01:01
+    or no DRB3 gene), read as the GL grammar reads it, never dropped as a
+    placeholder (which made the other DRB3 allele homozygous)."""
+    from kirmatch import make_person
+
+    listed = make_person("P", ["DRB1*03:01", "DRB1*11:01", "DRB3*02:02",
+                               "DRB3*01:01/DRB3*NNNN"])
+    gl = make_person("P", "DRB1*03:01+DRB1*11:01^DRB3*02:02+DRB3*01:01/DRB3*NNNN")
+    assert listed.hla == gl.hla
+    donor = {"id": "D", "hla": "DRB1*03:01+DRB1*11:01^DRB3*01:01+DRB3*02:02"}
+    row = assess_pair(listed, donor).to_row()
+    assert row["hla_mm_hvg_DRB3"] == ""      # 0 or 1: DRB3*01:01 may be absent
+    assert "unknown(hla_mm_hvg_DRB3: ambiguous_typing)" in row["warnings"].split(";")
+
 _IDS = ["", "A*01:01", "A*02:01", "A*03:01", "A*11:01", "A*24:02", "A*26:01", "A*29:02",
         "A*30:01", "A*31:01", "A*32:01", "A*33:01", "A*68:01"]
 
