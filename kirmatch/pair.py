@@ -88,9 +88,10 @@ def _hla_from_list(alleles: Sequence[str]) -> HLAGenotype | None:
             raise HLAParseError(item, f"hla[{i}] must be one allele (or a '/' list of "
                                 "alternatives), not blank or several joined")
         head, _, body = text.rpartition("*")
-        if body.upper() in _HLA_PLACEHOLDERS and not (
+        if "/" not in text and body.upper() in _HLA_PLACEHOLDERS and not (
                 body.upper() == "NNNN" and head.upper().removeprefix("HLA-") in ABSENT_LOCI):
-            continue      # untyped; NNNN at DRB3/4/5 is the absent gene, kept
+            continue      # untyped; NNNN at DRB3/4/5 is the absent gene, kept; a '/' list
+            # holding a placeholder is read by the GL grammar like any other list
         try:
             loci = parse_hla_genotype(text).loci
         except HLAParseError as exc:
