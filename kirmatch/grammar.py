@@ -100,12 +100,15 @@ _KIR_YES = frozenset({"Y", "YES"})
 _SEP = r"[\s_.\-]?"
 _LOCUS_ALT = "|".join(sorted((*KNOWN_LOCI, "CW"), key=len, reverse=True))
 _SLOT_RE = re.compile(rf"^(?:HLA{_SEP})?(?P<locus>{_LOCUS_ALT}){_SEP}"
-                      rf"(?:(?:TYP(?:ING)?|ALLELE){_SEP})?(?P<n>[12])$", re.IGNORECASE)
+                      rf"(?:(?:TYP(?:ING)?|ALLELE){_SEP})?(?P<n>0?[12])$", re.IGNORECASE)
 _LOCUS_RE = re.compile(rf"^(?:HLA{_SEP})?(?P<locus>{_LOCUS_ALT})$", re.IGNORECASE)
-#: A per-allele column with another number than 1 or 2 (A_0, A_3): refused, never
-#: ignored (reading only A_1 would make every person homozygous).
-_OTHER_SLOT_RE = re.compile(rf"^(?:HLA{_SEP})?(?P<locus>{_LOCUS_ALT}){_SEP}"
-                            rf"(?:(?:TYP(?:ING)?|ALLELE){_SEP})?(?P<n>[0-9]+)$", re.IGNORECASE)
+#: A per-allele column with another number than 1 or 2 (A_0, A_3, or A0/A3 beside
+#: A1): refused, never ignored (reading only A_1 would make every person
+#: homozygous). Without a separator it is refused only beside the locus' own
+#: allele columns (a lone B7 or C3 column is not a typing: ignored).
+_OTHER_SLOT_RE = re.compile(rf"^(?:HLA{_SEP})?(?P<locus>{_LOCUS_ALT})"
+                            rf"(?P<sep>[\s_.\-]?(?:(?:TYP(?:ING)?|ALLELE)[\s_.\-]?)?)"
+                            rf"(?P<n>[0-9])$", re.IGNORECASE)
 _KIR_RE = re.compile(rf"^(?:KIR{_SEP})?(?P<gene>[23]D[LSP][0-9][A-Z0-9]*)$", re.IGNORECASE)
 #: HLA loci kirmatch does not read; a column for one of them is refused, not ignored.
 #: Pseudogenes, the DM/DO antigen-processing genes and MICA/MICB. DOB also stays here
@@ -188,6 +191,11 @@ def _slot(name: str) -> tuple[str, int] | None:
     return ("C" if locus == "CW" else locus), int(m.group("n"))
 
 
+def _other_slot(locus: str, number: str) -> str:
+    return (f"looks like an HLA-{locus} allele column numbered {number}; kirmatch reads two "
+            "allele columns per locus, numbered 1 and 2 (A_1, A_2); rename it")
+
+
 def _locus(name: str) -> str | None:
     m = _LOCUS_RE.match(name.strip())
     if m is None:
@@ -243,6 +251,7 @@ def detect_layout(columns: Sequence[str], tables: ReferenceTables, *, what: str 
     loci: dict[str, str] = {}
     genes: list[tuple[str, str, str]] = []
     ignored: list[str] = []
+    unnumbered: list[tuple[str, str, str]] = []     # A0, B7: an allele column only beside B1
 
     def refuse(col: str, why: str) -> InputSchemaError:
         return InputSchemaError(f"{where}: column {col!r} {why}", raw=col, column=col)
@@ -274,9 +283,11 @@ def detect_layout(columns: Sequence[str], tables: ReferenceTables, *, what: str 
         other = _OTHER_SLOT_RE.match(n.strip())
         if other is not None:
             locus = other.group("locus").upper()
-            raise refuse(n, f"looks like an HLA-{'C' if locus == 'CW' else locus} allele "
-                         f"column numbered {other.group('n')}; kirmatch reads two allele "
-                         "columns per locus, numbered 1 and 2 (A_1, A_2); rename it")
+            locus = "C" if locus == "CW" else locus
+            if other.group("sep"):
+                raise refuse(n, _other_slot(locus, other.group("n")))
+            unnumbered.append((n, locus, other.group("n")))
+            continue
         k = _KIR_RE.match(n.strip())
         if k is not None:
             info = tables.kir_gene(k.group("gene"))
@@ -296,6 +307,10 @@ def detect_layout(columns: Sequence[str], tables: ReferenceTables, *, what: str 
             raise refuse(n, f"holds allele names ({values[0]!r} …) but its name is not a "
                          "typing column kirmatch reads; rename it (e.g. A_1, hla, KIR2DL1)")
         ignored.append(n)
+    for col, loc, number in unnumbered:
+        if loc in slots:
+            raise refuse(col, _other_slot(loc, number))
+        ignored.append(col)
     for loc, cols in slots.items():
         numbers = [i for i, _ in cols]
         if len(set(numbers)) != len(numbers):

@@ -118,7 +118,8 @@ def test_item1_stray_comma_in_first_pairs_row(tmp_path: Path, persons: dict[str,
     assert res.exit_code == 0, res.output
     assert res.stdout.splitlines()[:2] == [
         "(no recipient id): 0 donor(s) ranked, top none, 1 error row(s)",
-        "P1: 2 donor(s) ranked, top P1-son"]
+        "P1: 2 donor(s) ranked, top P1-son; DSA NOT CHECKED: no antibody data for this "
+        "recipient"]
     rows = rows_of(out)
     assert [(r["recipient_id"], r["donor_id"], r["other_donor"]) for r in rows] == cells
     assert [(r["error"], r["rank"]) for r in rows] == [(error, ""), ("", "1"), ("", "2")]
@@ -1170,8 +1171,10 @@ def test_item11_summary_in_file_order_and_synonyms(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert res.stdout.splitlines() == [
         "Z9: 0 donor(s) ranked, top none, 1 error row(s)",
-        "P2: 3 donor(s) ranked, top P2-mother",
-        "P1: 2 donor(s) ranked, top P1-sister",
+        "P2: 3 donor(s) ranked, top P2-mother; DSA NOT CHECKED: no antibody data for this "
+        "recipient",
+        "P1: 2 donor(s) ranked, top P1-sister; DSA NOT CHECKED: no antibody data for this "
+        "recipient",
         "A0: 0 donor(s) ranked, top none, 1 error row(s)",
         f"4 recipient(s), 7 candidate(s) -> {out}",
         "Research and decision support, not a medical device."]
@@ -1277,7 +1280,7 @@ def test_item4_xlsx_formula_without_saved_value_is_not_blank(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("header", ["A_0,A_1", "A0,A1", "A.0,A.1", "A_1,A_3", "HLA-A_1,HLA-A_3",
-                                    "Cw_0,Cw_1"])
+                                    "Cw_0,Cw_1", "A1,A3"])
 def test_item4_allele_columns_numbered_otherwise_are_refused(tmp_path: Path, header: str
                                                              ) -> None:
     """Item 4 (found on replay): allele columns numbered from 0 (``A_0/A_1``) or
@@ -1295,3 +1298,23 @@ def test_item4_allele_columns_numbered_otherwise_are_refused(tmp_path: Path, hea
     assert f"column {bad!r} looks like an HLA-" in res.output
     assert "numbered 1 and 2" in res.output
     assert not out.exists()
+
+
+def test_item4_other_columns_named_like_loci_stay_ignored(tmp_path: Path) -> None:
+    """The refusal above is narrow: a lone B27, B7, C3 or DRB345 column (a
+    serology flag, a DRB3/4/5 summary) is still not a typing and is ignored (and
+    listed in the run record); A_01/A_02 are the allele columns 1 and 2."""
+    geno = tmp_path / "g.csv"
+    geno.write_text("sample_id,A_01,A_02,B27,B7,C3,DRB345\n"
+                    "R1,02:01,24:02,pos,x,y,DR52\nD1,02:01,11:01,neg,x,y,DR53\n")
+    pairs = tmp_path / "p.csv"
+    pairs.write_text("recipient_id,donor_id\nR1,D1\n")
+    out = tmp_path / "o.csv"
+    res = cli("batch", "-g", geno, "-p", pairs, "-o", out, "-q")
+    assert res.exit_code == 0, res.output
+    row = rows_of(out)[0]
+    assert row["status"] == "ok" and "single_allele" not in row["warnings"]
+    assert row["hla_mm_hvg_A"] == "1"           # A*11:01 of the donor: both A columns read
+    record = json.loads((tmp_path / "o.csv.provenance.json").read_text())
+    assert record["inputs"]["genotypes"]["layout"]["ignored_columns"] == [
+        "B27", "B7", "C3", "DRB345"]
