@@ -303,7 +303,9 @@ def _print_tables(ranked: Any) -> None:
             clin = "/".join("?" if x in (None, "") else str(x) for x in (
                 f"{c.donor_age:g}" if c and c.donor_age is not None else None,
                 c.donor_sex if c else None, c.relationship if c else None))
-            table.add_row(str(r.rank), escape(a.donor_id), v["dsa_tier"] or "unknown",
+            dsa = v["dsa_tier"] or ("not checked" if a.unknown.get("dsa_tier") ==
+                                    "no_antibody_data" else "unknown")
+            table.add_row(str(r.rank), escape(a.donor_id), dsa,
                           str(v["cf_ikir"]) if v["cf_ikir"] != "" else "?",
                           _RELATION.get(v["hla_relation"], "?"), escape(clin),
                           escape(r.rank_reason))

@@ -278,3 +278,9 @@ def test_summary_line_says_when_dsa_was_not_checked(env, tmp_path) -> None:
     assert "DSA NOT CHECKED: no antibody data" in lines["P1"]
     for rid in ("R1", "R2", "P2", "P3"):
         assert "DSA" not in lines[rid], lines[rid]
+    # the table view says it in the DSA column
+    tables = rank(antibodies=ab)
+    assert tables.exit_code == 0, tables.output
+    p1 = tables.output[tables.output.index("Recipient P1"):tables.output.index("Recipient P2")]
+    assert p1.count("not checked") == 3
+    assert "not checked" not in tables.output[tables.output.index("Recipient P2"):]
