@@ -493,8 +493,8 @@ def compare_outputs(one: Path, many: Path) -> tuple[bool, str]:
         return False, f"columns differ: {a.schema_arrow.names} vs {b.schema.names}"
     h = hashlib.sha256()
     for name in a.schema_arrow.names:
-        x = pc.cast(a.read(columns=[name]).column(0), pa.string()).combine_chunks()
-        y = pc.cast(b.to_table(columns=[name]).column(0), pa.string()).combine_chunks()
+        x = pc.cast(a.read(columns=[name]).column(0), pa.large_string()).combine_chunks()
+        y = pc.cast(b.to_table(columns=[name]).column(0), pa.large_string()).combine_chunks()
         if not x.equals(y):
             return False, f"column {name} differs"
         for buf in x.buffers():
