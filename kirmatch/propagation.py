@@ -116,12 +116,15 @@ def evaluate_all(fn: Callable[..., Any], n: int, *cands: Cand[Any]
         results[combo] = fn(*combo)
     decided: list[tuple[Any, str | None]] = []
     outs = list(results.values())
+    varying = [c for c in cands if len(c.values) > 1]
     for k in range(n):
         seen = {out if isinstance(out, Unknown) else out[k] for out in outs}
         if None in seen:
             decided.append((None, _first_reason(cands)))
         elif len(seen) == 1:
             decided.append(_decided(next(iter(seen)), cands))
+        elif len(varying) == 1:     # the only input that varies is what made it vary
+            decided.append((None, varying[0].reason))
         else:
             col = {combo: (out if isinstance(out, Unknown) else out[k])
                    for combo, out in results.items()}
