@@ -283,14 +283,18 @@ def _print_tables(ranked: Any) -> None:
     console = Console()
     for rid, rows in _groups(ranked).items():
         table = Table(title=f"Recipient {escape(rid)}", box=box.SIMPLE_HEAD, expand=False,
-                      pad_edge=False, title_justify="left")
+                      pad_edge=False, title_justify="left", collapse_padding=True,
+                      padding=(0, 1))
         table.add_column("#", justify="right", no_wrap=True)
         table.add_column("donor", overflow="fold", min_width=6)
-        table.add_column("DSA", no_wrap=True)
+        # every column but the numbers may wrap, so the table fits the terminal
+        # and no reason is cut (rich crops a table whose unwrappable columns are
+        # wider than the terminal)
+        table.add_column("DSA", overflow="fold", min_width=4)
         table.add_column("CF-iKIR", justify="right", no_wrap=True)
-        table.add_column("HLA", no_wrap=True)
+        table.add_column("HLA", overflow="fold", min_width=5)
         table.add_column("age/sex/rel", overflow="fold")
-        table.add_column("why not higher", overflow="fold", ratio=1, min_width=16)
+        table.add_column("why not higher", overflow="fold", ratio=1, min_width=10)
         ordered = sorted(rows, key=lambda x: (x.rank is None, x.rank or 0))
         for r in ordered[:MAX_ROWS]:
             a = r.assessment

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
 from kirmatch.cli.main import app
 from kirmatch.cli.rank_cmd import MAX_TABLES
 from typer.testing import CliRunner
@@ -19,10 +20,25 @@ def _widest(text: str) -> int:
     return max(len(line.rstrip()) for line in text.splitlines())
 
 
-def test_rank_tables_fit_80_columns() -> None:
-    res = runner.invoke(app, ["rank", "-g", G, "-p", P, "-a", A], env={"COLUMNS": "80"})
+@pytest.mark.parametrize("antibodies", [True, False])
+def test_rank_tables_fit_80_columns_and_lose_nothing(antibodies: bool, tmp_path: Path) -> None:
+    """The tables fit 80 columns by wrapping, never by cropping: every word of
+    every donor's reason and DSA cell is in the output (rich crops a table whose
+    columns cannot shrink enough; 'not checked' without antibodies is the
+    widest DSA cell)."""
+    extra = ["-a", A] if antibodies else []
+    res = runner.invoke(app, ["rank", "-g", G, "-p", P, *extra], env={"COLUMNS": "80"})
     assert res.exit_code == 0, res.output
     assert "Recipient P3" in res.stdout and _widest(res.stdout) <= 80
+    out = tmp_path / "ranked.csv"
+    ranked = runner.invoke(app, ["rank", "-g", G, "-p", P, *extra, "-o", str(out), "-q"])
+    assert ranked.exit_code == 0, ranked.output
+    words = set(res.stdout.split())
+    with open(out, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            for word in row["rank_reason"].split():
+                assert word in words, (row["donor_id"], row["rank_reason"], word)
+    assert ("not" in words and "checked" in words) != antibodies
 
 
 def test_pair_text_fits_80_columns() -> None:
