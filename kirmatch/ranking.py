@@ -309,11 +309,18 @@ def load_policy(path: str | Path) -> Policy:
                              f"{pol[key]!r}", raw=str(pol[key]))
     name: Any = pol.get("name")  # Policy checks it
     try:
-        return Policy(name.strip() if isinstance(name, str) else name, tuple(crit),
-                      pol.get("direction", {}), pol.get("bands", {}), source=str(p),
-                      sha256=hashlib.sha256(raw).hexdigest())
+        policy = Policy(name.strip() if isinstance(name, str) else name, tuple(crit),
+                        pol.get("direction", {}), pol.get("bands", {}), source=str(p),
+                        sha256=hashlib.sha256(raw).hexdigest())
     except UsageError as exc:
         raise UsageError(f"policy file {p}: {exc.reason}", raw=exc.raw) from None
+    for key in ("direction", "bands"):   # a setting nothing reads is never dropped silently
+        for k in pol.get(key, {}):
+            if k not in crit and not (key == "bands" and k == "donor_age"
+                                      and "donor_age_band" in crit):
+                raise UsageError(f"policy file {p}: [policy.{key}] {k}: {k!r} is not one of "
+                                 "the policy's criteria", raw=str(k))
+    return policy
 
 
 def resolve_policy(spec: str) -> Policy:
