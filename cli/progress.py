@@ -15,6 +15,7 @@ Nothing is drawn when stderr is not a terminal or with ``--quiet``
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from types import TracebackType
@@ -53,6 +54,11 @@ class ProgressDisplay:
         self._live = False
         self._tasks: dict[str, Any] = {}
         self._pending: list[Progress] = []
+        # a stage that sends no update for a while (reading a large file) still
+        # appears after the delay: a timer shows what is pending
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(delay, self._wake)
+        self._timer.daemon = True
         self.progress = Progress(
             TextColumn("{task.description}", table_column=Column(no_wrap=True, width=8)),
             BarColumn(bar_width=None),
@@ -62,26 +68,42 @@ class ProgressDisplay:
             console=self.console, transient=False, auto_refresh=True, expand=True)
 
     def __enter__(self) -> ProgressDisplay:
+        self._timer.start()
         return self
+
+    def _wake(self) -> None:
+        with self._lock:
+            if not self._live and self._pending:
+                self._go_live()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if self._live:
-            self.progress.stop()
-            self._live = False
+        self._timer.cancel()
+        with self._lock:
+            if self._live:
+                if exc_type is not None:        # a run that stopped leaves no running bar
+                    for task in self._tasks.values():
+                        self.progress.remove_task(task)
+                self.progress.stop()
+                self._live = False
 
     def __call__(self, event: Progress) -> None:
-        if not self._live:
-            if time.monotonic() - self._created < self.delay:
-                self._pending = [e for e in self._pending if e.stage != event.stage]
-                self._pending.append(event)
-                return
-            self.progress.start()
-            self._live = True
-            for earlier in self._pending:  # what ran before the display appeared
-                self._show(earlier)
-            self._pending = []
-        self._show(event)
+        with self._lock:
+            if not self._live:
+                if time.monotonic() - self._created < self.delay:
+                    self._pending = [e for e in self._pending if e.stage != event.stage]
+                    self._pending.append(event)
+                    return
+                self._go_live()
+            self._show(event)
+
+    def _go_live(self) -> None:
+        """Start drawing, with what ran before the display appeared."""
+        self.progress.start()
+        self._live = True
+        for earlier in self._pending:
+            self._show(earlier)
+        self._pending = []
 
     def _show(self, e: Progress) -> None:
         """A running stage is a bar; a finished one a line of the log above the bars."""
@@ -92,7 +114,7 @@ class ProgressDisplay:
             task = self._tasks[e.stage] = self.progress.add_task(
                 STAGE_NAMES.get(e.stage, e.stage), total=e.total, **_fields(e))
         if e.finished:
-            self.progress.remove_task(task)
+            self.progress.remove_task(self._tasks.pop(e.stage))
             self.progress.console.print(finished_line(e), highlight=False)
             return
         self.progress.update(task, completed=e.done, total=e.total, **_fields(e))
@@ -103,7 +125,7 @@ def _count(e: Progress) -> str:
 
 
 def _rate(e: Progress) -> str:
-    return f"{e.rate:,.0f} {e.unit}/s" if e.rate is not None and e.total is not None else ""
+    return f"{e.rate:,.0f} {e.unit}/s" if e.rate is not None else ""
 
 
 def _fields(e: Progress) -> dict[str, str]:

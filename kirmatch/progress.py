@@ -118,7 +118,10 @@ class Stages:
             return
         seconds = self.clock() - self._t0
         self.seconds[self._stage] = seconds
-        self._emit(self._done if done is None else done, seconds, finished=True)
+        final = self._done if done is None else done
+        if self._total is not None:
+            self._total = final     # an estimated total (line count) ends on the truth
+        self._emit(final, seconds, finished=True)
         self._stage = None
 
     def _emit(self, done: int, seconds: float, *, finished: bool = False) -> None:

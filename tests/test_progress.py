@@ -112,6 +112,25 @@ def test_display_log_lines_and_delay() -> None:
     assert out.getvalue() == ""  # a quick run draws nothing
 
 
+def test_display_appears_for_a_silent_stage_and_leaves_no_bar_on_abort() -> None:
+    """A stage that sends no update (reading a large file) still shows its line
+    once the delay has passed; a run that stops with an error leaves no running
+    bar behind (its last frame has no bar), and the error is not masked."""
+    import time
+
+    out = io.StringIO()
+    console = Console(file=out, width=80, force_terminal=True)
+    with pytest.raises(KeyboardInterrupt):
+        with ProgressDisplay(console, delay=0.2) as display:
+            display(Progress("inputs", 0, None, "people", 0.0, "reading big.csv"))
+            time.sleep(0.6)                  # no event: the timer shows the stage
+            assert "reading big.csv…" in out.getvalue()
+            display(Progress("pairs", 5, 10, "pairs", 0.1))
+            raise KeyboardInterrupt
+    last_frame = out.getvalue().rsplit("\r", 1)[-1]
+    assert "5/10 pairs" not in last_frame
+
+
 @pytest.mark.parametrize("quiet", [False, True])
 def test_cli_no_progress_off_a_terminal(tmp_path: Path, quiet: bool) -> None:
     res = CliRunner().invoke(app, ["batch", "-g", str(G), "-p", str(P), "-o",
@@ -123,3 +142,18 @@ def test_cli_no_progress_off_a_terminal(tmp_path: Path, quiet: bool) -> None:
         assert "━" not in res.stderr and "\r" not in res.stderr
         m = re.search(r"pairs ([\d.]+) s; ([\d,]+) pairs/s\)", res.stderr)
         assert m, res.stderr
+
+
+def test_an_estimated_total_ends_on_the_count() -> None:
+    """The pairs total is a line count (an estimate: blank lines, quoted line
+    breaks); the stage's last event carries the true count as its total, so the
+    bar ends full and its rate is the summary's."""
+    events: list[Progress] = []
+    clock = iter([0.0, 1.0, 2.0]).__next__
+    stages = Stages(events.append, clock=clock)
+    stages.start("pairs", total=5, unit="pairs")
+    stages.update(2)
+    stages.finish()
+    assert [(e.done, e.total, e.finished) for e in events] == [(0, 5, False), (2, 5, False),
+                                                                 (2, 2, True)]
+    assert events[-1].rate == 1.0
