@@ -381,30 +381,39 @@ def read_genotypes(genotypes: Any, column_map: Any, tables: ReferenceTables
     return load_people(genotypes, tables, column_map=_genotype_map(cmap.genotypes, tables)), cmap
 
 
-def record_header(tables: ReferenceTables, pyard: PyardBackend | None,
-                  options: Options) -> dict[str, Any]:
-    """The run record's opening keys: versions, reference tables, py-ard, options."""
+def write_run_record(plan: OutputPlan, tables: ReferenceTables, pyard: PyardBackend | None,
+                     options: Options, *, inputs: Mapping[str, Any], output: Path,
+                     errors: Path | None, command: Sequence[str] | None,
+                     rows: Mapping[str, Any], people: People, notes: Sequence[str],
+                     started: str, seconds: float) -> None:
+    """Write a streamed run's record (``batch``, ``persons``) as the plan's
+    ``provenance`` output: versions, reference tables, py-ard and options; the
+    inputs, outputs, command and row counts; then start time, wall time,
+    platform and argv."""
     from kirmatch import __version__
 
-    return {
+    record = {
         "kirmatch_version": __version__,
         "rules": RULES_ID,
         "rules_version": RULES_VERSION,
         **{k: v for k, v in tables.provenance().items() if k != "rules"},
         "pyard": pyard_record(pyard),
         "options": options.to_dict(),
-    }
-
-
-def record_footer(started: str, seconds: float) -> dict[str, Any]:
-    """The run record's closing keys: start time, wall time, platform, argv."""
-    return {
+        "inputs": dict(inputs),
+        "outputs": {"output": str(output), "errors": str(errors) if errors else None},
+        "command": list(command) if command is not None else None,
+        "rows": dict(rows),
+        "genotypes": {"people": len(people), "duplicate_ids": people.duplicate_ids,
+                      "repeated_identical_ids": people.repeated_ids},
+        "notes": list(notes),
         "started_at": started,
         "wall_seconds": round(seconds, 3),
         "platform": {"python": platform.python_version(), "system": platform.system(),
                      "machine": platform.machine()},
         "argv": list(sys.argv),
     }
+    plan.write_text("provenance", json.dumps(record, indent=2, ensure_ascii=False,
+                                             allow_nan=False) + "\n")
 
 
 def genotypes_record(paths: Sequence[Path], people: People) -> dict[str, Any]:
@@ -528,9 +537,9 @@ def run_batch(
             err_w.close(empty=pa.schema([pa.field("pairs_row", pa.int64()), *schema]))
         seconds = time.perf_counter() - t_start
         notes = [*people.notes, *reader.notes, *(a_reader.notes if a_reader else ())]
-        record = {
-            **record_header(t, pyard, opts),
-            "inputs": {
+        write_run_record(
+            plan, t, pyard, opts,
+            inputs={
                 "genotypes": genotypes_record(g_paths, people),
                 "pairs": {**input_record(p_path), "dialect": reader.dialect.to_dict()},
                 "column_map": input_record(Path(column_map)) if column_map is not None
@@ -538,17 +547,10 @@ def run_batch(
                 "antibodies": None if a_path is None or a_reader is None else {
                     **input_record(a_path), "dialect": a_reader.dialect.to_dict()},
             },
-            "outputs": {"output": str(o_path), "errors": str(e_path) if e_path else None},
-            "command": list(command) if command is not None else None,
-            "rows": {"in": rows_in, "ok": rows_in - rows_err, "error": rows_err,
-                     "error_codes": dict(sorted(codes.items()))},
-            "genotypes": {"people": len(people), "duplicate_ids": people.duplicate_ids,
-                          "repeated_identical_ids": people.repeated_ids},
-            "notes": notes,
-            **record_footer(started, seconds),
-        }
-        plan.write_text("provenance", json.dumps(record, indent=2, ensure_ascii=False,
-                                                 allow_nan=False) + "\n")
+            output=o_path, errors=e_path, command=command,
+            rows={"in": rows_in, "ok": rows_in - rows_err, "error": rows_err,
+                  "error_codes": dict(sorted(codes.items()))},
+            people=people, notes=notes, started=started, seconds=seconds)
     return BatchSummary(rows_in, rows_in - rows_err, rows_err, dict(codes),
                         tuple(people.duplicate_ids), o_path, e_path, prov_path, seconds,
                         tuple(notes), dict(stages.seconds))

@@ -29,7 +29,6 @@ that could not be read at all (with an empty ``sample_id``).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import Counter
@@ -51,8 +50,7 @@ from kirmatch.batch import (
     input_record,
     prepare_engine,
     read_inputs,
-    record_footer,
-    record_header,
+    write_run_record,
 )
 from kirmatch.engine import Engine
 from kirmatch.options import Options
@@ -258,24 +256,17 @@ def run_persons(
         if err_w is not None:
             err_w.close(empty=pa.schema([pa.field("genotypes_row", pa.int64()), *schema]))
         seconds = time.perf_counter() - t_start
-        record = {
-            **record_header(t, pyard, opts),
-            "inputs": {
+        write_run_record(
+            plan, t, pyard, opts,
+            inputs={
                 "genotypes": genotypes_record(g_paths, people),
                 "column_map": input_record(Path(column_map)) if column_map is not None
                 else None,
             },
-            "outputs": {"output": str(o_path), "errors": str(e_path) if e_path else None},
-            "command": list(command) if command is not None else None,
-            "rows": {"out": rows_out, "ok": rows_out - rows_err, "error": rows_err,
-                     "error_codes": dict(sorted(codes.items()))},
-            "genotypes": {"people": len(people), "duplicate_ids": people.duplicate_ids,
-                          "repeated_identical_ids": people.repeated_ids},
-            "notes": list(people.notes),
-            **record_footer(started, seconds),
-        }
-        plan.write_text("provenance", json.dumps(record, indent=2, ensure_ascii=False,
-                                                 allow_nan=False) + "\n")
+            output=o_path, errors=e_path, command=command,
+            rows={"out": rows_out, "ok": rows_out - rows_err, "error": rows_err,
+                  "error_codes": dict(sorted(codes.items()))},
+            people=people, notes=people.notes, started=started, seconds=seconds)
     return BatchSummary(rows_out, rows_out - rows_err, rows_err, dict(codes),
                         tuple(people.duplicate_ids), o_path, e_path, prov_path, seconds,
                         tuple(people.notes), dict(stages.seconds))
