@@ -218,6 +218,12 @@ def breakdown(genotypes: Path, pairs: Path, workdir: Path) -> dict[str, Any]:
     return res_out
 
 
+def machine() -> dict[str, Any]:
+    """The machine a benchmark ran on, for its results."""
+    return {"python": platform.python_version(), "cpus": os.cpu_count(),
+            "system": platform.platform()}
+
+
 def emit(results: dict[str, Any], path: Path | None) -> None:
     """Print the results as JSON (and write them to ``path``)."""
     text = json.dumps(results, indent=2)
@@ -240,8 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="kirmatch-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "system": platform.platform()},
+        "machine": machine(),
         "people": args.people,
     }
     try:

@@ -52,7 +52,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import re
 import shutil
@@ -65,7 +64,17 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_batch import _FW, HLA_A, HLA_B, HLA_C, KIR_PROFILES, _pick, emit, make_cohort  # noqa: E402
+from bench_batch import (  # noqa: E402
+    _FW,
+    HLA_A,
+    HLA_B,
+    HLA_C,
+    KIR_PROFILES,
+    _pick,
+    emit,
+    machine,
+    make_cohort,
+)
 from bench_dsa import write_panels  # noqa: E402
 
 TARGETS = {"a": ("CSV -> CSV vs pyarrow floor (CPU)", 3.0, "<="),
@@ -549,8 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     work = (args.workdir or Path(tempfile.mkdtemp(prefix="kirmatch-bench-engine-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "system": platform.platform(), "load_before": os.getloadavg()},
+        "machine": {**machine(), "load_before": os.getloadavg()},
         "sizes": {k: getattr(args, k) for k in ("people", "pairs", "big_people", "dask_pairs",
                                                  "rank_recipients", "rank_donors", "panel")},
     }

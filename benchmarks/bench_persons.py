@@ -39,7 +39,6 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import random
 import shutil
 import subprocess
@@ -154,8 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     import kirmatch
 
     results: dict[str, Any] = {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "system": platform.platform()},
+        "machine": _module(HERE / "bench_batch.py", "bench_batch").machine(),
         "kirmatch": kirmatch.__file__,
         "people": args.people,
     }
