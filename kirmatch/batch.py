@@ -99,18 +99,13 @@ def check_pair_columns(columns: Sequence[str], *, extra_reserved: Sequence[str] 
             column=clash[0])
 
 
-def lookup_ids(people: People, values: pa.Array) -> tuple[np.ndarray, list[str]]:
+def lookup_ids(people: People, values: pa.Array) -> tuple[np.ndarray, pa.Array]:
     """Person index of each id (``-1`` not in the genotypes, ``-2`` empty) and the
-    stripped id texts."""
+    stripped id texts (an Arrow string array)."""
     text = pc.utf8_trim_whitespace(as_text(values))
-    ids = text.to_pylist()
-    # look each distinct id up once (a chunk repeats its recipients and donors)
-    enc = pc.dictionary_encode(text)
-    uniq = enc.dictionary.to_pylist()
-    pos = people.positions(uniq) if len(people) else np.full(len(uniq), NOT_FOUND, np.int64)
-    pos[np.array([u == "" for u in uniq], bool)] = EMPTY
-    codes = np.asarray(enc.indices.to_numpy(zero_copy_only=False), np.int64)
-    return pos[codes] if len(uniq) else np.full(len(ids), NOT_FOUND, np.int64), ids
+    pos = people.locate(text) if len(people) else np.full(len(text), NOT_FOUND, np.int64)
+    pos[np.asarray(pc.equal(text, "").to_numpy(zero_copy_only=False), bool)] = EMPTY
+    return pos, text
 
 
 def assess_chunk(engine: Engine, chunk: Chunk, *, panels: PanelScreen | None = None,

@@ -24,7 +24,7 @@ Results are Arrow dictionary arrays (one small vocabulary per column).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,7 +195,7 @@ class Engine:
         self._sparse_cache: dict[str, dict[tuple[int, ...], tuple[int, ...]]] = {}
         self._munk: dict[str, np.ndarray] = {}
         self._strings: dict[tuple[int, int, int], str] = {}
-        self._ids: dict[str, list[str]] = {}
+        self._ids: dict[str, Sequence[str] | pa.Array] = {}
         self._prepared = False
 
     # -- people -------------------------------------------------------------
@@ -473,7 +473,7 @@ class Engine:
 
     # -- pairs -----------------------------------------------------------------
     def assess(self, recipients: np.ndarray, donors: np.ndarray, *,
-               ids: dict[str, list[str]] | None = None,
+               ids: dict[str, Sequence[str] | pa.Array] | None = None,
                row_errors: dict[int, str] | None = None,
                dsa: PairScreen | None = None) -> EngineResult:
         """Every model column for pairs given as person indices (``-1`` = id not in
@@ -644,7 +644,7 @@ class Engine:
         return out
 
     # -- errors ---------------------------------------------------------------
-    _ids: dict[str, list[str]]
+    _ids: dict[str, Sequence[str] | pa.Array]
 
     def _error_text(self, ri: int, di: int, row: int) -> str:
         msgs = []
@@ -660,7 +660,9 @@ class Engine:
             return f"input_parse_error: {role}_id is empty"
         if i == NOT_FOUND:
             texts = self._ids.get(role)
-            pid = texts[row] if texts is not None else "?"
+            pid = "?" if texts is None else texts[row]
+            if isinstance(pid, pa.Scalar):
+                pid = pid.as_py() or ""
             return (f"person_not_found: {role} {pid.strip()!r} has no record in the "
                     f"genotypes file{self.people.missing_hint()}")
         exc = self.person_error.get(i)

@@ -809,107 +809,133 @@ def _quote_text(arr: pa.Array, delimiter: str) -> pa.Array:
 
 
 def _write_text_lines(fh: IO[bytes], table: pa.Table, delimiter: str, first_row: int,
-                      batch_rows: int = 25_000) -> None:
-    """Write a table as delimited text lines (no header), a slice at a time (the
-    text of a slice is built in a few copies: small slices keep memory flat)."""
-    for start in range(0, table.num_rows, batch_rows):
-        part = table.slice(start, batch_rows)
-        line = _text_lines(part, delimiter, first_row + start)
-        fh.write(_string_buffer(line))
-        del line
+                      batch_rows: int = 4096) -> None:
+    """Write a table as delimited text lines (no header).
 
-
-def _encoded_cells(col: pa.ChunkedArray | pa.Array, name: str, first_row: int,
-                   delimiter: str) -> pa.Array:
-    """One column as quoted large_string cells, ``""`` for null.
-
-    A dictionary (categorical) column - every computed column of kirmatch - is
-    encoded once per vocabulary entry and then taken, so the cost does not grow
-    with the number of distinct rows but with the vocabulary.
+    The table is cut into line pieces once (:func:`_line_pieces`); the lines are
+    then assembled and written a few thousand rows at a time, so each slice's
+    bytes are copied once and are still in the processor's cache when written,
+    and the memory each slice needs is reused by the next.
     """
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    if pa.types.is_dictionary(arr.type) and not _is_binary(arr.type.value_type):
-        vocab = _quote_text(pc.fill_null(_text_column(arr.dictionary, name, first_row), ""),
-                            delimiter)
-        out = vocab.take(arr.indices)
-        return pc.fill_null(out, "") if out.null_count else out
+    import numpy as np
+
+    n = table.num_rows
+    if n == 0:
+        return
+    texts, segments = _line_pieces(table, delimiter, first_row)
+    for start in range(0, n, batch_rows):
+        stop = min(start + batch_rows, n)
+        rows = np.empty((stop - start, len(segments)), np.int64)
+        for j, (base, codes) in enumerate(segments):
+            rows[:, j] = base + (np.arange(start, stop) if codes is None else codes[start:stop])
+        fh.write(_string_buffer(texts.take(pa.array(rows.ravel()))))
+
+
+def _encoded_cells(arr: pa.Array, name: str, first_row: int, delimiter: str) -> pa.Array:
+    """One column as quoted large_string cells, ``""`` for null."""
     return _quote_text(pc.fill_null(_text_column(arr, name, first_row), ""), delimiter)
 
 
-def _dictionary_run(cols: Sequence[pa.Array], names: Sequence[str], first_row: int,
-                    delimiter: str) -> pa.Array | None:
-    """Several adjacent dictionary columns as one joined text cell per row.
+def _vocabulary(arr: pa.DictionaryArray, name: str, first_row: int,
+                delimiter: str) -> tuple[pa.Array, Any]:
+    """A dictionary column's entries, quoted once each, with ``""`` appended for
+    null; and each row's code into them (numpy, no copy when nothing is null)."""
+    vocab = _quote_text(pc.fill_null(_text_column(arr.dictionary, name, first_row), ""),
+                        delimiter)
+    vocab = pa.concat_arrays([vocab, pa.array([""], pa.large_string())])
+    indices = pc.fill_null(arr.indices, len(vocab) - 1) if arr.null_count else arr.indices
+    return vocab, indices.to_numpy(zero_copy_only=False)
 
-    Rows that repeat the same combination of codes (kirmatch's computed columns
-    depend on a few person profiles) are joined once: each row's code tuple is
-    hashed, the distinct tuples are encoded and joined, and the result is taken
-    back to every row. Returns ``None`` if a hash collision is detected (the
-    caller then encodes column by column).
+
+_COMBINED_TEXTS = 4096  # most texts a run of dictionary columns is pre-joined into
+
+
+def _dictionary_segments(cols: Sequence[pa.Array], names: Sequence[str], first_row: int,
+                         delimiter: str) -> list[tuple[pa.Array, Any]]:
+    """Adjacent dictionary columns as (texts, row codes) segments.
+
+    Each column's vocabulary is quoted once. Adjacent columns are then taken
+    together while the number of their code combinations stays at most
+    ``_COMBINED_TEXTS``: every combination is joined once, and a row's code
+    into the combinations is computed from its codes (mixed radix), so a line
+    is assembled from a few pre-joined texts rather than one per column.
     """
     import numpy as np
-    import pandas as pd
 
-    n = len(cols[0])
-    codes = []
-    vocabs = []
-    for arr, name in zip(cols, names, strict=True):
-        vocab = _quote_text(pc.fill_null(_text_column(arr.dictionary, name, first_row), ""),
-                            delimiter)
-        vocab = pa.concat_arrays([vocab, pa.array([""], pa.large_string())])  # null index
-        idx = pc.fill_null(arr.indices, len(vocab) - 1).to_numpy(zero_copy_only=False)
-        codes.append(idx.astype(np.uint64))
-        vocabs.append(vocab)
-    h = np.zeros(n, np.uint64)
-    with np.errstate(over="ignore"):
-        for c in codes:
-            h = (h * np.uint64(0x100000001B3)) ^ (c + np.uint64(0x9E3779B97F4A7C15))
-    inverse, uniques = pd.factorize(h, sort=False)
-    first = np.full(len(uniques), -1, np.int64)
-    first[inverse[::-1]] = np.arange(n - 1, -1, -1)
-    for c in codes:  # every row equals the first row of its hash: no collision
-        if not np.array_equal(c, c[first][inverse]):
-            return None
-    parts = [v.take(pa.array(c[first].astype(np.int64))) for v, c in zip(vocabs, codes,
-                                                                        strict=True)]
+    encoded = [_vocabulary(arr, name, first_row, delimiter)
+               for arr, name in zip(cols, names, strict=True)]
+    runs: list[list[tuple[pa.Array, Any]]] = []
+    size = 0
+    for vocab, codes in encoded:
+        if runs and size * len(vocab) <= _COMBINED_TEXTS:
+            runs[-1].append((vocab, codes))
+            size *= len(vocab)
+        else:
+            runs.append([(vocab, codes)])
+            size = len(vocab)
     sep = pa.scalar(delimiter, pa.large_string())
-    block = pc.binary_join_element_wise(*parts, sep) if len(parts) > 1 else parts[0]
-    return block.take(pa.array(inverse.astype(np.int64)))
+    segments = []
+    for run in runs:
+        if len(run) == 1:
+            segments.append(run[0])
+            continue
+        total = 1
+        code = np.zeros(len(run[0][1]), np.int32)   # < _COMBINED_TEXTS
+        for vocab, c in run:
+            code *= len(vocab)
+            code += c
+            total *= len(vocab)
+        every = np.arange(total, dtype=np.int64)
+        parts = []
+        for vocab, _ in reversed(run):  # the mixed-radix digits, last column first
+            parts.append(vocab.take(pa.array(every % len(vocab))))
+            every //= len(vocab)
+        segments.append((pc.binary_join_element_wise(*reversed(parts), sep), code))
+    return segments
 
 
-def _text_lines(table: pa.Table, delimiter: str, first_row: int) -> pa.Array:
-    """Encode a table as delimited text lines (no header), fast, in Arrow.
+def _line_pieces(table: pa.Table, delimiter: str, first_row: int
+                 ) -> tuple[pa.Array, list[tuple[int, Any]]]:
+    """A table's delimited text lines (no header) as pieces, in Arrow.
 
-    Returns a large_string array whose value buffer holds the lines back to back.
+    A line is cut into segments: runs of adjacent dictionary columns (encoded
+    once per combination, see :func:`_dictionary_segments`) and runs of other
+    columns (joined row by row). Each segment's texts end with the delimiter,
+    the last with a newline. Returns every segment's texts in one large_string
+    array and, per segment, where its texts start in that array and each row's
+    code into them (``None``: the row number); taking a row's texts gives its
+    line.
     """
-    cols: list[pa.Array] = []
-    run: list[tuple[str, pa.Array]] = []
-
-    def flush() -> None:
-        if len(run) >= 4:
-            block = _dictionary_run([a for _, a in run], [nm for nm, _ in run], first_row,
-                                    delimiter)
-            if block is not None:
-                cols.append(block)
-                run.clear()
-                return
-        cols.extend(_encoded_cells(a, nm, first_row, delimiter) for nm, a in run)
-        run.clear()
-
+    groups: list[tuple[bool, list[tuple[str, pa.Array]]]] = []
     for name, col in zip(table.column_names, table.columns, strict=True):
         arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-        if pa.types.is_dictionary(arr.type) and not _is_binary(arr.type.value_type):
-            run.append((name, arr))
-            continue
-        flush()
-        cols.append(_encoded_cells(arr, name, first_row, delimiter))
-    flush()
-    sep = pa.scalar(delimiter, pa.large_string())
-    line = cols[0] if len(cols) == 1 else pc.binary_join_element_wise(*cols, sep)
-    line = pc.binary_join_element_wise(line, pa.scalar("", pa.large_string()),
-                                       pa.scalar("\n", pa.large_string()))
-    if isinstance(line, pa.ChunkedArray):  # pragma: no cover - defensive
-        line = line.combine_chunks()
-    return line
+        coded = pa.types.is_dictionary(arr.type) and not _is_binary(arr.type.value_type)
+        if groups and groups[-1][0] == coded:
+            groups[-1][1].append((name, arr))
+        else:
+            groups.append((coded, [(name, arr)]))
+    segments: list[tuple[pa.Array, Any]] = []
+    for coded, members in groups:
+        names = [nm for nm, _ in members]
+        arrays = [a for _, a in members]
+        if coded:
+            segments.extend(_dictionary_segments(arrays, names, first_row, delimiter))
+        else:
+            cells = [_encoded_cells(a, nm, first_row, delimiter) for nm, a in members]
+            joined = (pc.binary_join_element_wise(*cells, pa.scalar(delimiter, pa.large_string()))
+                      if len(cells) > 1 else cells[0])
+            segments.append((joined, None))
+    texts: list[pa.Array] = []
+    pieces: list[tuple[int, Any]] = []
+    base = 0
+    for j, (values, codes) in enumerate(segments):
+        end = "\n" if j == len(segments) - 1 else delimiter
+        values = pc.binary_join_element_wise(values, pa.scalar("", pa.large_string()),
+                                             pa.scalar(end, pa.large_string()))
+        texts.append(values)
+        pieces.append((base, codes))
+        base += len(values)
+    return pa.concat_arrays(texts), pieces
 
 
 def _header_line(names: Sequence[str], delimiter: str) -> bytes:
@@ -1071,7 +1097,9 @@ class TableWriter:
         header = [_neutralise_name(n) if self._neutralises(n) else n for n in self._names]
         self._state = "open"
         if self.format.is_text:
-            self._raw = open(self._tmp, "wb")
+            # the reserved temporary exists and is empty: opened without O_TRUNC, as
+            # ext4 starts writing back a truncated file's pages when it is closed
+            self._raw = open(self._tmp, "r+b")
             self._fh = self._raw
             if self.format.compression == "gzip":
                 self._fh = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw,

@@ -90,6 +90,7 @@ class People:
     notes: list[str] = field(default_factory=list)
     _index: dict[str, int] | None = None
     _lookup: Any = None
+    _id_array: Any = None
     _locus_index: dict[str, dict[HLALocusTyping, int]] = field(default_factory=dict)
     _kir_index: dict[KIRGenotype, int] = field(default_factory=dict)
 
@@ -136,6 +137,7 @@ class People:
         if self._index is not None:
             self._index[pid] = i
         self._lookup = None
+        self._id_array = None
         return i
 
     def add_genotypes(self, pid: str, row: int, hla: HLAGenotype | None,
@@ -165,6 +167,26 @@ class People:
     def get(self, pid: str) -> int | None:
         """Index of a sample id (stripped), or ``None``."""
         return self.index.get(pid.strip())
+
+    def locate(self, ids: pa.Array) -> np.ndarray:
+        """Person index of each id of an Arrow string array (``-1`` = not found).
+
+        Against a cohort no larger than a few times the array, Arrow's
+        ``index_in`` (which hashes the cohort's ids on every call) is fastest;
+        against a larger cohort the array's distinct ids are looked up in the
+        hash table :meth:`positions` builds once.
+        """
+        if ids.type != pa.string():
+            ids = ids.cast(pa.string())
+        if len(self.ids) <= 4 * len(ids):
+            if self._id_array is None:
+                self._id_array = pa.array(self.ids, pa.string())
+            got = pc.index_in(ids, value_set=self._id_array)
+            return np.asarray(pc.fill_null(got, -1).to_numpy(zero_copy_only=False),
+                              np.int64)
+        enc = pc.dictionary_encode(ids)
+        pos = self.positions(enc.dictionary.to_pylist())
+        return pos[np.asarray(enc.indices.to_numpy(zero_copy_only=False), np.int64)]
 
     def positions(self, ids: Any) -> np.ndarray:
         """Person index of each id of a sequence or array (``-1`` = not found);

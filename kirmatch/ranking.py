@@ -961,8 +961,9 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     engine = prepare_engine(stages, people, options, tables, pyard)
     panels = None if antibodies is None else PanelScreen(
         shared_screen(tables, options, pyard), people, antibodies)
-    r_idx, r_ids = lookup_ids(people, pairs.table.column("recipient_id"))
-    d_idx, d_ids = lookup_ids(people, pairs.table.column("donor_id"))
+    r_idx, r_text = lookup_ids(people, pairs.table.column("recipient_id"))
+    d_idx, d_text = lookup_ids(people, pairs.table.column("donor_id"))
+    r_ids, d_ids = r_text.to_pylist(), d_text.to_pylist()
     stages.start("pairs", total=pairs.num_rows, unit="pairs",
                  detail=f"assessing {pairs.num_rows:,} pairs")
     res = assess_chunk(engine, pairs, panels=panels)
