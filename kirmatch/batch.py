@@ -20,7 +20,7 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -230,40 +230,42 @@ class PreparedCohort:
         whose columns were checked (:func:`check_pair_columns`). ``first_row`` is
         the 1-based row number of its first row in the whole pairs table (named in
         ``flow_crossmatch`` errors)."""
-        chunk = table_from_pandas(pairs)
-        if first_row != chunk.first_row:
-            chunk = Chunk(chunk.table, first_row, chunk.errors)
-        res = assess_chunk(self.engine, chunk, panels=self.panels)
-        return result_frame(pairs, res.columns)
+        table = pa.concat_tables(self.assess_tables(pairs, first_row=first_row))
+        return result_frame(pairs, {c: table.column(c) for c in OUTPUT_COLUMNS})
+
+    def assess_tables(self, pairs: Any, *, first_row: int = 1,
+                      chunk_rows: int = 100_000) -> Iterator[pa.Table]:
+        """The same rows as :meth:`assess`, as the Arrow tables :func:`run_batch`
+        writes (the pair columns, then the contract columns as dictionary
+        arrays), ``chunk_rows`` rows at a time (as run_batch reads them: the
+        engine's memory stays flat whatever the frame's size)."""
+        whole = table_from_pandas(pairs).table
+        for start in range(0, max(whole.num_rows, 1), chunk_rows):
+            chunk = Chunk(whole.slice(start, chunk_rows), first_row + start, {})
+            yield _with_results(chunk, assess_chunk(self.engine, chunk, panels=self.panels))
 
 
 def result_frame(pairs: Any, computed: Mapping[str, pa.Array]) -> Any:
     """``pairs`` with the computed columns appended (text, the index of ``pairs``)."""
     import pandas as pd
 
-    extra = pd.DataFrame({c: pd.Series(_text_values(computed[c]), dtype="str",
-                                       index=pairs.index)
+    extra = pd.DataFrame({c: pd.Series(_text_values(computed[c]), index=pairs.index, copy=False)
                           for c in OUTPUT_COLUMNS}, index=pairs.index)
     return pd.concat([pairs, extra], axis=1)
 
 
 def _text_values(arr: Any) -> Any:
-    """A computed column as a numpy object array of its text (``None`` = null).
+    """A computed column as a pandas ``str`` array (``NaN`` = null), backed by
+    Arrow: no Python string is made. Cast to ``large_string``, so millions of
+    rows may hold more text than one ``string`` array can (2 GB).
 
-    A dictionary column is decoded once per vocabulary entry and then indexed,
-    never cast as a whole: millions of rows may hold more text than one Arrow
-    string array can (2 GB)."""
-    import numpy as np
+    >>> _text_values(pa.array(["a", None, "b"]).dictionary_encode()).tolist()
+    ['a', nan, 'b']
+    """
+    import pandas as pd
 
-    if isinstance(arr, pa.ChunkedArray):
-        return np.concatenate([_text_values(c) for c in arr.chunks]) if arr.num_chunks \
-            else np.array([], dtype=object)
-    if pa.types.is_dictionary(arr.type):
-        vocab = np.array([*arr.dictionary.cast(pa.large_string()).to_pylist(), None],
-                         dtype=object)
-        idx = pc.fill_null(arr.indices, len(vocab) - 1).to_numpy(zero_copy_only=False)
-        return vocab[idx]
-    return np.array(arr.cast(pa.large_string()).to_pylist(), dtype=object)
+    text = pc.cast(arr, pa.large_string())
+    return pd.array(text, dtype="str")
 
 
 def _people_from_frame(genotypes: Any, tables: ReferenceTables) -> People:

@@ -1,9 +1,12 @@
 """The batch engine on Dask: each worker prepares the cohort once.
 
-:func:`assess_partitions` turns a Dask dataframe of pairs into a Dask
-dataframe of results, equal row for row (index, columns, values, error rows
-included) to :func:`kirmatch.batch.assess_pairs` on the whole table. The
-README's "On a cluster (Dask)" section is the recipe for a
+:func:`write_partitions` assesses every partition of a Dask dataframe of
+pairs and has each worker write its partitions' results as Parquet files (the
+rows of :func:`kirmatch.batch.run_batch`, at its speed on each worker);
+:func:`assess_partitions` returns them as a lazy Dask dataframe instead, equal
+row for row (index, columns, values, error rows included) to
+:func:`kirmatch.batch.assess_pairs` on the whole table. The user guide's
+"Large cohorts, batch and Dask" section (docs/guide.md) is the recipe for a
 ``dask.distributed`` cluster; any scheduler works:
 
 >>> import pandas as pd
@@ -43,21 +46,25 @@ Dask is imported only here; ``import kirmatch`` never needs it.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import pyarrow.compute as pc
 
 from kirmatch.batch import OUTPUT_COLUMNS, PreparedCohort, check_pair_columns, result_frame
 from kirmatch.dsa import Antibody
-from kirmatch.errors import KirmatchError
+from kirmatch.errors import EnvironmentFault, KirmatchError, UsageError
 from kirmatch.options import Options
 from kirmatch.people import People
 from kirmatch.tables import ReferenceTables
 
-__all__ = ["assess_partitions", "cache_info", "clear_cache"]
+__all__ = ["assess_partitions", "cache_info", "clear_cache", "write_partitions"]
 
 #: Prepared cohorts kept per process (least recently used dropped first).
 CACHE_SIZE = 4
@@ -135,10 +142,93 @@ def assess_partitions(
     TypeError
         An argument has the wrong type.
     """
+    import pyarrow as pa
+
+    spec, offsets = _plan(genotypes, pairs, options, pyard_dir, antibodies, tables)
+    meta = result_frame(pairs._meta, dict.fromkeys(OUTPUT_COLUMNS, pa.array([], pa.string())))
+    return pairs.map_partitions(_assess_partition, spec, offsets, meta=meta,
+                                align_dataframes=False)
+
+
+def write_partitions(
+    genotypes: Any,
+    pairs: Any,
+    folder: str | os.PathLike[str],
+    options: Options | None = None,
+    *,
+    pyard_dir: str | os.PathLike[str] | None = None,
+    antibodies: Mapping[str, Sequence[Antibody] | KirmatchError] | None = None,
+    tables: ReferenceTables | None = None,
+) -> Any:
+    """Assess every partition of a Dask dataframe of pairs and write each one
+    to ``folder`` as a Parquet file, on the worker that assessed it (lazily).
+
+    The way to write a cluster run's results: each partition's rows go from the
+    engine's Arrow dictionary columns straight to ``part.NNNNN.parquet`` (the
+    Parquet :func:`kirmatch.batch.run_batch` writes), never through pandas
+    text, so each worker runs at ``run_batch`` speed. Read back in file-name
+    order (``pandas.read_parquet(folder)``, ``pyarrow.dataset``), the rows equal
+    ``run_batch``'s output row for row. Each file is written atomically (a
+    failed partition leaves no file); ``_kirmatch_run.json``, written last,
+    records the options, rules, table releases and row counts.
+
+    Parameters
+    ----------
+    genotypes, pairs, options, pyard_dir, antibodies, tables:
+        As for :func:`assess_partitions`.
+    folder:
+        A folder that does not exist yet or is empty (created now), at the same
+        path on every worker; a relative path is taken from this process's
+        working folder.
+
+    Returns
+    -------
+    dask.delayed.Delayed
+        ``.compute()`` writes the files and returns the row counts: ``rows``,
+        ``ok``, ``error``, ``error_codes`` and ``files``.
+
+    Raises
+    ------
+    InputSchemaError
+        As for :func:`assess_partitions`.
+    UsageError
+        ``folder`` is a file or holds anything.
+    TypeError
+        An argument has the wrong type.
+    """
+    import dask
+
+    from kirmatch.api import check_path
+
+    check_path("folder", folder)
+    spec, offsets = _plan(genotypes, pairs, options, pyard_dir, antibodies, tables)
+    out = Path(folder).absolute()     # the workers' working folders are not this one
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{str(out)!r} is a file; write_partitions writes a folder of "
+                         "Parquet files")
+    if out.is_dir():
+        inside = sorted(p.name for p in out.iterdir())
+        if inside:
+            raise UsageError(f"folder {str(out)!r} is not empty (it holds {inside[0]!r}); "
+                             "write each run's partitions to a new or empty folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EnvironmentFault(f"cannot create folder {str(out)!r}: {exc.strerror}") from exc
+    width = max(5, len(str(pairs.npartitions - 1)))
+    parts = [dask.delayed(_write_partition, pure=False)(
+                 part, spec, offsets, i, str(out / f"part.{i:0{width}d}.parquet"))
+             for i, part in enumerate(pairs.to_delayed())]
+    return dask.delayed(_write_summary, pure=False)(parts, spec, str(out))
+
+
+def _plan(genotypes: Any, pairs: Any, options: Options | None, pyard_dir: Any,
+          antibodies: Any, tables: Any) -> tuple[Any, Any]:
+    """Check the arguments; the cohort spec (one task every partition depends on)
+    and, with ``flow_crossmatch``, the rows before each partition."""
     import dask
     import dask.dataframe as dd
     import pandas as pd
-    import pyarrow as pa
 
     from kirmatch.api import check_mapping, check_path, check_type
 
@@ -159,9 +249,7 @@ def assess_partitions(
     if "flow_crossmatch" in pairs.columns:
         lengths = pairs.map_partitions(len, meta=(None, "int64")).to_delayed()
         offsets = dask.delayed(_offsets)(lengths)
-    meta = result_frame(pairs._meta, dict.fromkeys(OUTPUT_COLUMNS, pa.array([], pa.string())))
-    return pairs.map_partitions(_assess_partition, spec, offsets, meta=meta,
-                                align_dataframes=False)
+    return spec, offsets
 
 
 def _offsets(lengths: Sequence[Any]) -> list[int]:
@@ -186,6 +274,52 @@ def _assess_partition(part: Any, spec: CohortSpec, offsets: Sequence[int] | None
         _STATS["partitions"] += 1
         _STATS["rows"] += len(part)
     return out
+
+
+def _write_partition(part: Any, spec: CohortSpec, offsets: Sequence[int] | None, number: int,
+                     path: str) -> dict[str, Any]:
+    """One partition through this process's prepared cohort, written to ``path``."""
+    from kirmatch.output import TableWriter
+
+    first_row = 1 if offsets is None else offsets[number] + 1
+    entry = _entry(spec)
+    codes: Counter[str] = Counter()
+    rows = errors = 0
+    with entry.lock, TableWriter(path) as writer:   # the file appears whole, or not at all
+        assert entry.cohort is not None
+        for table in entry.cohort.assess_tables(part, first_row=first_row):
+            writer.write(table)
+            error = pc.equal(table.column("status"), "error")
+            codes.update(e.split(":", 1)[0]
+                         for e in pc.filter(table.column("error"), error).to_pylist())
+            rows += table.num_rows
+            errors += int(pc.sum(error).as_py() or 0)
+        _STATS["partitions"] += 1
+        _STATS["rows"] += len(part)
+    return {"rows": rows, "error": errors, "error_codes": dict(codes),
+            "file": os.path.basename(path)}
+
+
+def _write_summary(parts: Sequence[Mapping[str, Any]], spec: CohortSpec,
+                   folder: str) -> dict[str, Any]:
+    """The row counts of every partition; written to ``_kirmatch_run.json``."""
+    from kirmatch.output import write_text
+    from kirmatch.pair import run_record
+    from kirmatch.tables import load_reference_tables
+
+    codes: Counter[str] = Counter()
+    for p in parts:
+        codes.update(p["error_codes"])
+    rows = sum(p["rows"] for p in parts)
+    errors = sum(p["error"] for p in parts)
+    summary = {"rows": rows, "ok": rows - errors, "error": errors,
+               "error_codes": dict(sorted(codes.items())),
+               "files": [p["file"] for p in parts]}
+    record = {**summary, "options": run_record(spec.options,
+                                               spec.tables or load_reference_tables())}
+    write_text(Path(folder) / "_kirmatch_run.json",
+               json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    return summary
 
 
 def _entry(spec: CohortSpec) -> _Entry:

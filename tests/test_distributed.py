@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import pickle
 import random
@@ -27,13 +28,16 @@ from types import ModuleType
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from pandas.testing import assert_frame_equal
 
 from kirmatch import Options, errors
 from kirmatch.batch import OUTPUT_COLUMNS, assess_pairs
 from kirmatch.dsa import antibodies_by_recipient
-from kirmatch.errors import InputSchemaError, KirmatchError
+from kirmatch.errors import InputSchemaError, KirmatchError, UsageError
 from kirmatch.pyard_backend import get_backend
 from kirmatch.tables import ReferenceTables
 
@@ -196,7 +200,7 @@ def test_local_cluster_equals_single_process(dask_client: Any, cohort: Any,
 def _readme_recipe() -> str:
     text = (Path(__file__).resolve().parents[1] / "docs" / "guide.md").read_text(
         encoding="utf-8")
-    section = text[text.index("`kirmatch.distributed.assess_partitions`"):]
+    section = text[text.index("`kirmatch.distributed.write_partitions`"):]
     return section[section.index("```python\n") + 10:section.index("```\n", 1)]
 
 
@@ -228,9 +232,102 @@ def test_readme_recipe(dask_client: Any, cohort: Any, tmp_path: Path,
                                               keep_default_na=False) for k in (1, 2)]),
                        Options(include_a3a11=True), pyard=get_backend())
     assert list(got.columns) == list(exp.columns)
-    assert got.index.tolist() == exp.index.tolist()
+    assert len(got) == len(exp) == len(pairs)
     assert got.astype(str).values.tolist() == exp.astype(str).values.tolist()
     assert (exp["status"] == "error").sum() > 20
+    summary = namespace["summary"]
+    assert summary["rows"] == len(pairs)
+    assert summary["error"] == (exp["status"] == "error").sum()
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == \
+        ["_kirmatch_run.json", *summary["files"]]
+
+
+def _text_columns(table: pa.Table) -> list[list[Any]]:
+    return [pc.cast(c, pa.large_string()).to_pylist() for c in table.columns]
+
+
+def _read_parts(folder: Path) -> pa.Table:
+    return pa.concat_tables([pq.read_table(f) for f in sorted(folder.glob("part.*.parquet"))])
+
+
+@pytest.mark.usefixtures("keep_pandas_strings")
+def test_write_partitions_equals_one_process(dask_client: Any, cohort: Any,
+                                             expected: pd.DataFrame, pyard_dir: Path,
+                                             tmp_path: Path) -> None:
+    """Each worker writes its partitions' Parquet; read in file order the rows
+    equal assess_pairs on the whole table cell for cell (low-resolution
+    typings, py-ard, antibody panels, every kind of error row); the cohort is
+    prepared once per worker; the summary and run record count the rows."""
+    from kirmatch.distributed import cache_info, clear_cache, write_partitions
+
+    g, pairs, panels = cohort
+    dask_client.run(clear_cache)
+    folder = tmp_path / "results"
+    summary = write_partitions(g, _dask_pairs(pairs, NPARTITIONS), folder, OPTIONS,
+                               pyard_dir=pyard_dir, antibodies=panels).compute()
+    assert summary["files"] == [f"part.{i:05d}.parquet" for i in range(NPARTITIONS)]
+    assert sorted(p.name for p in folder.iterdir()) == ["_kirmatch_run.json",
+                                                        *summary["files"]]
+    got = _read_parts(folder)
+    assert got.column_names == list(expected.columns)
+    assert _text_columns(got) == [[None if pd.isna(v) else v for v in expected[c]]
+                                  for c in expected.columns]
+    n_err = int((expected["status"] == "error").sum())
+    assert summary["rows"] == len(pairs) and summary["error"] == n_err > 20
+    assert summary["ok"] == len(pairs) - n_err
+    codes = expected.loc[expected["status"] == "error", "error"].str.split(":").str[0]
+    assert summary["error_codes"] == codes.value_counts().sort_index().to_dict()
+    record = json.loads((folder / "_kirmatch_run.json").read_text(encoding="utf-8"))
+    assert record["rows"] == len(pairs) and record["options"]["include_a3a11"] is True
+    info = dask_client.run(cache_info)
+    assert sum(i["partitions"] for i in info.values()) == NPARTITIONS
+    assert all(i["built"] == (1 if i["partitions"] else 0) for i in info.values()), info
+
+
+def test_write_partitions_equals_batch(cohort: Any, tables: ReferenceTables, pyard_dir: Path,
+                                       tmp_path: Path) -> None:
+    """From the same files (the genotypes and pairs as CSV, the pairs read by
+    dask), the part files hold run_batch's Parquet output row for row."""
+    dd = pytest.importorskip("dask.dataframe")
+    from kirmatch.batch import run_batch
+    from kirmatch.distributed import write_partitions
+    from kirmatch.io import read_table
+
+    g, pairs, _ = cohort
+    g.to_csv(tmp_path / "genotypes.csv", index=False)
+    pairs.to_csv(tmp_path / "pairs.csv", index=False)
+    run_batch(tmp_path / "genotypes.csv", tmp_path / "pairs.csv", tmp_path / "batch.parquet",
+              OPTIONS, tables=tables, pyard=get_backend(pyard_dir))
+    ddf = dd.read_csv(tmp_path / "pairs.csv", dtype=str, keep_default_na=False,
+                      blocksize=8_000).repartition(npartitions=5)
+    assert ddf.npartitions == 5
+    write_partitions(read_table(tmp_path / "genotypes.csv"), ddf, tmp_path / "parts",
+                     OPTIONS, tables=tables, pyard_dir=pyard_dir).compute(scheduler="sync")
+    batch = pq.read_table(tmp_path / "batch.parquet")
+    got = _read_parts(tmp_path / "parts")
+    assert got.column_names == batch.column_names
+    assert _text_columns(got) == _text_columns(batch)
+    assert (pc.sum(pc.equal(batch.column("status"), "error")).as_py() or 0) > 20
+
+
+def test_write_partitions_refuses_a_used_folder(cohort: Any, tmp_path: Path) -> None:
+    """A folder holding anything, or a file, is refused before anything runs."""
+    pytest.importorskip("dask.dataframe")
+    from kirmatch.distributed import write_partitions
+
+    g, pairs, _ = cohort
+    ddf = _dask_pairs(pairs, 2)
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "part.00007.parquet").write_bytes(b"from another run")
+    with pytest.raises(UsageError, match=r"folder '.*old' is not empty .*part.00007.parquet"):
+        write_partitions(g, ddf, tmp_path / "old")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match=r"'.*file' is a file"):
+        write_partitions(g, ddf, tmp_path / "file")
+    with pytest.raises(InputSchemaError, match=r"no 'donor_id' column"):
+        write_partitions(g, ddf.rename(columns={"donor_id": "donor"}), tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+    assert (tmp_path / "old" / "part.00007.parquet").read_bytes() == b"from another run"
 
 
 @pytest.mark.usefixtures("keep_pandas_strings")
