@@ -67,11 +67,12 @@ NOT_FOUND, EMPTY = -1, -2
 class Vocab:
     """Interned strings of one output column; code 0 is the empty cell."""
 
-    __slots__ = ("codes", "items")
+    __slots__ = ("_dictionary", "codes", "items")
 
     def __init__(self) -> None:
         self.items: list[str] = [""]
         self.codes: dict[str, int] = {"": 0}
+        self._dictionary: pa.Array | None = None
 
     def code(self, text: str) -> int:
         c = self.codes.get(text)
@@ -82,9 +83,11 @@ class Vocab:
         return c
 
     def array(self, codes: np.ndarray) -> pa.DictionaryArray:
-        """The column as an Arrow dictionary array."""
-        return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()),
-                                              pa.array(self.items, pa.string()))
+        """The column as an Arrow dictionary array. Chunks share one dictionary
+        until the vocabulary grows (a writer encodes each dictionary once)."""
+        if self._dictionary is None or len(self._dictionary) != len(self.items):
+            self._dictionary = pa.array(self.items, pa.string())
+        return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), self._dictionary)
 
 
 class _Interner:

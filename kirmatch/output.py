@@ -809,20 +809,23 @@ def _quote_text(arr: pa.Array, delimiter: str) -> pa.Array:
 
 
 def _write_text_lines(fh: IO[bytes], table: pa.Table, delimiter: str, first_row: int,
-                      batch_rows: int = 4096) -> None:
+                      batch_rows: int = 4096, cache: dict[Any, Any] | None = None) -> None:
     """Write a table as delimited text lines (no header).
 
     The table is cut into line pieces once (:func:`_line_pieces`); the lines are
     then assembled and written a few thousand rows at a time, so each slice's
     bytes are copied once and are still in the processor's cache when written,
-    and the memory each slice needs is reused by the next.
+    and the memory each slice needs is reused by the next. ``cache`` (one per
+    file) keeps each dictionary's encoded texts for the next table that has the
+    same dictionary.
     """
     import numpy as np
 
     n = table.num_rows
     if n == 0:
         return
-    texts, segments = _line_pieces(table, delimiter, first_row)
+    texts, segments = _line_pieces(table, delimiter, first_row,
+                                   {} if cache is None else cache)
     for start in range(0, n, batch_rows):
         stop = min(start + batch_rows, n)
         rows = np.empty((stop - start, len(segments)), np.int64)
@@ -836,13 +839,26 @@ def _encoded_cells(arr: pa.Array, name: str, first_row: int, delimiter: str) -> 
     return _quote_text(pc.fill_null(_text_column(arr, name, first_row), ""), delimiter)
 
 
-def _vocabulary(arr: pa.DictionaryArray, name: str, first_row: int,
-                delimiter: str) -> tuple[pa.Array, Any]:
+def _vocabulary(arr: pa.DictionaryArray, name: str, first_row: int, delimiter: str,
+                cache: dict[Any, Any]) -> tuple[pa.Array, Any]:
     """A dictionary column's entries, quoted once each, with ``""`` appended for
-    null; and each row's code into them (numpy, no copy when nothing is null)."""
-    vocab = _quote_text(pc.fill_null(_text_column(arr.dictionary, name, first_row), ""),
-                        delimiter)
-    vocab = pa.concat_arrays([vocab, pa.array([""], pa.large_string())])
+    null; and each row's code into them (numpy, no copy when nothing is null).
+
+    The entries are encoded once per dictionary: a later table whose column has
+    the same dictionary (the same Arrow buffers: kirmatch's engine reuses a
+    column's dictionary until it grows) finds them in ``cache``, which keeps
+    that dictionary alive, so its buffers cannot be reused for another."""
+    dictionary = arr.dictionary
+    key = (dictionary.offset, len(dictionary),
+           *(b.address if b is not None else 0 for b in dictionary.buffers()))
+    hit = cache.get(("vocab", name))
+    if hit is not None and hit[0] == key:
+        vocab = hit[2]
+    else:
+        vocab = _quote_text(pc.fill_null(_text_column(dictionary, name, first_row), ""),
+                            delimiter)
+        vocab = pa.concat_arrays([vocab, pa.array([""], pa.large_string())])
+        cache[("vocab", name)] = (key, dictionary, vocab)
     indices = pc.fill_null(arr.indices, len(vocab) - 1) if arr.null_count else arr.indices
     return vocab, indices.to_numpy(zero_copy_only=False)
 
@@ -851,31 +867,34 @@ _COMBINED_TEXTS = 4096  # most texts a run of dictionary columns is pre-joined i
 
 
 def _dictionary_segments(cols: Sequence[pa.Array], names: Sequence[str], first_row: int,
-                         delimiter: str) -> list[tuple[pa.Array, Any]]:
+                         delimiter: str, cache: dict[Any, Any]) -> list[tuple[pa.Array, Any]]:
     """Adjacent dictionary columns as (texts, row codes) segments.
 
     Each column's vocabulary is quoted once. Adjacent columns are then taken
     together while the number of their code combinations stays at most
     ``_COMBINED_TEXTS``: every combination is joined once, and a row's code
     into the combinations is computed from its codes (mixed radix), so a line
-    is assembled from a few pre-joined texts rather than one per column.
+    is assembled from a few pre-joined texts rather than one per column (kept
+    in ``cache`` while the run's vocabularies are the same).
     """
     import numpy as np
 
-    encoded = [_vocabulary(arr, name, first_row, delimiter)
+    encoded = [_vocabulary(arr, name, first_row, delimiter, cache)
                for arr, name in zip(cols, names, strict=True)]
     runs: list[list[tuple[pa.Array, Any]]] = []
+    firsts: list[str] = []      # each run's first column
     size = 0
-    for vocab, codes in encoded:
+    for name, (vocab, codes) in zip(names, encoded, strict=True):
         if runs and size * len(vocab) <= _COMBINED_TEXTS:
             runs[-1].append((vocab, codes))
             size *= len(vocab)
         else:
             runs.append([(vocab, codes)])
+            firsts.append(name)
             size = len(vocab)
     sep = pa.scalar(delimiter, pa.large_string())
     segments = []
-    for run in runs:
+    for first, run in zip(firsts, runs, strict=True):
         if len(run) == 1:
             segments.append(run[0])
             continue
@@ -885,16 +904,22 @@ def _dictionary_segments(cols: Sequence[pa.Array], names: Sequence[str], first_r
             code *= len(vocab)
             code += c
             total *= len(vocab)
-        every = np.arange(total, dtype=np.int64)
-        parts = []
-        for vocab, _ in reversed(run):  # the mixed-radix digits, last column first
-            parts.append(vocab.take(pa.array(every % len(vocab))))
-            every //= len(vocab)
-        segments.append((pc.binary_join_element_wise(*reversed(parts), sep), code))
+        vocabs = tuple(vocab for vocab, _ in run)
+        slot = ("run", first)    # its texts are reused while its vocabularies are the same
+        hit = cache.get(slot)
+        if hit is None or len(hit[0]) != len(vocabs) or \
+                any(a is not b for a, b in zip(hit[0], vocabs, strict=True)):
+            every = np.arange(total, dtype=np.int64)
+            parts = []
+            for vocab in reversed(vocabs):  # the mixed-radix digits, last column first
+                parts.append(vocab.take(pa.array(every % len(vocab))))
+                every //= len(vocab)
+            hit = cache[slot] = (vocabs, pc.binary_join_element_wise(*reversed(parts), sep))
+        segments.append((hit[1], code))
     return segments
 
 
-def _line_pieces(table: pa.Table, delimiter: str, first_row: int
+def _line_pieces(table: pa.Table, delimiter: str, first_row: int, cache: dict[Any, Any]
                  ) -> tuple[pa.Array, list[tuple[int, Any]]]:
     """A table's delimited text lines (no header) as pieces, in Arrow.
 
@@ -919,7 +944,7 @@ def _line_pieces(table: pa.Table, delimiter: str, first_row: int
         names = [nm for nm, _ in members]
         arrays = [a for _, a in members]
         if coded:
-            segments.extend(_dictionary_segments(arrays, names, first_row, delimiter))
+            segments.extend(_dictionary_segments(arrays, names, first_row, delimiter, cache))
         else:
             cells = [_encoded_cells(a, nm, first_row, delimiter) for nm, a in members]
             joined = (pc.binary_join_element_wise(*cells, pa.scalar(delimiter, pa.large_string()))
@@ -1071,6 +1096,7 @@ class TableWriter:
         self._pq: Any = None
         self._wb: Any = None
         self._ws: Any = None
+        self._text_cache: dict[Any, Any] = {}
 
     def _join(self, plan: OutputPlan, tmp: Path) -> None:
         self._plan, self._tmp, self._owns_plan = plan, tmp, False
@@ -1137,7 +1163,8 @@ class TableWriter:
                         table.column(i), column=name, first_row=first_row))
             if self.format.is_text:
                 assert self._fh is not None
-                _write_text_lines(self._fh, table, self.format.delimiter, first_row)
+                _write_text_lines(self._fh, table, self.format.delimiter, first_row,
+                                  cache=self._text_cache)
             elif self.format.kind == "parquet":
                 assert self._schema is not None
                 t = table.replace_schema_metadata(None)

@@ -893,3 +893,32 @@ def test_text_encoder_large_vocabularies_and_slices(tmp_path: Path) -> None:
     path = tmp_path / "big.csv"
     output.write_table(table, path)
     assert path.read_bytes().decode("utf-8") == _reference_text(table, ",")
+
+
+def test_text_encoder_chunks_sharing_and_changing_dictionaries(tmp_path: Path) -> None:
+    """A writer encodes a dictionary once for the chunks that share it (the
+    engine reuses a column's dictionary until it grows); a chunk with another
+    dictionary of the same length, or a grown one, is encoded anew: every line
+    equals the reference."""
+    shared = pa.array(["a", "b,c", "d"])
+    other = pa.array(["x", 'y"', "z"])          # same length, other texts
+    grown = pa.array(["a", "b,c", "d", "e\nf"])
+
+    def chunk(dictionary: pa.Array, codes: list[int | None], start: int) -> pa.Table:
+        idx = pa.array(codes, pa.int32())
+        cols = {"id": pa.array([f"P{start + i}" for i in range(len(codes))])}
+        for k in range(3):       # a run of dictionary columns, pre-joined together
+            cols[f"d{k}"] = pa.DictionaryArray.from_arrays(idx, dictionary)
+        cols["solo"] = pa.DictionaryArray.from_arrays(pa.array(codes[::-1], pa.int32()),
+                                                      dictionary)
+        return pa.table(cols)
+
+    chunks = [chunk(shared, [0, 1, 2, None], 0), chunk(shared, [2, 2, 0, 1], 4),
+              chunk(other, [0, 1, 2, 1], 8), chunk(grown, [3, 0, None, 1], 12),
+              chunk(shared, [1, 0, 0, 2], 16)]
+    path = tmp_path / "chunks.csv"
+    with output.TableWriter(path) as w:
+        for c in chunks:
+            w.write(c)
+    assert path.read_bytes().decode("utf-8") == \
+        _reference_text(pa.concat_tables([c.cast(chunks[0].schema) for c in chunks]), ",")
