@@ -27,9 +27,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import typer
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import typer
 from typer.testing import CliRunner
 
 import kirmatch.output as output
