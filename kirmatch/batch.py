@@ -13,6 +13,7 @@ added or reordered.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -249,7 +250,8 @@ def result_frame(pairs: Any, computed: Mapping[str, pa.Array]) -> Any:
     """``pairs`` with the computed columns appended (text, the index of ``pairs``)."""
     import pandas as pd
 
-    extra = pd.DataFrame({c: pd.Series(_text_values(computed[c]), index=pairs.index, copy=False)
+    extra = pd.DataFrame({c: pd.Series(_text_values(computed[c]), index=pairs.index,
+                                       dtype="str", copy=False)
                           for c in OUTPUT_COLUMNS}, index=pairs.index)
     return pd.concat([pairs, extra], axis=1)
 
@@ -264,8 +266,26 @@ def _text_values(arr: Any) -> Any:
     """
     import pandas as pd
 
-    text = pc.cast(arr, pa.large_string())
-    return pd.array(text, dtype="str")
+    if _pandas_str_is_arrow():
+        return pd.array(pc.cast(arr, pa.large_string()), dtype="str")
+    # pandas 2: "str" is Python objects; decoded per vocabulary entry, nulls as None
+    if isinstance(arr, pa.ChunkedArray):
+        return np.concatenate([_text_values(c) for c in arr.chunks]) if arr.num_chunks \
+            else np.array([], dtype=object)
+    if pa.types.is_dictionary(arr.type):
+        vocab = np.array([*arr.dictionary.cast(pa.large_string()).to_pylist(), None],
+                         dtype=object)
+        idx = pc.fill_null(arr.indices.cast(pa.int64()), len(vocab) - 1)
+        return vocab[idx.to_numpy(zero_copy_only=False)]
+    return np.array(arr.cast(pa.large_string()).to_pylist(), dtype=object)
+
+
+@functools.cache
+def _pandas_str_is_arrow() -> bool:
+    """pandas ≥ 3: the ``str`` dtype is backed by Arrow strings."""
+    import pandas as pd
+
+    return int(pd.__version__.split(".")[0]) >= 3
 
 
 def _people_from_frame(genotypes: Any, tables: ReferenceTables) -> People:

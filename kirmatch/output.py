@@ -808,12 +808,18 @@ def _quote_text(arr: pa.Array, delimiter: str) -> pa.Array:
     return pc.if_else(need, quoted, arr)
 
 
+#: Rows whose line pieces are built at once (the plain columns' text of a block
+#: is held in memory while its lines are written).
+_BLOCK_ROWS = 100_000
+
+
 def _write_text_lines(fh: IO[bytes], table: pa.Table, delimiter: str, first_row: int,
                       batch_rows: int = 4096, cache: dict[Any, Any] | None = None) -> None:
     """Write a table as delimited text lines (no header).
 
-    The table is cut into line pieces once (:func:`_line_pieces`); the lines are
-    then assembled and written a few thousand rows at a time, so each slice's
+    Each block of ``_BLOCK_ROWS`` rows is cut into line pieces once
+    (:func:`_line_pieces`); the lines are then assembled and written a few
+    thousand rows at a time, so each slice's
     bytes are copied once and are still in the processor's cache when written,
     and the memory each slice needs is reused by the next. ``cache`` (one per
     file) keeps each dictionary's encoded texts for the next table that has the
@@ -821,17 +827,18 @@ def _write_text_lines(fh: IO[bytes], table: pa.Table, delimiter: str, first_row:
     """
     import numpy as np
 
-    n = table.num_rows
-    if n == 0:
-        return
-    texts, segments = _line_pieces(table, delimiter, first_row,
-                                   {} if cache is None else cache)
-    for start in range(0, n, batch_rows):
-        stop = min(start + batch_rows, n)
-        rows = np.empty((stop - start, len(segments)), np.int64)
-        for j, (base, codes) in enumerate(segments):
-            rows[:, j] = base + (np.arange(start, stop) if codes is None else codes[start:stop])
-        fh.write(_string_buffer(texts.take(pa.array(rows.ravel()))))
+    cache = {} if cache is None else cache
+    for block in range(0, table.num_rows, _BLOCK_ROWS):
+        part = table.slice(block, _BLOCK_ROWS)
+        n = part.num_rows
+        texts, segments = _line_pieces(part, delimiter, first_row + block, cache)
+        for start in range(0, n, batch_rows):
+            stop = min(start + batch_rows, n)
+            rows = np.empty((stop - start, len(segments)), np.int64)
+            for j, (base, codes) in enumerate(segments):
+                rows[:, j] = np.arange(start, stop) if codes is None else codes[start:stop]
+                rows[:, j] += base
+            fh.write(_string_buffer(texts.take(pa.array(rows.ravel()))))
 
 
 def _encoded_cells(arr: pa.Array, name: str, first_row: int, delimiter: str) -> pa.Array:
@@ -844,14 +851,16 @@ def _vocabulary(arr: pa.DictionaryArray, name: str, first_row: int, delimiter: s
     """A dictionary column's entries, quoted once each, with ``""`` appended for
     null; and each row's code into them (numpy, no copy when nothing is null).
 
-    The entries are encoded once per dictionary: a later table whose column has
-    the same dictionary (the same Arrow buffers: kirmatch's engine reuses a
-    column's dictionary until it grows) finds them in ``cache``, which keeps
-    that dictionary alive, so its buffers cannot be reused for another."""
+    The entries of a text dictionary are encoded once: a later table whose
+    column has the same dictionary (the same Arrow buffers: kirmatch's engine
+    reuses a column's dictionary until it grows) finds them in ``cache``, which
+    keeps that dictionary alive, so its buffers cannot be reused for another.
+    (Arrow text arrays are immutable; other dictionary types, which numpy
+    memory could back, are encoded every time.)"""
     dictionary = arr.dictionary
-    key = (dictionary.offset, len(dictionary),
+    key = (str(dictionary.type), dictionary.offset, len(dictionary),
            *(b.address if b is not None else 0 for b in dictionary.buffers()))
-    hit = cache.get(("vocab", name))
+    hit = cache.get(("vocab", name)) if _is_string(dictionary.type) else None
     if hit is not None and hit[0] == key:
         vocab = hit[2]
     else:
@@ -859,7 +868,11 @@ def _vocabulary(arr: pa.DictionaryArray, name: str, first_row: int, delimiter: s
                             delimiter)
         vocab = pa.concat_arrays([vocab, pa.array([""], pa.large_string())])
         cache[("vocab", name)] = (key, dictionary, vocab)
-    indices = pc.fill_null(arr.indices, len(vocab) - 1) if arr.null_count else arr.indices
+    indices = arr.indices
+    if not (pa.types.is_int32(indices.type) or pa.types.is_int64(indices.type)):
+        indices = indices.cast(pa.int64())     # int8 (pandas categorical), unsigned ...
+    if arr.null_count:
+        indices = pc.fill_null(indices, len(vocab) - 1)
     return vocab, indices.to_numpy(zero_copy_only=False)
 
 
@@ -902,7 +915,7 @@ def _dictionary_segments(cols: Sequence[pa.Array], names: Sequence[str], first_r
         code = np.zeros(len(run[0][1]), np.int32)   # < _COMBINED_TEXTS
         for vocab, c in run:
             code *= len(vocab)
-            code += c
+            code += c.astype(np.int32, copy=False)   # each code < len(vocab)
             total *= len(vocab)
         vocabs = tuple(vocab for vocab, _ in run)
         slot = ("run", first)    # its texts are reused while its vocabularies are the same

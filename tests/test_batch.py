@@ -922,3 +922,24 @@ def test_result_frame_text_columns_are_arrow_backed() -> None:
         ["b,c", None, "a", "b,c", "z"]
     assert [None if pd.isna(v) else v for v in _text_values(pa.array(["x", None]))] == \
         ["x", None]
+
+
+def test_result_frame_under_pandas_2_keeps_nulls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where pandas' ``str`` is Python objects (pandas 2), computed columns are
+    decoded per vocabulary entry and a null stays missing (never the text
+    'None'); result_frame gives the same frame as with Arrow strings."""
+    import pyarrow as pa
+
+    from kirmatch import batch
+
+    d = pa.chunked_array([pa.DictionaryArray.from_arrays(
+        pa.array([1, None, 0], pa.int32()), pa.array(["a", "b,c"])), pa.DictionaryArray.from_arrays(
+        pa.array([0], pa.int32()), pa.array(["z"]))])
+    pairs = pd.DataFrame({"recipient_id": ["R1", "R2", "R3", "R4"]})
+    computed = {c: d for c in batch.OUTPUT_COLUMNS}
+    arrow = batch.result_frame(pairs, computed)
+    monkeypatch.setattr(batch, "_pandas_str_is_arrow", lambda: False)
+    values = batch._text_values(d)
+    assert values.dtype == object and values.tolist() == ["b,c", None, "a", "z"]
+    objects = batch.result_frame(pairs, computed)
+    pd.testing.assert_frame_equal(objects, arrow)

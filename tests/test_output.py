@@ -855,9 +855,14 @@ def _tables(draw: Any) -> pa.Table:
             arr = pa.array(draw(st.lists(st.one_of(st.none(), st.booleans()),
                                          min_size=n, max_size=n)), pa.bool_())
         else:
-            arr = pa.array(draw(st.lists(_CELL_TEXT, min_size=n, max_size=n)), pa.string())
-            if kind == "dict":
-                arr = arr.dictionary_encode()
+            arr = pa.array(draw(st.lists(_CELL_TEXT, min_size=n + 3, max_size=n + 3)),
+                           pa.string())
+            if kind == "dict":    # the index types of pandas categoricals and of Arrow
+                enc = arr.dictionary_encode()
+                itype = draw(st.sampled_from([pa.int8(), pa.int16(), pa.int32(), pa.int64(),
+                                              pa.uint8(), pa.uint64()]))
+                arr = pa.DictionaryArray.from_arrays(enc.indices.cast(itype), enc.dictionary)
+            arr = arr.slice(3)   # an offset into the buffers
         cols[f"c{k}"] = arr
     return pa.table(cols)
 
@@ -875,17 +880,17 @@ def test_text_encoder_matches_reference(table: pa.Table, delimiter: str,
 
 def test_text_encoder_large_vocabularies_and_slices(tmp_path: Path) -> None:
     """Adjacent dictionary columns whose code combinations exceed what is
-    pre-joined (100 x 100 x 100 entries), a column with nulls, and more rows than
+    pre-joined (200 x 200 x 200 entries), a column with nulls, and more rows than
     one written slice: every line equals the reference."""
     import numpy as np
 
     rng = np.random.default_rng(7)
     n = 10_001
-    vocab = pa.array([f"v{i}" if i % 17 else f'q"{i},' for i in range(100)])
+    vocab = pa.array([f"v{i}" if i % 17 else f'q"{i},' for i in range(200)])
     cols = {"id": pa.array([f"R{i}" for i in range(n)])}
     for k in range(3):
         cols[f"d{k}"] = pa.DictionaryArray.from_arrays(
-            pa.array(rng.integers(0, 100, n), pa.int32()), vocab)
+            pa.array(rng.integers(0, 200, n), pa.int32()), vocab)
     idx = rng.integers(0, 3, n)
     cols["small"] = pa.DictionaryArray.from_arrays(
         pa.array(idx, pa.int32(), mask=idx == 0), pa.array(["x", "y,z", "w"]))
@@ -922,3 +927,18 @@ def test_text_encoder_chunks_sharing_and_changing_dictionaries(tmp_path: Path) -
             w.write(c)
     assert path.read_bytes().decode("utf-8") == \
         _reference_text(pa.concat_tables([c.cast(chunks[0].schema) for c in chunks]), ",")
+
+
+def test_text_encoder_pandas_categoricals(tmp_path: Path) -> None:
+    """pandas categoricals (int8 codes) after more rows than int8 holds, with a
+    missing value, and a categorical of 200 categories (int16 codes): the text
+    equals the frame's cells."""
+    n = 300
+    df = pd.DataFrame({"id": [f"R{i}" for i in range(n)],
+                       "site": pd.Categorical(["north", "south", None] * 100),
+                       "wide": pd.Categorical([f"c{i % 200}" for i in range(n)])})
+    path = tmp_path / "cat.csv"
+    output.write_table(df, path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "id,site,wide"
+    assert lines[1:] == [f"R{i},{['north', 'south', ''][i % 3]},c{i % 200}" for i in range(n)]
