@@ -403,6 +403,13 @@ def _ext(p: Path) -> str:
     return ".parquet" if p.suffix == ".parquet" else ".csv"
 
 
+def _at_least_one(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The run of median CPU, with every run's CPU seconds beside it."""
     ordered = sorted(runs, key=lambda r: r["cpu_s"])
@@ -543,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rank-donors", type=int, default=5)
     ap.add_argument("--panel", type=int, default=10)
     ap.add_argument("--quick", action="store_true", help="a tenth of every size")
-    ap.add_argument("--repeat", type=int, default=3,
+    ap.add_argument("--repeat", type=_at_least_one, default=3,
                     help="runs of each side of a, b and c, interleaved; the median CPU counts "
                          "(a shared or virtual machine's CPU seconds vary from run to run)")
     ap.add_argument("--only", nargs="+", choices=list("abcdef"), default=list("abcdef"))

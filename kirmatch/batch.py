@@ -149,7 +149,9 @@ def assess_pairs(
     A pure function of one partition: equal inputs give equal outputs, row
     for row equal to :func:`kirmatch.pair.assess_pair`. To run it on the
     partitions of a Dask dataframe with the cohort prepared once per worker,
-    use :func:`kirmatch.distributed.assess_partitions`.
+    use :func:`kirmatch.distributed.write_partitions` (each worker writes
+    Parquet files) or :func:`kirmatch.distributed.assess_partitions` (a lazy
+    Dask dataframe).
 
     Parameters
     ----------

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
@@ -55,11 +56,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from kirmatch.batch import OUTPUT_COLUMNS, PreparedCohort, check_pair_columns, result_frame
 from kirmatch.dsa import Antibody
-from kirmatch.errors import EnvironmentFault, KirmatchError, UsageError
+from kirmatch.errors import EnvironmentFault, InputSchemaError, KirmatchError, UsageError
 from kirmatch.options import Options
 from kirmatch.people import People
 from kirmatch.tables import ReferenceTables
@@ -142,8 +144,6 @@ def assess_partitions(
     TypeError
         An argument has the wrong type.
     """
-    import pyarrow as pa
-
     spec, offsets = _plan(genotypes, pairs, options, pyard_dir, antibodies, tables)
     meta = result_frame(pairs._meta, dict.fromkeys(OUTPUT_COLUMNS, pa.array([], pa.string())))
     return pairs.map_partitions(_assess_partition, spec, offsets, meta=meta,
@@ -168,9 +168,16 @@ def write_partitions(
     Parquet :func:`kirmatch.batch.run_batch` writes), never through pandas
     text, so each worker runs at ``run_batch`` speed. Read back in file-name
     order (``pandas.read_parquet(folder)``, ``pyarrow.dataset``), the rows equal
-    ``run_batch``'s output row for row. Each file is written atomically (a
-    failed partition leaves no file); ``_kirmatch_run.json``, written last,
-    records the options, rules, table releases and row counts.
+    ``run_batch``'s output row for row; like ``run_batch``, the pairs' index is
+    not written (keep ids as columns). Every part file has the pair columns'
+    types of the frame's meta.
+
+    The parts are written to a hidden folder inside ``folder`` and moved into it
+    only when every partition is written; then ``_kirmatch_run.json`` records
+    the row counts, options, rules and reference tables. So a run is complete
+    when that file exists, and a failed run leaves no part file in ``folder``:
+    only its hidden ``.kirmatch-partial-…`` folder, which must be removed before
+    the folder is used again.
 
     Parameters
     ----------
@@ -192,7 +199,10 @@ def write_partitions(
     InputSchemaError
         As for :func:`assess_partitions`.
     UsageError
-        ``folder`` is a file or holds anything.
+        ``folder`` is a file or holds anything (now, or another run's files
+        when the parts are moved into it).
+    EnvironmentFault
+        ``folder`` cannot be created or written.
     TypeError
         An argument has the wrong type.
     """
@@ -206,20 +216,59 @@ def write_partitions(
     if out.exists() and not out.is_dir():
         raise UsageError(f"{str(out)!r} is a file; write_partitions writes a folder of "
                          "Parquet files")
-    if out.is_dir():
-        inside = sorted(p.name for p in out.iterdir())
-        if inside:
-            raise UsageError(f"folder {str(out)!r} is not empty (it holds {inside[0]!r}); "
-                             "write each run's partitions to a new or empty folder")
     try:
+        inside = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+        if inside:
+            hint = (" (a failed run's partitions: remove it)"
+                    if inside[0].startswith(_STAGING) else "")
+            raise UsageError(f"folder {str(out)!r} is not empty (it holds {inside[0]!r}"
+                             f"{hint}); write each run's partitions to a new or empty folder")
         out.mkdir(parents=True, exist_ok=True)
+        # the parts are written here and moved into the folder when all are written;
+        # it also reserves the folder: another run refuses it as not empty
+        staging = out / f"{_STAGING}{secrets.token_hex(6)}"
+        staging.mkdir()
     except OSError as exc:
-        raise EnvironmentFault(f"cannot create folder {str(out)!r}: {exc.strerror}") from exc
+        raise EnvironmentFault(f"cannot write in folder {str(out)!r}: {exc.strerror}") \
+            from exc
+    schema = _pair_schema(pairs)
     width = max(5, len(str(pairs.npartitions - 1)))
     parts = [dask.delayed(_write_partition, pure=False)(
-                 part, spec, offsets, i, str(out / f"part.{i:0{width}d}.parquet"))
+                 part, spec, offsets, i, str(staging / f"part.{i:0{width}d}.parquet"), schema)
              for i, part in enumerate(pairs.to_delayed())]
-    return dask.delayed(_write_summary, pure=False)(parts, spec, str(out))
+    return dask.delayed(_write_summary, pure=False)(parts, spec, str(out), str(staging))
+
+
+#: Name prefix of the hidden folder a run writes its parts to (readers of the
+#: folder - pandas, pyarrow.dataset - skip names that begin with a dot).
+_STAGING = ".kirmatch-partial-"
+
+
+def _pair_schema(pairs: Any) -> pa.Schema:
+    """The pair columns' Arrow types, from the Dask frame's meta (a column
+    without values there, Python objects, is text): every part file has them."""
+    from kirmatch.io import arrow_from_pandas
+
+    meta = arrow_from_pandas(pairs._meta).schema
+    return pa.schema([pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f
+                      for f in meta])
+
+
+def _conform(table: pa.Table, schema: pa.Schema, number: int) -> pa.Table:
+    """``table``'s pair columns cast to the run's types (a partition whose
+    column pandas read as all-missing, or as numbers, holds another type)."""
+    for i, field in enumerate(schema):
+        col = table.column(i)
+        if col.type == field.type:
+            continue
+        try:
+            table = table.set_column(i, field.name, col.cast(field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise InputSchemaError(
+                f"pairs column {field.name!r} holds {col.type} values in partition {number} "
+                f"and {field.type} in the frame's meta; give the column one dtype "
+                "(e.g. dd.read_csv(..., dtype=str))", column=field.name) from exc
+    return table
 
 
 def _plan(genotypes: Any, pairs: Any, options: Options | None, pyard_dir: Any,
@@ -240,7 +289,7 @@ def _plan(genotypes: Any, pairs: Any, options: Options | None, pyard_dir: Any,
     check_mapping("antibodies", antibodies, none_ok=True)
     check_type("tables", tables, ReferenceTables, none_ok=True)
     check_pair_columns([str(c) for c in pairs.columns])
-    folder = None if pyard_dir is None else os.fspath(pyard_dir)
+    folder = None if pyard_dir is None else os.fspath(Path(pyard_dir).absolute())
     token = dask.base.tokenize(genotypes, sorted(opts.to_dict().items()), antibodies, folder,
                                None if tables is None else tables.provenance())
     spec = dask.delayed(CohortSpec(token, genotypes, opts, antibodies, folder, tables),
@@ -277,8 +326,9 @@ def _assess_partition(part: Any, spec: CohortSpec, offsets: Sequence[int] | None
 
 
 def _write_partition(part: Any, spec: CohortSpec, offsets: Sequence[int] | None, number: int,
-                     path: str) -> dict[str, Any]:
-    """One partition through this process's prepared cohort, written to ``path``."""
+                     path: str, schema: pa.Schema) -> dict[str, Any]:
+    """One partition through this process's prepared cohort, written to ``path``
+    (its pair columns of the types in ``schema``)."""
     from kirmatch.output import TableWriter
 
     first_row = 1 if offsets is None else offsets[number] + 1
@@ -288,6 +338,7 @@ def _write_partition(part: Any, spec: CohortSpec, offsets: Sequence[int] | None,
     with entry.lock, TableWriter(path) as writer:   # the file appears whole, or not at all
         assert entry.cohort is not None
         for table in entry.cohort.assess_tables(part, first_row=first_row):
+            table = _conform(table, schema, number)
             writer.write(table)
             error = pc.equal(table.column("status"), "error")
             codes.update(e.split(":", 1)[0]
@@ -300,13 +351,24 @@ def _write_partition(part: Any, spec: CohortSpec, offsets: Sequence[int] | None,
             "file": os.path.basename(path)}
 
 
-def _write_summary(parts: Sequence[Mapping[str, Any]], spec: CohortSpec,
-                   folder: str) -> dict[str, Any]:
-    """The row counts of every partition; written to ``_kirmatch_run.json``."""
+def _write_summary(parts: Sequence[Mapping[str, Any]], spec: CohortSpec, folder: str,
+                   staging: str) -> dict[str, Any]:
+    """Every partition written: move the parts into ``folder``, then write the
+    run record ``_kirmatch_run.json`` (row counts, options, rules, tables)."""
+    from kirmatch import __version__
     from kirmatch.output import write_text
     from kirmatch.pair import run_record
     from kirmatch.tables import load_reference_tables
 
+    out, stage = Path(folder), Path(staging)
+    strangers = sorted(p.name for p in out.iterdir() if p != stage)
+    if strangers:
+        raise UsageError(f"folder {folder!r} received {strangers[0]!r} while this run wrote "
+                         f"its partitions (kept in {stage.name!r}); was another run writing "
+                         "there?")
+    for p in parts:
+        os.replace(stage / p["file"], out / p["file"])
+    stage.rmdir()
     codes: Counter[str] = Counter()
     for p in parts:
         codes.update(p["error_codes"])
@@ -315,9 +377,12 @@ def _write_summary(parts: Sequence[Mapping[str, Any]], spec: CohortSpec,
     summary = {"rows": rows, "ok": rows - errors, "error": errors,
                "error_codes": dict(sorted(codes.items())),
                "files": [p["file"] for p in parts]}
-    record = {**summary, "options": run_record(spec.options,
-                                               spec.tables or load_reference_tables())}
-    write_text(Path(folder) / "_kirmatch_run.json",
+    tables = spec.tables or load_reference_tables()
+    record = {"kirmatch_version": __version__, **summary,
+              "options": run_record(spec.options, tables),
+              "reference_tables": tables.provenance(),
+              "pyard_dir": spec.pyard_dir}
+    write_text(out / "_kirmatch_run.json",
                json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     return summary
 

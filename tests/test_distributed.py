@@ -331,6 +331,79 @@ def test_write_partitions_refuses_a_used_folder(cohort: Any, tmp_path: Path) -> 
 
 
 @pytest.mark.usefixtures("keep_pandas_strings")
+def test_write_partitions_one_schema_and_empty_partitions(cohort: Any, tables: ReferenceTables,
+                                                          tmp_path: Path) -> None:
+    """A pass-through column of Python objects that one partition holds only
+    missing values in, and an empty partition: every part file has the same
+    schema, and the folder reads back as the rows in order."""
+    dd = pytest.importorskip("dask.dataframe")
+    from kirmatch.distributed import write_partitions
+
+    g, pairs, _ = cohort
+    head = pairs.iloc[:40].assign(note=pd.Series([None] * 40, dtype=object,
+                                                 index=pairs.index[:40]))
+    tail = pairs.iloc[40:90].assign(note=pd.Series([f"n{i}" for i in range(50)], dtype=object,
+                                                   index=pairs.index[40:90]))
+    ddf = dd.concat([dd.from_pandas(head, npartitions=1),
+                     dd.from_pandas(tail.iloc[:0], npartitions=1),
+                     dd.from_pandas(tail, npartitions=1)])
+    assert ddf.npartitions == 3
+    summary = write_partitions(g, ddf, tmp_path / "out", tables=tables).compute(
+        scheduler="sync")
+    files = [tmp_path / "out" / f for f in summary["files"]]
+    schemas = {pq.read_schema(f).remove_metadata() for f in files}
+    assert len(schemas) == 1
+    assert [pq.read_metadata(f).num_rows for f in files] == [40, 0, 50]
+    back = pd.read_parquet(tmp_path / "out")
+    assert back["pair_no"].tolist() == pairs["pair_no"].iloc[:90].tolist()
+    assert [None if pd.isna(v) else v for v in back["note"].iloc[38:42]] == \
+        [None, None, "n0", "n1"]
+
+
+@pytest.mark.usefixtures("keep_pandas_strings")
+def test_write_partitions_failed_run_leaves_no_part(cohort: Any, tables: ReferenceTables,
+                                                    tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run whose third partition fails leaves no part file in the folder
+    (read back, it holds no rows rather than some), only its hidden staging
+    folder, which the next run names; a file that appears in the folder while
+    a run writes stops that run before it moves its parts."""
+    pytest.importorskip("dask.dataframe")
+    import kirmatch.distributed as dist
+
+    g, pairs, _ = cohort
+    real = dist._conform
+
+    def failing(table: pa.Table, schema: pa.Schema, number: int) -> pa.Table:
+        if number == 2:
+            raise OSError(28, "No space left on device")
+        return real(table, schema, number)
+
+    monkeypatch.setattr(dist, "_conform", failing)
+    folder = tmp_path / "out"
+    with pytest.raises(OSError, match="No space left"):
+        dist.write_partitions(g, _dask_pairs(pairs, 4), folder, tables=tables).compute(
+            scheduler="sync")
+    visible = [p.name for p in folder.iterdir() if not p.name.startswith(".")]
+    assert visible == []
+    (staging,) = folder.iterdir()
+    assert staging.name.startswith(".kirmatch-partial-")
+    written = {p.name for p in staging.iterdir()}   # the scheduler's order
+    assert "part.00000.parquet" in written and "part.00002.parquet" not in written
+    assert written <= {f"part.0000{i}.parquet" for i in (0, 1, 3)}
+    with pytest.raises(UsageError, match=r"a failed run's partitions: remove it"):
+        dist.write_partitions(g, _dask_pairs(pairs, 4), folder, tables=tables)
+    monkeypatch.setattr(dist, "_conform", real)
+    other = tmp_path / "other"
+    run = dist.write_partitions(g, _dask_pairs(pairs, 2), other, tables=tables)
+    (other / "stray.csv").write_text("x")
+    with pytest.raises(UsageError, match=r"received 'stray.csv' while this run wrote"):
+        run.compute(scheduler="sync")
+    assert sorted(p.name for p in other.iterdir() if not p.name.startswith(".")) == \
+        ["stray.csv"]
+
+
+@pytest.mark.usefixtures("keep_pandas_strings")
 @pytest.mark.parametrize("scheduler", ["threads", "sync"])
 def test_in_process_schedulers(scheduler: str, cohort: Any, expected: pd.DataFrame,
                                pyard_dir: Path) -> None:
