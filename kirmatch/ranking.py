@@ -43,6 +43,7 @@ import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -427,6 +428,74 @@ CMV_WORDS = {"pos": "pos", "positive": "pos", "+": "pos", "neg": "neg", "negativ
 ABO_WORDS = {"o": "O", "a": "A", "b": "B", "ab": "AB"}
 
 
+#: The clinical columns in the order :func:`parse_clinical` checks them (its
+#: error names the first bad one; a male donor's pregnancies are checked right
+#: after ``donor_sex``).
+_CHECK_ORDER = ("donor_age", "donor_parity", "donor_sex", "recipient_sex", "relationship",
+                "donor_cmv", "recipient_cmv", "donor_abo", "recipient_abo")
+#: The words of each vocabulary column of the clinical inputs.
+_CLINICAL_WORDS: dict[str, Mapping[str, str]] = {
+    "donor_sex": SEX_WORDS, "recipient_sex": SEX_WORDS,
+    "relationship": {**{r: r for r in RELATIONSHIPS}, **RELATIONSHIP_SYNONYMS},
+    "donor_cmv": CMV_WORDS, "recipient_cmv": CMV_WORDS,
+    "donor_abo": ABO_WORDS, "recipient_abo": ABO_WORDS,
+}
+
+
+def _clinical_cell(column: str, v: object) -> float | int | str | None:
+    """One clinical cell of a pairs row, validated (None: blank, unknown).
+
+    Raises
+    ------
+    InputSchemaError
+        The value is not understood; the message names the column.
+    """
+    if _blank(v):
+        return None
+    if column == "donor_age":
+        try:
+            age = float(str(v).strip())
+        except ValueError:
+            raise InputSchemaError(f"donor_age must be a number of years, not {v!r}",
+                                   raw=str(v), column="donor_age") from None
+        if not 0 <= age < 130:
+            raise InputSchemaError(f"donor_age {str(v).strip()!r} is out of range (a finite "
+                                   "number of years, 0 to 129)", raw=str(v),
+                                   column="donor_age")
+        return age
+    if column == "donor_parity":
+        try:
+            parity = int(float(str(v).strip()))
+        except ValueError:
+            raise InputSchemaError(f"donor_parity must be a whole number, not {v!r}",
+                                   raw=str(v), column="donor_parity") from None
+        if parity < 0:
+            raise InputSchemaError("donor_parity must not be negative", raw=str(v),
+                                   column="donor_parity")
+        return parity
+    allowed = _CLINICAL_WORDS[column]
+    key = str(v).strip().lower()
+    if key not in allowed:
+        words = ", ".join(sorted(set(allowed.values())))
+        raise InputSchemaError(f"{column} must be one of {words}, not {str(v).strip()!r}",
+                               raw=str(v), column=column)
+    return allowed[key]
+
+
+def _check_parity(donor_sex: object, parity: object, raw: object) -> None:
+    """Pregnancies (``parity``, read from the cell ``raw``) for a male donor
+    contradict ``donor_sex``: one of the two cells is wrong, so neither is guessed.
+
+    Raises
+    ------
+    InputSchemaError
+        ``donor_sex`` is M and ``parity`` is above 0 (names ``donor_parity``).
+    """
+    if donor_sex == "M" and parity:
+        raise InputSchemaError(f"donor_parity {parity} (pregnancies) given for a male donor "
+                               "(donor_sex M)", raw=str(raw), column="donor_parity")
+
+
 def parse_clinical(row: Mapping[str, object]) -> Clinical:
     """Validate the optional clinical columns of a pairs row (errors name the column).
 
@@ -447,50 +516,53 @@ def parse_clinical(row: Mapping[str, object]) -> Clinical:
     ('F', 2, 'neg', None)
     """
     check_mapping("row", row)
+    got: dict[str, Any] = {}
+    for col in _CHECK_ORDER:
+        got[col] = _clinical_cell(col, row.get(col))
+        if col == "donor_sex":
+            _check_parity(got["donor_sex"], got["donor_parity"], row.get("donor_parity"))
+    return Clinical(**got)
 
-    def pick(col: str, allowed: dict[str, str]) -> str | None:
-        v = row.get(col)
-        if _blank(v):
-            return None
-        key = str(v).strip().lower()
-        if key not in allowed:
-            words = ", ".join(sorted(set(allowed.values())))
-            raise InputSchemaError(f"{col} must be one of {words}, not {str(v).strip()!r}",
-                                   raw=str(v), column=col)
-        return allowed[key]
 
-    sex, cmv, abo = SEX_WORDS, CMV_WORDS, ABO_WORDS
-    rel = {**{r: r for r in RELATIONSHIPS}, **RELATIONSHIP_SYNONYMS}
-    age = row.get("donor_age")
-    age_v: float | None = None
-    if not _blank(age):
-        try:
-            age_v = float(str(age).strip())
-        except ValueError:
-            raise InputSchemaError(f"donor_age must be a number of years, not {age!r}",
-                                   raw=str(age), column="donor_age") from None
-        if not 0 <= age_v < 130:
-            raise InputSchemaError(f"donor_age {str(age).strip()!r} is out of range (a finite "
-                                   "number of years, 0 to 129)", raw=str(age),
-                                   column="donor_age")
-    parity = row.get("donor_parity")
-    parity_v: int | None = None
-    if not _blank(parity):
-        try:
-            parity_v = int(float(str(parity).strip()))
-        except ValueError:
-            raise InputSchemaError(f"donor_parity must be a whole number, not {parity!r}",
-                                   raw=str(parity), column="donor_parity") from None
-        if parity_v < 0:
-            raise InputSchemaError("donor_parity must not be negative", raw=str(parity),
-                                   column="donor_parity")
-    donor_sex = pick("donor_sex", sex)
-    if donor_sex == "M" and parity_v:
-        raise InputSchemaError(f"donor_parity {parity_v} (pregnancies) given for a male donor "
-                               "(donor_sex M)", raw=str(parity), column="donor_parity")
-    return Clinical(age_v, donor_sex, pick("recipient_sex", sex),
-                    pick("relationship", rel), pick("donor_cmv", cmv), pick("recipient_cmv", cmv),
-                    pick("donor_abo", abo), pick("recipient_abo", abo), parity_v)
+def _clinical_rows(columns: Mapping[str, Sequence[str]], n: int
+                   ) -> tuple[list[Clinical | None], list[int]]:
+    """:func:`parse_clinical` of ``n`` rows given as text columns, each distinct
+    cell of a column read once: each row's :class:`Clinical`, and the rows
+    :func:`parse_clinical` rejects (None there; parse that row for its error)."""
+    rejected = object()
+    fields: dict[str, Iterable[Any]] = {}
+    bad: set[int] = set()
+    for col in _CHECK_ORDER:
+        cells = columns.get(col)
+        if cells is None:
+            fields[col] = itertools.repeat(None, n)
+            continue
+        read: dict[str, Any] = {}
+        for v in set(cells):
+            try:
+                read[v] = _clinical_cell(col, v)
+            except InputSchemaError:
+                read[v] = rejected
+        values = [read[v] for v in cells]
+        if rejected in read.values():
+            bad.update(j for j, x in enumerate(values) if x is rejected)
+        fields[col] = values
+    if "donor_sex" in columns and "donor_parity" in columns:
+        pairs = list(zip(fields["donor_sex"], fields["donor_parity"], strict=True))
+        male_parous = set()
+        for sex, parity in set(pairs):
+            try:
+                _check_parity(sex, parity, "")
+            except InputSchemaError:
+                male_parous.add((sex, parity))
+        if male_parous:
+            bad.update(j for j, p in enumerate(pairs) if p in male_parous)
+    out: list[Clinical | None] = [
+        Clinical(*vals) for vals in zip(*(fields[f.name] for f in dataclass_fields(Clinical)),
+                                        strict=True)]
+    for j in bad:
+        out[j] = None
+    return out, sorted(bad)
 
 
 @dataclass(frozen=True, slots=True)
@@ -898,6 +970,11 @@ class _Cells:
     def text(self, column: str, j: int) -> str:
         return self.vocab[column][self.codes[column][j]]
 
+    def texts(self, column: str) -> list[str]:
+        """Every row's cell of ``column``."""
+        vocab = self.vocab[column]
+        return [vocab[k] for k in self.codes[column]]
+
     def value(self, column: str, j: int) -> Any:
         return self.decoded[column][self.codes[column][j]]
 
@@ -971,19 +1048,23 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     stages.start("rows", total=pairs.num_rows, unit="pairs")
     opts_record = run_record(options, tables)
     records = pairs.records()
+    n = pairs.num_rows
+    clinicals, _ = _clinical_rows({c: [r[c] for r in records] for c in CLINICAL_COLUMNS
+                                   if c in pairs.columns}, n)
     cells = _Cells(res.columns, ("status", "error", "warnings", *COLUMNS))
     seen: dict[tuple[str, str], list[int]] = {}
-    for j in range(pairs.num_rows):
+    for j in range(n):
         if j not in pairs.errors and r_ids[j] and d_ids[j]:
             seen.setdefault((r_ids[j], d_ids[j]), []).append(j)
     # warnings and unknown reasons, once per distinct warnings cell
-    by_warnings: dict[int, tuple[frozenset[str], dict[str, str]]] = {}
+    by_warnings: dict[int, tuple[tuple[str, ...], dict[str, str]]] = {}
+    status, wcodes = cells.texts("status"), cells.codes["warnings"]
     assessed: list[tuple[Any, Clinical | None]] = []
-    for j in range(pairs.num_rows):
+    for j in range(n):
         stages.update(j)
         rid, did, line = r_ids[j], d_ids[j], pairs.first_row + j
         try:
-            if cells.text("status", j) == "error":
+            if status[j] == "error":
                 raise _RowError(cells.text("error", j))
             dups = seen.get((rid, did), [])
             if len(dups) > 1:
@@ -991,23 +1072,26 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
                 raise InputSchemaError(f"donor {did!r} is listed more than once for recipient "
                                        f"{rid!r} (pairs rows {rows_txt})", row=line,
                                        column="donor_id")
-            clinical = _located(parse_clinical, records[j], line)
-            wcode = cells.codes["warnings"][j]
+            clinical = clinicals[j]
+            if clinical is None:  # a rejected row: parse_clinical says why
+                clinical = _located(parse_clinical, records[j], line)
+            wcode = wcodes[j]
             got = by_warnings.get(wcode)
             if got is None:
                 ws = frozenset(filter(None, cells.vocab["warnings"][wcode].split(";")))
-                got = by_warnings[wcode] = (ws, _unknown_reasons(ws))
+                got = by_warnings[wcode] = (tuple(sorted(ws)), _unknown_reasons(ws))
             warnings, unknown = got
-            di, ri = int(d_idx[j]), int(r_idx[j])
+            di = int(d_idx[j])
             facts: dict[str, Any] = {"donor_ikir": engine.fact_of("ikir", di),
                                      "kir3dl1_class": engine.fact_of("kir3dl1_class", di)}
             dsa = None
             if details:
+                ri = int(r_idx[j])
                 dsa = NO_ANTIBODY_DATA if res.dsa is None else res.dsa.result(j)
                 facts.update({"recipient_hla": people.hla(ri), "donor_hla": people.hla(di),
                               "recipient_kir": people.kir(ri), "donor_kir": people.kir(di)})
             res_j = PairAssessment(rid, did, _RowValues(cells, j),  # type: ignore[arg-type]
-                                   tuple(sorted(warnings)), opts_record, unknown=unknown,
+                                   warnings, opts_record, unknown=unknown,
                                    facts=facts, dsa=dsa)
             assessed.append((res_j, clinical))
         except _RowError as exc:
