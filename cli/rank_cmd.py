@@ -120,6 +120,8 @@ def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
           errors: Path | None, report: Path | None, json_out: bool, quiet: bool,
           strict: bool) -> None:
     """The body of ``kirmatch rank`` (every output goes through ``plan``)."""
+    import pyarrow as pa
+
     from kirmatch.batch import (
         genotype_source_from_readers,
         input_record,
@@ -129,9 +131,9 @@ def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
         rename_pairs,
     )
     from kirmatch.errors import UsageError
-    from kirmatch.pair import CONTRACT_COLUMNS, RANK_COLUMNS, run_record
+    from kirmatch.pair import RANK_COLUMNS, run_record
     from kirmatch.pyard_backend import get_backend
-    from kirmatch.ranking import rank_cohort
+    from kirmatch.ranking import rank_cohort, ranked_table
     from kirmatch.report import render_report
     from kirmatch.tables import load_reference_tables
     from kirmatch.tabular import TableReader
@@ -182,25 +184,22 @@ def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
         "seconds": round(time.perf_counter() - t0, 3),
     }
     pcols = list(chunk.columns)
-    rows_out = []
-    for r in ranked:
-        row = {c: r.pair_row.get(c, "") for c in pcols}
-        row.update(r.to_row())
-        rows_out.append(row)
-    columns = [*pcols, *(c for c in CONTRACT_COLUMNS if c not in pcols), *RANK_COLUMNS]
-    n_err = sum(1 for r in ranked if r.assessment.status == "error")
+    table = ranked_table(ranked, pcols)
+    if not ranked:  # no rows: untyped columns, as a table of no rows has always been written
+        table = pa.table({c: pa.nulls(0) for c in table.column_names})
+    columns = table.column_names
+    failed = [i for i, r in enumerate(ranked) if r.assessment.status == "error"]
+    n_err = len(failed)
     if output is not None:
-        import pandas as pd
-
-        plan.write_table("output", pd.DataFrame(rows_out, columns=columns),
-                         neutralise=[*pcols, "error"])
+        plan.write_table("output", table, neutralise=[*pcols, "error"])
         plan.write_text("provenance", json.dumps(meta, indent=2, ensure_ascii=False,
                                                  allow_nan=False) + "\n")
     if errors is not None:
         import pandas as pd
 
-        bad = [{"pairs_row": r.row, **rows_out[i]} for i, r in enumerate(ranked)
-               if r.assessment.status == "error"]
+        bad = [{"pairs_row": ranked[i].row, **row}
+               for i, row in zip(failed, table.take(pa.array(failed, pa.int64())).to_pylist(),
+                                 strict=True)]
         plan.write_table("errors", pd.DataFrame(bad, columns=["pairs_row", *columns]),
                          neutralise=[*pcols, "error"])
     if report is not None:
@@ -209,7 +208,7 @@ def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
         for note in notes:
             typer.echo(f"note: {note}", err=True)
     if json_out:
-        typer.echo(json.dumps({"meta": meta, "results": rows_out}, indent=2,
+        typer.echo(json.dumps({"meta": meta, "results": table.to_pylist()}, indent=2,
                               ensure_ascii=False, allow_nan=False))
     elif not quiet:
         if output is not None or report is not None or len(_groups(ranked)) > MAX_TABLES:

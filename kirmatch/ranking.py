@@ -65,6 +65,7 @@ __all__ = [
     "parse_clinical",
     "rank_cohort",
     "rank_donors",
+    "ranked_table",
     "resolve_policy",
 ]
 
@@ -925,6 +926,74 @@ class RankedRow:
         return out
 
 
+def ranked_table(ranked: Sequence[RankedRow], pair_columns: Sequence[str]) -> Any:
+    """The table ``kirmatch rank --output`` writes: ``pair_columns`` (from each
+    row's ``pair_row``), then the contract columns (§A.16) not among them, then
+    ``rank`` and ``rank_reason``, one row per ranked row, every cell text
+    (``large_string``); a column of both takes the contract's cell.
+
+    Cell for cell what :meth:`RankedRow.to_row` gives over ``pair_row``, built
+    column by column: the model cells of the rows :func:`rank_cohort` assessed
+    are taken from the engine's columns by their codes.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    from kirmatch.pair import CONTRACT_COLUMNS, RANK_COLUMNS
+    from kirmatch.registry import COLUMNS
+
+    own = (*CONTRACT_COLUMNS, *RANK_COLUMNS)
+    columns = [*pair_columns, *(c for c in own if c not in pair_columns)]
+    cells: _Cells | None = None
+    engine_rows: list[int] = []      # rows whose model cells are cells' (row j of it)
+    engine_js: list[int] = []
+    rows: dict[int, dict[str, str]] = {}  # the other rows' to_row
+    for i, r in enumerate(ranked):
+        v = r.assessment.values
+        if r.assessment.status == "ok" and type(v) is _RowValues and \
+                (cells is None or v._cells is cells):
+            cells = v._cells
+            engine_rows.append(i)
+            engine_js.append(v._j)
+        else:
+            rows[i] = r.to_row()
+
+    def per_row(column: str, cell: Callable[[RankedRow], str]) -> list[str]:
+        out = [cell(r) for r in ranked]
+        for i, row in rows.items():
+            out[i] = row[column]
+        return out
+
+    def model(column: str) -> pa.Array:
+        if cells is None:
+            return pa.array([row[column] for row in rows.values()], pa.large_string())
+        vocab = cells.vocab[column]
+        codes = np.empty(len(ranked), np.int64)
+        codes[engine_rows] = cells.indices[column][engine_js]
+        codes[list(rows)] = np.arange(len(vocab), len(vocab) + len(rows))
+        texts = pa.array([*vocab, *(row[column] for row in rows.values())], pa.large_string())
+        return texts.take(pa.array(codes))
+
+    by_row: dict[str, Callable[[RankedRow], str]] = {
+        "recipient_id": lambda r: r.assessment.recipient_id,
+        "donor_id": lambda r: r.assessment.donor_id,
+        "status": lambda r: r.assessment.status,
+        "error": lambda r: r.assessment.error,
+        "warnings": lambda r: ";".join(r.assessment.warnings),
+        "rank": lambda r: "" if r.rank is None else str(r.rank),
+        "rank_reason": lambda r: r.rank_reason,
+    }
+    data: dict[str, pa.Array] = {}
+    for c in columns:
+        if c in COLUMNS:
+            data[c] = model(c)
+        elif c in own:
+            data[c] = pa.array(per_row(c, by_row[c]), pa.large_string())
+        else:
+            data[c] = pa.array([r.pair_row.get(c, "") for r in ranked], pa.large_string())
+    return pa.table(data)
+
+
 def canonical_clinical(row: Mapping[str, Any], clinical: Clinical | None) -> dict[str, str]:
     """The clinical columns of ``row`` written as kirmatch understood them
     (``brother`` → ``sibling``, ``male`` → ``M``); other columns unchanged."""
@@ -953,6 +1022,7 @@ class _Cells:
 
         self.vocab: dict[str, list[str]] = {}
         self.codes: dict[str, Any] = {}
+        self.indices: dict[str, np.ndarray] = {}    # the codes as an array
         self.decoded: dict[str, list[Any]] = {}
         for c in names:
             arr = columns[c]
@@ -960,12 +1030,12 @@ class _Cells:
                 arr = arr.combine_chunks()
             if isinstance(arr, pa.DictionaryArray):
                 self.vocab[c] = arr.dictionary.to_pylist()
-                self.codes[c] = np.asarray(arr.indices.to_numpy(zero_copy_only=False))
+                self.indices[c] = np.asarray(arr.indices.to_numpy(zero_copy_only=False))
             else:
                 self.vocab[c] = arr.to_pylist()
-                self.codes[c] = np.arange(len(arr))
+                self.indices[c] = np.arange(len(arr))
             self.decoded[c] = [decode(c, t) for t in self.vocab[c]]
-            self.codes[c] = self.codes[c].tolist()
+            self.codes[c] = self.indices[c].tolist()
 
     def text(self, column: str, j: int) -> str:
         return self.vocab[column][self.codes[column][j]]
