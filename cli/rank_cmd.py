@@ -131,6 +131,7 @@ def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
         rename_pairs,
     )
     from kirmatch.errors import UsageError
+    from kirmatch.io import detect_format
     from kirmatch.pair import RANK_COLUMNS, run_record
     from kirmatch.pyard_backend import get_backend
     from kirmatch.ranking import rank_cohort, ranked_table
@@ -191,7 +192,13 @@ def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
     failed = [i for i, r in enumerate(ranked) if r.assessment.status == "error"]
     n_err = len(failed)
     if output is not None:
-        plan.write_table("output", table, neutralise=[*pcols, "error"])
+        if detect_format(output).kind == "parquet":   # plain text columns, not dictionaries
+            written = table.cast(pa.schema([(c, t.value_type if pa.types.is_dictionary(t) else t)
+                                            for c, t in zip(columns, table.schema.types,
+                                                            strict=True)]))
+        else:
+            written = table
+        plan.write_table("output", written, neutralise=[*pcols, "error"])
         plan.write_text("provenance", json.dumps(meta, indent=2, ensure_ascii=False,
                                                  allow_nan=False) + "\n")
     if errors is not None:

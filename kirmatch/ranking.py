@@ -929,12 +929,13 @@ class RankedRow:
 def ranked_table(ranked: Sequence[RankedRow], pair_columns: Sequence[str]) -> Any:
     """The table ``kirmatch rank --output`` writes: ``pair_columns`` (from each
     row's ``pair_row``), then the contract columns (§A.16) not among them, then
-    ``rank`` and ``rank_reason``, one row per ranked row, every cell text
-    (``large_string``); a column of both takes the contract's cell.
+    ``rank`` and ``rank_reason``, one row per ranked row, every cell text; a
+    column of both takes the contract's cell.
 
     Cell for cell what :meth:`RankedRow.to_row` gives over ``pair_row``, built
-    column by column: the model cells of the rows :func:`rank_cohort` assessed
-    are taken from the engine's columns by their codes.
+    column by column: the model columns are dictionary-encoded, the rows
+    :func:`rank_cohort` assessed keeping the engine's codes; the other columns
+    are ``large_string``.
     """
     import numpy as np
     import pyarrow as pa
@@ -964,15 +965,24 @@ def ranked_table(ranked: Sequence[RankedRow], pair_columns: Sequence[str]) -> An
             out[i] = row[column]
         return out
 
+    # the engine's rows, all of them and in its order (no other row)
+    every_row = cells is not None and not rows and \
+        engine_js == list(range(len(cells.codes["status"])))
+
     def model(column: str) -> pa.Array:
-        if cells is None:
-            return pa.array([row[column] for row in rows.values()], pa.large_string())
-        vocab = cells.vocab[column]
-        codes = np.empty(len(ranked), np.int64)
-        codes[engine_rows] = cells.indices[column][engine_js]
-        codes[list(rows)] = np.arange(len(vocab), len(vocab) + len(rows))
-        texts = pa.array([*vocab, *(row[column] for row in rows.values())], pa.large_string())
-        return texts.take(pa.array(codes))
+        vocab = cells.vocab[column] if cells is not None else []
+        if every_row:
+            codes = cells.indices[column]  # type: ignore[union-attr]
+        else:
+            codes = np.empty(len(ranked), np.int64)
+            if cells is not None:
+                codes[engine_rows] = cells.indices[column][engine_js]
+            extra: dict[str, int] = {}      # the other rows' cells (most are empty)
+            codes[list(rows)] = [extra.setdefault(row[column], len(vocab) + len(extra))
+                                 for row in rows.values()]
+            vocab = [*vocab, *extra]
+        return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()),
+                                              pa.array(vocab, pa.large_string()))
 
     by_row: dict[str, Callable[[RankedRow], str]] = {
         "recipient_id": lambda r: r.assessment.recipient_id,

@@ -297,26 +297,39 @@ def test_ranked_table_is_to_row(env, tables, tmp_path) -> None:
     from kirmatch.ranking import builtin_policy, rank_cohort, ranked_table
     from kirmatch.tabular import TableReader
 
+    def ranked(pairs: Path) -> tuple[list, list[str]]:
+        chunk = TableReader(pairs, what="pairs").read()
+        return rank_cohort(
+            load_people(EXAMPLES / "genotypes.csv", tables), chunk,
+            policy=builtin_policy("kir-first"), options=Options(), tables=tables,
+            antibodies=read_antibodies(TableReader(EXAMPLES / "antibodies.csv",
+                                                   what="antibodies"), tables),
+            pyard=get_backend(), details=False), list(chunk.columns)
+
+    def rows(rs: list, columns: list[str]) -> list[dict[str, str]]:
+        return [{**{c: r.pair_row.get(c, "") for c in columns}, **r.to_row()} for r in rs]
+
     pairs = tmp_path / "pairs.csv"
     pairs.write_text((EXAMPLES / "pairs.csv").read_text(encoding="utf-8")
                      + "P1,P1-son,24,M,M,son,neg,pos,O,A,\nP2,NOBODY,30,F,F,sister,,,,,1\n"
                      " P3 ,P2-sister,22,female,female,Sister,-,NEG,a,ab,0\n"
-                     "P3,P1-son,31,X,F,,,,,,\n",
-                     encoding="utf-8")
-    chunk = TableReader(pairs, what="pairs").read()
-    ranked = rank_cohort(load_people(EXAMPLES / "genotypes.csv", tables), chunk,
-                         policy=builtin_policy("kir-first"), options=Options(), tables=tables,
-                         antibodies=read_antibodies(TableReader(EXAMPLES / "antibodies.csv",
-                                                                what="antibodies"), tables),
-                         pyard=get_backend(), details=False)
-    table = ranked_table(ranked, list(chunk.columns))
-    want = [{**{c: r.pair_row.get(c, "") for c in chunk.columns}, **r.to_row()} for r in ranked]
+                     "P3,P1-son,31,X,F,,,,,,\n", encoding="utf-8")
+    rs, columns = ranked(pairs)
+    table = ranked_table(rs, columns)
+    want = rows(rs, columns)
     assert table.to_pylist() == want
     assert list(want[0]) == table.column_names
-    assert {str(t) for t in table.schema.types} == {"large_string"}
+    assert {str(t) for t in table.schema.types} == {
+        "large_string", "dictionary<values=large_string, indices=int32, ordered=0>"}
     status = table.column("status").to_pylist()
     assert [i for i, s in enumerate(status) if s == "error"] == [3, 14, 15, 17]
     assert "listed more than once" in want[3]["error"] and "donor_sex" in want[17]["error"]
     sister = want[16]   # a padded recipient id and the lab's words, as kirmatch read them
     assert (sister["recipient_id"], sister["relationship"], sister["recipient_sex"],
             sister["donor_abo"], sister["rank"]) == ("P3", "sibling", "F", "A", "6")
+    # no error row: the engine's codes as they are
+    rs, columns = ranked(EXAMPLES / "pairs.csv")
+    assert {r.assessment.status for r in rs} == {"ok"}
+    assert ranked_table(rs, columns).to_pylist() == rows(rs, columns)
+    assert ranked_table(rs[1:], ["note"]).to_pylist() == rows(rs[1:], ["note"])
+    assert ranked_table([], ["note"]).num_rows == 0
