@@ -42,7 +42,7 @@ import itertools
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -1136,10 +1136,11 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     for j in range(n):
         if j not in pairs.errors and r_ids[j] and d_ids[j]:
             seen.setdefault((r_ids[j], d_ids[j]), []).append(j)
-    # warnings and unknown reasons, once per distinct warnings cell
-    by_warnings: dict[int, tuple[tuple[str, ...], dict[str, str]]] = {}
     status, wcodes = cells.texts("status"), cells.codes["warnings"]
-    assessed: list[tuple[Any, Clinical | None]] = []
+    # Rows the engine assessed and that are not errors here wait for the ranking:
+    # their assessment is made then, with the warnings it adds.
+    assessed: list[Any] = [None] * n          # each error row's PairAssessment
+    clinical_of: list[Clinical | None] = [None] * n
     for j in range(n):
         stages.update(j)
         rid, did, line = r_ids[j], d_ids[j], pairs.first_row + j
@@ -1155,58 +1156,66 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
             clinical = clinicals[j]
             if clinical is None:  # a rejected row: parse_clinical says why
                 clinical = _located(parse_clinical, records[j], line)
-            wcode = wcodes[j]
-            got = by_warnings.get(wcode)
-            if got is None:
-                ws = frozenset(filter(None, cells.vocab["warnings"][wcode].split(";")))
-                got = by_warnings[wcode] = (tuple(sorted(ws)), _unknown_reasons(ws))
-            warnings, unknown = got
-            di = int(d_idx[j])
-            facts: dict[str, Any] = {"donor_ikir": engine.fact_of("ikir", di),
-                                     "kir3dl1_class": engine.fact_of("kir3dl1_class", di)}
-            dsa = None
-            if details:
-                ri = int(r_idx[j])
-                dsa = NO_ANTIBODY_DATA if res.dsa is None else res.dsa.result(j)
-                facts.update({"recipient_hla": people.hla(ri), "donor_hla": people.hla(di),
-                              "recipient_kir": people.kir(ri), "donor_kir": people.kir(di)})
-            res_j = PairAssessment(rid, did, _RowValues(cells, j),  # type: ignore[arg-type]
-                                   warnings, opts_record, unknown=unknown,
-                                   facts=facts, dsa=dsa)
-            assessed.append((res_j, clinical))
+            clinical_of[j] = clinical
         except _RowError as exc:
-            assessed.append((PairAssessment(rid, did, {}, (), opts_record, status="error",
-                                            error=str(exc)), None))
+            assessed[j] = PairAssessment(rid, did, {}, (), opts_record, status="error",
+                                         error=str(exc))
         except KirmatchError as exc:
-            assessed.append((error_row(rid, did, exc, opts_record), None))
+            assessed[j] = error_row(rid, did, exc, opts_record)
     by_recipient: dict[str, list[int]] = {}
-    for i, (a, _) in enumerate(assessed):
-        by_recipient.setdefault(a.recipient_id, []).append(i)
+    for j, rid in enumerate(r_ids):
+        by_recipient.setdefault(rid, []).append(j)
     stages.finish(pairs.num_rows)
     stages.start("ranking", total=len(by_recipient), unit="recipients")
-    ranks: dict[int, tuple[int | None, str]] = {}
+    # the strongest definite DSA, as listed first in dsa_hits ("B7 12500 C1q+"),
+    # once per distinct dsa_hits cell
+    detail_of = [(h or "").split(";")[0] for h in cells.decoded["dsa_hits"]]
+    hit_codes = cells.codes["dsa_hits"]
+    values = [_RowValues(cells, j) for j in range(n)]
+    ranks: list[tuple[int | None, str]] = [(None, "")] * n
+    clinical_unknown: dict[int, tuple[str, ...]] = {}
     for done, idxs in enumerate(by_recipient.values()):
         stages.update(done)
         cands = []
         index_of: dict[str, int] = {}
         for i in idxs:
-            a, clinical = assessed[i]
-            if a.status == "error":
-                ranks[i] = (None, "")
+            if assessed[i] is not None:   # an error row: no rank
                 continue
-            # the strongest definite DSA, as listed first in dsa_hits ("B7 12500 C1q+")
-            detail = (a.values.get("dsa_hits") or "").split(";")[0]
-            index_of[a.donor_id] = i  # unique: duplicates were made error rows
-            cands.append(Candidate(a.donor_id, a.values, clinical or Clinical(), detail))
+            index_of[d_ids[i]] = i  # unique: duplicates were made error rows
+            cands.append(Candidate(d_ids[i], values[i], clinical_of[i],  # type: ignore[arg-type]
+                                   detail_of[hit_codes[i]]))
         for rd in rank_donors(cands, policy):
             i = index_of[rd.donor_id]
             ranks[i] = (rd.rank, rd.rank_reason)
             if rd.clinical_unknown:   # clinical fields the policy needed and did not get
-                a, clinical = assessed[i]
-                ws = {*a.warnings, *(f"clinical_unknown({f})" for f in rd.clinical_unknown)}
-                assessed[i] = (replace(a, warnings=tuple(sorted(ws))), clinical)
+                clinical_unknown[i] = rd.clinical_unknown
+    # warnings (with the clinical fields missing) and unknown reasons, once per
+    # distinct warnings cell and missing fields
+    by_warnings: dict[tuple[int, tuple[str, ...]], tuple[tuple[str, ...], dict[str, str]]] = {}
     out = []
-    for i, (a, clinical) in enumerate(assessed):
+    for i in range(n):
+        a = assessed[i]
+        clinical = clinical_of[i]
+        if a is None:
+            key = (wcodes[i], clinical_unknown.get(i, ()))
+            got = by_warnings.get(key)
+            if got is None:
+                ws = frozenset(filter(None, cells.vocab["warnings"][key[0]].split(";")))
+                got = by_warnings[key] = (
+                    tuple(sorted({*ws, *(f"clinical_unknown({f})" for f in key[1])})),
+                    _unknown_reasons(ws))
+            warnings, unknown = got
+            di = int(d_idx[i])
+            facts: dict[str, Any] = {"donor_ikir": engine.fact_of("ikir", di),
+                                     "kir3dl1_class": engine.fact_of("kir3dl1_class", di)}
+            dsa = None
+            if details:
+                ri = int(r_idx[i])
+                dsa = NO_ANTIBODY_DATA if res.dsa is None else res.dsa.result(i)
+                facts.update({"recipient_hla": people.hla(ri), "donor_hla": people.hla(di),
+                              "recipient_kir": people.kir(ri), "donor_kir": people.kir(di)})
+            a = PairAssessment(r_ids[i], d_ids[i], values[i],  # type: ignore[arg-type]
+                               warnings, opts_record, unknown=unknown, facts=facts, dsa=dsa)
         rank, reason = ranks[i]
         out.append(RankedRow(i, canonical_clinical(records[i], clinical), a, rank, reason,
                              clinical, pairs.first_row + i))
