@@ -37,6 +37,7 @@ doi:10.1038/s41409-019-0499-z).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import math
@@ -90,6 +91,7 @@ _BOOL_KEY = {"true": 0, "false": 1}
 # permissive mismatch and match are equal.
 _DPB1_TCE_KEY = {"non-permissive GvH": 0, "permissive": 1, "match": 1, "non-permissive HvG": 2}
 _HLA_RELATION_KEY = {"identical": 0, "haploidentical": 1, "not haploidentical": 2}
+_CMV_SIGN = {"pos": "+", "neg": "-"}
 _ABO_ANTIGENS = {"O": frozenset(), "A": frozenset("A"), "B": frozenset("B"),
                  "AB": frozenset("AB")}
 
@@ -614,6 +616,8 @@ def _unknown(cl: Clinical | None = None, fields: Sequence[str] = ()) -> _Value:
 def _column(cand: Candidate, column: str, order: Mapping[str, float]) -> str | None:
     """A vocabulary column of the pair as its canonical text; None when unknown."""
     raw = cand.values.get(column)
+    if type(raw) is str and raw in order:  # the usual cell (no vocabulary word is blank)
+        return raw
     if isinstance(raw, bool):
         return "true" if raw else "false"
     if _blank(raw):
@@ -640,16 +644,24 @@ def _band_label(i: int, cuts: Sequence[float]) -> str:
     return f"{cuts[i - 1]:g} to < {cuts[i]:g}"
 
 
-def _numeric(criterion: str, x: float, policy: Policy, cuts: Sequence[float],
+def _numeric(criterion: str, x: float, policy: Policy, cuts: tuple[float, ...],
              default: str) -> _Value:
     """A number under the policy's direction; with ``cuts``, its band is the key and
     the shown value is ``72 (≥ 58)``."""
+    # -0.0 equals 0.0 but is shown as -0: its sign is part of the cache key
+    return _numeric_value(x, math.copysign(1.0, x), cuts,
+                          policy.direction.get(criterion, default) == "desc")
+
+
+@functools.lru_cache(maxsize=4096)
+def _numeric_value(x: float, sign: float, cuts: tuple[float, ...], desc: bool) -> _Value:
+    """:func:`_numeric` once per distinct number (and ``sign``), cuts and direction."""
     if cuts:
         band = sum(x >= c for c in cuts)
         key, shown = float(band), f"{x:g} ({_band_label(band, cuts)})"
     else:
         key, shown = float(x), f"{x:g}"
-    return _Value(-key if policy.direction.get(criterion, default) == "desc" else key, shown)
+    return _Value(-key if desc else key, shown)
 
 
 def _crit_dsa_tier(cand: Candidate, policy: Policy) -> _Value:
@@ -761,8 +773,7 @@ def _crit_cmv(cand: Candidate, policy: Policy) -> _Value:
     cl = cand.clinical
     if cl.donor_cmv is None or cl.recipient_cmv is None:
         return _unknown(cl, ("donor_cmv", "recipient_cmv"))
-    sign = {"pos": "+", "neg": "-"}
-    shown = f"D{sign[cl.donor_cmv]}/R{sign[cl.recipient_cmv]}"
+    shown = f"D{_CMV_SIGN[cl.donor_cmv]}/R{_CMV_SIGN[cl.recipient_cmv]}"
     return _Value(0 if cl.donor_cmv == cl.recipient_cmv else 1, shown)
 
 
@@ -816,11 +827,6 @@ _CRITERION_FUNCTIONS: dict[str, Callable[[Candidate, Policy], _Value]] = {
 }
 
 
-def _criterion(name: str, cand: Candidate, policy: Policy) -> _Value:
-    """The sort key, shown value and missing clinical fields of one criterion."""
-    return _CRITERION_FUNCTIONS[name](cand, policy)
-
-
 def rank_donors(candidates: Sequence[Candidate], policy: Policy) -> list[RankedDonor]:
     """Rank one recipient's candidates. Error rows get no rank and follow the others.
 
@@ -861,13 +867,16 @@ def rank_donors(candidates: Sequence[Candidate], policy: Policy) -> list[RankedD
     check_type("policy", policy, Policy)
     ok = [c for c in candidates if not c.error]
     bad = sorted((c for c in candidates if c.error), key=lambda c: c.donor_id)
+    functions = [_CRITERION_FUNCTIONS[name] for name in policy.criteria]
     scored = []
     for c in ok:
-        parts = [_criterion(name, c, policy) for name in policy.criteria]
+        parts = [f(c, policy) for f in functions]
         keys = tuple(p.key for p in parts)
-        unknown = tuple(sorted({f for p in parts for f in p.missing}))
+        missing = [p.missing for p in parts if p.missing]
+        unknown = tuple(sorted({f for m in missing for f in m})) if missing else ()
         scored.append((keys, parts, c, unknown))
-    scored.sort(key=lambda s: tuple(_sortable(k) for k in s[0]))
+    # numbers and strings never compare with each other: numbers first
+    scored.sort(key=lambda s: tuple((isinstance(k, str), k) for k in s[0]))
     out: list[RankedDonor] = []
     prev: list[_Value] | None = None
     for i, (keys, parts, c, unknown) in enumerate(scored, start=1):
@@ -883,13 +892,6 @@ def rank_donors(candidates: Sequence[Candidate], policy: Policy) -> list[RankedD
         prev = parts
     out.extend(RankedDonor(c.donor_id, None, "", (), ()) for c in bad)
     return out
-
-
-def _sortable(k: Any) -> tuple[int, Any]:
-    # numbers and strings never compare with each other: tag them
-    if isinstance(k, str):
-        return (1, k)
-    return (0, k)
 
 
 # ---------------------------------------------------------------------------
@@ -1071,6 +1073,10 @@ class _RowValues(Mapping[str, Any]):
         if column not in self._cells.decoded:
             raise KeyError(column)
         return self._cells.value(column, self._j)
+
+    def get(self, column: str, default: Any = None) -> Any:
+        decoded = self._cells.decoded.get(column)
+        return default if decoded is None else decoded[self._cells.codes[column][self._j]]
 
     def __iter__(self) -> Any:
         from kirmatch.registry import COLUMNS

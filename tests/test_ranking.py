@@ -228,6 +228,17 @@ def test_every_criterion_has_a_table() -> None:
     assert len(CRITERIA) == 15 and CRITERIA[-1] == "donor_id"
 
 
+def test_shown_numbers_as_given() -> None:
+    """A number is shown as it was given, whatever was ranked before it (-0 too)."""
+    pol = Policy("t", ("donor_age",))
+    for ages in ((0.0, -0.0), (-0.0, 0.0)):
+        cands = [Candidate("A", {}, Clinical(donor_age=ages[0])),
+                 Candidate("B", {}, Clinical(donor_age=ages[1])),
+                 Candidate("C", {}, Clinical(donor_age=5.0))]
+        got = [r.rank_reason for r in rank_donors(cands, pol)]
+        assert got == ["top", "donor_id: B vs A", f"donor_age: 5 vs {ages[1]:g}"]
+
+
 def test_donor_id_is_code_point_order() -> None:
     cands = [Candidate(i, {}, Clinical()) for i in ("b", "B", "a", "A9", "A10")]
     got = [r.donor_id for r in rank_donors(cands, Policy("t", ("donor_id",)))]
