@@ -333,3 +333,19 @@ def test_ranked_table_is_to_row(env, tables, tmp_path) -> None:
     assert ranked_table(rs, columns).to_pylist() == rows(rs, columns)
     assert ranked_table(rs[1:], ["note"]).to_pylist() == rows(rs[1:], ["note"])
     assert ranked_table([], ["note"]).num_rows == 0
+
+
+@pytest.mark.pyard
+def test_full_collections_rarer_while_ranking_only(env) -> None:
+    import gc
+
+    from kirmatch.cli.rank_cmd import FULL_COLLECTION_EVERY, rare_full_collections
+
+    before = gc.get_threshold()
+    with rare_full_collections():
+        assert gc.get_threshold() == (*before[:2], max(before[2], FULL_COLLECTION_EVERY))
+    assert gc.get_threshold() == before
+    with pytest.raises(RuntimeError), rare_full_collections():
+        raise RuntimeError
+    assert gc.get_threshold() == before
+    assert rank("--json").exit_code == 0 and gc.get_threshold() == before
