@@ -969,7 +969,7 @@ def ranked_table(ranked: Sequence[RankedRow], pair_columns: Sequence[str]) -> An
 
     # the engine's rows, all of them and in its order (no other row)
     every_row = cells is not None and not rows and \
-        engine_js == list(range(len(cells.codes["status"])))
+        engine_js == list(range(len(cells.indices["status"])))
 
     def model(column: str) -> pa.Array:
         vocab = cells.vocab[column] if cells is not None else []
@@ -1022,9 +1022,22 @@ def canonical_clinical(row: Mapping[str, Any], clinical: Clinical | None) -> dic
     return out
 
 
+class _PerColumn(dict):  # type: ignore[type-arg]
+    """A value per column, made by ``make(column)`` when first asked for."""
+
+    def __init__(self, make: Callable[[str], Any]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, column: str) -> Any:
+        value = self[column] = self._make(column)
+        return value
+
+
 class _Cells:
     """The engine's output cells of one chunk, column by column: each column's
-    distinct cells and one code per row, decoded once per distinct cell."""
+    distinct cells and one code per row, decoded once per distinct cell (codes
+    as a list and decoded cells made for the columns read row by row)."""
 
     def __init__(self, columns: Mapping[str, Any], names: Sequence[str]) -> None:
         import numpy as np
@@ -1033,9 +1046,10 @@ class _Cells:
         from kirmatch.registry import decode
 
         self.vocab: dict[str, list[str]] = {}
-        self.codes: dict[str, Any] = {}
         self.indices: dict[str, np.ndarray] = {}    # the codes as an array
-        self.decoded: dict[str, list[Any]] = {}
+        self.codes: dict[str, list[int]] = _PerColumn(lambda c: self.indices[c].tolist())
+        self.decoded: dict[str, list[Any]] = _PerColumn(
+            lambda c: [decode(c, t) for t in self.vocab[c]])
         for c in names:
             arr = columns[c]
             if isinstance(arr, pa.ChunkedArray):
@@ -1046,8 +1060,6 @@ class _Cells:
             else:
                 self.vocab[c] = arr.to_pylist()
                 self.indices[c] = np.arange(len(arr))
-            self.decoded[c] = [decode(c, t) for t in self.vocab[c]]
-            self.codes[c] = self.indices[c].tolist()
 
     def text(self, column: str, j: int) -> str:
         return self.vocab[column][self.codes[column][j]]
@@ -1070,13 +1082,15 @@ class _RowValues(Mapping[str, Any]):
         self._cells, self._j = cells, j
 
     def __getitem__(self, column: str) -> Any:
-        if column not in self._cells.decoded:
+        if column not in self._cells.vocab:
             raise KeyError(column)
         return self._cells.value(column, self._j)
 
     def get(self, column: str, default: Any = None) -> Any:
-        decoded = self._cells.decoded.get(column)
-        return default if decoded is None else decoded[self._cells.codes[column][self._j]]
+        cells = self._cells
+        if column not in cells.vocab:
+            return default
+        return cells.decoded[column][cells.codes[column][self._j]]
 
     def __iter__(self) -> Any:
         from kirmatch.registry import COLUMNS
@@ -1195,22 +1209,32 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
             ranks[i] = (rd.rank, rd.rank_reason)
             if rd.clinical_unknown:   # clinical fields the policy needed and did not get
                 clinical_unknown[i] = rd.clinical_unknown
-    # warnings (with the clinical fields missing) and unknown reasons, once per
-    # distinct warnings cell and missing fields
-    by_warnings: dict[tuple[int, tuple[str, ...]], tuple[tuple[str, ...], dict[str, str]]] = {}
+    # the engine's warnings and their unknown reasons, once per distinct warnings
+    # cell; with the clinical fields missing, once per distinct cell and fields
+    by_cell: dict[int, tuple[frozenset[str], tuple[str, ...], dict[str, str]]] = {}
+    with_missing: dict[tuple[int, tuple[str, ...]], tuple[str, ...]] = {}
     out = []
     for i in range(n):
         a = assessed[i]
         clinical = clinical_of[i]
         if a is None:
-            key = (wcodes[i], clinical_unknown.get(i, ()))
-            got = by_warnings.get(key)
+            wcode = wcodes[i]
+            got = by_cell.get(wcode)
             if got is None:
-                ws = frozenset(filter(None, cells.vocab["warnings"][key[0]].split(";")))
-                got = by_warnings[key] = (
-                    tuple(sorted({*ws, *(f"clinical_unknown({f})" for f in key[1])})),
-                    _unknown_reasons(ws))
-            warnings, unknown = got
+                # sorted and unique: sorting the engine's cell (sorted already) is quick
+                items = sorted(filter(None, cells.vocab["warnings"][wcode].split(";")))
+                ws = frozenset(items)
+                got = by_cell[wcode] = (ws, tuple(items) if len(ws) == len(items) else
+                                        tuple(sorted(ws)), _unknown_reasons(ws))
+            ws, warnings, unknown = got
+            missing = clinical_unknown.get(i)
+            if missing:
+                key = (wcode, missing)
+                more = with_missing.get(key)
+                if more is None:   # the engine's warnings with these, sorted and unique
+                    added = {f"clinical_unknown({f})" for f in missing} - ws
+                    more = with_missing[key] = tuple(sorted((*warnings, *added)))
+                warnings = more
             di = int(d_idx[i])
             facts: dict[str, Any] = {"donor_ikir": engine.fact_of("ikir", di),
                                      "kir3dl1_class": engine.fact_of("kir3dl1_class", di)}
