@@ -935,9 +935,9 @@ def ranked_table(ranked: Sequence[RankedRow], pair_columns: Sequence[str]) -> An
     column of both takes the contract's cell.
 
     Cell for cell what :meth:`RankedRow.to_row` gives over ``pair_row``, built
-    column by column: the model columns are dictionary-encoded, the rows
-    :func:`rank_cohort` assessed keeping the engine's codes; the other columns
-    are ``large_string``.
+    column by column and dictionary-encoded (``large_string`` values): the model
+    cells of the rows :func:`rank_cohort` assessed keep the engine's codes; the
+    other columns hold each distinct cell once.
     """
     import numpy as np
     import pyarrow as pa
@@ -961,11 +961,19 @@ def ranked_table(ranked: Sequence[RankedRow], pair_columns: Sequence[str]) -> An
         else:
             rows[i] = r.to_row()
 
-    def per_row(column: str, cell: Callable[[RankedRow], str]) -> list[str]:
-        out = [cell(r) for r in ranked]
-        for i, row in rows.items():
-            out[i] = row[column]
-        return out
+    def per_row(cell: Callable[[RankedRow], Any], text: Callable[[Any], str],
+                column: str | None = None) -> pa.Array:
+        """Each row's ``cell`` (with ``column``, the other rows' to_row cell),
+        each distinct one written once with ``text`` (a text as it is)."""
+        keys = [cell(r) for r in ranked]
+        if column is not None:
+            for i, row in rows.items():
+                keys[i] = row[column]
+        index: dict[Any, int] = {}
+        codes = [index.setdefault(k, len(index)) for k in keys]
+        return pa.DictionaryArray.from_arrays(
+            pa.array(codes, pa.int32()),
+            pa.array([k if type(k) is str else text(k) for k in index], pa.large_string()))
 
     # the engine's rows, all of them and in its order (no other row)
     every_row = cells is not None and not rows and \
@@ -986,23 +994,23 @@ def ranked_table(ranked: Sequence[RankedRow], pair_columns: Sequence[str]) -> An
         return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()),
                                               pa.array(vocab, pa.large_string()))
 
-    by_row: dict[str, Callable[[RankedRow], str]] = {
-        "recipient_id": lambda r: r.assessment.recipient_id,
-        "donor_id": lambda r: r.assessment.donor_id,
-        "status": lambda r: r.assessment.status,
-        "error": lambda r: r.assessment.error,
-        "warnings": lambda r: ";".join(r.assessment.warnings),
-        "rank": lambda r: "" if r.rank is None else str(r.rank),
-        "rank_reason": lambda r: r.rank_reason,
+    by_row: dict[str, tuple[Callable[[RankedRow], Any], Callable[[Any], str]]] = {
+        "recipient_id": (lambda r: r.assessment.recipient_id, str),
+        "donor_id": (lambda r: r.assessment.donor_id, str),
+        "status": (lambda r: r.assessment.status, str),
+        "error": (lambda r: r.assessment.error, str),
+        "warnings": (lambda r: r.assessment.warnings, ";".join),
+        "rank": (lambda r: r.rank, lambda k: "" if k is None else str(k)),
+        "rank_reason": (lambda r: r.rank_reason, str),
     }
     data: dict[str, pa.Array] = {}
     for c in columns:
         if c in COLUMNS:
             data[c] = model(c)
         elif c in own:
-            data[c] = pa.array(per_row(c, by_row[c]), pa.large_string())
+            data[c] = per_row(*by_row[c], column=c)
         else:
-            data[c] = pa.array([r.pair_row.get(c, "") for r in ranked], pa.large_string())
+            data[c] = per_row(lambda r, c=c: r.pair_row.get(c, ""), str)  # type: ignore[misc]
     return pa.table(data)
 
 
