@@ -1136,6 +1136,8 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     model for every pair), ``rows`` (clinical columns and results, per pairs
     row) and ``ranking`` (per recipient).
     """
+    import numpy as np
+
     from kirmatch.batch import assess_chunk, lookup_ids, prepare_engine
     from kirmatch.dsa import NO_ANTIBODY_DATA, PanelScreen, shared_screen
     from kirmatch.errors import KirmatchError
@@ -1157,7 +1159,7 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     opts_record = run_record(options, tables)
     records = pairs.records()
     n = pairs.num_rows
-    clinicals, _ = _clinical_rows({c: [r[c] for r in records] for c in CLINICAL_COLUMNS
+    clinicals, _ = _clinical_rows({c: pairs.text(c).to_pylist() for c in CLINICAL_COLUMNS
                                    if c in pairs.columns}, n)
     cells = _Cells(res.columns, ("status", "error", "warnings", *COLUMNS))
     seen: dict[tuple[str, str], list[int]] = {}
@@ -1220,6 +1222,10 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     # the engine's warnings and their unknown reasons, once per distinct warnings
     # cell; with the clinical fields missing, once per distinct cell and fields
     by_cell: dict[int, tuple[frozenset[str], tuple[str, ...], dict[str, str]]] = {}
+    # the donor's facts behind the columns (read for the assessed rows only, whose
+    # donor is a person of the genotypes)
+    donors = np.maximum(d_idx, 0)
+    ikir, kir3dl1 = engine.facts_of("ikir", donors), engine.facts_of("kir3dl1_class", donors)
     with_missing: dict[tuple[int, tuple[str, ...]], tuple[str, ...]] = {}
     out = []
     for i in range(n):
@@ -1243,12 +1249,10 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
                     added = {f"clinical_unknown({f})" for f in missing} - ws
                     more = with_missing[key] = tuple(sorted((*warnings, *added)))
                 warnings = more
-            di = int(d_idx[i])
-            facts: dict[str, Any] = {"donor_ikir": engine.fact_of("ikir", di),
-                                     "kir3dl1_class": engine.fact_of("kir3dl1_class", di)}
+            facts: dict[str, Any] = {"donor_ikir": ikir[i], "kir3dl1_class": kir3dl1[i]}
             dsa = None
             if details:
-                ri = int(r_idx[i])
+                ri, di = int(r_idx[i]), int(d_idx[i])
                 dsa = NO_ANTIBODY_DATA if res.dsa is None else res.dsa.result(i)
                 facts.update({"recipient_hla": people.hla(ri), "donor_hla": people.hla(di),
                               "recipient_kir": people.kir(ri), "donor_kir": people.kir(di)})
