@@ -528,12 +528,16 @@ def parse_clinical(row: Mapping[str, object]) -> Clinical:
 
 
 def _clinical_rows(columns: Mapping[str, Sequence[str]], n: int
-                   ) -> tuple[list[Clinical | None], list[int]]:
+                   ) -> tuple[list[Clinical | None], list[int], dict[str, list[str]]]:
     """:func:`parse_clinical` of ``n`` rows given as text columns, each distinct
-    cell of a column read once: each row's :class:`Clinical`, and the rows
-    :func:`parse_clinical` rejects (None there; parse that row for its error)."""
+    cell of a column read once: each row's :class:`Clinical`, the rows
+    :func:`parse_clinical` rejects (None there; parse that row for its error),
+    and each column's cells written as kirmatch understood them (``brother`` →
+    ``sibling``, ``male`` → ``M``, ``34.0`` → ``34``; a blank or rejected cell as
+    it is)."""
     rejected = object()
     fields: dict[str, Iterable[Any]] = {}
+    understood: dict[str, list[str]] = {}
     bad: set[int] = set()
     for col in _CHECK_ORDER:
         cells = columns.get(col)
@@ -550,6 +554,9 @@ def _clinical_rows(columns: Mapping[str, Sequence[str]], n: int
         if rejected in read.values():
             bad.update(j for j, x in enumerate(values) if x is rejected)
         fields[col] = values
+        text = {v: v if x is None or x is rejected else f"{x:g}" if isinstance(x, float)
+                else str(x) for v, x in read.items()}
+        understood[col] = [text[v] for v in cells]
     if "donor_sex" in columns and "donor_parity" in columns:
         pairs = list(zip(fields["donor_sex"], fields["donor_parity"], strict=True))
         male_parous = set()
@@ -565,7 +572,7 @@ def _clinical_rows(columns: Mapping[str, Sequence[str]], n: int
                                         strict=True)]
     for j in bad:
         out[j] = None
-    return out, sorted(bad)
+    return out, sorted(bad), understood
 
 
 @dataclass(frozen=True, slots=True)
@@ -905,7 +912,11 @@ CLINICAL_COLUMNS = ("donor_age", "donor_sex", "recipient_sex", "relationship", "
 
 @dataclass(frozen=True, slots=True)
 class RankedRow:
-    """One pairs row after assessment and ranking (``index`` = its place in the file)."""
+    """One pairs row after assessment and ranking (``index`` = its place in the file).
+
+    ``pair_row`` holds the row's pairs cells, the clinical ones as kirmatch read
+    them (``brother`` → ``sibling``, ``male`` → ``M``) unless the row is an error.
+    """
 
     index: int
     pair_row: Mapping[str, Any]
@@ -1012,22 +1023,6 @@ def ranked_table(ranked: Sequence[RankedRow], pair_columns: Sequence[str]) -> An
         else:
             data[c] = per_row(lambda r, c=c: r.pair_row.get(c, ""), str)  # type: ignore[misc]
     return pa.table(data)
-
-
-def canonical_clinical(row: Mapping[str, Any], clinical: Clinical | None) -> dict[str, str]:
-    """The clinical columns of ``row`` written as kirmatch understood them
-    (``brother`` → ``sibling``, ``male`` → ``M``); other columns unchanged."""
-    out = dict(row)
-    if clinical is None:
-        return out
-    for col in CLINICAL_COLUMNS:
-        if col not in row:
-            continue
-        v = getattr(clinical, col)
-        if v is None:
-            continue
-        out[col] = f"{v:g}" if isinstance(v, float) else str(v)
-    return out
 
 
 class _PerColumn(dict):  # type: ignore[type-arg]
@@ -1157,10 +1152,11 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     stages.finish(pairs.num_rows)
     stages.start("rows", total=pairs.num_rows, unit="pairs")
     opts_record = run_record(options, tables)
-    records = pairs.records()
+    names = pairs.columns
+    texts = {name: pairs.text(name).to_pylist() for name in names}
     n = pairs.num_rows
-    clinicals, _ = _clinical_rows({c: pairs.text(c).to_pylist() for c in CLINICAL_COLUMNS
-                                   if c in pairs.columns}, n)
+    clinicals, _, understood = _clinical_rows(
+        {c: texts[c] for c in CLINICAL_COLUMNS if c in texts}, n)
     cells = _Cells(res.columns, ("status", "error", "warnings", *COLUMNS))
     seen: dict[tuple[str, str], list[int]] = {}
     for j in range(n):
@@ -1185,7 +1181,7 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
                                        column="donor_id")
             clinical = clinicals[j]
             if clinical is None:  # a rejected row: parse_clinical says why
-                clinical = _located(parse_clinical, records[j], line)
+                clinical = _located(parse_clinical, {c: texts[c][j] for c in names}, line)
             clinical_of[j] = clinical
         except _RowError as exc:
             assessed[j] = PairAssessment(rid, did, {}, (), opts_record, status="error",
@@ -1227,8 +1223,11 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     donors = np.maximum(d_idx, 0)
     ikir, kir3dl1 = engine.facts_of("ikir", donors), engine.facts_of("kir3dl1_class", donors)
     with_missing: dict[tuple[int, tuple[str, ...]], tuple[str, ...]] = {}
+    # each row's pairs cells; an assessed row's clinical cells as kirmatch read them
+    cells_of = zip(*(texts[c] for c in names), strict=True)
+    read_of = zip(*(understood.get(c, texts[c]) for c in names), strict=True)
     out = []
-    for i in range(n):
+    for i, (as_given, as_read) in enumerate(zip(cells_of, read_of, strict=True)):
         a = assessed[i]
         clinical = clinical_of[i]
         if a is None:
@@ -1259,8 +1258,9 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
             a = PairAssessment(r_ids[i], d_ids[i], values[i],  # type: ignore[arg-type]
                                warnings, opts_record, unknown=unknown, facts=facts, dsa=dsa)
         rank, reason = ranks[i]
-        out.append(RankedRow(i, canonical_clinical(records[i], clinical), a, rank, reason,
-                             clinical, pairs.first_row + i))
+        out.append(RankedRow(i, dict(zip(names, as_given if clinical is None else as_read,
+                                         strict=True)),
+                             a, rank, reason, clinical, pairs.first_row + i))
     stages.finish(len(by_recipient))
     return out
 

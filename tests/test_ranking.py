@@ -530,8 +530,8 @@ def test_clinical_rows_are_parse_clinical(rows, absent) -> None:
     row, parse_clinical's Clinical, and reject the rows parse_clinical rejects."""
     rows = [{c: v for c, v in r.items() if c not in absent} for r in rows]
     columns = {c: [r[c] for r in rows] for c in _CLINICAL_CELLS if c not in absent}
-    got, rejected = ranking._clinical_rows(columns, len(rows))
-    assert len(got) == len(rows)
+    got, rejected, understood = ranking._clinical_rows(columns, len(rows))
+    assert len(got) == len(rows) and set(understood) == set(columns)
     for j, row in enumerate(rows):
         try:
             want = parse_clinical(row)
@@ -539,13 +539,19 @@ def test_clinical_rows_are_parse_clinical(rows, absent) -> None:
             assert j in rejected and got[j] is None
         else:
             assert j not in rejected and got[j] == want
+            for c in columns:   # the cell as read: 34.0 -> 34, male -> M, blank as given
+                v = getattr(want, c)
+                assert understood[c][j] == (row[c] if v is None else f"{v:g}"
+                                            if isinstance(v, float) else str(v))
 
 
 def test_clinical_rows_examples() -> None:
     columns = {"donor_age": ["34", "", "old", "40"], "donor_sex": ["female", "M", "F", "M"],
                "donor_parity": ["2", "0", "", "1"]}
-    got, rejected = ranking._clinical_rows(columns, 4)
+    got, rejected, understood = ranking._clinical_rows(columns, 4)
     assert rejected == [2, 3]       # an age that is not a number; a male donor's pregnancy
+    assert understood == {"donor_age": ["34", "", "old", "40"], "donor_sex": ["F", "M", "F", "M"],
+                          "donor_parity": ["2", "0", "", "1"]}
     assert got[:2] == [Clinical(donor_age=34.0, donor_sex="F", donor_parity=2),
                        Clinical(donor_sex="M", donor_parity=0)]
     assert got[2:] == [None, None]
