@@ -583,7 +583,9 @@ class DSAScreen:
 
     def carriage_of_loci(self, spec: Specificity,
                          loci: Mapping[str, HLALocusTyping | None]) -> Carriage:
-        """As :meth:`carriage`, from the typings of the specificity's loci."""
+        """As :meth:`carriage`, from the typings of the specificity's loci: a
+        function of :meth:`locus_carriage` of each atom on each of its loci only
+        (:class:`PanelScreen` relies on it)."""
         parts = []
         for atom in spec.atoms:    # a name on several loci (Bw4): carried if on any
             cs = [self.locus_carriage(atom, loc, loci.get(loc)) for loc in atom.loci]
@@ -852,7 +854,9 @@ class PanelScreen:
         self._spec_list: list[Specificity] = []
         self._carriage: list[Carriage] = [ABSENT]
         self._carriage_code: dict[Carriage, int] = {ABSENT: 0}
-        self._dense: dict[int, np.ndarray] = {}   # spec -> carriage code per locus codes
+        self._dense: dict[int, np.ndarray] = {}   # spec -> carriage code per locus classes
+        # (spec, locus) -> each typing's class, and a typing of each class (None: unreadable)
+        self._classes: dict[tuple[int, str], tuple[np.ndarray, list[int | None]]] = {}
         self._by_person = np.zeros((0, len(people)), np.int32)  # spec x person -> code
 
     # -- registration --------------------------------------------------------
@@ -950,34 +954,69 @@ class PanelScreen:
 
     def _carriages(self, sid: int, persons: np.ndarray) -> np.ndarray:
         """Carriage codes of specificity ``sid`` for each person: a dense table
-        over the codes of the specificity's loci, filled once per distinct
-        combination of typings (:meth:`DSAScreen.carriage_of_loci`)."""
+        over the classes of the typings of the specificity's loci
+        (:meth:`_locus_classes`), filled once per distinct combination of
+        classes by :meth:`DSAScreen.carriage_of_loci` (on one typing of each)."""
         spec = self._spec_list[sid]
         people = self.people
         loci = spec.loci
-        sizes = tuple(len(people.locus_vocab.get(loc, (None,))) for loc in loci)
+        classes = [self._locus_classes(sid, loc) for loc in loci]
+        sizes = tuple(len(reps) for _, reps in classes)
         table = self._dense.get(sid)
         if table is None:
             table = self._dense[sid] = np.full(sizes, -1, np.int32)
-        cols = tuple(np.asarray(people.locus_codes[loc], np.int64)[persons]
-                     if loc in people.locus_codes else np.zeros(len(persons), np.int64)
-                     for loc in loci)
+        cols = tuple(of[np.asarray(people.locus_codes[loc], np.int64)[persons]
+                        if loc in people.locus_codes else np.zeros(len(persons), np.int64)]
+                     for loc, (of, _) in zip(loci, classes, strict=True))
         out = table[cols]
         todo = np.flatnonzero(out < 0)
         if len(todo):
             flat = np.unique(np.ravel_multi_index(tuple(c[todo] for c in cols), sizes))
             for combo in zip(*np.unravel_index(flat, sizes), strict=True):
-                typings = {loc: (people.locus_vocab[loc][int(code)] if loc in people.locus_vocab
-                                 else None) for loc, code in zip(loci, combo, strict=True)}
-                try:
+                typing_codes = [reps[int(c)] for (_, reps), c in
+                                zip(classes, combo, strict=True)]
+                code = 0   # a typing that cannot be read: its person is an error row of
+                # the engine, whose cells are never shown
+                if None not in typing_codes:
+                    typings = {loc: (people.locus_vocab[loc][v] if loc in people.locus_vocab
+                                     else None)
+                               for loc, v in zip(loci, typing_codes, strict=True)}
                     code = self._code(self.screen.carriage_of_loci(spec, typings))
-                except KirmatchError:
-                    # a typing that cannot be read (an unknown allele): its person is
-                    # an error row of the engine, whose cells are never shown
-                    code = 0
                 table[tuple(int(c) for c in combo)] = code
             out = table[cols]
         return out
+
+    def _locus_classes(self, sid: int, loc: str) -> tuple[np.ndarray, list[int | None]]:
+        """The typings of ``loc`` (codes of ``people.locus_vocab``) in classes of
+        equal carriage, on that locus, of each atom of specificity ``sid``
+        (:meth:`DSAScreen.locus_carriage`); and one typing of each class (None:
+        the class of the typings that cannot be read).
+
+        :meth:`DSAScreen.carriage_of_loci` combines those per-locus carriages
+        only, so it is equal for typings of equal classes: a Bw4 bead (HLA-A
+        and -B) is screened once per combination of a few classes, not once per
+        pair of typings.
+        """
+        got = self._classes.get((sid, loc))
+        if got is None:
+            atoms = [a for a in self._spec_list[sid].atoms if loc in a.loci]
+            vocab = self.people.locus_vocab.get(loc, [None])
+            index: dict[tuple[Carriage, ...] | None, int] = {}
+            reps: list[int | None] = []
+            of = np.empty(len(vocab), np.int64)
+            for v, lt in enumerate(vocab):
+                key: tuple[Carriage, ...] | None
+                try:
+                    key = tuple(self.screen.locus_carriage(a, loc, lt) for a in atoms)
+                except KirmatchError:
+                    key = None
+                k = index.get(key)
+                if k is None:
+                    k = index[key] = len(reps)
+                    reps.append(None if key is None else v)
+                of[v] = k
+            got = self._classes[(sid, loc)] = (of, reps)
+        return got
 
     # -- pairs -----------------------------------------------------------------
     def screen_pairs(self, recipients: np.ndarray, donors: np.ndarray,

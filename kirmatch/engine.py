@@ -355,10 +355,11 @@ class Engine:
                 table[u] = self.wsets.code(merged)
             self.role_wset[role] = table[inv]
 
-    def fact_of(self, name: str, i: int) -> Any:
-        """Fact ``name`` of person ``i`` (a candidate set)."""
+    def facts_of(self, name: str, persons: np.ndarray) -> list[Any]:
+        """Fact ``name`` (a candidate set) of each person of ``persons`` (indices)."""
         self.prepare()
-        return self.fact_vocab[name].items[int(self.fact_codes[name][i])]
+        items = self.fact_vocab[name].items
+        return [items[c] for c in self.fact_codes[name][persons].tolist()]
 
     def _located(self, i: int, locus: str, exc: KirmatchError) -> KirmatchError:
         lay = self.people.layout

@@ -92,6 +92,7 @@ class Stages:
         self._t0 = 0.0
         self._sent = 0
         self._done = 0
+        self._step = 1
 
     def start(self, stage: str, *, total: int | None = None, unit: str = "",
               detail: str = "") -> None:
@@ -99,6 +100,7 @@ class Stages:
         self.finish()
         self._stage, self._total, self._unit, self._detail = stage, total, unit, detail
         self._done = self._sent = 0
+        self._step = max(1, (total or 0) // 100)
         self._t0 = self.clock()
         self._emit(0, 0.0)
 
@@ -107,9 +109,9 @@ class Stages:
         if self._stage is None:
             return
         self._done = done
-        step = max(1, (self._total or 0) // 100)
-        last = self._total is not None and done >= self._total  # finish() sends that one
-        if self.callback is not None and done - self._sent >= step and not last:
+        if self.callback is None or done - self._sent < self._step:
+            return
+        if self._total is None or done < self._total:  # finish() sends the last one
             self._emit(done, self.clock() - self._t0)
 
     def finish(self, done: int | None = None) -> None:

@@ -37,12 +37,14 @@ doi:10.1038/s41409-019-0499-z).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -64,6 +66,7 @@ __all__ = [
     "parse_clinical",
     "rank_cohort",
     "rank_donors",
+    "ranked_table",
     "resolve_policy",
 ]
 
@@ -88,6 +91,7 @@ _BOOL_KEY = {"true": 0, "false": 1}
 # permissive mismatch and match are equal.
 _DPB1_TCE_KEY = {"non-permissive GvH": 0, "permissive": 1, "match": 1, "non-permissive HvG": 2}
 _HLA_RELATION_KEY = {"identical": 0, "haploidentical": 1, "not haploidentical": 2}
+_CMV_SIGN = {"pos": "+", "neg": "-"}
 _ABO_ANTIGENS = {"O": frozenset(), "A": frozenset("A"), "B": frozenset("B"),
                  "AB": frozenset("AB")}
 
@@ -427,6 +431,74 @@ CMV_WORDS = {"pos": "pos", "positive": "pos", "+": "pos", "neg": "neg", "negativ
 ABO_WORDS = {"o": "O", "a": "A", "b": "B", "ab": "AB"}
 
 
+#: The clinical columns in the order :func:`parse_clinical` checks them (its
+#: error names the first bad one; a male donor's pregnancies are checked right
+#: after ``donor_sex``).
+_CHECK_ORDER = ("donor_age", "donor_parity", "donor_sex", "recipient_sex", "relationship",
+                "donor_cmv", "recipient_cmv", "donor_abo", "recipient_abo")
+#: The words of each vocabulary column of the clinical inputs.
+_CLINICAL_WORDS: dict[str, Mapping[str, str]] = {
+    "donor_sex": SEX_WORDS, "recipient_sex": SEX_WORDS,
+    "relationship": {**{r: r for r in RELATIONSHIPS}, **RELATIONSHIP_SYNONYMS},
+    "donor_cmv": CMV_WORDS, "recipient_cmv": CMV_WORDS,
+    "donor_abo": ABO_WORDS, "recipient_abo": ABO_WORDS,
+}
+
+
+def _clinical_cell(column: str, v: object) -> float | int | str | None:
+    """One clinical cell of a pairs row, validated (None: blank, unknown).
+
+    Raises
+    ------
+    InputSchemaError
+        The value is not understood; the message names the column.
+    """
+    if _blank(v):
+        return None
+    if column == "donor_age":
+        try:
+            age = float(str(v).strip())
+        except ValueError:
+            raise InputSchemaError(f"donor_age must be a number of years, not {v!r}",
+                                   raw=str(v), column="donor_age") from None
+        if not 0 <= age < 130:
+            raise InputSchemaError(f"donor_age {str(v).strip()!r} is out of range (a finite "
+                                   "number of years, 0 to 129)", raw=str(v),
+                                   column="donor_age")
+        return age
+    if column == "donor_parity":
+        try:
+            parity = int(float(str(v).strip()))
+        except ValueError:
+            raise InputSchemaError(f"donor_parity must be a whole number, not {v!r}",
+                                   raw=str(v), column="donor_parity") from None
+        if parity < 0:
+            raise InputSchemaError("donor_parity must not be negative", raw=str(v),
+                                   column="donor_parity")
+        return parity
+    allowed = _CLINICAL_WORDS[column]
+    key = str(v).strip().lower()
+    if key not in allowed:
+        words = ", ".join(sorted(set(allowed.values())))
+        raise InputSchemaError(f"{column} must be one of {words}, not {str(v).strip()!r}",
+                               raw=str(v), column=column)
+    return allowed[key]
+
+
+def _check_parity(donor_sex: object, parity: object, raw: object) -> None:
+    """Pregnancies (``parity``, read from the cell ``raw``) for a male donor
+    contradict ``donor_sex``: one of the two cells is wrong, so neither is guessed.
+
+    Raises
+    ------
+    InputSchemaError
+        ``donor_sex`` is M and ``parity`` is above 0 (names ``donor_parity``).
+    """
+    if donor_sex == "M" and parity:
+        raise InputSchemaError(f"donor_parity {parity} (pregnancies) given for a male donor "
+                               "(donor_sex M)", raw=str(raw), column="donor_parity")
+
+
 def parse_clinical(row: Mapping[str, object]) -> Clinical:
     """Validate the optional clinical columns of a pairs row (errors name the column).
 
@@ -447,50 +519,60 @@ def parse_clinical(row: Mapping[str, object]) -> Clinical:
     ('F', 2, 'neg', None)
     """
     check_mapping("row", row)
+    got: dict[str, Any] = {}
+    for col in _CHECK_ORDER:
+        got[col] = _clinical_cell(col, row.get(col))
+        if col == "donor_sex":
+            _check_parity(got["donor_sex"], got["donor_parity"], row.get("donor_parity"))
+    return Clinical(**got)
 
-    def pick(col: str, allowed: dict[str, str]) -> str | None:
-        v = row.get(col)
-        if _blank(v):
-            return None
-        key = str(v).strip().lower()
-        if key not in allowed:
-            words = ", ".join(sorted(set(allowed.values())))
-            raise InputSchemaError(f"{col} must be one of {words}, not {str(v).strip()!r}",
-                                   raw=str(v), column=col)
-        return allowed[key]
 
-    sex, cmv, abo = SEX_WORDS, CMV_WORDS, ABO_WORDS
-    rel = {**{r: r for r in RELATIONSHIPS}, **RELATIONSHIP_SYNONYMS}
-    age = row.get("donor_age")
-    age_v: float | None = None
-    if not _blank(age):
-        try:
-            age_v = float(str(age).strip())
-        except ValueError:
-            raise InputSchemaError(f"donor_age must be a number of years, not {age!r}",
-                                   raw=str(age), column="donor_age") from None
-        if not 0 <= age_v < 130:
-            raise InputSchemaError(f"donor_age {str(age).strip()!r} is out of range (a finite "
-                                   "number of years, 0 to 129)", raw=str(age),
-                                   column="donor_age")
-    parity = row.get("donor_parity")
-    parity_v: int | None = None
-    if not _blank(parity):
-        try:
-            parity_v = int(float(str(parity).strip()))
-        except ValueError:
-            raise InputSchemaError(f"donor_parity must be a whole number, not {parity!r}",
-                                   raw=str(parity), column="donor_parity") from None
-        if parity_v < 0:
-            raise InputSchemaError("donor_parity must not be negative", raw=str(parity),
-                                   column="donor_parity")
-    donor_sex = pick("donor_sex", sex)
-    if donor_sex == "M" and parity_v:
-        raise InputSchemaError(f"donor_parity {parity_v} (pregnancies) given for a male donor "
-                               "(donor_sex M)", raw=str(parity), column="donor_parity")
-    return Clinical(age_v, donor_sex, pick("recipient_sex", sex),
-                    pick("relationship", rel), pick("donor_cmv", cmv), pick("recipient_cmv", cmv),
-                    pick("donor_abo", abo), pick("recipient_abo", abo), parity_v)
+def _clinical_rows(columns: Mapping[str, Sequence[str]], n: int
+                   ) -> tuple[list[Clinical | None], list[int], dict[str, list[str]]]:
+    """:func:`parse_clinical` of ``n`` rows given as text columns, each distinct
+    cell of a column read once: each row's :class:`Clinical`, the rows
+    :func:`parse_clinical` rejects (None there; parse that row for its error),
+    and each column's cells written as kirmatch understood them (``brother`` →
+    ``sibling``, ``male`` → ``M``, ``34.0`` → ``34``; a blank or rejected cell as
+    it is)."""
+    rejected = object()
+    fields: dict[str, Iterable[Any]] = {}
+    understood: dict[str, list[str]] = {}
+    bad: set[int] = set()
+    for col in _CHECK_ORDER:
+        cells = columns.get(col)
+        if cells is None:
+            fields[col] = itertools.repeat(None, n)
+            continue
+        read: dict[str, Any] = {}
+        for v in set(cells):
+            try:
+                read[v] = _clinical_cell(col, v)
+            except InputSchemaError:
+                read[v] = rejected
+        values = [read[v] for v in cells]
+        if rejected in read.values():
+            bad.update(j for j, x in enumerate(values) if x is rejected)
+        fields[col] = values
+        text = {v: v if x is None or x is rejected else f"{x:g}" if isinstance(x, float)
+                else str(x) for v, x in read.items()}
+        understood[col] = [text[v] for v in cells]
+    if "donor_sex" in columns and "donor_parity" in columns:
+        pairs = list(zip(fields["donor_sex"], fields["donor_parity"], strict=True))
+        male_parous = set()
+        for sex, parity in set(pairs):
+            try:
+                _check_parity(sex, parity, "")
+            except InputSchemaError:
+                male_parous.add((sex, parity))
+        if male_parous:
+            bad.update(j for j, p in enumerate(pairs) if p in male_parous)
+    out: list[Clinical | None] = [
+        Clinical(*vals) for vals in zip(*(fields[f.name] for f in dataclass_fields(Clinical)),
+                                        strict=True)]
+    for j in bad:
+        out[j] = None
+    return out, sorted(bad), understood
 
 
 @dataclass(frozen=True, slots=True)
@@ -541,6 +623,8 @@ def _unknown(cl: Clinical | None = None, fields: Sequence[str] = ()) -> _Value:
 def _column(cand: Candidate, column: str, order: Mapping[str, float]) -> str | None:
     """A vocabulary column of the pair as its canonical text; None when unknown."""
     raw = cand.values.get(column)
+    if type(raw) is str and raw in order:  # the usual cell (no vocabulary word is blank)
+        return raw
     if isinstance(raw, bool):
         return "true" if raw else "false"
     if _blank(raw):
@@ -567,16 +651,24 @@ def _band_label(i: int, cuts: Sequence[float]) -> str:
     return f"{cuts[i - 1]:g} to < {cuts[i]:g}"
 
 
-def _numeric(criterion: str, x: float, policy: Policy, cuts: Sequence[float],
+def _numeric(criterion: str, x: float, policy: Policy, cuts: tuple[float, ...],
              default: str) -> _Value:
     """A number under the policy's direction; with ``cuts``, its band is the key and
     the shown value is ``72 (≥ 58)``."""
+    # -0.0 equals 0.0 but is shown as -0: its sign is part of the cache key
+    return _numeric_value(x, math.copysign(1.0, x), cuts,
+                          policy.direction.get(criterion, default) == "desc")
+
+
+@functools.lru_cache(maxsize=4096)
+def _numeric_value(x: float, sign: float, cuts: tuple[float, ...], desc: bool) -> _Value:
+    """:func:`_numeric` once per distinct number (and ``sign``), cuts and direction."""
     if cuts:
         band = sum(x >= c for c in cuts)
         key, shown = float(band), f"{x:g} ({_band_label(band, cuts)})"
     else:
         key, shown = float(x), f"{x:g}"
-    return _Value(-key if policy.direction.get(criterion, default) == "desc" else key, shown)
+    return _Value(-key if desc else key, shown)
 
 
 def _crit_dsa_tier(cand: Candidate, policy: Policy) -> _Value:
@@ -688,8 +780,7 @@ def _crit_cmv(cand: Candidate, policy: Policy) -> _Value:
     cl = cand.clinical
     if cl.donor_cmv is None or cl.recipient_cmv is None:
         return _unknown(cl, ("donor_cmv", "recipient_cmv"))
-    sign = {"pos": "+", "neg": "-"}
-    shown = f"D{sign[cl.donor_cmv]}/R{sign[cl.recipient_cmv]}"
+    shown = f"D{_CMV_SIGN[cl.donor_cmv]}/R{_CMV_SIGN[cl.recipient_cmv]}"
     return _Value(0 if cl.donor_cmv == cl.recipient_cmv else 1, shown)
 
 
@@ -743,11 +834,6 @@ _CRITERION_FUNCTIONS: dict[str, Callable[[Candidate, Policy], _Value]] = {
 }
 
 
-def _criterion(name: str, cand: Candidate, policy: Policy) -> _Value:
-    """The sort key, shown value and missing clinical fields of one criterion."""
-    return _CRITERION_FUNCTIONS[name](cand, policy)
-
-
 def rank_donors(candidates: Sequence[Candidate], policy: Policy) -> list[RankedDonor]:
     """Rank one recipient's candidates. Error rows get no rank and follow the others.
 
@@ -788,13 +874,16 @@ def rank_donors(candidates: Sequence[Candidate], policy: Policy) -> list[RankedD
     check_type("policy", policy, Policy)
     ok = [c for c in candidates if not c.error]
     bad = sorted((c for c in candidates if c.error), key=lambda c: c.donor_id)
+    functions = [_CRITERION_FUNCTIONS[name] for name in policy.criteria]
     scored = []
     for c in ok:
-        parts = [_criterion(name, c, policy) for name in policy.criteria]
+        parts = [f(c, policy) for f in functions]
         keys = tuple(p.key for p in parts)
-        unknown = tuple(sorted({f for p in parts for f in p.missing}))
+        missing = [p.missing for p in parts if p.missing]
+        unknown = tuple(sorted({f for m in missing for f in m})) if missing else ()
         scored.append((keys, parts, c, unknown))
-    scored.sort(key=lambda s: tuple(_sortable(k) for k in s[0]))
+    # numbers and strings never compare with each other: numbers first
+    scored.sort(key=lambda s: tuple((isinstance(k, str), k) for k in s[0]))
     out: list[RankedDonor] = []
     prev: list[_Value] | None = None
     for i, (keys, parts, c, unknown) in enumerate(scored, start=1):
@@ -812,13 +901,6 @@ def rank_donors(candidates: Sequence[Candidate], policy: Policy) -> list[RankedD
     return out
 
 
-def _sortable(k: Any) -> tuple[int, Any]:
-    # numbers and strings never compare with each other: tag them
-    if isinstance(k, str):
-        return (1, k)
-    return (0, k)
-
-
 # ---------------------------------------------------------------------------
 # Ranking a whole pairs table
 # ---------------------------------------------------------------------------
@@ -830,7 +912,11 @@ CLINICAL_COLUMNS = ("donor_age", "donor_sex", "recipient_sex", "relationship", "
 
 @dataclass(frozen=True, slots=True)
 class RankedRow:
-    """One pairs row after assessment and ranking (``index`` = its place in the file)."""
+    """One pairs row after assessment and ranking (``index`` = its place in the file).
+
+    ``pair_row`` holds the row's pairs cells, the clinical ones as kirmatch read
+    them (``brother`` → ``sibling``, ``male`` → ``M``) unless the row is an error.
+    """
 
     index: int
     pair_row: Mapping[str, Any]
@@ -853,25 +939,108 @@ class RankedRow:
         return out
 
 
-def canonical_clinical(row: Mapping[str, Any], clinical: Clinical | None) -> dict[str, str]:
-    """The clinical columns of ``row`` written as kirmatch understood them
-    (``brother`` → ``sibling``, ``male`` → ``M``); other columns unchanged."""
-    out = dict(row)
-    if clinical is None:
-        return out
-    for col in CLINICAL_COLUMNS:
-        if col not in row:
-            continue
-        v = getattr(clinical, col)
-        if v is None:
-            continue
-        out[col] = f"{v:g}" if isinstance(v, float) else str(v)
-    return out
+def ranked_table(ranked: Sequence[RankedRow], pair_columns: Sequence[str]) -> Any:
+    """The table ``kirmatch rank --output`` writes: ``pair_columns`` (from each
+    row's ``pair_row``), then the contract columns (§A.16) not among them, then
+    ``rank`` and ``rank_reason``, one row per ranked row, every cell text; a
+    column of both takes the contract's cell.
+
+    Cell for cell what :meth:`RankedRow.to_row` gives over ``pair_row``, built
+    column by column and dictionary-encoded (``large_string`` values): the model
+    cells of the rows :func:`rank_cohort` assessed keep the engine's codes; the
+    other columns hold each distinct cell once.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    from kirmatch.pair import CONTRACT_COLUMNS, RANK_COLUMNS
+    from kirmatch.registry import COLUMNS
+
+    own = (*CONTRACT_COLUMNS, *RANK_COLUMNS)
+    columns = [*pair_columns, *(c for c in own if c not in pair_columns)]
+    cells: _Cells | None = None
+    engine_rows: list[int] = []      # rows whose model cells are cells' (row j of it)
+    engine_js: list[int] = []
+    rows: dict[int, dict[str, str]] = {}  # the other rows' to_row
+    for i, r in enumerate(ranked):
+        v = r.assessment.values
+        if r.assessment.status == "ok" and type(v) is _RowValues and \
+                (cells is None or v._cells is cells):
+            cells = v._cells
+            engine_rows.append(i)
+            engine_js.append(v._j)
+        else:
+            rows[i] = r.to_row()
+
+    def per_row(cell: Callable[[RankedRow], Any], text: Callable[[Any], str],
+                column: str | None = None) -> pa.Array:
+        """Each row's ``cell`` (with ``column``, the other rows' to_row cell),
+        each distinct one written once with ``text`` (a text as it is)."""
+        keys = [cell(r) for r in ranked]
+        if column is not None:
+            for i, row in rows.items():
+                keys[i] = row[column]
+        index: dict[Any, int] = {}
+        codes = [index.setdefault(k, len(index)) for k in keys]
+        return pa.DictionaryArray.from_arrays(
+            pa.array(codes, pa.int32()),
+            pa.array([k if type(k) is str else text(k) for k in index], pa.large_string()))
+
+    # the engine's rows, all of them and in its order (no other row)
+    every_row = cells is not None and not rows and \
+        engine_js == list(range(len(cells.indices["status"])))
+
+    def model(column: str) -> pa.Array:
+        vocab = cells.vocab[column] if cells is not None else []
+        if every_row:
+            codes = cells.indices[column]  # type: ignore[union-attr]
+        else:
+            codes = np.empty(len(ranked), np.int64)
+            if cells is not None:
+                codes[engine_rows] = cells.indices[column][engine_js]
+            extra: dict[str, int] = {}      # the other rows' cells (most are empty)
+            codes[list(rows)] = [extra.setdefault(row[column], len(vocab) + len(extra))
+                                 for row in rows.values()]
+            vocab = [*vocab, *extra]
+        return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()),
+                                              pa.array(vocab, pa.large_string()))
+
+    by_row: dict[str, tuple[Callable[[RankedRow], Any], Callable[[Any], str]]] = {
+        "recipient_id": (lambda r: r.assessment.recipient_id, str),
+        "donor_id": (lambda r: r.assessment.donor_id, str),
+        "status": (lambda r: r.assessment.status, str),
+        "error": (lambda r: r.assessment.error, str),
+        "warnings": (lambda r: r.assessment.warnings, ";".join),
+        "rank": (lambda r: r.rank, lambda k: "" if k is None else str(k)),
+        "rank_reason": (lambda r: r.rank_reason, str),
+    }
+    data: dict[str, pa.Array] = {}
+    for c in columns:
+        if c in COLUMNS:
+            data[c] = model(c)
+        elif c in own:
+            data[c] = per_row(*by_row[c], column=c)
+        else:
+            data[c] = per_row(lambda r, c=c: r.pair_row.get(c, ""), str)  # type: ignore[misc]
+    return pa.table(data)
+
+
+class _PerColumn(dict):  # type: ignore[type-arg]
+    """A value per column, made by ``make(column)`` when first asked for."""
+
+    def __init__(self, make: Callable[[str], Any]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, column: str) -> Any:
+        value = self[column] = self._make(column)
+        return value
 
 
 class _Cells:
     """The engine's output cells of one chunk, column by column: each column's
-    distinct cells and one code per row, decoded once per distinct cell."""
+    distinct cells and one code per row, decoded once per distinct cell (codes
+    as a list and decoded cells made for the columns read row by row)."""
 
     def __init__(self, columns: Mapping[str, Any], names: Sequence[str]) -> None:
         import numpy as np
@@ -880,23 +1049,28 @@ class _Cells:
         from kirmatch.registry import decode
 
         self.vocab: dict[str, list[str]] = {}
-        self.codes: dict[str, Any] = {}
-        self.decoded: dict[str, list[Any]] = {}
+        self.indices: dict[str, np.ndarray] = {}    # the codes as an array
+        self.codes: dict[str, list[int]] = _PerColumn(lambda c: self.indices[c].tolist())
+        self.decoded: dict[str, list[Any]] = _PerColumn(
+            lambda c: [decode(c, t) for t in self.vocab[c]])
         for c in names:
             arr = columns[c]
             if isinstance(arr, pa.ChunkedArray):
                 arr = arr.combine_chunks()
             if isinstance(arr, pa.DictionaryArray):
                 self.vocab[c] = arr.dictionary.to_pylist()
-                self.codes[c] = np.asarray(arr.indices.to_numpy(zero_copy_only=False))
+                self.indices[c] = np.asarray(arr.indices.to_numpy(zero_copy_only=False))
             else:
                 self.vocab[c] = arr.to_pylist()
-                self.codes[c] = np.arange(len(arr))
-            self.decoded[c] = [decode(c, t) for t in self.vocab[c]]
-            self.codes[c] = self.codes[c].tolist()
+                self.indices[c] = np.arange(len(arr))
 
     def text(self, column: str, j: int) -> str:
         return self.vocab[column][self.codes[column][j]]
+
+    def texts(self, column: str) -> list[str]:
+        """Every row's cell of ``column``."""
+        vocab = self.vocab[column]
+        return [vocab[k] for k in self.codes[column]]
 
     def value(self, column: str, j: int) -> Any:
         return self.decoded[column][self.codes[column][j]]
@@ -911,9 +1085,15 @@ class _RowValues(Mapping[str, Any]):
         self._cells, self._j = cells, j
 
     def __getitem__(self, column: str) -> Any:
-        if column not in self._cells.decoded:
+        if column not in self._cells.vocab:
             raise KeyError(column)
         return self._cells.value(column, self._j)
+
+    def get(self, column: str, default: Any = None) -> Any:
+        cells = self._cells
+        if column not in cells.vocab:
+            return default
+        return cells.decoded[column][cells.codes[column][self._j]]
 
     def __iter__(self) -> Any:
         from kirmatch.registry import COLUMNS
@@ -951,6 +1131,8 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     model for every pair), ``rows`` (clinical columns and results, per pairs
     row) and ``ranking`` (per recipient).
     """
+    import numpy as np
+
     from kirmatch.batch import assess_chunk, lookup_ids, prepare_engine
     from kirmatch.dsa import NO_ANTIBODY_DATA, PanelScreen, shared_screen
     from kirmatch.errors import KirmatchError
@@ -970,20 +1152,26 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     stages.finish(pairs.num_rows)
     stages.start("rows", total=pairs.num_rows, unit="pairs")
     opts_record = run_record(options, tables)
-    records = pairs.records()
+    names = pairs.columns
+    texts = {name: pairs.text(name).to_pylist() for name in names}
+    n = pairs.num_rows
+    clinicals, _, understood = _clinical_rows(
+        {c: texts[c] for c in CLINICAL_COLUMNS if c in texts}, n)
     cells = _Cells(res.columns, ("status", "error", "warnings", *COLUMNS))
     seen: dict[tuple[str, str], list[int]] = {}
-    for j in range(pairs.num_rows):
+    for j in range(n):
         if j not in pairs.errors and r_ids[j] and d_ids[j]:
             seen.setdefault((r_ids[j], d_ids[j]), []).append(j)
-    # warnings and unknown reasons, once per distinct warnings cell
-    by_warnings: dict[int, tuple[frozenset[str], dict[str, str]]] = {}
-    assessed: list[tuple[Any, Clinical | None]] = []
-    for j in range(pairs.num_rows):
+    status, wcodes = cells.texts("status"), cells.codes["warnings"]
+    # Rows the engine assessed and that are not errors here wait for the ranking:
+    # their assessment is made then, with the warnings it adds.
+    assessed: list[Any] = [None] * n          # each error row's PairAssessment
+    clinical_of: list[Clinical | None] = [None] * n
+    for j in range(n):
         stages.update(j)
         rid, did, line = r_ids[j], d_ids[j], pairs.first_row + j
         try:
-            if cells.text("status", j) == "error":
+            if status[j] == "error":
                 raise _RowError(cells.text("error", j))
             dups = seen.get((rid, did), [])
             if len(dups) > 1:
@@ -991,61 +1179,88 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
                 raise InputSchemaError(f"donor {did!r} is listed more than once for recipient "
                                        f"{rid!r} (pairs rows {rows_txt})", row=line,
                                        column="donor_id")
-            clinical = _located(parse_clinical, records[j], line)
-            wcode = cells.codes["warnings"][j]
-            got = by_warnings.get(wcode)
-            if got is None:
-                ws = frozenset(filter(None, cells.vocab["warnings"][wcode].split(";")))
-                got = by_warnings[wcode] = (ws, _unknown_reasons(ws))
-            warnings, unknown = got
-            di, ri = int(d_idx[j]), int(r_idx[j])
-            facts: dict[str, Any] = {"donor_ikir": engine.fact_of("ikir", di),
-                                     "kir3dl1_class": engine.fact_of("kir3dl1_class", di)}
-            dsa = None
-            if details:
-                dsa = NO_ANTIBODY_DATA if res.dsa is None else res.dsa.result(j)
-                facts.update({"recipient_hla": people.hla(ri), "donor_hla": people.hla(di),
-                              "recipient_kir": people.kir(ri), "donor_kir": people.kir(di)})
-            res_j = PairAssessment(rid, did, _RowValues(cells, j),  # type: ignore[arg-type]
-                                   tuple(sorted(warnings)), opts_record, unknown=unknown,
-                                   facts=facts, dsa=dsa)
-            assessed.append((res_j, clinical))
+            clinical = clinicals[j]
+            if clinical is None:  # a rejected row: parse_clinical says why
+                clinical = _located(parse_clinical, {c: texts[c][j] for c in names}, line)
+            clinical_of[j] = clinical
         except _RowError as exc:
-            assessed.append((PairAssessment(rid, did, {}, (), opts_record, status="error",
-                                            error=str(exc)), None))
+            assessed[j] = PairAssessment(rid, did, {}, (), opts_record, status="error",
+                                         error=str(exc))
         except KirmatchError as exc:
-            assessed.append((error_row(rid, did, exc, opts_record), None))
+            assessed[j] = error_row(rid, did, exc, opts_record)
     by_recipient: dict[str, list[int]] = {}
-    for i, (a, _) in enumerate(assessed):
-        by_recipient.setdefault(a.recipient_id, []).append(i)
+    for j, rid in enumerate(r_ids):
+        by_recipient.setdefault(rid, []).append(j)
     stages.finish(pairs.num_rows)
     stages.start("ranking", total=len(by_recipient), unit="recipients")
-    ranks: dict[int, tuple[int | None, str]] = {}
+    # the strongest definite DSA, as listed first in dsa_hits ("B7 12500 C1q+"),
+    # once per distinct dsa_hits cell
+    detail_of = [(h or "").split(";")[0] for h in cells.decoded["dsa_hits"]]
+    hit_codes = cells.codes["dsa_hits"]
+    values = [_RowValues(cells, j) for j in range(n)]
+    ranks: list[tuple[int | None, str]] = [(None, "")] * n
+    clinical_unknown: dict[int, tuple[str, ...]] = {}
     for done, idxs in enumerate(by_recipient.values()):
         stages.update(done)
         cands = []
         index_of: dict[str, int] = {}
         for i in idxs:
-            a, clinical = assessed[i]
-            if a.status == "error":
-                ranks[i] = (None, "")
+            if assessed[i] is not None:   # an error row: no rank
                 continue
-            # the strongest definite DSA, as listed first in dsa_hits ("B7 12500 C1q+")
-            detail = (a.values.get("dsa_hits") or "").split(";")[0]
-            index_of[a.donor_id] = i  # unique: duplicates were made error rows
-            cands.append(Candidate(a.donor_id, a.values, clinical or Clinical(), detail))
+            index_of[d_ids[i]] = i  # unique: duplicates were made error rows
+            cands.append(Candidate(d_ids[i], values[i], clinical_of[i],  # type: ignore[arg-type]
+                                   detail_of[hit_codes[i]]))
         for rd in rank_donors(cands, policy):
             i = index_of[rd.donor_id]
             ranks[i] = (rd.rank, rd.rank_reason)
             if rd.clinical_unknown:   # clinical fields the policy needed and did not get
-                a, clinical = assessed[i]
-                ws = {*a.warnings, *(f"clinical_unknown({f})" for f in rd.clinical_unknown)}
-                assessed[i] = (replace(a, warnings=tuple(sorted(ws))), clinical)
+                clinical_unknown[i] = rd.clinical_unknown
+    # the engine's warnings and their unknown reasons, once per distinct warnings
+    # cell; with the clinical fields missing, once per distinct cell and fields
+    by_cell: dict[int, tuple[frozenset[str], tuple[str, ...], dict[str, str]]] = {}
+    # the donor's facts behind the columns (read for the assessed rows only, whose
+    # donor is a person of the genotypes)
+    donors = np.maximum(d_idx, 0)
+    ikir, kir3dl1 = engine.facts_of("ikir", donors), engine.facts_of("kir3dl1_class", donors)
+    with_missing: dict[tuple[int, tuple[str, ...]], tuple[str, ...]] = {}
+    # each row's pairs cells; an assessed row's clinical cells as kirmatch read them
+    cells_of = zip(*(texts[c] for c in names), strict=True)
+    read_of = zip(*(understood.get(c, texts[c]) for c in names), strict=True)
     out = []
-    for i, (a, clinical) in enumerate(assessed):
+    for i, (as_given, as_read) in enumerate(zip(cells_of, read_of, strict=True)):
+        a = assessed[i]
+        clinical = clinical_of[i]
+        if a is None:
+            wcode = wcodes[i]
+            got = by_cell.get(wcode)
+            if got is None:
+                # sorted and unique: sorting the engine's cell (sorted already) is quick
+                items = sorted(filter(None, cells.vocab["warnings"][wcode].split(";")))
+                ws = frozenset(items)
+                got = by_cell[wcode] = (ws, tuple(items) if len(ws) == len(items) else
+                                        tuple(sorted(ws)), _unknown_reasons(ws))
+            ws, warnings, unknown = got
+            missing = clinical_unknown.get(i)
+            if missing:
+                key = (wcode, missing)
+                more = with_missing.get(key)
+                if more is None:   # the engine's warnings with these, sorted and unique
+                    added = {f"clinical_unknown({f})" for f in missing} - ws
+                    more = with_missing[key] = tuple(sorted((*warnings, *added)))
+                warnings = more
+            facts: dict[str, Any] = {"donor_ikir": ikir[i], "kir3dl1_class": kir3dl1[i]}
+            dsa = None
+            if details:
+                ri, di = int(r_idx[i]), int(d_idx[i])
+                dsa = NO_ANTIBODY_DATA if res.dsa is None else res.dsa.result(i)
+                facts.update({"recipient_hla": people.hla(ri), "donor_hla": people.hla(di),
+                              "recipient_kir": people.kir(ri), "donor_kir": people.kir(di)})
+            a = PairAssessment(r_ids[i], d_ids[i], values[i],  # type: ignore[arg-type]
+                               warnings, opts_record, unknown=unknown, facts=facts, dsa=dsa)
         rank, reason = ranks[i]
-        out.append(RankedRow(i, canonical_clinical(records[i], clinical), a, rank, reason,
-                             clinical, pairs.first_row + i))
+        out.append(RankedRow(i, dict(zip(names, as_given if clinical is None else as_read,
+                                         strict=True)),
+                             a, rank, reason, clinical, pairs.first_row + i))
     stages.finish(len(by_recipient))
     return out
 

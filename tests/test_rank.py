@@ -284,3 +284,68 @@ def test_summary_line_says_when_dsa_was_not_checked(env, tmp_path) -> None:
     p1 = tables.output[tables.output.index("Recipient P1"):tables.output.index("Recipient P2")]
     assert p1.count("not checked") == 3
     assert "not checked" not in tables.output[tables.output.index("Recipient P2"):]
+
+
+@pytest.mark.pyard
+def test_ranked_table_is_to_row(env, tables, tmp_path) -> None:
+    """The output table, built column by column, holds each row's to_row over its
+    pairs cells: ok rows, rows the engine failed, duplicate and bad clinical rows."""
+    from kirmatch.batch import read_antibodies
+    from kirmatch.options import Options
+    from kirmatch.people import load_people
+    from kirmatch.pyard_backend import get_backend
+    from kirmatch.ranking import builtin_policy, rank_cohort, ranked_table
+    from kirmatch.tabular import TableReader
+
+    def ranked(pairs: Path) -> tuple[list, list[str]]:
+        chunk = TableReader(pairs, what="pairs").read()
+        return rank_cohort(
+            load_people(EXAMPLES / "genotypes.csv", tables), chunk,
+            policy=builtin_policy("kir-first"), options=Options(), tables=tables,
+            antibodies=read_antibodies(TableReader(EXAMPLES / "antibodies.csv",
+                                                   what="antibodies"), tables),
+            pyard=get_backend(), details=False), list(chunk.columns)
+
+    def rows(rs: list, columns: list[str]) -> list[dict[str, str]]:
+        return [{**{c: r.pair_row.get(c, "") for c in columns}, **r.to_row()} for r in rs]
+
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text((EXAMPLES / "pairs.csv").read_text(encoding="utf-8")
+                     + "P1,P1-son,24,M,M,son,neg,pos,O,A,\nP2,NOBODY,30,F,F,sister,,,,,1\n"
+                     " P3 ,P2-sister,22,female,female,Sister,-,NEG,a,ab,0\n"
+                     "P3,P1-son,31,X,F,,,,,,\n", encoding="utf-8")
+    rs, columns = ranked(pairs)
+    table = ranked_table(rs, columns)
+    want = rows(rs, columns)
+    assert table.to_pylist() == want
+    assert list(want[0]) == table.column_names
+    assert {str(t) for t in table.schema.types} == {
+        "dictionary<values=large_string, indices=int32, ordered=0>"}
+    status = table.column("status").to_pylist()
+    assert [i for i, s in enumerate(status) if s == "error"] == [3, 14, 15, 17]
+    assert "listed more than once" in want[3]["error"] and "donor_sex" in want[17]["error"]
+    sister = want[16]   # a padded recipient id and the lab's words, as kirmatch read them
+    assert (sister["recipient_id"], sister["relationship"], sister["recipient_sex"],
+            sister["donor_abo"], sister["rank"]) == ("P3", "sibling", "F", "A", "6")
+    # no error row: the engine's codes as they are
+    rs, columns = ranked(EXAMPLES / "pairs.csv")
+    assert {r.assessment.status for r in rs} == {"ok"}
+    assert ranked_table(rs, columns).to_pylist() == rows(rs, columns)
+    assert ranked_table(rs[1:], ["note"]).to_pylist() == rows(rs[1:], ["note"])
+    assert ranked_table([], ["note"]).num_rows == 0
+
+
+@pytest.mark.pyard
+def test_full_collections_rarer_while_ranking_only(env) -> None:
+    import gc
+
+    from kirmatch.cli.rank_cmd import FULL_COLLECTION_EVERY, rare_full_collections
+
+    before = gc.get_threshold()
+    with rare_full_collections():
+        assert gc.get_threshold() == (*before[:2], max(before[2], FULL_COLLECTION_EVERY))
+    assert gc.get_threshold() == before
+    with pytest.raises(RuntimeError), rare_full_collections():
+        raise RuntimeError
+    assert gc.get_threshold() == before
+    assert rank("--json").exit_code == 0 and gc.get_threshold() == before

@@ -228,6 +228,17 @@ def test_every_criterion_has_a_table() -> None:
     assert len(CRITERIA) == 15 and CRITERIA[-1] == "donor_id"
 
 
+def test_shown_numbers_as_given() -> None:
+    """A number is shown as it was given, whatever was ranked before it (-0 too)."""
+    pol = Policy("t", ("donor_age",))
+    for ages in ((0.0, -0.0), (-0.0, 0.0)):
+        cands = [Candidate("A", {}, Clinical(donor_age=ages[0])),
+                 Candidate("B", {}, Clinical(donor_age=ages[1])),
+                 Candidate("C", {}, Clinical(donor_age=5.0))]
+        got = [r.rank_reason for r in rank_donors(cands, pol)]
+        assert got == ["top", "donor_id: B vs A", f"donor_age: 5 vs {ages[1]:g}"]
+
+
 def test_donor_id_is_code_point_order() -> None:
     cands = [Candidate(i, {}, Clinical()) for i in ("b", "B", "a", "A9", "A10")]
     got = [r.donor_id for r in rank_donors(cands, Policy("t", ("donor_id",)))]
@@ -493,6 +504,57 @@ def test_parse_clinical_rejects(row, column) -> None:
         parse_clinical(row)
     assert info.value.column == column
     assert str(next(iter(row.values()))) in str(info.value) or "negative" in str(info.value)
+
+
+#: Cells of each clinical column: understood (listed thrice, so most rows are
+#: accepted), then blank, then rejected ones.
+_CLINICAL_CELLS = {
+    "donor_age": ["34", " 41 ", "1e1", "57.99", "0"] * 3 + ["", "NA", "-1", "130", "old", "inf"],
+    "donor_parity": ["0", "2", "2.0", "2.5"] * 3 + ["", "n/a", "-1", "x"],
+    "donor_sex": ["M", "f", " male "] * 3 + ["", "X"],
+    "recipient_sex": ["F", "Male"] * 3 + ["", "q"],
+    "relationship": ["child", "brother", "Half Sister"] * 3 + ["", "uncle"],
+    "donor_cmv": ["pos", "-"] * 3 + ["", "maybe"],
+    "recipient_cmv": ["NEG", "+"] * 3 + ["", "?"],
+    "donor_abo": ["O", "ab"] * 3 + ["", "C"],
+    "recipient_abo": ["A", "b"] * 3 + ["", "0"],
+}
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.fixed_dictionaries({c: st.sampled_from(v)
+                                       for c, v in _CLINICAL_CELLS.items()}), max_size=30),
+       st.sets(st.sampled_from(sorted(_CLINICAL_CELLS))))
+def test_clinical_rows_are_parse_clinical(rows, absent) -> None:
+    """A pairs table's clinical columns read once per distinct cell give, row for
+    row, parse_clinical's Clinical, and reject the rows parse_clinical rejects."""
+    rows = [{c: v for c, v in r.items() if c not in absent} for r in rows]
+    columns = {c: [r[c] for r in rows] for c in _CLINICAL_CELLS if c not in absent}
+    got, rejected, understood = ranking._clinical_rows(columns, len(rows))
+    assert len(got) == len(rows) and set(understood) == set(columns)
+    for j, row in enumerate(rows):
+        try:
+            want = parse_clinical(row)
+        except InputSchemaError:
+            assert j in rejected and got[j] is None
+        else:
+            assert j not in rejected and got[j] == want
+            for c in columns:   # the cell as read: 34.0 -> 34, male -> M, blank as given
+                v = getattr(want, c)
+                assert understood[c][j] == (row[c] if v is None else f"{v:g}"
+                                            if isinstance(v, float) else str(v))
+
+
+def test_clinical_rows_examples() -> None:
+    columns = {"donor_age": ["34", "", "old", "40"], "donor_sex": ["female", "M", "F", "M"],
+               "donor_parity": ["2", "0", "", "1"]}
+    got, rejected, understood = ranking._clinical_rows(columns, 4)
+    assert rejected == [2, 3]       # an age that is not a number; a male donor's pregnancy
+    assert understood == {"donor_age": ["34", "", "old", "40"], "donor_sex": ["F", "M", "F", "M"],
+                          "donor_parity": ["2", "0", "", "1"]}
+    assert got[:2] == [Clinical(donor_age=34.0, donor_sex="F", donor_parity=2),
+                       Clinical(donor_sex="M", donor_parity=0)]
+    assert got[2:] == [None, None]
 
 
 # ---------------------------------------------------------------------------
