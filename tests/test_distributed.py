@@ -389,8 +389,7 @@ def test_write_partitions_failed_run_leaves_no_part(cohort: Any, tables: Referen
     (staging,) = folder.iterdir()
     assert staging.name.startswith(".kirmatch-partial-")
     written = {p.name for p in staging.iterdir()}   # the scheduler's order
-    assert "part.00000.parquet" in written and "part.00002.parquet" not in written
-    assert written <= {f"part.0000{i}.parquet" for i in (0, 1, 3)}
+    assert written <= {f"part.0000{i}.parquet" for i in (0, 1, 3)}   # never the failed one
     with pytest.raises(UsageError, match=r"a failed run's partitions: remove it"):
         dist.write_partitions(g, _dask_pairs(pairs, 4), folder, tables=tables)
     monkeypatch.setattr(dist, "_conform", real)
