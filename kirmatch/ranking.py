@@ -42,7 +42,7 @@ import hashlib
 import itertools
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
@@ -1238,7 +1238,7 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
                 items = sorted(filter(None, cells.vocab["warnings"][wcode].split(";")))
                 ws = frozenset(items)
                 got = by_cell[wcode] = (ws, tuple(items) if len(ws) == len(items) else
-                                        tuple(sorted(ws)), _unknown_reasons(ws))
+                                        tuple(sorted(ws)), _Reasons(ws))
             ws, warnings, unknown = got
             missing = clinical_unknown.get(i)
             if missing:
@@ -1263,6 +1263,34 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
                              a, rank, reason, clinical, pairs.first_row + i))
     stages.finish(len(by_recipient))
     return out
+
+
+class _Reasons(Mapping[str, str]):
+    """Column -> reason of a row's ``unknown(<column>: <reason>)`` warnings, read
+    from them when first asked for (the output table does not need them)."""
+
+    __slots__ = ("_read", "_warnings")
+
+    def __init__(self, warnings: Iterable[str]) -> None:
+        self._warnings = warnings
+        self._read: dict[str, str] | None = None
+
+    def _reasons(self) -> dict[str, str]:
+        if self._read is None:
+            self._read = _unknown_reasons(self._warnings)
+        return self._read
+
+    def __getitem__(self, column: str) -> str:
+        return self._reasons()[column]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._reasons())
+
+    def __len__(self) -> int:
+        return len(self._reasons())
+
+    def __repr__(self) -> str:
+        return repr(self._reasons())
 
 
 def _unknown_reasons(warnings: Iterable[str]) -> dict[str, str]:

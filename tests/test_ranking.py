@@ -545,6 +545,15 @@ def test_clinical_rows_are_parse_clinical(rows, absent) -> None:
                                             if isinstance(v, float) else str(v))
 
 
+def test_unknown_reasons_read_when_asked() -> None:
+    ws = ("gene_level_kir(donor KIR2DL1)", "unknown(kir2dl1_245: gene_level_kir)",
+          "unknown(dsa_tier: no_antibody_data)", "unknown(x)")
+    reasons = ranking._Reasons(ws)
+    assert reasons == {"kir2dl1_245": "gene_level_kir", "dsa_tier": "no_antibody_data"}
+    assert reasons.get("dsa_tier") == "no_antibody_data" and "cf_ikir" not in reasons
+    assert repr(reasons) == repr(dict(reasons)) and len(reasons) == 2
+
+
 def test_clinical_rows_examples() -> None:
     columns = {"donor_age": ["34", "", "old", "40"], "donor_sex": ["female", "M", "F", "M"],
                "donor_parity": ["2", "0", "", "1"]}
