@@ -42,9 +42,10 @@ import hashlib
 import itertools
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -614,10 +615,15 @@ class _Value(NamedTuple):
     missing: tuple[str, ...] = ()
 
 
+#: :class:`_Value` made once per distinct (key, shown, missing): most criteria
+#: give one of a few.
+_value = functools.lru_cache(maxsize=4096, typed=True)(_Value)
+
+
 def _unknown(cl: Clinical | None = None, fields: Sequence[str] = ()) -> _Value:
     """Unknown (sorts last), naming the clinical ``fields`` of ``cl`` that are blank."""
     missing = tuple(f for f in fields if cl is not None and getattr(cl, f) is None)
-    return _Value(_UNKNOWN, "unknown", missing)
+    return _value(_UNKNOWN, "unknown", missing)
 
 
 def _column(cand: Candidate, column: str, order: Mapping[str, float]) -> str | None:
@@ -639,7 +645,7 @@ def _column(cand: Candidate, column: str, order: Mapping[str, float]) -> str | N
 def _ranked_column(cand: Candidate, column: str, order: Mapping[str, float]) -> _Value:
     """Key ``order[value]`` and the value itself, or unknown."""
     text = _column(cand, column, order)
-    return _unknown() if text is None else _Value(order[text], text)
+    return _unknown() if text is None else _value(order[text], text)
 
 
 def _band_label(i: int, cuts: Sequence[float]) -> str:
@@ -706,6 +712,8 @@ def _finite(raw: Any) -> float | None:
 def _crit_cf_ikir(cand: Candidate, policy: Policy) -> _Value:
     """Higher CF-iKIR first (rule 8), unless the policy says ``asc``."""
     raw = cand.values.get("cf_ikir")
+    if type(raw) is int:   # the engine's cells (a number is never blank)
+        return _numeric("cf_ikir", float(raw), policy, policy.bands.get("cf_ikir", ()), "desc")
     if _blank(raw):
         return _unknown()
     x = _finite(raw)
@@ -735,11 +743,11 @@ def _crit_donor_sex(cand: Candidate, policy: Policy) -> _Value:
     """Male donor < female donor to a female recipient < female donor to a male one."""
     cl = cand.clinical
     if cl.donor_sex == "M":
-        return _Value(0, "male donor")
+        return _value(0, "male donor")
     if cl.donor_sex == "F" and cl.recipient_sex == "F":
-        return _Value(1, "female donor to female recipient")
+        return _value(1, "female donor to female recipient")
     if cl.donor_sex == "F" and cl.recipient_sex == "M":
-        return _Value(2, "female donor to male recipient")
+        return _value(2, "female donor to male recipient")
     return _unknown(cl, ("donor_sex", "recipient_sex"))
 
 
@@ -753,12 +761,12 @@ def _crit_donor_parity(cand: Candidate, policy: Policy) -> _Value:
     """
     cl = cand.clinical
     if cl.recipient_sex == "F":
-        return _Value(0, "female recipient")
+        return _value(0, "female recipient")
     if cl.donor_parity == 0:
-        return _Value(0, "nulliparous donor")
+        return _value(0, "nulliparous donor")
     if cl.donor_parity is None:
         if cl.donor_sex == "M":
-            return _Value(0, "male donor")
+            return _value(0, "male donor")
         return _unknown(cl, ("donor_parity", "donor_sex", "recipient_sex"))
     if cl.recipient_sex == "M":  # pregnancies make the donor a parous woman
         n = cl.donor_parity
@@ -771,7 +779,7 @@ def _crit_relationship(cand: Candidate, policy: Policy) -> _Value:
     rel = cand.clinical.relationship
     if rel is None:
         return _unknown(cand.clinical, ("relationship",))
-    return _Value(_REL_KEY[rel], rel)
+    return _value(_REL_KEY[rel], rel)
 
 
 def _crit_cmv(cand: Candidate, policy: Policy) -> _Value:
@@ -781,7 +789,7 @@ def _crit_cmv(cand: Candidate, policy: Policy) -> _Value:
     if cl.donor_cmv is None or cl.recipient_cmv is None:
         return _unknown(cl, ("donor_cmv", "recipient_cmv"))
     shown = f"D{_CMV_SIGN[cl.donor_cmv]}/R{_CMV_SIGN[cl.recipient_cmv]}"
-    return _Value(0 if cl.donor_cmv == cl.recipient_cmv else 1, shown)
+    return _value(0 if cl.donor_cmv == cl.recipient_cmv else 1, shown)
 
 
 def _crit_abo(cand: Candidate, policy: Policy) -> _Value:
@@ -789,7 +797,7 @@ def _crit_abo(cand: Candidate, policy: Policy) -> _Value:
     a = cand.clinical.abo
     if a is None:
         return _unknown(cand.clinical, ("donor_abo", "recipient_abo"))
-    return _Value(_ABO_KEY[a], a)
+    return _value(_ABO_KEY[a], a)
 
 
 def _crit_b_content_group(cand: Candidate, policy: Policy) -> _Value:
@@ -882,11 +890,13 @@ def rank_donors(candidates: Sequence[Candidate], policy: Policy) -> list[RankedD
         missing = [p.missing for p in parts if p.missing]
         unknown = tuple(sorted({f for m in missing for f in m})) if missing else ()
         scored.append((keys, parts, c, unknown))
-    # numbers and strings never compare with each other: numbers first
-    scored.sort(key=lambda s: tuple((isinstance(k, str), k) for k in s[0]))
+    try:
+        in_order = sorted(scored, key=itemgetter(0))
+    except TypeError:   # a number and a string met: numbers first
+        in_order = sorted(scored, key=lambda s: tuple((isinstance(k, str), k) for k in s[0]))
     out: list[RankedDonor] = []
     prev: list[_Value] | None = None
-    for i, (keys, parts, c, unknown) in enumerate(scored, start=1):
+    for i, (keys, parts, c, unknown) in enumerate(in_order, start=1):
         if prev is None:
             reason = "top"
         else:
@@ -1238,7 +1248,7 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
                 items = sorted(filter(None, cells.vocab["warnings"][wcode].split(";")))
                 ws = frozenset(items)
                 got = by_cell[wcode] = (ws, tuple(items) if len(ws) == len(items) else
-                                        tuple(sorted(ws)), _unknown_reasons(ws))
+                                        tuple(sorted(ws)), _Reasons(ws))
             ws, warnings, unknown = got
             missing = clinical_unknown.get(i)
             if missing:
@@ -1263,6 +1273,34 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
                              a, rank, reason, clinical, pairs.first_row + i))
     stages.finish(len(by_recipient))
     return out
+
+
+class _Reasons(Mapping[str, str]):
+    """Column -> reason of a row's ``unknown(<column>: <reason>)`` warnings, read
+    from them when first asked for (the output table does not need them)."""
+
+    __slots__ = ("_read", "_warnings")
+
+    def __init__(self, warnings: Iterable[str]) -> None:
+        self._warnings = warnings
+        self._read: dict[str, str] | None = None
+
+    def _reasons(self) -> dict[str, str]:
+        if self._read is None:
+            self._read = _unknown_reasons(self._warnings)
+        return self._read
+
+    def __getitem__(self, column: str) -> str:
+        return self._reasons()[column]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._reasons())
+
+    def __len__(self) -> int:
+        return len(self._reasons())
+
+    def __repr__(self) -> str:
+        return repr(self._reasons())
 
 
 def _unknown_reasons(warnings: Iterable[str]) -> dict[str, str]:

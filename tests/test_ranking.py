@@ -228,6 +228,31 @@ def test_every_criterion_has_a_table() -> None:
     assert len(CRITERIA) == 15 and CRITERIA[-1] == "donor_id"
 
 
+def test_numbers_rank_before_strings_of_one_criterion(monkeypatch) -> None:
+    """Keys of one criterion that are numbers for some donors and strings for
+    others never compare with each other: the numbers come first."""
+    def mixed(cand: Candidate, policy: Policy) -> Any:
+        k = cand.values["k"]
+        return ranking._Value(k, str(k))
+
+    monkeypatch.setitem(ranking._CRITERION_FUNCTIONS, "cf_ikir", mixed)
+    cands = [Candidate(d, {"k": k}, Clinical()) for d, k in
+             (("A", "b"), ("B", 2), ("C", "a"), ("D", 1), ("E", 1))]
+    got = [(r.donor_id, r.rank_reason) for r in rank_donors(cands, Policy("t", ("cf_ikir",)))]
+    assert got == [("D", "top"), ("E", "donor_id: E vs D"), ("B", "cf_ikir: 2 vs 1"),
+                   ("C", "cf_ikir: a vs 2"), ("A", "cf_ikir: b vs a")]
+
+
+def test_vocabulary_words_are_plain() -> None:
+    """A cell that is already a word of its vocabulary is taken as it is: no word
+    is blank or padded (the cell is otherwise stripped and checked for blanks)."""
+    from kirmatch.tabular import is_blank
+
+    for order in (ranking._DSA_KEY, ranking._BCONTENT_KEY, ranking._BOOL_KEY,
+                  ranking._DPB1_TCE_KEY, ranking._HLA_RELATION_KEY):
+        assert all(w == w.strip() and not is_blank(w) for w in order), order
+
+
 def test_shown_numbers_as_given() -> None:
     """A number is shown as it was given, whatever was ranked before it (-0 too)."""
     pol = Policy("t", ("donor_age",))
@@ -543,6 +568,15 @@ def test_clinical_rows_are_parse_clinical(rows, absent) -> None:
                 v = getattr(want, c)
                 assert understood[c][j] == (row[c] if v is None else f"{v:g}"
                                             if isinstance(v, float) else str(v))
+
+
+def test_unknown_reasons_read_when_asked() -> None:
+    ws = ("gene_level_kir(donor KIR2DL1)", "unknown(kir2dl1_245: gene_level_kir)",
+          "unknown(dsa_tier: no_antibody_data)", "unknown(x)")
+    reasons = ranking._Reasons(ws)
+    assert reasons == {"kir2dl1_245": "gene_level_kir", "dsa_tier": "no_antibody_data"}
+    assert reasons.get("dsa_tier") == "no_antibody_data" and "cf_ikir" not in reasons
+    assert repr(reasons) == repr(dict(reasons)) and len(reasons) == 2
 
 
 def test_clinical_rows_examples() -> None:
