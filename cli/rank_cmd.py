@@ -217,12 +217,11 @@ def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
     failed = [i for i, r in enumerate(ranked) if r.assessment.status == "error"]
     n_err = len(failed)
     if output is not None:
-        if detect_format(output).kind == "parquet":   # plain text columns, not dictionaries
+        written = table
+        if not detect_format(output).is_text:  # Parquet, XLSX: plain text columns, as before
             written = table.cast(pa.schema([(c, t.value_type if pa.types.is_dictionary(t) else t)
                                             for c, t in zip(columns, table.schema.types,
                                                             strict=True)]))
-        else:
-            written = table
         plan.write_table("output", written, neutralise=[*pcols, "error"])
         plan.write_text("provenance", json.dumps(meta, indent=2, ensure_ascii=False,
                                                  allow_nan=False) + "\n")
