@@ -162,7 +162,7 @@ def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
     from kirmatch.ranking import rank_cohort, ranked_table
     from kirmatch.report import render_report
     from kirmatch.tables import load_reference_tables
-    from kirmatch.tabular import TableReader
+    from kirmatch.tabular import Chunk, TableReader
 
     tables = load_reference_tables()
     if genotypes is None and hla is None and kir is None:
@@ -217,21 +217,19 @@ def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
     failed = [i for i, r in enumerate(ranked) if r.assessment.status == "error"]
     n_err = len(failed)
     if output is not None:
-        if detect_format(output).kind == "parquet":   # plain text columns, not dictionaries
+        written = table
+        if not detect_format(output).is_text:  # Parquet, XLSX: plain text columns, as before
             written = table.cast(pa.schema([(c, t.value_type if pa.types.is_dictionary(t) else t)
                                             for c, t in zip(columns, table.schema.types,
                                                             strict=True)]))
-        else:
-            written = table
         plan.write_table("output", written, neutralise=[*pcols, "error"])
         plan.write_text("provenance", json.dumps(meta, indent=2, ensure_ascii=False,
                                                  allow_nan=False) + "\n")
     if errors is not None:
         import pandas as pd
 
-        bad = [{"pairs_row": ranked[i].row, **row}
-               for i, row in zip(failed, table.take(pa.array(failed, pa.int64())).to_pylist(),
-                                 strict=True)]
+        bad = [{"pairs_row": ranked[i].row, **row} for i, row in zip(
+            failed, Chunk(table.take(pa.array(failed, pa.int64())), 1).records(), strict=True)]
         plan.write_table("errors", pd.DataFrame(bad, columns=["pairs_row", *columns]),
                          neutralise=[*pcols, "error"])
     if report is not None:
@@ -240,7 +238,7 @@ def _rank(plan: Any, *, t0: float, pol: Any, opts: Any, inputs: list[Path],
         for note in notes:
             typer.echo(f"note: {note}", err=True)
     if json_out:
-        typer.echo(json.dumps({"meta": meta, "results": table.to_pylist()}, indent=2,
+        typer.echo(json.dumps({"meta": meta, "results": Chunk(table, 1).records()}, indent=2,
                               ensure_ascii=False, allow_nan=False))
     elif not quiet:
         if output is not None or report is not None or len(_groups(ranked)) > MAX_TABLES:

@@ -163,9 +163,23 @@ class Chunk:
         return range(self.first_row, self.first_row + self.num_rows)
 
     def records(self) -> list[dict[str, str]]:
-        """Rows as dicts of text (for small tables: antibodies, family pairs)."""
-        cols = {name: self.text(name).to_pylist() for name in self.table.column_names}
-        return [{k: v[i] for k, v in cols.items()} for i in range(self.num_rows)]
+        """Rows as dicts of text (for small tables: antibodies, family pairs); a
+        dictionary column's texts are made once per distinct value."""
+        names = self.table.column_names
+        if not names:
+            return [{} for _ in range(self.num_rows)]
+        cols = [_texts(self.table.column(name)) for name in names]
+        return [dict(zip(names, row, strict=True)) for row in zip(*cols, strict=True)]
+
+
+def _texts(values: pa.Array | pa.ChunkedArray) -> list[str]:
+    """:func:`as_text` of a column as a list (a dictionary column: each distinct
+    value converted once)."""
+    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    if not pa.types.is_dictionary(arr.type):
+        return as_text(arr).to_pylist()  # type: ignore[no-any-return]
+    vocab = as_text(arr.dictionary).to_pylist()
+    return ["" if k is None else vocab[k] for k in arr.indices.to_pylist()]
 
 
 def as_text(values: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -349,3 +349,24 @@ def test_full_collections_rarer_while_ranking_only(env) -> None:
         raise RuntimeError
     assert gc.get_threshold() == before
     assert rank("--json").exit_code == 0 and gc.get_threshold() == before
+
+
+def test_records_of_dictionary_columns() -> None:
+    """Chunk.records gives the same text for a dictionary column as for its
+    plain values (nulls and non-text values included)."""
+    import pyarrow as pa
+
+    from kirmatch.tabular import Chunk
+
+    plain = pa.table({"a": pa.array(["x", None, "y", "x"]),
+                      "n": pa.array([1.0, 2.5, None, 1.0]),
+                      "b": pa.array([True, None, False, True])})
+    coded = pa.table({c: plain.column(c).combine_chunks().dictionary_encode()
+                      for c in plain.column_names})
+    want = [{"a": "x", "n": "1", "b": "true"}, {"a": "", "n": "2.5", "b": ""},
+            {"a": "y", "n": "", "b": "false"}, {"a": "x", "n": "1", "b": "true"}]
+    assert Chunk(plain, 1).records() == want == Chunk(coded, 1).records()
+    nulls = pa.DictionaryArray.from_arrays(pa.array([0, 1, None], pa.int32()),
+                                           pa.array(["x", None]))
+    assert Chunk(pa.table({"d": nulls}), 1).records() == [{"d": "x"}, {"d": ""}, {"d": ""}]
+    assert Chunk(pa.table({}), 1).records() == []
