@@ -607,13 +607,14 @@ def read_antibodies(reader: TableReader, tables: ReferenceTables
                     ) -> dict[str, list[Antibody] | KirmatchError]:
     """A whole antibody file, grouped per recipient id (a bad row makes its
     recipient's entry the error; see :func:`kirmatch.dsa.antibodies_by_recipient`)."""
-    from kirmatch.dsa import antibodies_by_recipient
+    from kirmatch.dsa import _antibodies_of_cells
 
     chunk = reader.read()
-    return antibodies_by_recipient(list(chunk.columns), chunk.records(),
-                                   source=reader.path.name, tables=tables,
-                                   first_row=chunk.first_row, row_errors=chunk.errors,
-                                   require_recipient=True)
+    return _antibodies_of_cells(list(chunk.columns),
+                                {c: chunk.text(c).to_pylist() for c in chunk.columns},
+                                chunk.num_rows, source=reader.path.name, tables=tables,
+                                first_row=chunk.first_row, row_errors=chunk.errors,
+                                require_recipient=True)
 
 
 def rename_pairs(chunk: Chunk, cmap: ColumnMap) -> Chunk:

@@ -1232,6 +1232,18 @@ def antibodies_by_recipient(columns: Sequence[str], rows: Sequence[Mapping[str, 
         A required column is missing, a column is not understood, the file has
         no rows, or a row could not be read.
     """
+    return _antibodies_of_cells(columns, {c: [r.get(c) for r in rows] for c in columns},
+                                len(rows), source=source, tables=tables, first_row=first_row,
+                                row_errors=row_errors, require_recipient=require_recipient)
+
+
+def _antibodies_of_cells(columns: Sequence[str], cells: Mapping[str, Sequence[Any]], n: int,
+                         *, source: str, tables: ReferenceTables | None = None,
+                         first_row: int = 1, row_errors: Mapping[int, str] | None = None,
+                         require_recipient: bool = False
+                         ) -> dict[str, list[Antibody] | KirmatchError]:
+    """:func:`antibodies_by_recipient` of ``n`` rows given column by column
+    (``cells``: each of ``columns``' cells, in row order)."""
     low = {str(c).strip().lower(): c for c in columns}
     needed = ("recipient_id", "specificity", "mfi") if require_recipient else (
         "specificity", "mfi")
@@ -1249,18 +1261,17 @@ def antibodies_by_recipient(columns: Sequence[str], rows: Sequence[Mapping[str, 
     if row_errors:
         i = min(row_errors)
         raise InputSchemaError(f"{source}: {row_errors[i]}", raw=source, row=first_row + i)
-    if not rows:
+    if not n:
         raise InputSchemaError(f"{source}: no antibody rows", raw=source)
     t = tables if tables is not None else load_reference_tables()
     k_rid = low.get("recipient_id")
     k_spec, k_mfi, k_c1q = low["specificity"], low["mfi"], low.get("c1q")
-    rids = [str(r.get(k_rid) or "").strip() for r in rows] if k_rid is not None else \
-        [""] * len(rows)
+    rids = [str(x or "").strip() for x in cells[k_rid]] if k_rid is not None else [""] * n
     # Each distinct cell is read once (a panel file repeats specificities, MFIs
     # and C1q values): the same checks as parse_antibody, per distinct value.
-    spec_cells = ["" if (x := r.get(k_spec)) is None else str(x) for r in rows]
-    mfi_cells = [r.get(k_mfi) for r in rows]
-    c1q_cells = [r.get(k_c1q) for r in rows] if k_c1q is not None else [None] * len(rows)
+    spec_cells = ["" if x is None else str(x) for x in cells[k_spec]]
+    mfi_cells = cells[k_mfi]
+    c1q_cells = cells[k_c1q] if k_c1q is not None else [None] * n
     specs = _parse_distinct(spec_cells, lambda x: parse_specificity(x, t))
     mfis = _parse_distinct(mfi_cells, parse_mfi)
     c1qs = _parse_distinct(c1q_cells, lambda x: _pos_neg(x, "c1q", "C1q"))
