@@ -480,10 +480,12 @@ class ReferenceTables:
     def sha256(self) -> dict[str, str]:
         """SHA-256 of every file listed in ``MANIFEST.toml`` (file name -> hex digest).
 
-        Files not used yet are hashed and verified on this first access.
+        Files not used yet are hashed and verified on this first access. In
+        file-name order, whatever order the tables were loaded in (run records
+        are the same from run to run).
         """
         self.verify_all()
-        return dict(self._sha256)
+        return dict(sorted(self._sha256.items()))
 
     # ------------------------------------------------------------------ HLA
     def _build_hla(self, table: _Rows) -> None:
