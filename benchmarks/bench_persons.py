@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import random
 import shutil
@@ -152,8 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     import kirmatch
 
+    bench_batch = _module(HERE / "bench_batch.py", "bench_batch")
     results: dict[str, Any] = {
-        "machine": _module(HERE / "bench_batch.py", "bench_batch").machine(),
+        "machine": bench_batch.machine(),
         "kirmatch": kirmatch.__file__,
         "people": args.people,
     }
@@ -167,10 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['prepare_and_table_people_per_s']:,} people/s; read {r['read_s']} s, "
                   f"prepare {r['prepare_s']} s; end to end {r['end_to_end']['wall_s']} s",
                   file=sys.stderr)
-        text = json.dumps(results, indent=2)
-        print(text)
-        if args.json:
-            args.json.write_text(text + "\n", encoding="utf-8")
+        bench_batch.emit(results, args.json)
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
