@@ -233,19 +233,21 @@ class PreparedCohort:
         whose columns were checked (:func:`check_pair_columns`). ``first_row`` is
         the 1-based row number of its first row in the whole pairs table (named in
         ``flow_crossmatch`` errors)."""
-        table = pa.concat_tables(self.assess_tables(pairs, first_row=first_row))
+        table = pa.concat_tables(t for t, _ in self.assess_tables(pairs, first_row=first_row))
         return result_frame(pairs, {c: table.column(c) for c in OUTPUT_COLUMNS})
 
-    def assess_tables(self, pairs: Any, *, first_row: int = 1,
-                      chunk_rows: int = 100_000) -> Iterator[pa.Table]:
+    def assess_tables(self, pairs: Any, *, first_row: int = 1, chunk_rows: int = 100_000
+                      ) -> Iterator[tuple[pa.Table, EngineResult]]:
         """The same rows as :meth:`assess`, as the Arrow tables :func:`run_batch`
         writes (the pair columns, then the contract columns as dictionary
         arrays), ``chunk_rows`` rows at a time (as run_batch reads them: the
-        engine's memory stays flat whatever the frame's size)."""
+        engine's memory stays flat whatever the frame's size), each with its
+        engine result (error counts)."""
         whole = table_from_pandas(pairs).table
         for start in range(0, max(whole.num_rows, 1), chunk_rows):
             chunk = Chunk(whole.slice(start, chunk_rows), first_row + start, {})
-            yield _with_results(chunk, assess_chunk(self.engine, chunk, panels=self.panels))
+            res = assess_chunk(self.engine, chunk, panels=self.panels)
+            yield _with_results(chunk, res), res
 
 
 def result_frame(pairs: Any, computed: Mapping[str, pa.Array]) -> Any:

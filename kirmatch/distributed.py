@@ -57,7 +57,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from kirmatch.batch import OUTPUT_COLUMNS, PreparedCohort, check_pair_columns, result_frame
 from kirmatch.dsa import Antibody
@@ -337,14 +336,11 @@ def _write_partition(part: Any, spec: CohortSpec, offsets: Sequence[int] | None,
     rows = errors = 0
     with entry.lock, TableWriter(path) as writer:   # the file appears whole, or not at all
         assert entry.cohort is not None
-        for table in entry.cohort.assess_tables(part, first_row=first_row):
-            table = _conform(table, schema, number)
-            writer.write(table)
-            error = pc.equal(table.column("status"), "error")
-            codes.update(e.split(":", 1)[0]
-                         for e in pc.filter(table.column("error"), error).to_pylist())
+        for table, res in entry.cohort.assess_tables(part, first_row=first_row):
+            writer.write(_conform(table, schema, number))
+            codes.update(res.error_codes)
             rows += table.num_rows
-            errors += int(pc.sum(error).as_py() or 0)
+            errors += res.n_error
         _STATS["partitions"] += 1
         _STATS["rows"] += len(part)
     return {"rows": rows, "error": errors, "error_codes": dict(codes),
