@@ -234,7 +234,7 @@ def compare_locus(r: Cand[tuple[str, str]], d: Cand[tuple[str, str]]
     elif len(r.values) == 1:
         out = _compare_one(d, next(iter(r.values)), recipient_varies=False)
     else:
-        out = _compare_arrays(_as_array(r), _as_array(d))
+        out = _compare_arrays(*_reduced(r, d))
     return Cand.any_of(out, reason)
 
 
@@ -311,6 +311,66 @@ def _as_array(c: Cand[tuple[str, str]]) -> Any:
         _ARRAYS.clear()
     _ARRAYS[id(c)] = (c, arr)
     return arr
+
+
+_CLASSES: dict[int, tuple[Cand[Any], Any, Any]] = {}
+
+
+def _classes(c: Cand[tuple[str, str]]) -> tuple[Any, Any]:
+    """The identities of ``c``'s readings (codes as :func:`_as_array`, sorted,
+    absent left out) and each one's class: identities with the same partners
+    in ``c`` share a class (kept per candidate object while it is alive)."""
+    import numpy as np
+
+    hit = _CLASSES.get(id(c))
+    if hit is not None and hit[0] is c:
+        return hit[1], hit[2]
+    _as_array(c)                        # every identity of c has a code
+    partners, _ = _reading_index(c)
+    kinds: dict[frozenset[str], int] = {}
+    pairs = sorted((_CODES[x], kinds.setdefault(frozenset(p), len(kinds)))
+                   for x, p in partners.items() if x != ABSENT)
+    codes = np.array([x for x, _ in pairs], np.int64)
+    classes = np.array([k for _, k in pairs], np.int64)
+    if len(_CLASSES) > 20_000:
+        _CLASSES.clear()
+    _CLASSES[id(c)] = (c, codes, classes)
+    return codes, classes
+
+
+def _reduced(r: Cand[tuple[str, str]], d: Cand[tuple[str, str]]) -> tuple[Any, Any]:
+    """Both sides' readings (as :func:`_as_array`) restricted to representatives
+    with the same comparison outcomes.
+
+    Two identities with the same partners in the recipient's readings and the
+    same partners in the donor's are interchangeable: swapping them everywhere
+    maps each side's readings onto themselves (first-field or XX typings hold
+    hundreds of such identities). A recipient and a donor reading together hold
+    at most four identities, and a comparison's outcome depends only on which
+    of them are equal or absent, so every outcome is met by readings that use
+    at most four identities of each class: the other readings are dropped.
+    """
+    import numpy as np
+
+    ra, da = _as_array(r), _as_array(d)
+    rc, rk = _classes(r)
+    dc, dk = _classes(d)
+    every = np.union1d(rc, dc)
+    kr = np.full(len(every), -1, np.int64)
+    kr[np.searchsorted(every, rc)] = rk
+    kd = np.full(len(every), -1, np.int64)
+    kd[np.searchsorted(every, dc)] = dk
+    key = (kr + 1) * (int(dk.max(initial=0)) + 2) + kd + 1
+    order = np.argsort(key, kind="stable")
+    sk = key[order]
+    first = np.ones(len(sk), bool)
+    first[1:] = sk[1:] != sk[:-1]
+    at = np.arange(len(sk))
+    rank = at - np.maximum.accumulate(np.where(first, at, 0))
+    keep = np.zeros(len(_CODES), bool)
+    keep[every[order[rank < 4]]] = True
+    keep[0] = True                      # absent is never swapped
+    return ra[keep[ra].all(axis=1)], da[keep[da].all(axis=1)]
 
 
 def _compare_arrays(r: Any, d: Any) -> set[LocusComparison]:

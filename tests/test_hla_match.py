@@ -294,3 +294,49 @@ def test_fast_comparisons_equal_every_combination(data: st.DataObject) -> None:
     arr = [np.array([[codes[a], codes[b]] for a, b in sorted(side)], np.int64)
            for side in (r, d)]
     assert _compare_arrays(*arr) == every
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_interchangeable_identities_keep_every_outcome(data: st.DataObject) -> None:
+    """Readings shaped as low-resolution typings are (unions of) products of
+    two allele sets, so many identities are interchangeable; restricting each
+    class to four representatives (``_reduced``) keeps exactly the outcomes of
+    comparing every recipient reading with every donor reading."""
+    from kirmatch.hlamatch import _compare, _compare_arrays, _reduced, compare_locus
+    from kirmatch.propagation import Cand
+
+    pool = ["", *(f"A*{i:02d}:01" for i in range(1, 15))]
+    subsets = st.sets(st.sampled_from(pool), min_size=1, max_size=10)
+
+    def readings() -> frozenset[tuple[str, str]]:
+        out: set[tuple[str, str]] = set()
+        for _ in range(data.draw(st.integers(1, 2))):   # typing alternatives
+            first, second = data.draw(subsets), data.draw(subsets)
+            out |= {(x, y) if x <= y else (y, x) for x in first for y in second}
+        return frozenset(out)
+
+    r, d = readings(), readings()
+    rc, dc = Cand.any_of(r, "ambiguous_typing"), Cand.any_of(d, "ambiguous_typing")
+    every = frozenset(_compare(x, y) for x in r for y in d)
+    kept_r, kept_d = _reduced(rc, dc)
+    assert _compare_arrays(kept_r, kept_d) == every
+    assert len(kept_r) <= len(r) and len(kept_d) <= len(d)
+    assert compare_locus(rc, dc).values == every
+
+
+def test_interchangeable_identities_are_dropped() -> None:
+    """First-field typings against each other: hundreds of readings each side,
+    a handful of representatives compared."""
+    from kirmatch.hlamatch import _compare, _reduced
+    from kirmatch.propagation import Cand
+
+    twos = [f"A*02:{i:02d}" for i in range(1, 41)]
+    r = frozenset((x, "A*24:02") for x in twos)            # A*02 + A*24:02
+    d = frozenset((x, "A*01:01") for x in twos[10:])       # A*02 (some) + A*01:01
+    rc, dc = Cand.any_of(r, "ambiguous_typing"), Cand.any_of(d, "ambiguous_typing")
+    kept_r, kept_d = _reduced(rc, dc)
+    # classes: shared A*02s, recipient-only A*02s, and each fixed allele
+    assert len(kept_r) == 8 and len(kept_d) == 4
+    every = {_compare(x, y) for x in r for y in d}
+    assert len(every) == 2          # the A*02 shared or not; A*24:02, A*01:01 never
