@@ -198,6 +198,7 @@ class Engine:
         self._sparse_cache: dict[str, dict[tuple[int, ...], tuple[int, ...]]] = {}
         self._munk: dict[str, np.ndarray] = {}
         self._strings: dict[tuple[int, int, int], str] = {}
+        self._wtexts: dict[tuple[str, int], frozenset[str]] = {}
         self._ids: dict[str, Sequence[str] | pa.Array] = {}
         self._prepared = False
 
@@ -542,10 +543,8 @@ class Engine:
                 key = (rw, dw, uw)
                 text = self._strings.get(key)
                 if text is None:
-                    items = {w.replace(WHO, "recipient") for w in self.wsets.items[rw]}
-                    items |= {w.replace(WHO, "donor") for w in self.wsets.items[dw]}
-                    items |= set(self.usets.items[uw])
-                    text = ";".join(sorted({w.replace(";", ",") for w in items}))
+                    text = ";".join(sorted(self._texts("recipient", rw) | self._texts(
+                        "donor", dw) | self._texts("", uw)))
                     if len(self._strings) > 500_000:
                         self._strings.clear()
                     self._strings[key] = text
@@ -616,9 +615,8 @@ class Engine:
         if len(okr):
             inv, rows = _factorize(self.role_wset["donor"][sub], urow)
             local = np.array([warn_vocab.code(";".join(sorted(
-                {w.replace(WHO, "person").replace(";", ",") for w in self.wsets.items[pw]}
-                | {w.replace(";", ",") for w in self.usets.items[uw]})))
-                for pw, uw in rows], np.int32)
+                self._texts("person", pw) | self._texts("", uw)))) for pw, uw in rows],
+                np.int32)
             wcodes[okr] = local[inv]
         err_vocab = Vocab()
         ecodes = np.zeros(n, np.int32)
@@ -632,6 +630,22 @@ class Engine:
                     pa.array(np.where(ok, 0, 1), pa.int32()), pa.array(["ok", "error"])),
                 "error": err_vocab.array(ecodes), "warnings": warn_vocab.array(wcodes)}
         return EngineResult({**head, **columns}, ~ok, counts)
+
+    def _texts(self, role: str, code: int) -> frozenset[str]:
+        """Warning set ``code`` as output text: a person's warning templates
+        (:attr:`wsets`) with ``role`` for ``{who}``, or with ``role`` ``""`` an
+        unknown-warning set (:attr:`usets`); ``;`` inside a warning becomes ``,``
+        (it separates warnings in the cell). Kept per set and role."""
+        key = (role, code)
+        hit = self._wtexts.get(key)
+        if hit is None:
+            if role:
+                hit = frozenset(w.replace(WHO, role).replace(";", ",")
+                                for w in self.wsets.items[code])
+            else:
+                hit = frozenset(w.replace(";", ",") for w in self.usets.items[code])
+            self._wtexts[key] = hit
+        return hit
 
     def _union(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Row-wise union of two unknown-set code arrays (0 = empty set)."""

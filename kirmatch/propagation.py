@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Any, Generic, TypeVar
 
+import numpy as np
+
 __all__ = ["Cand", "Unknown", "evaluate", "evaluate_all", "image"]
 
 T = TypeVar("T", bound=Hashable)
@@ -111,14 +113,14 @@ def evaluate_all(fn: Callable[..., Any], n: int, *cands: Cand[Any]
         total *= len(c.values)
     if total > _MAX_COMBOS:  # pragma: no cover - guard against pathological inputs
         return [(None, _first_reason(cands))] * n
-    results: dict[tuple[Any, ...], Any] = {}
-    for combo in product(*(c.values for c in cands)):
-        results[combo] = fn(*combo)
+    # every combination once, in product order (so an output's values form a
+    # grid with one axis per input, used to find which input made it vary)
+    outs = [fn(*combo) for combo in product(*(tuple(c.values) for c in cands))]
     decided: list[tuple[Any, str | None]] = []
-    outs = list(results.values())
     varying = [c for c in cands if len(c.values) > 1]
     for k in range(n):
-        seen = {out if isinstance(out, Unknown) else out[k] for out in outs}
+        col = [out if isinstance(out, Unknown) else out[k] for out in outs]
+        seen = set(col)
         if None in seen:
             decided.append((None, _first_reason(cands)))
         elif len(seen) == 1:
@@ -126,8 +128,6 @@ def evaluate_all(fn: Callable[..., Any], n: int, *cands: Cand[Any]
         elif len(varying) == 1:     # the only input that varies is what made it vary
             decided.append((None, varying[0].reason))
         else:
-            col = {combo: (out if isinstance(out, Unknown) else out[k])
-                   for combo, out in results.items()}
             decided.append((None, _varying_reason(cands, col)))
     return decided
 
@@ -139,20 +139,20 @@ def _decided(value: Any, cands: tuple[Cand[Any], ...]) -> tuple[Any, str | None]
     return (value, None) if value is not None else (None, _first_reason(cands))
 
 
-def _varying_reason(cands: tuple[Cand[Any], ...], results: dict[tuple[Any, ...], Any]
-                    ) -> str | None:
+def _varying_reason(cands: tuple[Cand[Any], ...], col: list[Any]) -> str | None:
     """The reason of the first input (in order, missing inputs first) whose
-    variation changes the result."""
+    variation changes the result. ``col`` holds the result of every combination
+    of the inputs' values in :func:`itertools.product` order, so it is a grid
+    with one axis per input: an input changes the result when the grid is not
+    constant along its axis."""
+    index: dict[Any, int] = {}
+    grid = np.fromiter((index.setdefault(v, len(index)) for v in col), np.int64,
+                       len(col)).reshape([len(c.values) for c in cands])
     multi = sorted((i for i, c in enumerate(cands) if len(c.values) > 1),
                    key=lambda i: not cands[i].missing)
     for i in multi:
-        groups: dict[tuple[Any, ...], set[Any]] = {}
-        for combo, r in results.items():
-            key = combo[:i] + combo[i + 1:]
-            g = groups.setdefault(key, set())
-            g.add(r)
-            if len(g) > 1:
-                return cands[i].reason
+        if (grid != grid.take([0], axis=i)).any():
+            return cands[i].reason
     return cands[multi[0]].reason if multi else None  # pragma: no cover
 
 

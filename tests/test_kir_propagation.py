@@ -135,3 +135,44 @@ def test_kir2ds4_full_length(plain: str, deletion: str) -> None:
                    for b in readings("2DS4N", deletion)]
     _check(typing, resolutions, lambda f: f.kir2ds4_full_length)
     _check(typing, resolutions, lambda f: f.present["KIR2DS4"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_evaluate_all_names_the_input_that_makes_an_output_vary(data: st.DataObject) -> None:
+    """§A.0: an output that varies is unknown with the reason of the first
+    input (missing inputs first) whose own variation changes it, checked here
+    against the definition itself: fix every other input, vary this one."""
+    from kirmatch.propagation import Cand, Unknown, evaluate_all
+
+    n_in = data.draw(st.integers(1, 4))
+    cands = tuple(Cand(frozenset(data.draw(st.sets(st.integers(0, 4), min_size=1,
+                                                   max_size=3))),
+                       f"reason{i}", data.draw(st.booleans())) for i in range(n_in))
+    # random functions of the inputs, each output reading only some of them
+    combos = list(itertools.product(*(sorted(c.values) for c in cands)))
+    reads = [data.draw(st.sets(st.integers(0, n_in - 1))) for _ in range(3)]
+    tables = [{tuple(c[i] for i in sorted(r)): data.draw(st.integers(0, 2)) for c in combos}
+              for r in reads]
+    unknown_at = data.draw(st.sampled_from([None, *combos]))
+
+    def fn(*values: int) -> tuple[int, ...] | Unknown:
+        if values == unknown_at:
+            return Unknown("rule")
+        return tuple(t[tuple(values[i] for i in sorted(r))]
+                     for t, r in zip(tables, reads, strict=True))
+
+    got = evaluate_all(fn, 3, *cands)
+    order = sorted(range(n_in), key=lambda i: not cands[i].missing)
+    for k in range(3):
+        outs = {combo: (fn(*combo) if isinstance(fn(*combo), Unknown) else fn(*combo)[k])
+                for combo in combos}
+        seen = set(outs.values())
+        if len(seen) == 1:
+            value = next(iter(seen))
+            assert got[k] == ((None, "rule") if isinstance(value, Unknown) else (value, None))
+            continue
+        culprit = next(i for i in order if any(
+            len({outs[c] for c in combos if c[:i] + c[i + 1:] == rest[:i] + rest[i + 1:]}) > 1
+            for rest in combos))
+        assert got[k] == (None, cands[culprit].reason)
