@@ -386,22 +386,28 @@ class Engine:
         todo = out < 0
         if todo.any():
             interner = self.pair_vocab[name]
-            _, rows = _factorize(r[todo], d[todo])
-            for rc, dc in rows:
-                table[rc, dc] = interner.code(pf.fn(vocab.items[rc], vocab.items[dc]))
+            size = np.int64(table.shape[1])
+            new = np.unique(r[todo].astype(np.int64) * size + d[todo])
+            rcs, dcs = (new // size).tolist(), (new % size).tolist()
+            items = vocab.items
+            rv, dv = [items[c] for c in rcs], [items[c] for c in dcs]
+            got = pf.many(rv, dv) if pf.many is not None else \
+                [pf.fn(x, y) for x, y in zip(rv, dv, strict=True)]
+            table[rcs, dcs] = [interner.code(v) for v in got]
             out = table[r, d]
         return out
 
     def _input_codes(self, m: Model, sub: dict[str, np.ndarray],
-                     pair_codes: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+                     gathered: dict[tuple[str, str], np.ndarray]) -> tuple[np.ndarray, ...]:
+        """The codes of each input of ``m`` per row (``gathered`` keeps them for
+        the other models of the chunk)."""
         out = []
         for role, f in m.inputs:
-            if role == "pair":
-                if f not in pair_codes:
-                    pair_codes[f] = self._pair_codes(f, sub)
-                out.append(pair_codes[f])
-            else:
-                out.append(self.fact_codes[f][sub[role]])
+            got = gathered.get((role, f))
+            if got is None:
+                got = gathered[role, f] = self._pair_codes(f, sub) if role == "pair" else \
+                    self.fact_codes[f][sub[role]]
+            out.append(got)
         return tuple(out)
 
     def _input_value(self, role: str, f: str, code: int) -> Any:
@@ -507,9 +513,10 @@ class Engine:
         codes: dict[str, np.ndarray] = {}
         # Unknown warnings: one set code per row, unions computed only where needed.
         urow = np.zeros(len(okr), np.int32)
-        pair_codes: dict[str, np.ndarray] = {}
+        gathered: dict[tuple[str, str], np.ndarray] = {}
+        every = len(okr) == n       # no error row: the columns need no scatter
         for m in MODELS:
-            gather = self._input_codes(m, sub, pair_codes)
+            gather = self._input_codes(m, sub, gathered)
             if any(role == "pair" for role, _ in m.inputs):
                 cols, u = self._sparse(m, gather)
             else:
@@ -517,6 +524,9 @@ class Engine:
                 cols = [self._table(m, k).cells[gather] for k in range(len(m.columns))]
                 u = self._unknown_table(m)[gather]
             for col, got in zip(m.columns, cols, strict=True):
+                if every:
+                    codes[col] = got
+                    continue
                 full = np.zeros(n, np.int32)
                 full[okr] = got
                 codes[col] = full

@@ -832,13 +832,16 @@ def _write_text_lines(fh: IO[bytes], table: pa.Table, delimiter: str, first_row:
         part = table.slice(block, _BLOCK_ROWS)
         n = part.num_rows
         texts, segments = _line_pieces(part, delimiter, first_row + block, cache)
+        # each row's pieces, in line order: row-major, so a slice's are contiguous
+        rows = np.empty((n, len(segments)), np.int64)
+        for j, (base, codes) in enumerate(segments):
+            rows[:, j] = np.arange(n) if codes is None else codes
+            rows[:, j] += base
+        flat = rows.ravel()
+        width = len(segments)
         for start in range(0, n, batch_rows):
             stop = min(start + batch_rows, n)
-            rows = np.empty((stop - start, len(segments)), np.int64)
-            for j, (base, codes) in enumerate(segments):
-                rows[:, j] = np.arange(start, stop) if codes is None else codes[start:stop]
-                rows[:, j] += base
-            fh.write(_string_buffer(texts.take(pa.array(rows.ravel()))))
+            fh.write(_string_buffer(texts.take(pa.array(flat[start * width: stop * width]))))
 
 
 def _encoded_cells(arr: pa.Array, name: str, first_row: int, delimiter: str) -> pa.Array:

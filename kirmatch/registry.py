@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import kirmatch.dsa as _dsa_module
@@ -51,6 +52,7 @@ from kirmatch.hlamatch import (
     TOTAL_LOCI,
     LocusComparison,
     compare_locus,
+    compare_many,
     compare_optional,
     dpb1_tce_of,
 )
@@ -281,6 +283,9 @@ class PairFact:
     fact: str
     fn: Callable[[Cand[Any], Cand[Any]], Cand[Any]]
     doc: str = ""
+    #: ``fn`` over many pairs at once (lists of recipient and donor values), when
+    #: that is faster than one call per pair; the same results.
+    many: Callable[[list[Cand[Any]], list[Cand[Any]]], list[Cand[Any]]] | None = None
 
 
 PAIR_FACTS: dict[str, PairFact] = {p.name: p for p in (
@@ -288,7 +293,8 @@ PAIR_FACTS: dict[str, PairFact] = {p.name: p for p in (
              compare_optional if loc in OPTIONAL_LOCI else compare_locus,
              doc=f"HLA-{loc}: (GvH, HvG) mismatches and whether an allele is shared"
              + (" (compared only when both persons are typed)" if loc in OPTIONAL_LOCI
-                else ""))
+                else ""),
+             many=partial(compare_many, optional=loc in OPTIONAL_LOCI))
     for loc in MATCH_LOCI)}
 
 

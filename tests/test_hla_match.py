@@ -340,3 +340,26 @@ def test_interchangeable_identities_are_dropped() -> None:
     assert len(kept_r) == 8 and len(kept_d) == 4
     every = {_compare(x, y) for x in r for y in d}
     assert len(every) == 2          # the A*02 shared or not; A*24:02, A*01:01 never
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_compare_many_equals_one_comparison_per_pair(data: st.DataObject) -> None:
+    """The engine compares many locus pairs at once (``compare_many``: single
+    readings in numpy, the rest one by one); each result is the Cand that
+    compare_locus / compare_optional gives for that pair."""
+    from kirmatch.hlamatch import compare_locus, compare_many, compare_optional
+    from kirmatch.propagation import Cand
+
+    reading = st.tuples(st.sampled_from(_IDS), st.sampled_from(_IDS)).map(
+        lambda p: tuple(sorted(p)))
+    cand = st.one_of(
+        reading.map(Cand.of),
+        st.sets(reading, min_size=2, max_size=6).map(
+            lambda v: Cand.any_of(v, "ambiguous_typing")),
+        st.sampled_from([Cand(frozenset({None}), "hla_untyped"),
+                         Cand(frozenset({None}), "mac_unavailable")]))
+    pairs = data.draw(st.lists(st.tuples(cand, cand), max_size=12))
+    rs, ds = [r for r, _ in pairs], [d for _, d in pairs]
+    assert compare_many(rs, ds) == [compare_locus(r, d) for r, d in pairs]
+    assert compare_many(rs, ds, optional=True) == [compare_optional(r, d) for r, d in pairs]
