@@ -113,21 +113,19 @@ def _factorize(*arrays: np.ndarray) -> tuple[np.ndarray, list[tuple[int, ...]]]:
     and those rows, in order of first appearance."""
     if len(arrays) == 1:
         codes, uniques = pd.factorize(arrays[0], sort=False)
-        return codes.astype(np.int64), [(int(u),) for u in uniques]
+        return codes.astype(np.int64), [(u,) for u in np.asarray(uniques).tolist()]
     widths = [max(int(a.max()).bit_length(), 1) if len(a) else 1 for a in arrays]
     if sum(widths) <= 62:
         key = np.zeros(len(arrays[0]), np.int64)
         for a, w in zip(arrays, widths, strict=True):
             key = (key << w) | a.astype(np.int64)
         codes, uniques = pd.factorize(key, sort=False)
-        rows = []
-        for u in uniques.tolist():
-            parts = []
-            for w in reversed(widths):
-                parts.append(u & ((1 << w) - 1))
-                u >>= w
-            rows.append(tuple(reversed(parts)))
-        return codes.astype(np.int64), rows
+        rest = np.asarray(uniques, np.int64)
+        parts = []
+        for w in reversed(widths):
+            parts.append((rest & ((1 << w) - 1)).tolist())
+            rest = rest >> w
+        return codes.astype(np.int64), list(zip(*reversed(parts), strict=True))
     stacked = np.stack([a.astype(np.int64) for a in arrays], axis=1)
     view = np.ascontiguousarray(stacked).view(
         np.dtype((np.void, stacked.dtype.itemsize * stacked.shape[1]))).ravel()
@@ -199,6 +197,7 @@ class Engine:
         self._munk: dict[str, np.ndarray] = {}
         self._strings: dict[tuple[int, int, int], str] = {}
         self._wtexts: dict[tuple[str, int], frozenset[str]] = {}
+        self._unions: dict[tuple[int, ...], int] = {}   # (set, set) -> union's code
         self._ids: dict[str, Sequence[str] | pa.Array] = {}
         self._prepared = False
 
@@ -665,9 +664,14 @@ class Engine:
         nz = np.flatnonzero(b)
         inv, rows = _factorize(a[nz], b[nz])
         table = np.zeros(len(rows), np.int32)
-        for j, (x, y) in enumerate(rows):
-            table[j] = y if x == 0 else self.usets.code(
-                self.usets.items[x] | self.usets.items[y])
+        unions = self._unions
+        for j, xy in enumerate(rows):
+            code = unions.get(xy)
+            if code is None:
+                x, y = xy
+                code = unions[xy] = y if x == 0 else self.usets.code(
+                    self.usets.items[x] | self.usets.items[y])
+            table[j] = code
         out[nz] = table[inv]
         return out
 

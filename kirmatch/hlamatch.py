@@ -231,9 +231,9 @@ def compare_locus(r: Cand[tuple[str, str]], d: Cand[tuple[str, str]]
     if n <= 64:
         out = {_compare(x, y) for x in r.values for y in d.values}
     elif len(d.values) == 1:
-        out = _compare_one(r, next(iter(d.values)), recipient_varies=True)
+        out = _compare_with_one(r, next(iter(d.values)), recipient_varies=True)
     elif len(r.values) == 1:
-        out = _compare_one(d, next(iter(r.values)), recipient_varies=False)
+        out = _compare_with_one(d, next(iter(r.values)), recipient_varies=False)
     else:
         out = _compare_arrays(*_reduced(r, d))
     return Cand.any_of(out, reason)
@@ -314,29 +314,54 @@ def _as_array(c: Cand[tuple[str, str]]) -> Any:
     return arr
 
 
-_CLASSES: dict[int, tuple[Cand[Any], Any, Any]] = {}
+@dataclass(slots=True)
+class _Classes:
+    """Identities of one reading set grouped by their partners (see :func:`_reduced`)."""
+
+    cand: Cand[Any]
+    class_of: dict[str, int]    # identity (absent left out) -> class
+    ones: dict[tuple[Any, ...], set[LocusComparison]]   # see :func:`_compare_with_one`
+    codes: Any = None           # the identities' codes (as :func:`_as_array`), sorted
+    classes: Any = None         # the class of each (both filled by :func:`_reduced`)
 
 
-def _classes(c: Cand[tuple[str, str]]) -> tuple[Any, Any]:
-    """The identities of ``c``'s readings (codes as :func:`_as_array`, sorted,
-    absent left out) and each one's class: identities with the same partners
-    in ``c`` share a class (kept per candidate object while it is alive)."""
-    import numpy as np
+_CLASSES: dict[int, _Classes] = {}
 
+
+def _classes(c: Cand[tuple[str, str]]) -> _Classes:
+    """The classes of ``c``'s identities: identities with the same partners in
+    ``c`` share one (kept per candidate object while it is alive)."""
     hit = _CLASSES.get(id(c))
-    if hit is not None and hit[0] is c:
-        return hit[1], hit[2]
-    _as_array(c)                        # every identity of c has a code
+    if hit is not None and hit.cand is c:
+        return hit
     partners, _ = _reading_index(c)
     kinds: dict[frozenset[str], int] = {}
-    pairs = sorted((_CODES[x], kinds.setdefault(frozenset(p), len(kinds)))
-                   for x, p in partners.items() if x != ABSENT)
-    codes = np.array([x for x, _ in pairs], np.int64)
-    classes = np.array([k for _, k in pairs], np.int64)
+    class_of = {x: kinds.setdefault(frozenset(p), len(kinds))
+                for x, p in partners.items() if x != ABSENT}
+    got = _Classes(c, class_of, {})
     if len(_CLASSES) > 20_000:
         _CLASSES.clear()
-    _CLASSES[id(c)] = (c, codes, classes)
-    return codes, classes
+    _CLASSES[id(c)] = got
+    return got
+
+
+def _compare_with_one(many: Cand[tuple[str, str]], one: tuple[str, str], *,
+                      recipient_varies: bool) -> set[LocusComparison]:
+    """:func:`_compare_one`, kept per class of ``one``'s alleles in ``many``.
+
+    The outcomes depend on ``one`` only up to swapping interchangeable
+    identities (:func:`_reduced`): an allele's class in ``many`` (every allele
+    ``many`` lacks is one class), whether it is absent, and whether ``one`` is
+    homozygous. (A homozygous ``one`` is kept apart; two different alleles of
+    one class map onto any two others of it.)"""
+    cls = _classes(many)
+    x, y = one
+    key = (-2 if x == ABSENT else cls.class_of.get(x, -1),
+           -2 if y == ABSENT else cls.class_of.get(y, -1), x == y, recipient_varies)
+    hit = cls.ones.get(key)
+    if hit is None:
+        hit = cls.ones[key] = _compare_one(many, one, recipient_varies=recipient_varies)
+    return hit
 
 
 def _reduced(r: Cand[tuple[str, str]], d: Cand[tuple[str, str]]) -> tuple[Any, Any]:
@@ -354,8 +379,14 @@ def _reduced(r: Cand[tuple[str, str]], d: Cand[tuple[str, str]]) -> tuple[Any, A
     import numpy as np
 
     ra, da = _as_array(r), _as_array(d)
-    rc, rk = _classes(r)
-    dc, dk = _classes(d)
+    rcls, dcls = _classes(r), _classes(d)
+    for cls in (rcls, dcls):
+        if cls.codes is None:
+            _as_array(cls.cand)                 # every identity has a code
+            pairs = sorted((_CODES[x], k) for x, k in cls.class_of.items())
+            cls.codes = np.array([x for x, _ in pairs], np.int64)
+            cls.classes = np.array([k for _, k in pairs], np.int64)
+    rc, rk, dc, dk = rcls.codes, rcls.classes, dcls.codes, dcls.classes
     every = np.union1d(rc, dc)
     kr = np.full(len(every), -1, np.int64)
     kr[np.searchsorted(every, rc)] = rk

@@ -363,3 +363,30 @@ def test_compare_many_equals_one_comparison_per_pair(data: st.DataObject) -> Non
     rs, ds = [r for r, _ in pairs], [d for _, d in pairs]
     assert compare_many(rs, ds) == [compare_locus(r, d) for r, d in pairs]
     assert compare_many(rs, ds, optional=True) == [compare_optional(r, d) for r, d in pairs]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_comparisons_with_one_reading_kept_per_class(data: st.DataObject) -> None:
+    """A typing with many readings compared with many single readings: the
+    outcomes are kept per class of the single reading's alleles
+    (``_compare_with_one``); each must still equal comparing every reading."""
+    from kirmatch.hlamatch import _compare, compare_locus
+    from kirmatch.propagation import Cand
+
+    pool = ["", *(f"A*{i:02d}:01" for i in range(1, 24))]
+    # over 64 readings: fewer are compared one by one (compare_locus)
+    subsets = st.sets(st.sampled_from(pool), min_size=12, max_size=18)
+    many: set[tuple[str, str]] = set()
+    for _ in range(data.draw(st.integers(1, 2))):
+        first, second = data.draw(subsets), data.draw(subsets)
+        many |= {(x, y) if x <= y else (y, x) for x in first for y in second}
+    mc = Cand.any_of(many, "ambiguous_typing")
+    wide = [*pool, "A*80:01", "A*81:01"]            # alleles the typing lacks too
+    ones = data.draw(st.lists(st.tuples(st.sampled_from(wide), st.sampled_from(wide)).map(
+        lambda p: tuple(sorted(p))), min_size=1, max_size=15))
+    for x, y in ones:
+        for one in ((x, y), (x, x), (y, y)):       # homozygous ones are kept apart
+            oc = Cand.of(one)
+            assert compare_locus(mc, oc).values == {_compare(m, one) for m in many}
+            assert compare_locus(oc, mc).values == {_compare(one, m) for m in many}
