@@ -665,6 +665,8 @@ class Engine:
         inv, rows = _factorize(a[nz], b[nz])
         table = np.zeros(len(rows), np.int32)
         unions = self._unions
+        if len(unions) > 500_000:
+            unions.clear()
         for j, xy in enumerate(rows):
             code = unions.get(xy)
             if code is None:

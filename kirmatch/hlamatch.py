@@ -375,6 +375,7 @@ def _reduced(r: Cand[tuple[str, str]], d: Cand[tuple[str, str]]) -> tuple[Any, A
     at most four identities, and a comparison's outcome depends only on which
     of them are equal or absent, so every outcome is met by readings that use
     at most four identities of each class: the other readings are dropped.
+    (Four is a safe bound, not the least one.)
     """
     import numpy as np
 

@@ -818,12 +818,12 @@ def _write_text_lines(fh: IO[bytes], table: pa.Table, delimiter: str, first_row:
     """Write a table as delimited text lines (no header).
 
     Each block of ``_BLOCK_ROWS`` rows is cut into line pieces once
-    (:func:`_line_pieces`); the lines are then assembled and written a few
-    thousand rows at a time, so each slice's
-    bytes are copied once and are still in the processor's cache when written,
-    and the memory each slice needs is reused by the next. ``cache`` (one per
-    file) keeps each dictionary's encoded texts for the next table that has the
-    same dictionary.
+    (:func:`_line_pieces`), with one index of every row's pieces; the lines
+    are then assembled and written a few thousand rows at a time, so each
+    slice's bytes are copied once and are still in the processor's cache when
+    written, and the memory a slice's text needs is reused by the next.
+    ``cache`` (one per file) keeps each dictionary's encoded texts for the next
+    table that has the same dictionary.
     """
     import numpy as np
 

@@ -402,6 +402,59 @@ def test_each_model_is_evaluated_once_per_distinct_input(t: ReferenceTables,
         assert {k: getattr(row, k) for k in exp} == exp
 
 
+def test_error_rows_do_not_change_the_other_rows(t: ReferenceTables, golden: ModuleType
+                                                 ) -> None:
+    """A chunk without error rows takes a shortcut (no scatter into full-length
+    columns); the same pairs among error rows (unknown ids, empty ids, row
+    errors), and in a fresh engine, give the same cells, warnings included."""
+    rng = random.Random(5)
+    people = golden.random_people(rng, 200, odd=0.1, missing=0.1, single=0.1, unknown=0.0,
+                                  allele=0.2, empty=0.0)
+    ids = [p[0] for p in people]
+    g = pd.DataFrame(people, columns=["sample_id", "hla", "kir"], dtype="str")
+    r = np.array([rng.randrange(len(ids)) for _ in range(400)], np.int64)
+    d = np.array([rng.randrange(len(ids)) for _ in range(400)], np.int64)
+    first = Engine(people_from_table(table_from_pandas(g), t), Options(), t)
+    first.prepare()
+    ok_rows = ~(first.error_mask[r] | first.error_mask[d])
+    r, d = r[ok_rows], d[ok_rows]
+    clean = first.assess(r, d)
+    assert clean.n_error == 0 and len(r) > 300
+    # the same pairs at every third row of a longer chunk, the rows between failing
+    n = 3 * len(r)
+    rr, dd = np.full(n, -1, np.int64), np.full(n, -2, np.int64)
+    rr[::3], dd[::3] = r, d
+    rr[1::3], dd[1::3] = r, -2
+    second = Engine(people_from_table(table_from_pandas(g), t), Options(), t)
+    mixed = second.assess(rr, dd, row_errors={2: "input_parse_error: pairs row 3: bad"})
+    assert mixed.n_error == n - len(r)
+    for col, arr in clean.columns.items():
+        got = mixed.columns[col].take(pa.array(np.arange(0, n, 3)))
+        assert got.cast(pa.string()).to_pylist() == arr.cast(pa.string()).to_pylist(), col
+
+
+def test_factorize_matches_a_plain_grouping() -> None:
+    """The engine's row factorisation (one array, packed keys, keys too wide to
+    pack, empty input): codes in order of first appearance and the rows they
+    stand for, as Python ints."""
+    from kirmatch.engine import _factorize
+
+    rng = np.random.default_rng(3)
+    cases = [[rng.integers(0, 5, 50)],
+             [rng.integers(0, 4, 60), rng.integers(0, 300, 60).astype(np.int32)],
+             [rng.integers(0, 3, 40), rng.integers(0, 3, 40), rng.integers(0, 2, 40)],
+             [rng.integers(0, 2**40, 30) % 3 * 2**40, rng.integers(0, 2**30, 30) % 4],
+             [np.zeros(0, np.int64), np.zeros(0, np.int64)]]
+    for arrays in cases:
+        codes, rows = _factorize(*arrays)
+        seen: dict[tuple[int, ...], int] = {}
+        expect = [seen.setdefault(tuple(int(a[j]) for a in arrays), len(seen))
+                  for j in range(len(arrays[0]))]
+        assert codes.tolist() == expect
+        assert rows == list(seen)
+        assert all(type(x) is int for row in rows for x in row)
+
+
 # ---------------------------------------------------------------------------
 # Golden file
 # ---------------------------------------------------------------------------

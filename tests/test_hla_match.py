@@ -328,7 +328,7 @@ def test_interchangeable_identities_keep_every_outcome(data: st.DataObject) -> N
 def test_interchangeable_identities_are_dropped() -> None:
     """First-field typings against each other: hundreds of readings each side,
     a handful of representatives compared."""
-    from kirmatch.hlamatch import _compare, _reduced
+    from kirmatch.hlamatch import _compare, _compare_arrays, _reduced
     from kirmatch.propagation import Cand
 
     twos = [f"A*02:{i:02d}" for i in range(1, 41)]
@@ -340,6 +340,7 @@ def test_interchangeable_identities_are_dropped() -> None:
     assert len(kept_r) == 8 and len(kept_d) == 4
     every = {_compare(x, y) for x in r for y in d}
     assert len(every) == 2          # the A*02 shared or not; A*24:02, A*01:01 never
+    assert _compare_arrays(kept_r, kept_d) == every
 
 
 @settings(max_examples=100, deadline=None)
