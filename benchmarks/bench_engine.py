@@ -284,7 +284,8 @@ def _child_dask(args: list[str]) -> None:
         start = time.perf_counter() - w0
         w1 = time.perf_counter()
         genotypes = read_table(a.genotypes)
-        pairs = dd.read_csv(a.pairs, dtype=str, keep_default_na=False, blocksize=a.blocksize)
+        pairs = dd.read_csv(a.pairs, dtype=str, keep_default_na=False, engine="pyarrow",
+                            blocksize=a.blocksize)     # as the guide's recipe reads them
         write_partitions(genotypes, pairs, a.output).compute()
         wall = time.perf_counter() - w1
         info = client.run(cache_info)
