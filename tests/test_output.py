@@ -942,3 +942,26 @@ def test_text_encoder_pandas_categoricals(tmp_path: Path) -> None:
     lines = path.read_text(encoding="utf-8").splitlines()
     assert lines[0] == "id,site,wide"
     assert lines[1:] == [f"R{i},{['north', 'south', ''][i % 3]},c{i % 200}" for i in range(n)]
+
+
+def test_parquet_statistics_for_plain_columns_only(tmp_path: Path) -> None:
+    """Parquet row groups carry min/max statistics for plain columns (ids: a
+    reader filtering on them skips row groups), not for the engine's
+    dictionary columns (every row group holds their few values); the values
+    read back unchanged either way."""
+    target = tmp_path / "out.parquet"
+    ids = pa.array([f"R{i:04d}" for i in range(300)])
+    calls = pa.array(["true", "false", "true"] * 100).dictionary_encode()
+    table = pa.table({"recipient_id": ids, "gvh_ligand_mismatch": calls})
+    with TableWriter(target) as w:
+        w.write(table.slice(0, 150))
+        w.write(table.slice(150))
+    meta = pq.ParquetFile(target).metadata
+    assert meta.num_row_groups == 2
+    for g in range(2):
+        rg = meta.row_group(g)
+        assert rg.column(0).is_stats_set and not rg.column(1).is_stats_set
+        assert rg.column(0).statistics.min == f"R{150 * g:04d}"
+    back = pq.read_table(target)
+    assert back.column("recipient_id").to_pylist() == ids.to_pylist()
+    assert back.column("gvh_ligand_mismatch").to_pylist() == calls.to_pylist()
