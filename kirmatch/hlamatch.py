@@ -24,6 +24,7 @@ doi:10.1182/blood.2021013443; Crivello P et al., Biol Blood Marrow Transplant
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from itertools import product
 from typing import Any
@@ -295,6 +296,17 @@ def _compare_one(many: Cand[tuple[str, str]], one: tuple[str, str], *,
 
 
 _CODES: dict[str, int] = {ABSENT: 0}
+_CODES_LOCK = threading.Lock()
+
+
+def _code(identity: str) -> int:
+    """The integer code of an identity (0 = absent), the same for the whole
+    process; new codes are handed out under a lock (engines may run in threads)."""
+    code = _CODES.get(identity)
+    if code is None:
+        with _CODES_LOCK:
+            code = _CODES.setdefault(identity, len(_CODES))
+    return code
 _ARRAYS: dict[int, tuple[Cand[Any], Any]] = {}
 
 
@@ -306,7 +318,7 @@ def _as_array(c: Cand[tuple[str, str]]) -> Any:
     hit = _ARRAYS.get(id(c))
     if hit is not None and hit[0] is c:
         return hit[1]
-    arr = np.array([[_CODES.setdefault(x, len(_CODES)) for x in reading]
+    arr = np.array([[_code(x) for x in reading]
                     for reading in c.values], np.int64).reshape(-1, 2)
     if len(_ARRAYS) > 20_000:
         _ARRAYS.clear()
@@ -321,8 +333,9 @@ class _Classes:
     cand: Cand[Any]
     class_of: dict[str, int]    # identity (absent left out) -> class
     ones: dict[tuple[Any, ...], set[LocusComparison]]   # see :func:`_compare_with_one`
-    codes: Any = None           # the identities' codes (as :func:`_as_array`), sorted
-    classes: Any = None         # the class of each (both filled by :func:`_reduced`)
+    #: the identities' codes (as :func:`_as_array`), sorted, and the class of
+    #: each (one attribute, set at once: threads may share it; see :func:`_reduced`)
+    arrays: tuple[Any, Any] | None = None
 
 
 _CLASSES: dict[int, _Classes] = {}
@@ -380,14 +393,15 @@ def _reduced(r: Cand[tuple[str, str]], d: Cand[tuple[str, str]]) -> tuple[Any, A
     import numpy as np
 
     ra, da = _as_array(r), _as_array(d)
-    rcls, dcls = _classes(r), _classes(d)
-    for cls in (rcls, dcls):
-        if cls.codes is None:
+    sides = []
+    for cls in (_classes(r), _classes(d)):
+        if cls.arrays is None:
             _as_array(cls.cand)                 # every identity has a code
             pairs = sorted((_CODES[x], k) for x, k in cls.class_of.items())
-            cls.codes = np.array([x for x, _ in pairs], np.int64)
-            cls.classes = np.array([k for _, k in pairs], np.int64)
-    rc, rk, dc, dk = rcls.codes, rcls.classes, dcls.codes, dcls.classes
+            cls.arrays = (np.array([x for x, _ in pairs], np.int64),
+                          np.array([k for _, k in pairs], np.int64))
+        sides.append(cls.arrays)
+    (rc, rk), (dc, dk) = sides
     every = np.union1d(rc, dc)
     kr = np.full(len(every), -1, np.int64)
     kr[np.searchsorted(every, rc)] = rk
@@ -449,7 +463,7 @@ def _single(c: Cand[tuple[str, str]]) -> tuple[int, int] | None:
     reading = next(iter(c.values))
     if reading is None:
         return None
-    return _CODES.setdefault(reading[0], len(_CODES)), _CODES.setdefault(reading[1], len(_CODES))
+    return _code(reading[0]), _code(reading[1])
 
 
 def compare_many(recipients: list[Cand[tuple[str, str]]], donors: list[Cand[tuple[str, str]]],
