@@ -476,19 +476,31 @@ def run_d(args: argparse.Namespace, g: Path, p: Path, work: Path, results: dict[
         _report_profile("d", prof, results)
 
 
+def _median_wall(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median wall time, with every run's wall seconds beside it."""
+    ordered = sorted(runs, key=lambda r: r["wall_s"])
+    return {**ordered[(len(ordered) - 1) // 2], "wall_s_runs": [r["wall_s"] for r in runs]}
+
+
 def run_e(args: argparse.Namespace, g: Path, work: Path, results: dict[str, Any]) -> None:
     _, p4 = make_cohort(args.people, args.dask_pairs, work)
     one_out = work / "out_e_one.parquet"
     dask_out = work / "out_e_dask"
-    shutil.rmtree(dask_out, ignore_errors=True)
-    one = _child("wall", str(g), str(p4), str(one_out))
-    dsk = _child("dask", str(g), str(p4), str(dask_out), "--blocksize", args.blocksize)
+    ones, dasks = [], []
+    for _ in range(args.repeat):    # interleaved, so both sides see the same machine
+        one_out.unlink(missing_ok=True)
+        ones.append(_child("wall", str(g), str(p4), str(one_out)))
+        shutil.rmtree(dask_out, ignore_errors=True)
+        dasks.append(_child("dask", str(g), str(p4), str(dask_out), "--blocksize",
+                            args.blocksize))
     equal, digest = compare_outputs(one_out, dask_out)
+    one, dsk = _median_wall(ones), _median_wall(dasks)
     results["e"] = {"pairs": args.dask_pairs, "one_process": one, "dask": dsk,
                     "rows_equal": equal, "digest": digest,
                     "ratio": _verdict("e", dsk["wall_s"] / one["wall_s"])}
-    print(f"[e] dask {dsk['wall_s']} s wall (+{dsk['cluster_start_s']} s cluster start, "
-          f"{dsk['partitions']} partitions) vs one process {one['wall_s']} s (run_batch); "
+    print(f"[e] dask {dsk['wall_s']} s wall (runs {dsk['wall_s_runs']}; "
+          f"+{dsk['cluster_start_s']} s cluster start, {dsk['partitions']} partitions) vs one "
+          f"process {one['wall_s']} s (runs {one['wall_s_runs']}, run_batch); "
           f"rows equal: {equal}", file=sys.stderr)
 
 
@@ -552,8 +564,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--panel", type=int, default=10)
     ap.add_argument("--quick", action="store_true", help="a tenth of every size")
     ap.add_argument("--repeat", type=_at_least_one, default=3,
-                    help="runs of each side of a, b and c, interleaved; the median CPU counts "
-                         "(a shared or virtual machine's CPU seconds vary from run to run)")
+                    help="runs of each side of a, b, c (median CPU) and e (median wall), "
+                         "interleaved (a shared or virtual machine's timings vary from run to "
+                         "run)")
     ap.add_argument("--only", nargs="+", choices=list("abcdef"), default=list("abcdef"))
     ap.add_argument("--no-profile", dest="profile", action="store_false",
                     help="do not profile missed targets")
