@@ -307,6 +307,8 @@ def _code(identity: str) -> int:
         with _CODES_LOCK:
             code = _CODES.setdefault(identity, len(_CODES))
     return code
+
+
 _ARRAYS: dict[int, tuple[Cand[Any], Any]] = {}
 
 
