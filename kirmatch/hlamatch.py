@@ -25,6 +25,7 @@ doi:10.1182/blood.2021013443; Crivello P et al., Biol Blood Marrow Transplant
 from __future__ import annotations
 
 import threading
+from collections import defaultdict
 from dataclasses import dataclass
 from itertools import product
 from typing import Any
@@ -252,12 +253,15 @@ def _reading_index(c: Cand[tuple[str, str]]) -> tuple[dict[str, set[str]], dict[
     hit = _INDEXES.get(id(c))
     if hit is not None and hit[0] is c:
         return hit[1], hit[2]
-    partners: dict[str, set[str]] = {}
-    absents = {0: 0, 1: 0, 2: 0}
+    grouped: defaultdict[str, set[str]] = defaultdict(set)   # no set made per lookup
     for x, y in c.values:
-        partners.setdefault(x, set()).add(y)
-        partners.setdefault(y, set()).add(x)
-        absents[(x == ABSENT) + (y == ABSENT)] += 1
+        grouped[x].add(y)
+        grouped[y].add(x)
+    partners = dict(grouped)
+    lone = partners.get(ABSENT, ())
+    both = int(ABSENT in lone)                  # (absent, absent)
+    one_absent = len(lone) - both               # (absent, x): x's partner set holds absent
+    absents = {0: len(c.values) - one_absent - both, 1: one_absent, 2: both}
     if len(_INDEXES) > 20_000:
         _INDEXES.clear()
     _INDEXES[id(c)] = (c, partners, absents)
@@ -320,8 +324,11 @@ def _as_array(c: Cand[tuple[str, str]]) -> Any:
     hit = _ARRAYS.get(id(c))
     if hit is not None and hit[0] is c:
         return hit[1]
-    arr = np.array([[_code(x) for x in reading]
-                    for reading in c.values], np.int64).reshape(-1, 2)
+    get = _CODES.get
+    codes = [get(x) for reading in c.values for x in reading]
+    if None in codes:                   # identities not coded yet
+        codes = [_code(x) for reading in c.values for x in reading]
+    arr = np.array(codes, np.int64).reshape(-1, 2)
     if len(_ARRAYS) > 20_000:
         _ARRAYS.clear()
     _ARRAYS[id(c)] = (c, arr)
