@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Any, Generic, TypeVar
 
-import numpy as np
-
 __all__ = ["Cand", "Unknown", "evaluate", "evaluate_all", "image"]
 
 T = TypeVar("T", bound=Hashable)
@@ -118,8 +116,13 @@ def evaluate_all(fn: Callable[..., Any], n: int, *cands: Cand[Any]
     outs = [fn(*combo) for combo in product(*(tuple(c.values) for c in cands))]
     decided: list[tuple[Any, str | None]] = []
     varying = [c for c in cands if len(c.values) > 1]
+    if outs and not any(isinstance(out, Unknown) for out in outs):
+        cols = [list(col) for col in zip(*outs)]     # one list per output, at once
+    else:
+        cols = [[out if isinstance(out, Unknown) else out[k] for out in outs]
+                for k in range(n)]
     for k in range(n):
-        col = [out if isinstance(out, Unknown) else out[k] for out in outs]
+        col = cols[k]
         seen = set(col)
         if None in seen:
             decided.append((None, _first_reason(cands)))
@@ -143,16 +146,21 @@ def _varying_reason(cands: tuple[Cand[Any], ...], col: list[Any]) -> str | None:
     """The reason of the first input (in order, missing inputs first) whose
     variation changes the result. ``col`` holds the result of every combination
     of the inputs' values in :func:`itertools.product` order, so it is a grid
-    with one axis per input: an input changes the result when the grid is not
-    constant along its axis."""
-    index: dict[Any, int] = {}
-    grid = np.fromiter((index.setdefault(v, len(index)) for v in col), np.int64,
-                       len(col)).reshape([len(c.values) for c in cands])
+    with one axis per input: an input changes the result when, the other inputs
+    fixed, a slice of the grid along its axis differs from the first one."""
+    sizes = [len(c.values) for c in cands]
     multi = sorted((i for i, c in enumerate(cands) if len(c.values) > 1),
                    key=lambda i: not cands[i].missing)
     for i in multi:
-        if (grid != grid.take([0], axis=i)).any():
-            return cands[i].reason
+        stride = 1
+        for size in sizes[i + 1:]:
+            stride *= size
+        span = stride * sizes[i]
+        for start in range(0, len(col), span):   # the inputs before i fixed
+            first = col[start:start + stride]
+            for k in range(stride, span, stride):
+                if col[start + k:start + k + stride] != first:
+                    return cands[i].reason
     return cands[multi[0]].reason if multi else None  # pragma: no cover
 
 
