@@ -27,7 +27,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
-from itertools import product
+from itertools import islice, product
 from typing import Any
 
 from kirmatch.expand import TypingCache, expand_typing
@@ -313,28 +313,6 @@ def _code(identity: str) -> int:
     return code
 
 
-_ARRAYS: dict[int, tuple[Cand[Any], Any]] = {}
-
-
-def _as_array(c: Cand[tuple[str, str]]) -> Any:
-    """A reading set as an (n, 2) integer array (identities coded, 0 = absent);
-    kept per candidate object while it is alive."""
-    import numpy as np
-
-    hit = _ARRAYS.get(id(c))
-    if hit is not None and hit[0] is c:
-        return hit[1]
-    get = _CODES.get
-    codes = [get(x) for reading in c.values for x in reading]
-    if None in codes:                   # identities not coded yet
-        codes = [_code(x) for reading in c.values for x in reading]
-    arr = np.array(codes, np.int64).reshape(-1, 2)
-    if len(_ARRAYS) > 20_000:
-        _ARRAYS.clear()
-    _ARRAYS[id(c)] = (c, arr)
-    return arr
-
-
 @dataclass(slots=True)
 class _Classes:
     """Identities of one reading set grouped by their partners (see :func:`_reduced`)."""
@@ -342,12 +320,13 @@ class _Classes:
     cand: Cand[Any]
     class_of: dict[str, int]    # identity (absent left out) -> class
     ones: dict[tuple[Any, ...], set[LocusComparison]]   # see :func:`_compare_with_one`
-    #: the identities' codes (as :func:`_as_array`), sorted, and the class of
-    #: each (one attribute, set at once: threads may share it; see :func:`_reduced`)
-    arrays: tuple[Any, Any] | None = None
+    #: the identities of each class, and all of them (one attribute, set at
+    #: once: threads may share it; filled by :func:`_reduced`)
+    groups: tuple[tuple[frozenset[str], ...], frozenset[str]] | None = None
 
 
 _CLASSES: dict[int, _Classes] = {}
+_NONE: frozenset[str] = frozenset()
 
 
 def _classes(c: Cand[tuple[str, str]]) -> _Classes:
@@ -387,7 +366,7 @@ def _compare_with_one(many: Cand[tuple[str, str]], one: tuple[str, str], *,
 
 
 def _reduced(r: Cand[tuple[str, str]], d: Cand[tuple[str, str]]) -> tuple[Any, Any]:
-    """Both sides' readings (as :func:`_as_array`) restricted to representatives
+    """Both sides' readings (coded as :func:`_kept` codes them) restricted to representatives
     with the same comparison outcomes.
 
     Two identities with the same partners in the recipient's readings and the
@@ -399,34 +378,35 @@ def _reduced(r: Cand[tuple[str, str]], d: Cand[tuple[str, str]]) -> tuple[Any, A
     at most four identities of each class: the other readings are dropped.
     (Four is a safe bound, not the least one.)
     """
-    import numpy as np
-
-    ra, da = _as_array(r), _as_array(d)
     sides = []
     for cls in (_classes(r), _classes(d)):
-        if cls.arrays is None:
-            _as_array(cls.cand)                 # every identity has a code
-            pairs = sorted((_CODES[x], k) for x, k in cls.class_of.items())
-            cls.arrays = (np.array([x for x, _ in pairs], np.int64),
-                          np.array([k for _, k in pairs], np.int64))
-        sides.append(cls.arrays)
-    (rc, rk), (dc, dk) = sides
-    every = np.union1d(rc, dc)
-    kr = np.full(len(every), -1, np.int64)
-    kr[np.searchsorted(every, rc)] = rk
-    kd = np.full(len(every), -1, np.int64)
-    kd[np.searchsorted(every, dc)] = dk
-    key = (kr + 1) * (int(dk.max(initial=0)) + 2) + kd + 1
-    order = np.argsort(key, kind="stable")
-    sk = key[order]
-    first = np.ones(len(sk), bool)
-    first[1:] = sk[1:] != sk[:-1]
-    at = np.arange(len(sk))
-    rank = at - np.maximum.accumulate(np.where(first, at, 0))
-    keep = np.zeros(len(_CODES), bool)
-    keep[every[order[rank < 4]]] = True
-    keep[0] = True                      # absent is never swapped
-    return ra[keep[ra].all(axis=1)], da[keep[da].all(axis=1)]
+        if cls.groups is None:
+            members: dict[int, set[str]] = {}
+            for x, k in cls.class_of.items():
+                members.setdefault(k, set()).add(x)
+            cls.groups = (tuple(frozenset(m) for m in members.values()),
+                          frozenset(cls.class_of))
+        sides.append(cls.groups)
+    (rmem, rids), (dmem, dids) = sides
+    keep = {ABSENT}                     # absent is never swapped
+    for a in rmem:
+        for b in dmem:
+            keep.update(islice(a & b, 4))
+        keep.update(islice(a - dids, 4))
+    for b in dmem:
+        keep.update(islice(b - rids, 4))
+    return _kept(r, keep), _kept(d, keep)
+
+
+def _kept(c: Cand[tuple[str, str]], keep: set[str]) -> Any:
+    """The readings of ``c`` whose identities are all in ``keep``, as an (n, 2)
+    integer array (identities coded by :func:`_code`, 0 = absent)."""
+    import numpy as np
+
+    partners, _ = _reading_index(c)
+    rows = [(_code(x), _code(y)) for x in keep for y in partners.get(x, _NONE) & keep
+            if x <= y]
+    return np.array(rows, np.int64).reshape(-1, 2)
 
 
 def _compare_arrays(r: Any, d: Any) -> set[LocusComparison]:
@@ -486,8 +466,10 @@ def compare_many(recipients: list[Cand[tuple[str, str]]], donors: list[Cand[tupl
     out: list[Cand[Any]] = []
     at: list[int] = []
     coded: list[tuple[int, int, int, int]] = []
+    # each side's reading, once per candidate object (the lists keep them alive)
+    singles = {id(c): _single(c) for c in {id(c): c for c in (*recipients, *donors)}.values()}
     for i, (r, d) in enumerate(zip(recipients, donors, strict=True)):
-        x, y = _single(r), _single(d)
+        x, y = singles[id(r)], singles[id(d)]
         if x is None or y is None:
             out.append(compare(r, d))
         else:

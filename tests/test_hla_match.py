@@ -290,7 +290,7 @@ def test_fast_comparisons_equal_every_combination(data: st.DataObject) -> None:
         assert _compare_one(rc, next(iter(d)), recipient_varies=True) == every
     if len(r) == 1:
         assert _compare_one(dc, next(iter(r)), recipient_varies=False) == every
-    codes = {x: i for i, x in enumerate(_IDS)}      # "" is 0: absent, as _as_array codes it
+    codes = {x: i for i, x in enumerate(_IDS)}      # "" is 0: absent, as _code codes it
     arr = [np.array([[codes[a], codes[b]] for a, b in sorted(side)], np.int64)
            for side in (r, d)]
     assert _compare_arrays(*arr) == every
