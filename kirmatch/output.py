@@ -102,6 +102,7 @@ _ASTRAL_RE = r"[\x{10000}-\x{10FFFF}]"
 _XLSX_EXACT_INT = 2**53
 _SPECIAL_CSV = re.compile(rb'[",\r\n]')
 _SPECIAL_TSV = re.compile(rb'["\t\r\n]')
+_QUOTE = re.compile(rb'"')
 
 # Temporary files carry the writing process's id and a tag of its machine, so
 # that stale ones can be told from live ones, also in a folder shared between
@@ -798,12 +799,15 @@ def _string_buffer(arr: pa.Array) -> memoryview:
 def _quote_text(arr: pa.Array, delimiter: str) -> pa.Array:
     """RFC 4180 quoting, only for the cells that need it."""
     special = _SPECIAL_TSV if delimiter == "\t" else _SPECIAL_CSV
-    if special.search(_string_buffer(arr)) is None:  # scans the bytes, no copy
+    data = _string_buffer(arr)
+    if special.search(data) is None:  # scans the bytes, no copy
         return arr
     pattern = '["\\r\\n' + ("\\t" if delimiter == "\t" else delimiter) + "]"
     need = pc.match_substring_regex(arr, pattern)
+    # quotes inside are doubled; most texts that need quoting (a comma) have none
+    escaped = pc.replace_substring(arr, '"', '""') if _QUOTE.search(data) else arr
     quoted = pc.binary_join_element_wise(
-        pa.scalar('"', pa.large_string()), pc.replace_substring(arr, '"', '""'),
+        pa.scalar('"', pa.large_string()), escaped,
         pa.scalar('"', pa.large_string()), pa.scalar("", pa.large_string()))
     return pc.if_else(need, quoted, arr)
 
