@@ -378,23 +378,32 @@ def _reduced(r: Cand[tuple[str, str]], d: Cand[tuple[str, str]]) -> tuple[Any, A
     at most four identities of each class: the other readings are dropped.
     (Four is a safe bound, not the least one.)
     """
-    sides = []
-    for cls in (_classes(r), _classes(d)):
+    rcls, dcls = _classes(r), _classes(d)
+    for cls in (rcls, dcls):
         if cls.groups is None:
             members: dict[int, set[str]] = {}
             for x, k in cls.class_of.items():
                 members.setdefault(k, set()).add(x)
             cls.groups = (tuple(frozenset(m) for m in members.values()),
                           frozenset(cls.class_of))
-        sides.append(cls.groups)
-    (rmem, rids), (dmem, dids) = sides
+    assert rcls.groups is not None and dcls.groups is not None
+    (rmem, rids), (dmem, dids) = rcls.groups, dcls.groups
     keep = {ABSENT}                     # absent is never swapped
-    for a in rmem:
+    if len(rmem) * len(dmem) <= 64:     # few classes (typings): set operations
+        for a in rmem:
+            for b in dmem:
+                keep.update(islice(a & b, 4))
+            keep.update(islice(a - dids, 4))
         for b in dmem:
-            keep.update(islice(a & b, 4))
-        keep.update(islice(a - dids, 4))
-    for b in dmem:
-        keep.update(islice(b - rids, 4))
+            keep.update(islice(b - rids, 4))
+    else:                               # many: one pass over the identities
+        seen: dict[tuple[int, int], int] = {}
+        for x in rids | dids:
+            key = (rcls.class_of.get(x, -1), dcls.class_of.get(x, -1))
+            k = seen.get(key, 0)
+            if k < 4:
+                seen[key] = k + 1
+                keep.add(x)
     return _kept(r, keep), _kept(d, keep)
 
 

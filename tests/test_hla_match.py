@@ -391,3 +391,33 @@ def test_comparisons_with_one_reading_kept_per_class(data: st.DataObject) -> Non
             oc = Cand.of(one)
             assert compare_locus(mc, oc).values == {_compare(m, one) for m in many}
             assert compare_locus(oc, mc).values == {_compare(one, m) for m in many}
+
+
+def test_representatives_of_many_classes() -> None:
+    """Reading sets with many classes (over 64 pairs of classes: ``_reduced``
+    groups the identities in one pass instead of intersecting class by class)
+    still keep several members of a class where an outcome needs them: here
+    sharing one allele and not the other (1 GvH, 1 HvG, shared) needs three
+    different alleles of the class both sides hold."""
+    from kirmatch.hlamatch import (
+        LocusComparison,
+        _classes,
+        _compare,
+        _compare_arrays,
+        _reduced,
+    )
+    from kirmatch.propagation import Cand
+
+    both = [f"A*01:{i:02d}" for i in range(1, 7)]         # one class on each side
+    within = {(x, y) for x in both for y in both if x <= y}
+
+    def side(tag: str) -> Cand[tuple[str, str]]:
+        lone = {(f"A*{tag}{i}:01", f"B*{tag}{i}:01") for i in range(9)}   # 18 classes
+        return Cand.any_of(within | lone, "ambiguous_typing")
+
+    rc, dc = side("2"), side("3")
+    assert len(set(_classes(rc).class_of.values())) * \
+        len(set(_classes(dc).class_of.values())) > 64
+    every = frozenset(_compare(x, y) for x in rc.values for y in dc.values)
+    assert LocusComparison(1, 1, True) in every
+    assert _compare_arrays(*_reduced(rc, dc)) == every
