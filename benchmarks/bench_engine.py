@@ -279,7 +279,7 @@ def _child_dask(args: list[str]) -> None:
     from kirmatch.io import read_table
 
     w0 = time.perf_counter()
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+    with LocalCluster(n_workers=DASK_WORKERS, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
         start = time.perf_counter() - w0
         w1 = time.perf_counter()
@@ -482,6 +482,21 @@ def _median_wall(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {**ordered[(len(ordered) - 1) // 2], "wall_s_runs": [r["wall_s"] for r in runs]}
 
 
+#: Workers of the benchmark's LocalCluster.
+DASK_WORKERS = 2
+
+
+def _blocksize(given: str, pairs: Path, target: int) -> str:
+    """``given``, or for ``auto`` the block size that cuts ``pairs`` into about
+    ``target``-byte partitions, their number a multiple of the workers (as the
+    guide advises: each worker gets the same share, none waits for the last)."""
+    if given != "auto":
+        return given
+    size = pairs.stat().st_size
+    parts = max(DASK_WORKERS, round(size / target / DASK_WORKERS) * DASK_WORKERS)
+    return str(-(-size // parts))     # bytes; dask makes ceil(size / blocksize) blocks
+
+
 def run_e(args: argparse.Namespace, g: Path, work: Path, results: dict[str, Any]) -> None:
     _, p4 = make_cohort(args.people, args.dask_pairs, work)
     one_out = work / "out_e_one.parquet"
@@ -492,7 +507,7 @@ def run_e(args: argparse.Namespace, g: Path, work: Path, results: dict[str, Any]
         ones.append(_child("wall", str(g), str(p4), str(one_out)))
         shutil.rmtree(dask_out, ignore_errors=True)
         dasks.append(_child("dask", str(g), str(p4), str(dask_out), "--blocksize",
-                            args.blocksize))
+                            _blocksize(args.blocksize, p4, args.block_target)))
     equal, digest = compare_outputs(one_out, dask_out)
     one, dsk = _median_wall(ones), _median_wall(dasks)
     results["e"] = {"pairs": args.dask_pairs, "one_process": one, "dask": dsk,
@@ -558,7 +573,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pairs", type=int, default=1_000_000)
     ap.add_argument("--big-people", type=int, default=1_000_000)
     ap.add_argument("--dask-pairs", type=int, default=4_000_000)
-    ap.add_argument("--blocksize", default="8MB", help="Dask read_csv block size")
+    ap.add_argument("--blocksize", default="auto",
+                    help="Dask read_csv block size (auto: about 8 MB, the partitions a "
+                         "multiple of the workers)")
+    ap.add_argument("--block-target", type=int, default=8_000_000,
+                    help="bytes per partition aimed at by --blocksize auto")
     ap.add_argument("--rank-recipients", type=int, default=10_000)
     ap.add_argument("--rank-donors", type=int, default=5)
     ap.add_argument("--panel", type=int, default=10)
@@ -576,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         for name in ("pairs", "big_people", "dask_pairs", "rank_recipients"):
             setattr(args, name, getattr(args, name) // 10)
-        args.blocksize = "2MB"
+        args.block_target //= 10
     keep = args.workdir is not None
     work = (args.workdir or Path(tempfile.mkdtemp(prefix="kirmatch-bench-engine-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
