@@ -613,7 +613,7 @@ def read_antibodies(reader: TableReader, tables: ReferenceTables
 
     chunk = reader.read()
     return _antibodies_of_cells(list(chunk.columns),
-                                {c: chunk.text(c).to_pylist() for c in chunk.columns},
+                                {c: chunk.texts(c) for c in chunk.columns},
                                 chunk.num_rows, source=reader.path.name, tables=tables,
                                 first_row=chunk.first_row, row_errors=chunk.errors,
                                 require_recipient=True)

@@ -1163,7 +1163,7 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     stages.start("rows", total=pairs.num_rows, unit="pairs")
     opts_record = run_record(options, tables)
     names = pairs.columns
-    texts = {name: pairs.text(name).to_pylist() for name in names}
+    texts = {name: pairs.texts(name) for name in names}
     n = pairs.num_rows
     clinicals, _, understood = _clinical_rows(
         {c: texts[c] for c in CLINICAL_COLUMNS if c in texts}, n)

@@ -158,6 +158,11 @@ class Chunk:
         """
         return as_text(self.table.column(name))
 
+    def texts(self, name: str) -> list[str]:
+        """:meth:`text` of column ``name`` as a list (a dictionary column's
+        texts made once per distinct value)."""
+        return _texts(self.table.column(name))
+
     def row_numbers(self) -> range:
         """The 1-based data-row numbers of the rows of this chunk."""
         return range(self.first_row, self.first_row + self.num_rows)
@@ -168,7 +173,7 @@ class Chunk:
         names = self.table.column_names
         if not names:
             return [{} for _ in range(self.num_rows)]
-        cols = [_texts(self.table.column(name)) for name in names]
+        cols = [self.texts(name) for name in names]
         return [dict(zip(names, row, strict=True)) for row in zip(*cols, strict=True)]
 
 

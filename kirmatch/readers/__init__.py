@@ -512,7 +512,7 @@ def read_table(path: Path) -> Table:
     if chunk.errors:
         i = min(chunk.errors)
         raise InputSchemaError(f"{path.name}: {chunk.errors[i]}", row=chunk.first_row + i)
-    cols = [chunk.text(c).to_pylist() for c in chunk.columns]
+    cols = [chunk.texts(c) for c in chunk.columns]
     rows = tuple((chunk.first_row + j, tuple(col[j] for col in cols))
                  for j in range(chunk.num_rows))
     return Table(path.name, header, None, rows)
