@@ -871,9 +871,8 @@ def _vocabulary(arr: pa.DictionaryArray, name: str, first_row: int, delimiter: s
     if hit is not None and hit[0] == key:
         vocab = hit[2]
     else:
-        vocab = _quote_text(pc.fill_null(_text_column(dictionary, name, first_row), ""),
-                            delimiter)
-        vocab = pa.concat_arrays([vocab, pa.array([""], pa.large_string())])
+        vocab = pa.concat_arrays([_encoded_cells(dictionary, name, first_row, delimiter),
+                                  pa.array([""], pa.large_string())])
         cache[("vocab", name)] = (key, dictionary, vocab)
     indices = arr.indices
     if not (pa.types.is_int32(indices.type) or pa.types.is_int64(indices.type)):
