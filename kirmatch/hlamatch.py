@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice, product
 from typing import Any
 
@@ -243,16 +243,34 @@ def compare_locus(r: Cand[tuple[str, str]], d: Cand[tuple[str, str]]
 
 #: Two identities no typing has: a reading of alleles the other side lacks.
 _FOREIGN = ("\x00foreign-1", "\x00foreign-2")
-_INDEXES: dict[int, tuple[Cand[Any], dict[str, set[str]], dict[int, int]]] = {}
+@dataclass(slots=True)
+class _Readings:
+    """What the comparisons keep of one reading set, per candidate object while
+    it is alive (:func:`_readings`); attributes filled later are set at once
+    (threads may share a record)."""
+
+    cand: Cand[Any]
+    partners: dict[str, set[str]]   # each identity's partners in the readings
+    absents: dict[int, int]         # readings with 0, 1 or 2 absent alleles
+    #: identity (absent left out) -> class: identities with the same partners
+    #: share one (filled by :func:`_classes`)
+    class_of: dict[str, int] | None = None
+    #: outcomes against one reading, per class key (see :func:`_compare_with_one`)
+    ones: dict[tuple[Any, ...], set[LocusComparison]] = field(default_factory=dict)
+    #: the identities of each class, and all of them (filled by :func:`_reduced`)
+    groups: tuple[tuple[frozenset[str], ...], frozenset[str]] | None = None
 
 
-def _reading_index(c: Cand[tuple[str, str]]) -> tuple[dict[str, set[str]], dict[int, int]]:
+_READINGS: dict[int, _Readings] = {}
+
+
+def _readings(c: Cand[tuple[str, str]]) -> _Readings:
     """The partners of each identity in the readings of ``c``, and how many
     readings have 0, 1 or 2 absent alleles (kept per candidate object while it
     is alive)."""
-    hit = _INDEXES.get(id(c))
-    if hit is not None and hit[0] is c:
-        return hit[1], hit[2]
+    hit = _READINGS.get(id(c))
+    if hit is not None and hit.cand is c:
+        return hit
     grouped: defaultdict[str, set[str]] = defaultdict(set)   # no set made per lookup
     for x, y in c.values:
         grouped[x].add(y)
@@ -261,11 +279,12 @@ def _reading_index(c: Cand[tuple[str, str]]) -> tuple[dict[str, set[str]], dict[
     lone = partners.get(ABSENT, ())
     both = int(ABSENT in lone)                  # (absent, absent)
     one_absent = len(lone) - both               # (absent, x): x's partner set holds absent
-    absents = {0: len(c.values) - one_absent - both, 1: one_absent, 2: both}
-    if len(_INDEXES) > 20_000:
-        _INDEXES.clear()
-    _INDEXES[id(c)] = (c, partners, absents)
-    return partners, absents
+    got = _Readings(c, partners,
+                    {0: len(c.values) - one_absent - both, 1: one_absent, 2: both})
+    if len(_READINGS) > 20_000:
+        _READINGS.clear()
+    _READINGS[id(c)] = got
+    return got
 
 
 def _compare_one(many: Cand[tuple[str, str]], one: tuple[str, str], *,
@@ -276,7 +295,8 @@ def _compare_one(many: Cand[tuple[str, str]], one: tuple[str, str], *,
     holding one of ``one``'s alleles is represented with its other allele
     reduced to those classes, and the readings holding none of them by two
     foreign alleles with the same number of absent ones."""
-    partners, absents = _reading_index(many)
+    rd = _readings(many)
+    partners, absents = rd.partners, rd.absents
     mine = [x for x in dict.fromkeys(one) if x != ABSENT]
     special = (*mine, ABSENT)
     reps: set[tuple[str, str]] = set()
@@ -313,37 +333,18 @@ def _code(identity: str) -> int:
     return code
 
 
-@dataclass(slots=True)
-class _Classes:
-    """Identities of one reading set grouped by their partners (see :func:`_reduced`)."""
-
-    cand: Cand[Any]
-    class_of: dict[str, int]    # identity (absent left out) -> class
-    ones: dict[tuple[Any, ...], set[LocusComparison]]   # see :func:`_compare_with_one`
-    #: the identities of each class, and all of them (one attribute, set at
-    #: once: threads may share it; filled by :func:`_reduced`)
-    groups: tuple[tuple[frozenset[str], ...], frozenset[str]] | None = None
-
-
-_CLASSES: dict[int, _Classes] = {}
 _NONE: frozenset[str] = frozenset()
 
 
-def _classes(c: Cand[tuple[str, str]]) -> _Classes:
-    """The classes of ``c``'s identities: identities with the same partners in
-    ``c`` share one (kept per candidate object while it is alive)."""
-    hit = _CLASSES.get(id(c))
-    if hit is not None and hit.cand is c:
-        return hit
-    partners, _ = _reading_index(c)
-    kinds: dict[frozenset[str], int] = {}
-    class_of = {x: kinds.setdefault(frozenset(p), len(kinds))
-                for x, p in partners.items() if x != ABSENT}
-    got = _Classes(c, class_of, {})
-    if len(_CLASSES) > 20_000:
-        _CLASSES.clear()
-    _CLASSES[id(c)] = got
-    return got
+def _classes(c: Cand[tuple[str, str]]) -> _Readings:
+    """:func:`_readings` of ``c`` with the classes of its identities
+    (``class_of``): identities with the same partners in ``c`` share one."""
+    rd = _readings(c)
+    if rd.class_of is None:
+        kinds: dict[frozenset[str], int] = {}
+        rd.class_of = {x: kinds.setdefault(frozenset(p), len(kinds))
+                       for x, p in rd.partners.items() if x != ABSENT}
+    return rd
 
 
 def _compare_with_one(many: Cand[tuple[str, str]], one: tuple[str, str], *,
@@ -412,7 +413,7 @@ def _kept(c: Cand[tuple[str, str]], keep: set[str]) -> Any:
     integer array (identities coded by :func:`_code`, 0 = absent)."""
     import numpy as np
 
-    partners, _ = _reading_index(c)
+    partners = _readings(c).partners
     rows = [(_code(x), _code(y)) for x in keep for y in partners.get(x, _NONE) & keep
             if x <= y]
     return np.array(rows, np.int64).reshape(-1, 2)
