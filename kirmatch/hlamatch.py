@@ -43,6 +43,7 @@ __all__ = [
     "LocusComparison",
     "LocusReadings",
     "NOT_COMPARED",
+    "ReadingSet",
     "compare_locus",
     "compare_many",
     "compare_optional",
@@ -74,6 +75,32 @@ class LocusReadings:
     cand: Cand[tuple[str, str]]
     tce: dict[str, int | None]
     warnings: tuple[str, ...] = ()
+
+
+class ReadingSet(frozenset):  # type: ignore[type-arg]
+    """The readings of a locus typing (a frozenset of sorted identity pairs) with
+    the sets they were formed from: ``slots`` holds, per typing alternative, the
+    identities of its first and of its second slot, and the readings are every
+    (first, second) of each. Equal to (and hashed as) the plain frozenset; the
+    comparisons use ``slots`` to work per slot instead of per reading.
+
+    >>> rs = ReadingSet.of(((frozenset({"A*02:01", "A*02:05"}), frozenset({"A*24:02"})),))
+    >>> sorted(rs), rs == {("A*02:01", "A*24:02"), ("A*02:05", "A*24:02")}
+    ([('A*02:01', 'A*24:02'), ('A*02:05', 'A*24:02')], True)
+    """
+
+    __slots__ = ("slots",)
+    slots: tuple[tuple[frozenset[str], frozenset[str]], ...]
+
+    @classmethod
+    def of(cls, slots: tuple[tuple[frozenset[str], frozenset[str]], ...]) -> ReadingSet:
+        out = cls((x, y) if x <= y else (y, x) for first, second in slots
+                  for x, y in product(first, second))
+        out.slots = slots
+        return out
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ReadingSet.of, (self.slots,))
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -164,12 +191,13 @@ def locus_readings(lt: HLALocusTyping | None, locus: str, tables: ReferenceTable
                              (f"hla_untyped({who} {locus})",))
     warnings: list[str] = []
     tce: dict[str, int | None] = {}
-    readings: set[tuple[str, str] | None] = set()
+    slots: list[tuple[frozenset[str], frozenset[str]]] = []
+    unknown = False
     reason = None
     for alt in lt.alternatives:
         ids = [_slot_ids(s, tables, pyard, who, warnings, tce) for s in alt]
         if any(i is None for i in ids):
-            readings.add(None)
+            unknown = True
             reason = reason or "mac_unavailable"
             continue
         if len(ids) == 1 and ids[0] == frozenset({ABSENT}):
@@ -177,20 +205,20 @@ def locus_readings(lt: HLALocusTyping | None, locus: str, tables: ReferenceTable
         if len(ids) == 1:
             warnings.append(f"single_allele({who} {locus})")
             if opts.single_allele == "unknown":
-                readings.add(None)
+                unknown = True
                 reason = reason or "single_allele"
                 continue
             ids = [ids[0], ids[0]]
         first, second = ids
         if len(first) * len(second) > MAX_READINGS:
-            readings.add(None)
+            unknown = True
             reason = reason or "ambiguous_typing"
             continue
-        for x, y in product(first, second):
-            readings.add((x, y) if x <= y else (y, x))
-    if None in readings:
+        slots.append((first, second))  # type: ignore[arg-type]
+    if unknown:
         return LocusReadings(Cand(frozenset({None}), reason), tce, tuple(dict.fromkeys(warnings)))
-    cand = Cand.any_of(readings, "ambiguous_typing")
+    readings = ReadingSet.of(tuple(dict.fromkeys(slots)))
+    cand = Cand(readings, "ambiguous_typing" if len(readings) != 1 else None)
     return LocusReadings(cand, tce, tuple(dict.fromkeys(warnings)))
 
 
@@ -232,10 +260,10 @@ def compare_locus(r: Cand[tuple[str, str]], d: Cand[tuple[str, str]]
         return Cand(ALL_OUTCOMES, reason or "ambiguous_typing")
     if n <= 64:
         out = {_compare(x, y) for x in r.values for y in d.values}
-    elif len(d.values) == 1:
-        out = _compare_with_one(r, next(iter(d.values)), recipient_varies=True)
+    elif len(d.values) == 1:    # the reason is the many side's, as the cached one has
+        return _compare_with_one(r, next(iter(d.values)), recipient_varies=True)
     elif len(r.values) == 1:
-        out = _compare_with_one(d, next(iter(r.values)), recipient_varies=False)
+        return _compare_with_one(d, next(iter(r.values)), recipient_varies=False)
     else:
         out = _compare_arrays(*_reduced(r, d))
     return Cand.any_of(out, reason)
@@ -243,6 +271,8 @@ def compare_locus(r: Cand[tuple[str, str]], d: Cand[tuple[str, str]]
 
 #: Two identities no typing has: a reading of alleles the other side lacks.
 _FOREIGN = ("\x00foreign-1", "\x00foreign-2")
+
+
 @dataclass(slots=True)
 class _Readings:
     """What the comparisons keep of one reading set, per candidate object while
@@ -250,13 +280,18 @@ class _Readings:
     (threads may share a record)."""
 
     cand: Cand[Any]
-    partners: dict[str, set[str]]   # each identity's partners in the readings
-    absents: dict[int, int]         # readings with 0, 1 or 2 absent alleles
+    #: the product sets the readings were formed from (:class:`ReadingSet`), or
+    #: ``None`` (readings given as a plain set)
+    slots: tuple[tuple[frozenset[str], frozenset[str]], ...] | None
+    #: each identity's partners in the readings, and how many readings have 0,
+    #: 1 or 2 absent alleles (filled by :func:`_partners`, for plain sets only)
+    partners: dict[str, set[str]] | None = None
+    absents: dict[int, int] | None = None
     #: identity (absent left out) -> class: identities with the same partners
     #: share one (filled by :func:`_classes`)
     class_of: dict[str, int] | None = None
-    #: outcomes against one reading, per class key (see :func:`_compare_with_one`)
-    ones: dict[tuple[Any, ...], set[LocusComparison]] = field(default_factory=dict)
+    #: the comparison against one reading, per class key (see :func:`_compare_with_one`)
+    ones: dict[tuple[Any, ...], Cand[LocusComparison]] = field(default_factory=dict)
     #: the identities of each class, and all of them (filled by :func:`_reduced`)
     groups: tuple[tuple[frozenset[str], ...], frozenset[str]] | None = None
 
@@ -265,58 +300,83 @@ _READINGS: dict[int, _Readings] = {}
 
 
 def _readings(c: Cand[tuple[str, str]]) -> _Readings:
-    """The partners of each identity in the readings of ``c``, and how many
-    readings have 0, 1 or 2 absent alleles (kept per candidate object while it
-    is alive)."""
+    """The record of ``c``'s readings (kept per candidate object while it is alive)."""
     hit = _READINGS.get(id(c))
     if hit is not None and hit.cand is c:
         return hit
-    grouped: defaultdict[str, set[str]] = defaultdict(set)   # no set made per lookup
-    for x, y in c.values:
-        grouped[x].add(y)
-        grouped[y].add(x)
-    partners = dict(grouped)
-    lone = partners.get(ABSENT, ())
-    both = int(ABSENT in lone)                  # (absent, absent)
-    one_absent = len(lone) - both               # (absent, x): x's partner set holds absent
-    got = _Readings(c, partners,
-                    {0: len(c.values) - one_absent - both, 1: one_absent, 2: both})
+    got = _Readings(c, getattr(c.values, "slots", None))
     if len(_READINGS) > 20_000:
         _READINGS.clear()
     _READINGS[id(c)] = got
     return got
 
 
+def _partners(rd: _Readings) -> dict[str, set[str]]:
+    """The partners of each identity in ``rd``'s readings (and, in ``rd.absents``,
+    how many readings have 0, 1 or 2 absent alleles)."""
+    if rd.partners is None:
+        grouped: defaultdict[str, set[str]] = defaultdict(set)   # no set made per lookup
+        values = rd.cand.values
+        for x, y in values:
+            grouped[x].add(y)
+            grouped[y].add(x)
+        partners = dict(grouped)
+        lone = partners.get(ABSENT, ())
+        both = int(ABSENT in lone)                  # (absent, absent)
+        one_absent = len(lone) - both               # (absent, x): x's partner set holds absent
+        rd.absents = {0: len(values) - one_absent - both, 1: one_absent, 2: both}
+        rd.partners = partners
+    return rd.partners
+
+
 def _compare_one(many: Cand[tuple[str, str]], one: tuple[str, str], *,
                  recipient_varies: bool) -> set[LocusComparison]:
     """:func:`_compare` of every reading of ``many`` with the single reading
     ``one``, on representatives: a reading's outcome depends only on which of
-    its alleles are ``one``'s, absent, or foreign (any other), so each reading
+    its alleles are ``one``'s, absent, or foreign (any other).
+
+    Readings formed from slots (:class:`ReadingSet`) are represented slot by
+    slot: each slot by those of ``one``'s alleles and absent that it holds,
+    and one foreign allele if it holds any other. Otherwise each reading
     holding one of ``one``'s alleles is represented with its other allele
     reduced to those classes, and the readings holding none of them by two
     foreign alleles with the same number of absent ones."""
     rd = _readings(many)
-    partners, absents = rd.partners, rd.absents
-    mine = [x for x in dict.fromkeys(one) if x != ABSENT]
-    special = (*mine, ABSENT)
     reps: set[tuple[str, str]] = set()
-    touching = {0: 0, 1: 0}
-    for x in mine:
-        px = partners.get(x)
-        if not px:
-            continue
-        known = [y for y in special if y in px]
-        reps.update((x, y) for y in known)
-        if len(px) > len(known):
-            reps.add((x, _FOREIGN[0]))
-        touching[1] += ABSENT in px
-        touching[0] += len(px) - (ABSENT in px)
-    if len(mine) == 2 and mine[1] in partners.get(mine[0], ()):
-        touching[0] -= 1        # (x, y) of both of one's alleles was counted twice
-    for k in (0, 1, 2):
-        if absents[k] > touching.get(k, 0):
-            reps.add((ABSENT,) * k + _FOREIGN[:2 - k])  # type: ignore[arg-type]
-    return {(_compare(rd, one) if recipient_varies else _compare(one, rd)) for rd in reps}
+    if rd.slots is not None:
+        special = {*one, ABSENT}
+        for first, second in rd.slots:
+            sides = []
+            for members in (first, second):
+                inside = [x for x in special if x in members]
+                if len(members) > len(inside):
+                    inside.append(_FOREIGN[0])
+                sides.append(inside)
+            reps.update(product(*sides))
+    else:
+        partners = _partners(rd)
+        absents = rd.absents
+        assert absents is not None
+        mine = [x for x in dict.fromkeys(one) if x != ABSENT]
+        special_order = (*mine, ABSENT)
+        touching = {0: 0, 1: 0}
+        for x in mine:
+            px = partners.get(x)
+            if not px:
+                continue
+            known = [y for y in special_order if y in px]
+            reps.update((x, y) for y in known)
+            if len(px) > len(known):
+                reps.add((x, _FOREIGN[0]))
+            touching[1] += ABSENT in px
+            touching[0] += len(px) - (ABSENT in px)
+        if len(mine) == 2 and mine[1] in partners.get(mine[0], ()):
+            touching[0] -= 1        # (x, y) of both of one's alleles was counted twice
+        for k in (0, 1, 2):
+            if absents[k] > touching.get(k, 0):
+                reps.add((ABSENT,) * k + _FOREIGN[:2 - k])  # type: ignore[arg-type]
+    return {(_compare(reading, one) if recipient_varies else _compare(one, reading))
+            for reading in reps}
 
 
 _CODES: dict[str, int] = {ABSENT: 0}
@@ -338,18 +398,36 @@ _NONE: frozenset[str] = frozenset()
 
 def _classes(c: Cand[tuple[str, str]]) -> _Readings:
     """:func:`_readings` of ``c`` with the classes of its identities
-    (``class_of``): identities with the same partners in ``c`` share one."""
+    (``class_of``): identities that share one have the same partners in ``c``.
+
+    For readings formed from slots, an identity's class is the set of slots
+    that hold it (its partners are the other slot's identities of each: two
+    identities in the same slots have the same partners; the classes may be
+    finer than needed, which only keeps a few more representatives). Otherwise
+    the partners themselves are compared."""
     rd = _readings(c)
     if rd.class_of is None:
-        kinds: dict[frozenset[str], int] = {}
-        rd.class_of = {x: kinds.setdefault(frozenset(p), len(kinds))
-                       for x, p in rd.partners.items() if x != ABSENT}
+        if rd.slots is not None:
+            where: defaultdict[str, list[int]] = defaultdict(list)
+            for j, (first, second) in enumerate(rd.slots):
+                for x in first:
+                    where[x].append(2 * j)
+                for x in second:
+                    where[x].append(2 * j + 1)
+            signatures: dict[tuple[int, ...], int] = {}
+            rd.class_of = {x: signatures.setdefault(tuple(w), len(signatures))
+                           for x, w in where.items() if x != ABSENT}
+        else:
+            kinds: dict[frozenset[str], int] = {}
+            rd.class_of = {x: kinds.setdefault(frozenset(p), len(kinds))
+                           for x, p in _partners(rd).items() if x != ABSENT}
     return rd
 
 
 def _compare_with_one(many: Cand[tuple[str, str]], one: tuple[str, str], *,
-                      recipient_varies: bool) -> set[LocusComparison]:
-    """:func:`_compare_one`, kept per class of ``one``'s alleles in ``many``.
+                      recipient_varies: bool) -> Cand[LocusComparison]:
+    """:func:`_compare_one` as a candidate set (``many``'s reason), kept per
+    class of ``one``'s alleles in ``many``.
 
     The outcomes depend on ``one`` only up to swapping interchangeable
     identities (:func:`_reduced`): an allele's class in ``many`` (every allele
@@ -357,12 +435,14 @@ def _compare_with_one(many: Cand[tuple[str, str]], one: tuple[str, str], *,
     homozygous. (A homozygous ``one`` is kept apart; two different alleles of
     one class map onto any two others of it.)"""
     cls = _classes(many)
+    assert cls.class_of is not None
     x, y = one
     key = (-2 if x == ABSENT else cls.class_of.get(x, -1),
            -2 if y == ABSENT else cls.class_of.get(y, -1), x == y, recipient_varies)
     hit = cls.ones.get(key)
     if hit is None:
-        hit = cls.ones[key] = _compare_one(many, one, recipient_varies=recipient_varies)
+        hit = cls.ones[key] = Cand.any_of(
+            _compare_one(many, one, recipient_varies=recipient_varies), many.reason)
     return hit
 
 
@@ -382,12 +462,14 @@ def _reduced(r: Cand[tuple[str, str]], d: Cand[tuple[str, str]]) -> tuple[Any, A
     rcls, dcls = _classes(r), _classes(d)
     for cls in (rcls, dcls):
         if cls.groups is None:
+            assert cls.class_of is not None
             members: dict[int, set[str]] = {}
             for x, k in cls.class_of.items():
                 members.setdefault(k, set()).add(x)
             cls.groups = (tuple(frozenset(m) for m in members.values()),
                           frozenset(cls.class_of))
     assert rcls.groups is not None and dcls.groups is not None
+    assert rcls.class_of is not None and dcls.class_of is not None
     (rmem, rids), (dmem, dids) = rcls.groups, dcls.groups
     keep = {ABSENT}                     # absent is never swapped
     if len(rmem) * len(dmem) <= 64:     # few classes (typings): set operations
@@ -405,17 +487,25 @@ def _reduced(r: Cand[tuple[str, str]], d: Cand[tuple[str, str]]) -> tuple[Any, A
             if k < 4:
                 seen[key] = k + 1
                 keep.add(x)
-    return _kept(r, keep), _kept(d, keep)
+    return _kept(rcls, keep), _kept(dcls, keep)
 
 
-def _kept(c: Cand[tuple[str, str]], keep: set[str]) -> Any:
-    """The readings of ``c`` whose identities are all in ``keep``, as an (n, 2)
+def _kept(rd: _Readings, keep: set[str]) -> Any:
+    """The readings of ``rd`` whose identities are all in ``keep``, as an (n, 2)
     integer array (identities coded by :func:`_code`, 0 = absent)."""
     import numpy as np
 
-    partners = _readings(c).partners
-    rows = [(_code(x), _code(y)) for x in keep for y in partners.get(x, _NONE) & keep
-            if x <= y]
+    if rd.slots is not None:
+        found: set[tuple[int, int]] = set()
+        for first, second in rd.slots:
+            for x, y in product(first & keep, second & keep):
+                a, b = _code(x), _code(y)
+                found.add((a, b) if a <= b else (b, a))
+        rows = list(found)
+    else:
+        partners = _partners(rd)
+        rows = [(_code(x), _code(y)) for x in keep for y in partners.get(x, _NONE) & keep
+                if x <= y]
     return np.array(rows, np.int64).reshape(-1, 2)
 
 

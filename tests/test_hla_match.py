@@ -303,21 +303,22 @@ def test_interchangeable_identities_keep_every_outcome(data: st.DataObject) -> N
     two allele sets, so many identities are interchangeable; restricting each
     class to four representatives (``_reduced``) keeps exactly the outcomes of
     comparing every recipient reading with every donor reading."""
-    from kirmatch.hlamatch import _compare, _compare_arrays, _reduced, compare_locus
+    from kirmatch.hlamatch import ReadingSet, _compare, _compare_arrays, _reduced, compare_locus
     from kirmatch.propagation import Cand
 
     pool = ["", *(f"A*{i:02d}:01" for i in range(1, 15))]
-    subsets = st.sets(st.sampled_from(pool), min_size=1, max_size=10)
+    subsets = st.frozensets(st.sampled_from(pool), min_size=1, max_size=10)
 
     def readings() -> frozenset[tuple[str, str]]:
-        out: set[tuple[str, str]] = set()
-        for _ in range(data.draw(st.integers(1, 2))):   # typing alternatives
-            first, second = data.draw(subsets), data.draw(subsets)
-            out |= {(x, y) if x <= y else (y, x) for x in first for y in second}
-        return frozenset(out)
+        slots = tuple((data.draw(subsets), data.draw(subsets))
+                      for _ in range(data.draw(st.integers(1, 2))))   # typing alternatives
+        out = ReadingSet.of(slots)
+        assert out == {(x, y) if x <= y else (y, x) for a, b in slots for x in a for y in b}
+        # the slots (as locus_readings keeps them) or the plain set of readings
+        return out if data.draw(st.booleans()) else frozenset(out)
 
     r, d = readings(), readings()
-    rc, dc = Cand.any_of(r, "ambiguous_typing"), Cand.any_of(d, "ambiguous_typing")
+    rc, dc = Cand(r, "ambiguous_typing"), Cand(d, "ambiguous_typing")
     every = frozenset(_compare(x, y) for x in r for y in d)
     kept_r, kept_d = _reduced(rc, dc)
     assert _compare_arrays(kept_r, kept_d) == every
@@ -372,17 +373,16 @@ def test_comparisons_with_one_reading_kept_per_class(data: st.DataObject) -> Non
     """A typing with many readings compared with many single readings: the
     outcomes are kept per class of the single reading's alleles
     (``_compare_with_one``); each must still equal comparing every reading."""
-    from kirmatch.hlamatch import _compare, compare_locus
+    from kirmatch.hlamatch import ReadingSet, _compare, compare_locus
     from kirmatch.propagation import Cand
 
     pool = ["", *(f"A*{i:02d}:01" for i in range(1, 24))]
     # over 64 readings: fewer are compared one by one (compare_locus)
-    subsets = st.sets(st.sampled_from(pool), min_size=12, max_size=18)
-    many: set[tuple[str, str]] = set()
-    for _ in range(data.draw(st.integers(1, 2))):
-        first, second = data.draw(subsets), data.draw(subsets)
-        many |= {(x, y) if x <= y else (y, x) for x in first for y in second}
-    mc = Cand.any_of(many, "ambiguous_typing")
+    subsets = st.frozensets(st.sampled_from(pool), min_size=12, max_size=18)
+    slots = tuple((data.draw(subsets), data.draw(subsets))
+                  for _ in range(data.draw(st.integers(1, 2))))
+    many = ReadingSet.of(slots)     # compared slot by slot, or reading by reading:
+    mc = Cand(many if data.draw(st.booleans()) else frozenset(many), "ambiguous_typing")
     wide = [*pool, "A*80:01", "A*81:01"]            # alleles the typing lacks too
     ones = data.draw(st.lists(st.tuples(st.sampled_from(wide), st.sampled_from(wide)).map(
         lambda p: tuple(sorted(p))), min_size=1, max_size=15))
@@ -421,3 +421,30 @@ def test_representatives_of_many_classes() -> None:
     every = frozenset(_compare(x, y) for x in rc.values for y in dc.values)
     assert LocusComparison(1, 1, True) in every
     assert _compare_arrays(*_reduced(rc, dc)) == every
+
+
+def test_low_resolution_readings_keep_their_slots() -> None:
+    """locus_readings keeps the sets a typing's readings are formed from
+    (:class:`ReadingSet`), which the comparisons use slot by slot; the set
+    equals every (first, second) of them, survives pickling (Dask workers) and
+    gives the same comparisons as the plain set of readings."""
+    import pickle
+
+    from kirmatch.hla import parse_hla_genotype
+    from kirmatch.hlamatch import ReadingSet, compare_locus, locus_readings
+    from kirmatch.propagation import Cand
+    from kirmatch.tables import load_reference_tables
+
+    t = load_reference_tables()
+    low = locus_readings(parse_hla_genotype("A*02:XX+A*24:02").locus("A"), "A", t).cand
+    assert isinstance(low.values, ReadingSet) and len(low.values.slots) == 1
+    first, second = low.values.slots[0]
+    assert len(low.values) == len({tuple(sorted((x, y))) for x in first for y in second}) > 64
+    back = pickle.loads(pickle.dumps(low))
+    assert back == low and back.values.slots == low.values.slots
+    plain = Cand(frozenset(low.values), low.reason)
+    for other in ("A*02:01+A*24:02", "A*02:01+A*02:01", "A*01:01+A*03:01", "A*24+A*01:01"):
+        o = locus_readings(parse_hla_genotype(other).locus("A"), "A", t).cand
+        for r, d in ((low, o), (o, low)):
+            want = compare_locus(plain if r is low else r, plain if d is low else d)
+            assert compare_locus(r, d) == want
