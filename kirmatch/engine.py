@@ -11,9 +11,12 @@ How it stays exact and fast
   per distinct combination of their inputs' codes.
 * **Models are evaluated once per distinct combination of their inputs.** Each
   output column has a dense lookup table indexed by the codes of its model's
-  input facts, filled lazily by :func:`kirmatch.registry.evaluate_model` (the
-  same function :func:`kirmatch.pair.assess_pair` uses, so the two cannot
-  drift), and a pair's cell is one array gather. An unresolved input is simply
+  input facts, filled lazily by :class:`kirmatch.registry.ModelEvaluator`
+  (:func:`kirmatch.registry.evaluate_model`, which :func:`kirmatch.pair.assess_pair`
+  uses, over all the new combinations of a chunk at once: the model function
+  is called once per distinct combination of input *values*, and propagation
+  (§A.0) is decided on the outcome codes in numpy; a test holds the two equal),
+  and a pair's cell is one array gather. An unresolved input is simply
   a different fact code: there is no separate slow path.
 * **Warnings are kept structured** (per-person templates with a ``{who}``
   placeholder, per-model unknown sets) and joined into text once per distinct
@@ -51,8 +54,8 @@ from kirmatch.registry import (
     PERSON_MODELS,
     TYPING_LOCI,
     Model,
+    ModelEvaluator,
     cell,
-    evaluate_model,
     unknown_warnings,
 )
 from kirmatch.tables import ReferenceTables
@@ -198,6 +201,9 @@ class Engine:
         self._strings: dict[tuple[int, int, int], str] = {}
         self._wtexts: dict[tuple[str, int], frozenset[str]] = {}
         self._unions: dict[tuple[int, ...], int] = {}   # (set, set) -> union's code
+        self._evaluators: dict[str, ModelEvaluator] = {}
+        # per model: its (value, reason) per column -> cell codes and warning-set code
+        self._decided: dict[str, dict[tuple[Any, ...], tuple[int, ...]]] = {}
         self._ids: dict[str, Sequence[str] | pa.Array] = {}
         self._prepared = False
 
@@ -420,32 +426,51 @@ class Engine:
         cache = self._sparse_cache.setdefault(m.name, {})
         inv, rows = _factorize(*gather) if gather[0].size else (np.zeros(0, np.int64), [])
         local = np.zeros((len(rows), len(m.columns) + 1), np.int32)
+        todo = []
         for u, combo in enumerate(rows):
             hit = cache.get(combo)
             if hit is None:
-                cands = tuple(self._input_value(role, f, c)
-                              for (role, f), c in zip(m.inputs, combo, strict=True))
-                hit = cache[combo] = self._evaluate(m, cands)
-            local[u] = hit
+                todo.append(u)
+            else:
+                local[u] = hit
+        if todo:
+            combos = [rows[u] for u in todo]
+            got = self._evaluate(m, [tuple(self._input_value(role, f, c) for (role, f), c
+                                           in zip(m.inputs, combo, strict=True))
+                                     for combo in combos])
+            for u, combo, codes in zip(todo, combos, got, strict=True):
+                local[u] = cache[combo] = codes
         return [local[inv, k] for k in range(len(m.columns))], local[inv, -1]
 
-    def _evaluate(self, m: Model, cands: tuple[Any, ...]) -> tuple[int, ...]:
-        """Cell codes of each column of ``m`` for one combination of input values,
+    def _evaluate(self, m: Model, combos: list[tuple[Any, ...]]) -> list[tuple[int, ...]]:
+        """Cell codes of each column of ``m`` for each combination of input values,
         then the code of its set of unknown and value warnings."""
-        out = []
-        warns: set[str] = set()
-        for col, (value, reason) in zip(m.columns, evaluate_model(m, cands, self.options),
-                                        strict=True):
-            if value is None:
-                out.append(0)
-                warns.update(unknown_warnings(col, reason or "ambiguous_typing", m))
-            else:
-                out.append(self.cells[col].code(cell(col, value)))
-                w = m.value_warnings.get(col, {}).get(value)
-                if w is not None:
-                    warns.add(w)
-        out.append(self.usets.code(frozenset(warns)))
-        return tuple(out)
+        evaluator = self._evaluators.get(m.name)
+        if evaluator is None:
+            evaluator = self._evaluators[m.name] = ModelEvaluator(m, self.options)
+        known = self._decided.setdefault(m.name, {})
+        results = []
+        for decided in evaluator.evaluate_many(combos):
+            key = tuple(decided)
+            hit = known.get(key)
+            if hit is not None:
+                results.append(hit)
+                continue
+            out = []
+            warns: set[str] = set()
+            for col, (value, reason) in zip(m.columns, decided, strict=True):
+                if value is None:
+                    out.append(0)
+                    warns.update(unknown_warnings(col, reason or "ambiguous_typing", m))
+                else:
+                    out.append(self.cells[col].code(cell(col, value)))
+                    w = m.value_warnings.get(col, {}).get(value)
+                    if w is not None:
+                        warns.add(w)
+            out.append(self.usets.code(frozenset(warns)))
+            hit = known[key] = tuple(out)
+            results.append(hit)
+        return results
 
     # -- models ----------------------------------------------------------------
     def _table(self, m: Model, k: int) -> _Table:
@@ -473,10 +498,10 @@ class Engine:
             return
         munk = self._unknown_table(m)
         _, rows = _factorize(*(i[missing] for i in idx))
-        for combo in rows:
-            cands = tuple(self.fact_vocab[f].items[c] for (_, f), c in zip(m.inputs, combo,
-                                                                         strict=True))
-            got = self._evaluate(m, cands)
+        combos = [tuple(self.fact_vocab[f].items[c] for (_, f), c in zip(m.inputs, combo,
+                                                                        strict=True))
+                  for combo in rows]
+        for combo, got in zip(rows, self._evaluate(m, combos), strict=True):
             for k in range(len(m.columns)):
                 self._table(m, k).cells[combo] = got[k]
             munk[combo] = got[-1]

@@ -15,12 +15,14 @@ made it vary. This never guesses.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import product
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Cand", "Unknown", "evaluate", "evaluate_all", "image"]
+import numpy as np
+
+__all__ = ["Cand", "Tabulated", "Unknown", "evaluate", "evaluate_all", "image"]
 
 T = TypeVar("T", bound=Hashable)
 
@@ -133,6 +135,158 @@ def evaluate_all(fn: Callable[..., Any], n: int, *cands: Cand[Any]
         else:
             decided.append((None, _varying_reason(cands, col)))
     return decided
+
+
+class Tabulated:
+    """:func:`evaluate_all` of one function over many combinations of candidate
+    sets at once, the function called once per distinct combination of values.
+
+    Each input position interns its values (*atoms*); a combination of
+    candidate sets becomes the product of their atoms, formed for every
+    combination together in numpy, and each distinct product entry is looked
+    up in a table of the function's outcomes (filled on first use). Whether a
+    column's outcomes agree, hold ``None``, or vary (and along which input)
+    is then read from the outcome codes, group by group. The results are
+    exactly :func:`evaluate_all`'s; a combination the table cannot hold (no
+    values, too many, too many atoms to code) is passed to it.
+
+    >>> t = Tabulated(lambda x, y: (x + y > 2, x + y), 2)
+    >>> b = Cand(frozenset({2, 3}), "ambiguous_typing")
+    >>> t.evaluate_many([(Cand.of(1), b), (Cand.of(0), Cand.of(2))])
+    [[(True, None), (None, 'ambiguous_typing')], [(False, None), (2, None)]]
+    """
+
+    __slots__ = ("_arrays", "_atoms", "_coded", "_codes", "_outcomes", "_table", "_values",
+                 "fn", "n")
+
+    def __init__(self, fn: Callable[..., Any], n: int) -> None:
+        self.fn, self.n = fn, n
+        self._atoms: list[dict[Any, int]] = []          # per input: value -> atom code
+        self._values: list[list[Any]] = []              # per input: atom code -> value
+        self._arrays: dict[tuple[int, Cand[Any]], Any] = {}   # its atoms, in value order
+        self._codes: list[dict[Any, int]] = [{} for _ in range(n)]   # per column
+        self._outcomes: list[list[Any]] = [[] for _ in range(n)]
+        self._table: dict[tuple[int, ...], tuple[int, ...]] = {}   # atoms -> outcome codes
+        # the same as sorted coded keys and their outcome codes, per arity
+        self._coded: dict[int, tuple[Any, Any]] = {}
+
+    def _atoms_of(self, i: int, c: Cand[Any]) -> Any:
+        key = (i, c)
+        got = self._arrays.get(key)
+        if got is None:
+            while len(self._atoms) <= i:
+                self._atoms.append({})
+                self._values.append([])
+            atoms, values = self._atoms[i], self._values[i]
+            codes = []
+            for v in tuple(c.values):       # the order evaluate_all's product uses
+                a = atoms.get(v)
+                if a is None:
+                    a = atoms[v] = len(values)
+                    values.append(v)
+                codes.append(a)
+            got = self._arrays[key] = np.array(codes, np.int64)
+        return got
+
+    def _outcome(self, atoms: tuple[int, ...]) -> tuple[int, ...]:
+        got = self._table.get(atoms)
+        if got is None:
+            out = self.fn(*(self._values[i][a] for i, a in enumerate(atoms)))
+            codes = []
+            for k in range(self.n):
+                v = out if isinstance(out, Unknown) else out[k]
+                c = self._codes[k].get(v)
+                if c is None:
+                    c = self._codes[k][v] = len(self._outcomes[k])
+                    self._outcomes[k].append(v)
+                codes.append(c)
+            got = self._table[atoms] = tuple(codes)
+        return got
+
+    def _lookup(self, keys: Any, k: int, width: int) -> Any:
+        """The outcome codes of each coded atom combination in ``keys`` (sorted,
+        distinct), from the coded table kept per arity; new ones evaluated."""
+        known, codes = self._coded.get(k, (np.zeros(0, np.int64),
+                                           np.zeros((0, self.n), np.int64)))
+        at = np.searchsorted(known, keys)
+        found = at < len(known)
+        found[found] = known[at[found]] == keys[found]
+        out = np.empty((len(keys), self.n), np.int64)
+        out[found] = codes[at[found]]
+        new = keys[~found]
+        if len(new):
+            mask = (1 << width) - 1
+            fresh = np.array([self._outcome(tuple((x >> (width * i)) & mask for i in range(k)))
+                              for x in new.tolist()], np.int64).reshape(len(new), self.n)
+            out[~found] = fresh
+            merged = np.concatenate([known, new])
+            order = np.argsort(merged, kind="stable")
+            self._coded[k] = (merged[order], np.concatenate([codes, fresh])[order])
+        return out
+
+    def evaluate_many(self, combos: Sequence[tuple[Cand[Any], ...]]
+                      ) -> list[list[tuple[Any, str | None]]]:
+        """``[evaluate_all(fn, n, *c) for c in combos]``, computed together."""
+        results: list[list[tuple[Any, str | None]] | None] = [None] * len(combos)
+        todo: list[int] = []
+        for j, cands in enumerate(combos):
+            unknowable = next((c for c in cands if None in c.values), None)
+            if unknowable is not None:
+                results[j] = [(None, unknowable.reason)] * self.n
+                continue
+            total = 1
+            for c in cands:
+                total *= len(c.values)
+            if total == 0 or total > _MAX_COMBOS or len(cands) > 6:
+                results[j] = evaluate_all(self.fn, self.n, *cands)
+            else:
+                todo.append(j)
+        if not todo:
+            return results  # type: ignore[return-value]
+        k = len(combos[todo[0]])
+        width = 62 // max(k, 1)
+        arrays = [[self._atoms_of(i, combos[j][i]) for j in todo] for i in range(k)]
+        if any(len(v) >= (1 << width) for v in self._values[:k]):   # pragma: no cover
+            for j in todo:
+                results[j] = evaluate_all(self.fn, self.n, *combos[j])
+            return results  # type: ignore[return-value]
+        sizes = np.array([[len(a) for a in per] for per in arrays], np.int64).T   # (groups, k)
+        totals = sizes.prod(axis=1)
+        starts = np.concatenate([[0], np.cumsum(totals)[:-1]])
+        group = np.repeat(np.arange(len(todo)), totals)
+        within = np.arange(int(totals.sum()), dtype=np.int64) - starts[group]
+        key = np.zeros(len(within), np.int64)
+        stride = np.ones(len(todo), np.int64)
+        for i in reversed(range(k)):            # product order: the last input fastest
+            flat = np.concatenate(arrays[i])
+            offsets = np.concatenate([[0], np.cumsum(sizes[:, i])[:-1]])
+            digit = (within // stride[group]) % sizes[group, i]
+            key |= flat[offsets[group] + digit] << (width * i)
+            stride *= sizes[:, i]
+        distinct, inverse = np.unique(key, return_inverse=True)
+        table = self._lookup(distinct, k, width)
+        grid = table[inverse]                                       # (entries, columns)
+        low = np.minimum.reduceat(grid, starts, axis=0)
+        high = np.maximum.reduceat(grid, starts, axis=0)
+        nones = np.array([self._codes[c].get(None, -1) for c in range(self.n)], np.int64)
+        has_none = np.maximum.reduceat(grid == nones, starts, axis=0)
+        for g, j in enumerate(todo):
+            cands = combos[j]
+            decided: list[tuple[Any, str | None]] = []
+            for c in range(self.n):
+                if has_none[g, c]:
+                    decided.append((None, _first_reason(cands)))
+                elif low[g, c] == high[g, c]:
+                    decided.append(_decided(self._outcomes[c][int(low[g, c])], cands))
+                else:
+                    varying = [x for x in cands if len(x.values) > 1]
+                    if len(varying) == 1:
+                        decided.append((None, varying[0].reason))
+                    else:
+                        cells = grid[starts[g]: starts[g] + totals[g], c]   # product order
+                        decided.append((None, _varying_reason(cands, cells.tolist())))
+            results[j] = decided
+        return results  # type: ignore[return-value]
 
 
 def _decided(value: Any, cands: tuple[Cand[Any], ...]) -> tuple[Any, str | None]:

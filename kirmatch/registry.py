@@ -70,7 +70,7 @@ from kirmatch.ligands import (
     ligand_set,
 )
 from kirmatch.options import Options
-from kirmatch.propagation import Cand, Unknown, image
+from kirmatch.propagation import Cand, Tabulated, Unknown, image
 from kirmatch.scores import (
     IKIR,
     b_content,
@@ -110,6 +110,7 @@ __all__ = [
     "decode",
     "encode",
     "evaluate_model",
+    "ModelEvaluator",
     "model_of",
     "person_model_of",
 ]
@@ -724,6 +725,35 @@ def evaluate_model(model: Model, cands: tuple[Cand[Any], ...], options: Options
     if model.project is not None:
         cands = tuple(c.map(model.project) for c in cands)
     return evaluate_all(lambda *values: model.fn(*values, options), len(model.columns), *cands)
+
+
+class ModelEvaluator:
+    """:func:`evaluate_model` of one model and options over many input
+    combinations at once (:class:`~kirmatch.propagation.Tabulated`: the model's
+    function is called once per distinct combination of input values, kept for
+    later calls); a model with its own ``evaluator`` is evaluated combination
+    by combination."""
+
+    __slots__ = ("_mapped", "_table", "model")
+
+    def __init__(self, model: Model, options: Options) -> None:
+        self.model = model
+        self._table = None if model.evaluator is not None else Tabulated(
+            lambda *values: model.fn(*values, options), len(model.columns))
+        self._mapped: dict[Cand[Any], Cand[Any]] = {}
+
+    def evaluate_many(self, combos: list[tuple[Cand[Any], ...]]
+                      ) -> list[list[tuple[Any, str | None]]]:
+        """``[evaluate_model(model, c, options) for c in combos]``."""
+        m = self.model
+        if self._table is None:
+            assert m.evaluator is not None
+            return [[m.evaluator(k, c) for k in range(len(m.columns))] for c in combos]
+        if m.project is not None:
+            project, mapped = m.project, self._mapped
+            combos = [tuple(mapped.get(c) or mapped.setdefault(c, c.map(project)) for c in cands)
+                      for cands in combos]
+        return self._table.evaluate_many(combos)
 
 
 def encode(column: str, value: Any) -> Any:

@@ -14,6 +14,7 @@ features of the original typing.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -176,3 +177,39 @@ def test_evaluate_all_names_the_input_that_makes_an_output_vary(data: st.DataObj
             len({outs[c] for c in combos if c[:i] + c[i + 1:] == rest[:i] + rest[i + 1:]}) > 1
             for rest in combos))
         assert got[k] == (None, cands[culprit].reason)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_tabulated_equals_evaluate_all(data: st.DataObject) -> None:
+    """The engine evaluates a model over many input combinations at once
+    (``Tabulated``: the function once per distinct combination of values,
+    agreement and the varying input read from outcome codes in numpy); every
+    result must be :func:`evaluate_all`'s, across calls that share its table:
+    unknowable inputs, outputs that are ``None`` or :class:`Unknown`, missing
+    inputs, several varying inputs."""
+    from kirmatch.propagation import Cand, Tabulated, Unknown, evaluate_all
+
+    n_in = data.draw(st.integers(1, 3))
+    value = st.one_of(st.integers(0, 4), st.just(None)) if data.draw(st.booleans()) \
+        else st.integers(0, 4)
+    cand = st.builds(lambda vals, reason, missing: Cand(frozenset(vals), reason, missing),
+                     st.sets(value, min_size=1, max_size=3),
+                     st.sampled_from(["ambiguous_typing", "hla_untyped", "gene_level_kir"]),
+                     st.booleans())
+    table = data.draw(st.dictionaries(st.tuples(*[st.integers(0, 4)] * n_in),
+                                      st.one_of(st.tuples(st.integers(0, 2), st.integers(0, 1)),
+                                                st.just("unknown"), st.just("none"))))
+
+    def fn(*values: int) -> tuple[Any, ...] | Unknown:
+        got = table.get(values, (sum(values) % 3, values[0] % 2))
+        if got == "unknown":
+            return Unknown("rule")
+        if got == "none":
+            return (None, values[-1] % 2)
+        return got
+
+    tab = Tabulated(fn, 2)
+    for _ in range(data.draw(st.integers(1, 3))):        # the table is kept between calls
+        combos = data.draw(st.lists(st.tuples(*[cand] * n_in), min_size=1, max_size=6))
+        assert tab.evaluate_many(combos) == [evaluate_all(fn, 2, *c) for c in combos]
