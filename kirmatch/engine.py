@@ -19,8 +19,8 @@ How it stays exact and fast
   and a pair's cell is one array gather. An unresolved input is simply
   a different fact code: there is no separate slow path.
 * **Warnings are kept structured** (per-person templates with a ``{who}``
-  placeholder, per-model unknown sets) and joined into text once per distinct
-  combination.
+  placeholder, per-model unknown sets as bitmasks) and joined into text once
+  per distinct combination, all of a chunk's at once (:class:`_WarningCells`).
 
 Results are Arrow dictionary arrays (one small vocabulary per column).
 """
@@ -111,6 +111,121 @@ class _Interner:
         return c
 
 
+class _WarningCells:
+    """The warnings column (DOMAIN.md §A.17: a row's warnings, sorted and
+    ``;``-joined; a ``;`` inside a warning becomes ``,``), built in numpy and Arrow.
+
+    A row's warnings are its people's warning sets (:attr:`Engine.wsets`: templates
+    with the role for ``{who}``) and each model's unknown-warning set
+    (:attr:`Engine.usets`). Every distinct warning text has an id (a few hundred
+    in a run). An unknown set is a bitmask (a bit per distinct unknown warning),
+    so a row's unknown warnings are the OR of its models' masks; rows with the
+    same person sets and mask share a cell. Each such combination's warnings
+    are then one row of booleans over the text ids (the person sets' rows
+    kept per role and set, the mask's bits added); taken in text order, the
+    set ones are the cell's texts, sorted, which Arrow joins.
+    """
+
+    __slots__ = ("_bits", "_masked", "_masks", "_order", "_people", "texts", "usets", "wsets")
+
+    def __init__(self, wsets: _Interner, usets: _Interner) -> None:
+        self.wsets, self.usets = wsets, usets
+        self.texts = _Interner()                # warning text -> id
+        self._people: dict[str, np.ndarray] = {}   # role -> (set code, text id) booleans
+        self._bits = _Interner()                # text id of an unknown warning -> bit
+        self._masks = np.zeros((1, 1), np.uint64)   # usets code -> mask words
+        self._masked = 1                        # usets codes with a mask (0: empty)
+        self._order: tuple[int, np.ndarray, pa.Array] | None = None   # texts sorted
+
+    def _id(self, text: str) -> int:
+        return self.texts.code(text.replace(";", ","))
+
+    def _person(self, role: str, top: int) -> np.ndarray:
+        """Each person warning set up to code ``top`` with ``role`` for ``{who}``:
+        a row of booleans over the text ids."""
+        table = self._people.get(role, np.zeros((0, 0), bool))
+        rows = [[self._id(w.replace(WHO, role)) for w in self.wsets.items[c]]
+                for c in range(len(table), top + 1)]
+        size = len(self.texts.items)
+        if rows or table.shape[1] < size:
+            grown = np.zeros((max(len(table), top + 1), size), bool)
+            grown[:len(table), :table.shape[1]] = table
+            for c, ids in enumerate(rows, start=len(table)):
+                grown[c, ids] = True
+            table = self._people[role] = grown
+        return table
+
+    def _mask_table(self) -> np.ndarray:
+        """Every unknown-warning set's mask (rows: set codes; columns: 64-bit words)."""
+        items = self.usets.items
+        if self._masked < len(items):
+            new = [[self._bits.code(self._id(w)) for w in items[c]]
+                   for c in range(self._masked, len(items))]
+            words = max((len(self._bits.items) + 63) // 64, 1)
+            table = np.zeros((len(items), words), np.uint64)
+            table[:self._masked, :self._masks.shape[1]] = self._masks
+            for c, bits in enumerate(new, start=self._masked):
+                for b in bits:
+                    table[c, b >> 6] |= np.uint64(1 << (b & 63))
+            self._masks, self._masked = table, len(items)
+        return self._masks
+
+    def _sorted(self) -> tuple[np.ndarray, pa.Array]:
+        """The text ids in text order, and the texts in that order."""
+        size = len(self.texts.items)
+        if self._order is None or self._order[0] != size:
+            items = self.texts.items
+            order = sorted(range(size), key=items.__getitem__)
+            self._order = (size, np.array(order, np.int64),
+                           pa.array([items[i] for i in order], pa.string()))
+        return self._order[1], self._order[2]
+
+    def column(self, n: int, okr: np.ndarray, people: list[tuple[str, np.ndarray]],
+               unknown: list[np.ndarray]) -> pa.DictionaryArray:
+        """The warnings of ``n`` rows: rows ``okr`` have, per role, a person warning
+        set code (``people``) and, per model, an unknown-set code (``unknown``);
+        other rows are empty."""
+        k = len(okr)
+        if k == 0:
+            return Vocab().array(np.zeros(n, np.int32))
+        masks = self._mask_table()
+        row_mask = np.zeros((k, masks.shape[1]), np.uint64)
+        for u in unknown:
+            nz = np.flatnonzero(u)
+            if len(nz) == k:
+                row_mask |= masks[u]
+            elif len(nz):
+                row_mask[nz] |= masks[u[nz]]
+        # the distinct values of each mask word, then the distinct combinations
+        words = [pd.factorize(row_mask[:, w], sort=False) for w in range(masks.shape[1])]
+        inv, rows = _factorize(*(c for _, c in people), *(c for c, _ in words))
+        distinct = np.array(rows, np.int64).reshape(len(rows), -1)
+        size = len(self.texts.items)
+        cells = np.zeros((len(distinct), size), bool)
+        for j, (role, _) in enumerate(people):
+            table = self._person(role, int(distinct[:, j].max()))
+            size = len(self.texts.items)
+            cells = np.pad(cells, ((0, 0), (0, size - cells.shape[1])))
+            cells |= table[distinct[:, j]]
+        mask = np.stack([np.asarray(values, np.uint64)[distinct[:, len(people) + w]]
+                         for w, (_, values) in enumerate(words)], axis=1)
+        bits = np.unpackbits(mask.astype("<u8").view(np.uint8), axis=1, bitorder="little")
+        nbits = len(self._bits.items)
+        ids = np.asarray(self._bits.items, np.int64)
+        cells[:, ids] |= bits[:, :nbits].astype(bool)
+        order, texts = self._sorted()
+        group, at = np.nonzero(cells[:, order])     # by cell, then in text order
+        offsets = np.zeros(len(distinct) + 1, np.int64)
+        np.cumsum(np.bincount(group, minlength=len(distinct)), out=offsets[1:])
+        joined = pc.binary_join(
+            pa.LargeListArray.from_arrays(pa.array(offsets), texts.take(pa.array(at))), ";")
+        encoded = pa.concat_arrays([pa.array([""], joined.type), joined]).dictionary_encode()
+        local = encoded.indices.to_numpy(zero_copy_only=False)
+        out = np.zeros(n, np.int32)
+        out[okr] = local[1 + inv]
+        return pa.DictionaryArray.from_arrays(pa.array(out, pa.int32()), encoded.dictionary)
+
+
 def _factorize(*arrays: np.ndarray) -> tuple[np.ndarray, list[tuple[int, ...]]]:
     """Codes for the distinct rows of ``arrays`` (same length, non-negative ints)
     and those rows, in order of first appearance."""
@@ -198,9 +313,7 @@ class Engine:
         self.pair_vocab: dict[str, _Interner] = {}
         self._sparse_cache: dict[str, dict[tuple[int, ...], tuple[int, ...]]] = {}
         self._munk: dict[str, np.ndarray] = {}
-        self._strings: dict[tuple[int, int, int], str] = {}
-        self._wtexts: dict[tuple[str, int], frozenset[str]] = {}
-        self._unions: dict[tuple[int, ...], int] = {}   # (set, set) -> union's code
+        self._warnings = _WarningCells(self.wsets, self.usets)
         self._evaluators: dict[str, ModelEvaluator] = {}
         # per model: its (value, reason) per column -> cell codes and warning-set code
         self._decided: dict[str, dict[tuple[Any, ...], tuple[int, ...]]] = {}
@@ -535,8 +648,8 @@ class Engine:
         okr = np.flatnonzero(ok)
         sub = {role: idx[role][okr] for role in ROLES}
         codes: dict[str, np.ndarray] = {}
-        # Unknown warnings: one set code per row, unions computed only where needed.
-        urow = np.zeros(len(okr), np.int32)
+        # Unknown warnings: each model's set code per row, joined into the cell at the end.
+        unknown: list[np.ndarray] = []
         gathered: dict[tuple[str, str], np.ndarray] = {}
         every = len(okr) == n       # no error row: the columns need no scatter
         for m in MODELS:
@@ -554,8 +667,7 @@ class Engine:
                 full = np.zeros(n, np.int32)
                 full[okr] = got
                 codes[col] = full
-            if u.any():
-                urow = self._union(urow, u)
+            unknown.append(u)
         # DSA (rule 13): the screen's cells and warning sets, or no antibody data.
         if dsa is None:
             nodata = frozenset(w for col, reason in NO_ANTIBODY_DATA.unknown().items()
@@ -565,25 +677,10 @@ class Engine:
             local_u = np.array([self.usets.code(frozenset(w)) for w in dsa.warnings],
                                np.int32)
             dsa_u = local_u[np.asarray(dsa.codes)[okr]]
-        if len(okr):
-            urow = self._union(urow, dsa_u)
-        warn_vocab = Vocab()
-        wcodes = np.zeros(n, np.int32)
-        if len(okr):
-            inv, rows = _factorize(self.role_wset["recipient"][sub["recipient"]],
-                                   self.role_wset["donor"][sub["donor"]], urow)
-            local = np.zeros(len(rows), np.int32)
-            for j, (rw, dw, uw) in enumerate(rows):
-                key = (rw, dw, uw)
-                text = self._strings.get(key)
-                if text is None:
-                    text = ";".join(sorted(self._texts("recipient", rw) | self._texts(
-                        "donor", dw) | self._texts("", uw)))
-                    if len(self._strings) > 500_000:
-                        self._strings.clear()
-                    self._strings[key] = text
-                local[j] = warn_vocab.code(text)
-            wcodes[okr] = local[inv]
+        unknown.append(dsa_u)
+        warnings = self._warnings.column(
+            n, okr, [("recipient", self.role_wset["recipient"][sub["recipient"]]),
+                     ("donor", self.role_wset["donor"][sub["donor"]])], unknown)
         # Errors.
         err_vocab = Vocab()
         ecodes = np.zeros(n, np.int32)
@@ -598,7 +695,7 @@ class Engine:
             "status": pa.DictionaryArray.from_arrays(
                 pa.array(np.where(ok, 0, 1), pa.int32()), pa.array(["ok", "error"])),
             "error": err_vocab.array(ecodes),
-            "warnings": warn_vocab.array(wcodes),
+            "warnings": warnings,
         }
         for m in MODELS:
             for col in m.columns:
@@ -632,7 +729,7 @@ class Engine:
         okr = np.flatnonzero(ok)
         sub = idx[okr]
         columns: dict[str, pa.Array] = {}
-        urow = np.zeros(len(okr), np.int32)
+        unknown: list[np.ndarray] = []
         for m in PERSON_MODELS:
             gather = tuple(self.fact_codes[f][sub] for _, f in m.inputs)
             self._fill(m, gather)
@@ -640,18 +737,10 @@ class Engine:
                 full = np.zeros(n, np.int32)
                 full[okr] = self._table(m, k).cells[gather]
                 columns[col] = self.cells[col].array(full)
-            u = self._unknown_table(m)[gather]
-            if u.any():
-                urow = self._union(urow, u)
+            unknown.append(self._unknown_table(m)[gather])
         # the person's own warnings are the donor role's (every HLA and KIR warning)
-        warn_vocab = Vocab()
-        wcodes = np.zeros(n, np.int32)
-        if len(okr):
-            inv, rows = _factorize(self.role_wset["donor"][sub], urow)
-            local = np.array([warn_vocab.code(";".join(sorted(
-                self._texts("person", pw) | self._texts("", uw)))) for pw, uw in rows],
-                np.int32)
-            wcodes[okr] = local[inv]
+        warnings = self._warnings.column(n, okr, [("person", self.role_wset["donor"][sub])],
+                                         unknown)
         err_vocab = Vocab()
         ecodes = np.zeros(n, np.int32)
         counts: dict[str, int] = {}
@@ -662,45 +751,8 @@ class Engine:
             ecodes[j] = err_vocab.code(msg)
         head = {"status": pa.DictionaryArray.from_arrays(
                     pa.array(np.where(ok, 0, 1), pa.int32()), pa.array(["ok", "error"])),
-                "error": err_vocab.array(ecodes), "warnings": warn_vocab.array(wcodes)}
+                "error": err_vocab.array(ecodes), "warnings": warnings}
         return EngineResult({**head, **columns}, ~ok, counts)
-
-    def _texts(self, role: str, code: int) -> frozenset[str]:
-        """Warning set ``code`` as output text: a person's warning templates
-        (:attr:`wsets`) with ``role`` for ``{who}``, or with ``role`` ``""`` an
-        unknown-warning set (:attr:`usets`); ``;`` inside a warning becomes ``,``
-        (it separates warnings in the cell). Kept per set and role."""
-        key = (role, code)
-        hit = self._wtexts.get(key)
-        if hit is None:
-            if role:
-                hit = frozenset(w.replace(WHO, role).replace(";", ",")
-                                for w in self.wsets.items[code])
-            else:
-                hit = frozenset(w.replace(";", ",") for w in self.usets.items[code])
-            self._wtexts[key] = hit
-        return hit
-
-    def _union(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Row-wise union of two unknown-set code arrays (0 = empty set)."""
-        if not a.any():
-            return b.copy()
-        out = a.copy()
-        nz = np.flatnonzero(b)
-        inv, rows = _factorize(a[nz], b[nz])
-        table = np.zeros(len(rows), np.int32)
-        unions = self._unions
-        if len(unions) > 500_000:
-            unions.clear()
-        for j, xy in enumerate(rows):
-            code = unions.get(xy)
-            if code is None:
-                x, y = xy
-                code = unions[xy] = y if x == 0 else self.usets.code(
-                    self.usets.items[x] | self.usets.items[y])
-            table[j] = code
-        out[nz] = table[inv]
-        return out
 
     # -- errors ---------------------------------------------------------------
     _ids: dict[str, Sequence[str] | pa.Array]

@@ -105,12 +105,12 @@ __all__ = [
     "PERSON_MODELS",
     "Fact",
     "Model",
+    "ModelEvaluator",
     "PairFact",
     "cell",
     "decode",
     "encode",
     "evaluate_model",
-    "ModelEvaluator",
     "model_of",
     "person_model_of",
 ]

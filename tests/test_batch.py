@@ -455,6 +455,45 @@ def test_factorize_matches_a_plain_grouping() -> None:
         assert all(type(x) is int for row in rows for x in row)
 
 
+def test_warning_cells_are_the_sorted_union_of_their_sets() -> None:
+    """The warnings column is built from bitmasks and boolean rows over text ids
+    (``_WarningCells``); each cell must be the definition (§A.17): the row's
+    person sets with the role for ``{who}`` and its models' unknown sets, as one
+    set of texts (``;`` inside a warning as ``,``), sorted, ``;``-joined; error
+    rows empty. Sets and texts keep appearing between chunks, and more than 64
+    unknown warnings need several mask words."""
+    from kirmatch.engine import WHO, _Interner, _WarningCells
+
+    rng = random.Random(5)
+    wsets, usets = _Interner(), _Interner()
+    wsets.code(frozenset())
+    usets.code(frozenset())
+    cells = _WarningCells(wsets, usets)
+    pool = [f"ambiguous_typing({WHO} A*{i:02d}:XX: C1;C2)" for i in range(30)] + \
+        [f"unknown(col{i}: ambiguous_typing)" for i in range(90)] + ["not_haploidentical(donor)"]
+    for chunk in range(4):
+        for _ in range(12):           # new sets between chunks
+            wsets.code(frozenset(rng.sample(pool[:30] + pool[-1:], rng.randint(0, 4))))
+            usets.code(frozenset(rng.sample(pool[30 + 20 * chunk:], rng.randint(0, 10))))
+        n = 200
+        okr = np.array(sorted(rng.sample(range(n), 150)), np.int64)
+        people = [(role, np.array([rng.randrange(len(wsets.items)) for _ in okr], np.int32))
+                  for role in ("recipient", "donor")]
+        unknown = [np.array([rng.choice([0, rng.randrange(len(usets.items))]) for _ in okr],
+                            np.int32) for _ in range(3)]
+        got = cells.column(n, okr, people, unknown).cast(pa.string()).to_pylist()
+        want = [""] * n
+        for j, row in enumerate(okr.tolist()):
+            texts = {w.replace(WHO, role).replace(";", ",")
+                     for role, codes in people for w in wsets.items[codes[j]]}
+            texts |= {w.replace(";", ",") for u in unknown for w in usets.items[u[j]]}
+            want[row] = ";".join(sorted(texts))
+        assert got == want
+    assert len(cells._bits.items) > 64
+    empty = cells.column(3, np.zeros(0, np.int64), [("person", np.zeros(0, np.int32))], [])
+    assert empty.cast(pa.string()).to_pylist() == ["", "", ""]
+
+
 # ---------------------------------------------------------------------------
 # Golden file
 # ---------------------------------------------------------------------------
