@@ -189,41 +189,58 @@ class _WarningCells:
         if k == 0:
             return Vocab().array(np.zeros(n, np.int32))
         masks = self._mask_table()
-        row_mask = np.zeros((k, masks.shape[1]), np.uint64)
+        words = [np.zeros(k, np.uint64) for _ in range(masks.shape[1])]   # each row's mask
+        columns = [np.ascontiguousarray(masks[:, w]) for w in range(masks.shape[1])]
         for u in unknown:
+            if not u.any():
+                continue
             nz = np.flatnonzero(u)
-            if len(nz) == k:
-                row_mask |= masks[u]
-            elif len(nz):
-                row_mask[nz] |= masks[u[nz]]
+            at = u if len(nz) == k else u[nz]
+            for word, column in zip(words, columns, strict=True):
+                if len(nz) == k:
+                    word |= column[at]
+                else:
+                    word[nz] |= column[at]
         # the distinct values of each mask word, then the distinct combinations
-        words = [pd.factorize(row_mask[:, w], sort=False) for w in range(masks.shape[1])]
-        inv, rows = _factorize(*(c for _, c in people), *(c for c, _ in words))
+        coded = [pd.factorize(word, sort=False) for word in words]
+        inv, rows = _factorize(*(c for _, c in people), *(c for c, _ in coded))
         distinct = np.array(rows, np.int64).reshape(len(rows), -1)
-        size = len(self.texts.items)
+        tables = [self._person(role, int(distinct[:, j].max()))
+                  for j, (role, _) in enumerate(people)]
+        # each combination's warnings as booleans over the texts, in text order
+        order, texts = self._sorted()
+        size = len(order)
+        rank = np.empty(size, np.int64)
+        rank[order] = np.arange(size)
         cells = np.zeros((len(distinct), size), bool)
-        for j, (role, _) in enumerate(people):
-            table = self._person(role, int(distinct[:, j].max()))
-            size = len(self.texts.items)
-            cells = np.pad(cells, ((0, 0), (0, size - cells.shape[1])))
-            cells |= table[distinct[:, j]]
+        for j, table in enumerate(tables):
+            ranked = np.zeros((len(table), size), bool)
+            ranked[:, rank[:table.shape[1]]] = table
+            cells |= ranked[distinct[:, j]]
         mask = np.stack([np.asarray(values, np.uint64)[distinct[:, len(people) + w]]
-                         for w, (_, values) in enumerate(words)], axis=1)
+                         for w, (_, values) in enumerate(coded)], axis=1)
         bits = np.unpackbits(mask.astype("<u8").view(np.uint8), axis=1, bitorder="little")
         nbits = len(self._bits.items)
-        ids = np.asarray(self._bits.items, np.int64)
-        cells[:, ids] |= bits[:, :nbits].astype(bool)
-        order, texts = self._sorted()
-        group, at = np.nonzero(cells[:, order])     # by cell, then in text order
-        offsets = np.zeros(len(distinct) + 1, np.int64)
-        np.cumsum(np.bincount(group, minlength=len(distinct)), out=offsets[1:])
+        cells[:, rank[np.asarray(self._bits.items, np.int64)]] |= bits[:, :nbits].astype(bool)
+        # combinations with the same warnings share a cell: one per distinct row
+        # of booleans (packed), in order of first appearance; code 0 is ""
+        packed = np.ascontiguousarray(np.packbits(cells, axis=1))
+        _, first, same = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(),
+                                   return_index=True, return_inverse=True)
+        by_first = np.argsort(first, kind="stable")
+        rows_of = cells[first[by_first]]
+        nonempty = rows_of.any(axis=1)
+        code = np.zeros(len(first), np.int64)        # unique row (sorted) -> cell code
+        code[by_first[nonempty]] = np.arange(1, int(nonempty.sum()) + 1)
+        group, at = np.divmod(np.flatnonzero(rows_of[nonempty]), size)   # in text order
+        offsets = np.zeros(int(nonempty.sum()) + 1, np.int64)
+        np.cumsum(np.bincount(group, minlength=len(offsets) - 1), out=offsets[1:])
         joined = pc.binary_join(
             pa.LargeListArray.from_arrays(pa.array(offsets), texts.take(pa.array(at))), ";")
-        encoded = pa.concat_arrays([pa.array([""], joined.type), joined]).dictionary_encode()
-        local = encoded.indices.to_numpy(zero_copy_only=False)
         out = np.zeros(n, np.int32)
-        out[okr] = local[1 + inv]
-        return pa.DictionaryArray.from_arrays(pa.array(out, pa.int32()), encoded.dictionary)
+        out[okr] = code[same.ravel()][inv]
+        return pa.DictionaryArray.from_arrays(pa.array(out, pa.int32()), pa.concat_arrays(
+            [pa.array([""], joined.type), joined]))
 
 
 def _factorize(*arrays: np.ndarray) -> tuple[np.ndarray, list[tuple[int, ...]]]:
