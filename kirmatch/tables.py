@@ -762,12 +762,16 @@ class ReferenceTables:
 
         def build() -> dict[str, tuple[str, ...]]:
             assigned: dict[str, list[str]] = {}
+            known: dict[tuple[str, ...], set[str]] = {}   # most alleles share their cells
             for allele, row in self._antigens.by_allele.items():
                 if row[6] == "null":
                     continue
-                firm = set(_split(row[1])) - set(_split(row[9]))
-                names = {*firm, *(u for a in firm for u in self._upward(a)), *_split(row[3]),
-                         row[4]}
+                key = (row[1], row[9], row[3], row[4])
+                names = known.get(key)
+                if names is None:
+                    firm = set(_split(row[1])) - set(_split(row[9]))
+                    names = known[key] = {*firm, *(u for a in firm for u in self._upward(a)),
+                                          *_split(row[3]), row[4]}
                 for antigen in names:
                     assigned.setdefault(antigen, []).append(allele)
             assigned.pop("", None)
