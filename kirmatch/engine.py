@@ -545,9 +545,6 @@ class Engine:
             out.append(got)
         return tuple(out)
 
-    def _input_value(self, role: str, f: str, code: int) -> Any:
-        return (self.pair_vocab[f] if role == "pair" else self.fact_vocab[f]).items[code]
-
     def _sparse(self, m: Model, gather: tuple[np.ndarray, ...]
                 ) -> tuple[list[np.ndarray], np.ndarray]:
         """Cell codes of every column of ``m`` and unknown-set codes, per row, for a
@@ -565,8 +562,9 @@ class Engine:
                 local[u] = hit
         if todo:
             combos = [rows[u] for u in todo]
-            got = self._evaluate(m, [tuple(self._input_value(role, f, c) for (role, f), c
-                                           in zip(m.inputs, combo, strict=True))
+            items = [(self.pair_vocab[f] if role == "pair" else self.fact_vocab[f]).items
+                     for role, f in m.inputs]
+            got = self._evaluate(m, [tuple(map(list.__getitem__, items, combo))
                                      for combo in combos])
             for u, combo, codes in zip(todo, combos, got, strict=True):
                 local[u] = cache[combo] = codes
@@ -628,9 +626,8 @@ class Engine:
             return
         munk = self._unknown_table(m)
         _, rows = _factorize(*(i[missing] for i in idx))
-        combos = [tuple(self.fact_vocab[f].items[c] for (_, f), c in zip(m.inputs, combo,
-                                                                        strict=True))
-                  for combo in rows]
+        items = [self.fact_vocab[f].items for _, f in m.inputs]
+        combos = [tuple(map(list.__getitem__, items, combo)) for combo in rows]
         for combo, got in zip(rows, self._evaluate(m, combos), strict=True):
             for k in range(len(m.columns)):
                 self._table(m, k).cells[combo] = got[k]
