@@ -217,9 +217,25 @@ def locus_readings(lt: HLALocusTyping | None, locus: str, tables: ReferenceTable
         slots.append((first, second))  # type: ignore[arg-type]
     if unknown:
         return LocusReadings(Cand(frozenset({None}), reason), tce, tuple(dict.fromkeys(warnings)))
-    readings = ReadingSet.of(tuple(dict.fromkeys(slots)))
-    cand = Cand(readings, "ambiguous_typing" if len(readings) != 1 else None)
-    return LocusReadings(cand, tce, tuple(dict.fromkeys(warnings)))
+    return LocusReadings(_readings_of(slots), tce, tuple(dict.fromkeys(warnings)))
+
+
+#: Reading sets by their slots, each slot pair unordered (the readings are the
+#: same): typings such as ``A*02+A*24`` and ``A*24+A*02`` or ``A*02:XX``
+#: share one set, and so the comparisons kept per set (:func:`_readings`).
+_READING_SETS: dict[frozenset[frozenset[frozenset[str]]], Cand[tuple[str, str]]] = {}
+
+
+def _readings_of(slots: list[tuple[frozenset[str], frozenset[str]]]) -> Cand[tuple[str, str]]:
+    key = frozenset(frozenset(pair) for pair in slots)
+    cand = _READING_SETS.get(key)
+    if cand is None:
+        readings = ReadingSet.of(tuple(dict.fromkeys(slots)))
+        cand = Cand(readings, "ambiguous_typing" if len(readings) != 1 else None)
+        if len(_READING_SETS) > 20_000:
+            _READING_SETS.clear()
+        _READING_SETS[key] = cand
+    return cand
 
 
 def _compare(r: tuple[str, str], d: tuple[str, str]) -> LocusComparison:

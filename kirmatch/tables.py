@@ -499,6 +499,7 @@ class ReferenceTables:
         self._hla_protein_rows = self._hla_index.by_protein
         self._hla_cache: dict[str, HLAAlleleRecord] = {}
         self._hla_group_cache: dict[str, tuple[HLAAlleleRecord, ...]] = {}
+        self._protein_calls: dict[str, HLAAlleleRecord | None] = {}
 
     def _record(self, row: list[str]) -> HLAAlleleRecord:
         rec = self._hla_cache.get(row[0])
@@ -521,7 +522,9 @@ class ReferenceTables:
     def _records(self, key: str, rows: Iterable[list[str]]) -> tuple[HLAAlleleRecord, ...]:
         found = self._hla_group_cache.get(key)
         if found is None:
-            found = self._hla_group_cache[key] = tuple(self._record(row) for row in rows)
+            cache = self._hla_cache
+            found = self._hla_group_cache[key] = tuple(cache.get(row[0]) or self._record(row)
+                                                       for row in rows)
         return found
 
     def hla_record(self, allele: str) -> HLAAlleleRecord | None:
@@ -563,17 +566,19 @@ class ReferenceTables:
         """
         if not isinstance(protein, str):
             check_type("protein", protein, str)
+        if protein in self._protein_calls:      # rule 2 asks for each protein many times
+            return self._protein_calls[protein]
+        found = None
         match = _HLA_NAME.match(protein.strip())
-        if not match:
-            return None
-        locus, fields_text, _suffix = match.groups()
-        fields = fields_text.split(":")
-        if len(fields) < 2:
-            return None
-        for row in self._hla_protein_rows.get(_fields_key(locus, fields[:2]), ()):
-            if row[4] == "true":
-                return self._record(row)
-        return None
+        fields = match.group(2).split(":") if match else []
+        if len(fields) >= 2:
+            assert match is not None
+            for row in self._hla_protein_rows.get(_fields_key(match.group(1), fields[:2]), ()):
+                if row[4] == "true":
+                    found = self._record(row)
+                    break
+        self._protein_calls[protein] = found
+        return found
 
     def hla_first_fields(self, locus: str) -> frozenset[str]:
         """First fields (``"01"``, ``"02"``, ...) of any locus of the release.
