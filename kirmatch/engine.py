@@ -27,6 +27,7 @@ Results are Arrow dictionary arrays (one small vocabulary per column).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -111,27 +112,37 @@ class _Interner:
         return c
 
 
+#: Most booleans (distinct combinations x warning texts) a chunk's warnings are
+#: built with; above it they are sorted as (combination, text) pairs instead.
+_DENSE_WARNINGS = 1 << 24
+
+
 class _WarningCells:
     """The warnings column (DOMAIN.md §A.17: a row's warnings, sorted and
     ``;``-joined; a ``;`` inside a warning becomes ``,``), built in numpy and Arrow.
 
     A row's warnings are its people's warning sets (:attr:`Engine.wsets`: templates
     with the role for ``{who}``) and each model's unknown-warning set
-    (:attr:`Engine.usets`). Every distinct warning text has an id (a few hundred
-    in a run). An unknown set is a bitmask (a bit per distinct unknown warning),
-    so a row's unknown warnings are the OR of its models' masks; rows with the
-    same person sets and mask share a cell. Each such combination's warnings
-    are then one row of booleans over the text ids (the person sets' rows
-    kept per role and set, the mask's bits added); taken in text order, the
-    set ones are the cell's texts, sorted, which Arrow joins.
+    (:attr:`Engine.usets`). Every distinct warning text has an id. An unknown
+    set is a bitmask (a bit per distinct unknown warning), so a row's unknown
+    warnings are the OR of its models' masks; rows with the same person sets
+    and mask share a cell. Each such combination's text ids (its person sets'
+    and its mask's) are then put in text order and deduplicated at once: as a
+    row of booleans over the texts when the chunk's combinations times the
+    texts are few enough (:data:`_DENSE_WARNINGS`; identical rows then share
+    one cell), else by sorting (combination, rank of text) pairs. Arrow joins
+    each cell's texts.
     """
 
-    __slots__ = ("_bits", "_masked", "_masks", "_order", "_people", "texts", "usets", "wsets")
+    __slots__ = ("_bits", "_masked", "_masks", "_order", "_people", "dense_limit", "texts",
+                 "usets", "wsets")
 
-    def __init__(self, wsets: _Interner, usets: _Interner) -> None:
+    def __init__(self, wsets: _Interner, usets: _Interner,
+                 dense_limit: int = _DENSE_WARNINGS) -> None:
         self.wsets, self.usets = wsets, usets
+        self.dense_limit = dense_limit
         self.texts = _Interner()                # warning text -> id
-        self._people: dict[str, np.ndarray] = {}   # role -> (set code, text id) booleans
+        self._people: dict[str, dict[int, list[int]]] = {}   # role -> set code -> text ids
         self._bits = _Interner()                # text id of an unknown warning -> bit
         self._masks = np.zeros((1, 1), np.uint64)   # usets code -> mask words
         self._masked = 1                        # usets codes with a mask (0: empty)
@@ -140,20 +151,20 @@ class _WarningCells:
     def _id(self, text: str) -> int:
         return self.texts.code(text.replace(";", ","))
 
-    def _person(self, role: str, top: int) -> np.ndarray:
-        """Each person warning set up to code ``top`` with ``role`` for ``{who}``:
-        a row of booleans over the text ids."""
-        table = self._people.get(role, np.zeros((0, 0), bool))
-        rows = [[self._id(w.replace(WHO, role)) for w in self.wsets.items[c]]
-                for c in range(len(table), top + 1)]
-        size = len(self.texts.items)
-        if rows or table.shape[1] < size:
-            grown = np.zeros((max(len(table), top + 1), size), bool)
-            grown[:len(table), :table.shape[1]] = table
-            for c, ids in enumerate(rows, start=len(table)):
-                grown[c, ids] = True
-            table = self._people[role] = grown
-        return table
+    def _person(self, role: str, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The text ids of person warning sets ``codes`` with ``role`` for ``{who}``:
+        (offsets, ids), the ``i``-th set's at ``ids[offsets[i]:offsets[i + 1]]``."""
+        known = self._people.setdefault(role, {})
+        lists = []
+        for c in codes.tolist():
+            got = known.get(c)
+            if got is None:
+                got = known[c] = [self._id(w.replace(WHO, role)) for w in self.wsets.items[c]]
+            lists.append(got)
+        offsets = np.zeros(len(lists) + 1, np.int64)
+        np.cumsum([len(x) for x in lists], out=offsets[1:])
+        return offsets, np.fromiter(itertools.chain.from_iterable(lists), np.int64,
+                                    int(offsets[-1]))
 
     def _mask_table(self) -> np.ndarray:
         """Every unknown-warning set's mask (rows: set codes; columns: 64-bit words)."""
@@ -171,13 +182,14 @@ class _WarningCells:
         return self._masks
 
     def _sorted(self) -> tuple[np.ndarray, pa.Array]:
-        """The text ids in text order, and the texts in that order."""
+        """Each text id's rank in text order, and the texts in that order."""
         size = len(self.texts.items)
         if self._order is None or self._order[0] != size:
             items = self.texts.items
             order = sorted(range(size), key=items.__getitem__)
-            self._order = (size, np.array(order, np.int64),
-                           pa.array([items[i] for i in order], pa.string()))
+            rank = np.empty(size, np.int64)
+            rank[order] = np.arange(size)
+            self._order = (size, rank, pa.array([items[i] for i in order], pa.string()))
         return self._order[1], self._order[2]
 
     def column(self, n: int, okr: np.ndarray, people: list[tuple[str, np.ndarray]],
@@ -205,42 +217,58 @@ class _WarningCells:
         coded = [pd.factorize(word, sort=False) for word in words]
         inv, rows = _factorize(*(c for _, c in people), *(c for c, _ in coded))
         distinct = np.array(rows, np.int64).reshape(len(rows), -1)
-        tables = [self._person(role, int(distinct[:, j].max()))
-                  for j, (role, _) in enumerate(people)]
-        # each combination's warnings as booleans over the texts, in text order
-        order, texts = self._sorted()
-        size = len(order)
-        rank = np.empty(size, np.int64)
-        rank[order] = np.arange(size)
-        cells = np.zeros((len(distinct), size), bool)
-        for j, table in enumerate(tables):
-            ranked = np.zeros((len(table), size), bool)
-            ranked[:, rank[:table.shape[1]]] = table
-            cells |= ranked[distinct[:, j]]
+        count = len(distinct)
+        # every combination's text ids: its person sets' ...
+        groups, ids = [], []
+        for j, (role, _) in enumerate(people):
+            codes, where = np.unique(distinct[:, j], return_inverse=True)
+            offsets, flat = self._person(role, codes)
+            sizes = (offsets[1:] - offsets[:-1])[where.ravel()]
+            starts = np.repeat(offsets[:-1][where.ravel()] - np.cumsum(sizes) + sizes, sizes)
+            groups.append(np.repeat(np.arange(count), sizes))
+            ids.append(flat[starts + np.arange(int(sizes.sum()))])
+        # ... and its mask's
         mask = np.stack([np.asarray(values, np.uint64)[distinct[:, len(people) + w]]
                          for w, (_, values) in enumerate(coded)], axis=1)
         bits = np.unpackbits(mask.astype("<u8").view(np.uint8), axis=1, bitorder="little")
-        nbits = len(self._bits.items)
-        cells[:, rank[np.asarray(self._bits.items, np.int64)]] |= bits[:, :nbits].astype(bool)
-        # combinations with the same warnings share a cell: one per distinct row
-        # of booleans (packed), in order of first appearance; code 0 is ""
-        packed = np.ascontiguousarray(np.packbits(cells, axis=1))
-        _, first, same = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(),
-                                   return_index=True, return_inverse=True)
-        by_first = np.argsort(first, kind="stable")
-        rows_of = cells[first[by_first]]
-        nonempty = rows_of.any(axis=1)
-        code = np.zeros(len(first), np.int64)        # unique row (sorted) -> cell code
-        code[by_first[nonempty]] = np.arange(1, int(nonempty.sum()) + 1)
-        group, at = np.divmod(np.flatnonzero(rows_of[nonempty]), size)   # in text order
-        offsets = np.zeros(int(nonempty.sum()) + 1, np.int64)
-        np.cumsum(np.bincount(group, minlength=len(offsets) - 1), out=offsets[1:])
-        joined = pc.binary_join(
-            pa.LargeListArray.from_arrays(pa.array(offsets), texts.take(pa.array(at))), ";")
+        group, bit = np.nonzero(bits)
+        groups.append(group)
+        ids.append(np.asarray(self._bits.items, np.int64)[bit])
+        rank, texts = self._sorted()
+        size = len(rank)
+        group, at = np.concatenate(groups), rank[np.concatenate(ids)]
+        if count * size <= self.dense_limit:
+            cells = np.zeros((count, size), bool)
+            cells[group, at] = True
+            # combinations with the same warnings share a cell: one per distinct
+            # row of booleans (packed), in order of first appearance; code 0 is ""
+            packed = np.ascontiguousarray(np.packbits(cells, axis=1))
+            _, first, same = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(),
+                                       return_index=True, return_inverse=True)
+            by_first = np.argsort(first, kind="stable")
+            rows_of = cells[first[by_first]]
+            nonempty = rows_of.any(axis=1)
+            code = np.zeros(len(first), np.int64)        # unique row (sorted) -> cell code
+            code[by_first[nonempty]] = np.arange(1, int(nonempty.sum()) + 1)
+            group, at = np.divmod(np.flatnonzero(rows_of[nonempty]), size)   # in text order
+            offsets = np.zeros(int(nonempty.sum()) + 1, np.int64)
+            np.cumsum(np.bincount(group, minlength=len(offsets) - 1), out=offsets[1:])
+            joined = pc.binary_join(
+                pa.LargeListArray.from_arrays(pa.array(offsets), texts.take(pa.array(at))), ";")
+            dictionary = pa.concat_arrays([pa.array([""], joined.type), joined])
+            local = code[same.ravel()]
+        else:
+            pairs = np.unique(group * size + at)     # by combination, then in text order
+            offsets = np.zeros(count + 1, np.int64)
+            np.cumsum(np.bincount(pairs // size, minlength=count), out=offsets[1:])
+            joined = pc.binary_join(pa.LargeListArray.from_arrays(
+                pa.array(offsets), texts.take(pa.array(pairs % size))), ";")
+            encoded = pa.concat_arrays([pa.array([""], joined.type), joined]).dictionary_encode()
+            dictionary = encoded.dictionary
+            local = encoded.indices.to_numpy(zero_copy_only=False)[1:]
         out = np.zeros(n, np.int32)
-        out[okr] = code[same.ravel()][inv]
-        return pa.DictionaryArray.from_arrays(pa.array(out, pa.int32()), pa.concat_arrays(
-            [pa.array([""], joined.type), joined]))
+        out[okr] = local[inv]
+        return pa.DictionaryArray.from_arrays(pa.array(out, pa.int32()), dictionary)
 
 
 def _factorize(*arrays: np.ndarray) -> tuple[np.ndarray, list[tuple[int, ...]]]:

@@ -223,7 +223,9 @@ def locus_readings(lt: HLALocusTyping | None, locus: str, tables: ReferenceTable
 #: Reading sets by their slots, each slot pair unordered (the readings are the
 #: same): typings such as ``A*02+A*24`` and ``A*24+A*02`` or ``A*02:XX``
 #: share one set, and so the comparisons kept per set (:func:`_readings`).
+#: (At most about a million readings are kept.)
 _READING_SETS: dict[frozenset[frozenset[frozenset[str]]], Cand[tuple[str, str]]] = {}
+_HELD = [0]     # readings in _READING_SETS
 
 
 def _readings_of(slots: list[tuple[frozenset[str], frozenset[str]]]) -> Cand[tuple[str, str]]:
@@ -232,9 +234,11 @@ def _readings_of(slots: list[tuple[frozenset[str], frozenset[str]]]) -> Cand[tup
     if cand is None:
         readings = ReadingSet.of(tuple(dict.fromkeys(slots)))
         cand = Cand(readings, "ambiguous_typing" if len(readings) != 1 else None)
-        if len(_READING_SETS) > 20_000:
+        if _HELD[0] > 1_000_000:
             _READING_SETS.clear()
+            _HELD[0] = 0
         _READING_SETS[key] = cand
+        _HELD[0] += len(readings)
     return cand
 
 

@@ -455,20 +455,22 @@ def test_factorize_matches_a_plain_grouping() -> None:
         assert all(type(x) is int for row in rows for x in row)
 
 
-def test_warning_cells_are_the_sorted_union_of_their_sets() -> None:
-    """The warnings column is built from bitmasks and boolean rows over text ids
-    (``_WarningCells``); each cell must be the definition (§A.17): the row's
-    person sets with the role for ``{who}`` and its models' unknown sets, as one
-    set of texts (``;`` inside a warning as ``,``), sorted, ``;``-joined; error
-    rows empty. Sets and texts keep appearing between chunks, and more than 64
-    unknown warnings need several mask words."""
+@pytest.mark.parametrize("dense_limit", [1 << 24, 0])
+def test_warning_cells_are_the_sorted_union_of_their_sets(dense_limit: int) -> None:
+    """The warnings column is built from bitmasks and text ids put in text order
+    (``_WarningCells``: as rows of booleans, or, for chunks with too many
+    combinations times texts, by sorting); each cell must be the definition
+    (§A.17): the row's person sets with the role for ``{who}`` and its models'
+    unknown sets, as one set of texts (``;`` inside a warning as ``,``), sorted,
+    ``;``-joined; error rows empty. Sets and texts keep appearing between
+    chunks, and more than 64 unknown warnings need several mask words."""
     from kirmatch.engine import WHO, _Interner, _WarningCells
 
     rng = random.Random(5)
     wsets, usets = _Interner(), _Interner()
     wsets.code(frozenset())
     usets.code(frozenset())
-    cells = _WarningCells(wsets, usets)
+    cells = _WarningCells(wsets, usets, dense_limit)
     pool = [f"ambiguous_typing({WHO} A*{i:02d}:XX: C1;C2)" for i in range(30)] + \
         [f"unknown(col{i}: ambiguous_typing)" for i in range(90)] + ["not_haploidentical(donor)"]
     for chunk in range(4):
