@@ -500,6 +500,7 @@ class ReferenceTables:
         self._hla_cache: dict[str, HLAAlleleRecord] = {}
         self._hla_group_cache: dict[str, tuple[HLAAlleleRecord, ...]] = {}
         self._protein_calls: dict[str, HLAAlleleRecord | None] = {}
+        self._b_leaders: dict[str, BLeaderRecord | None] = {}
 
     def _record(self, row: list[str]) -> HLAAlleleRecord:
         rec = self._hla_cache.get(row[0])
@@ -669,8 +670,16 @@ class ReferenceTables:
         >>> t.hla_alleles_with_prefix("DRB1*15:010")
         ()
         """
-        found = self._alleles.index.with_prefix(name)
-        return () if found is None else tuple(self._allele_info(row) for row in found[1])
+        alleles = self._alleles
+        found = alleles.index.with_prefix(name)
+        if found is None:
+            return ()
+        got = alleles.groups.get(found[0])     # kept per prefix, as hla_records_with_prefix
+        if got is None:
+            cache = alleles.cache
+            got = alleles.groups[found[0]] = tuple(cache.get(row[0]) or self._allele_info(row)
+                                                   for row in found[1])
+        return got
 
     def g_group_members(self, name: str) -> tuple[HLAAlleleInfo, ...]:
         """Members (nulls included) of a G group such as ``"A*01:01:01G"``
@@ -945,13 +954,15 @@ class ReferenceTables:
         >>> load_reference_tables().b_leader_record("B*44:02:01:01").leader
         'T'
         """
+        if allele in self._b_leaders:           # asked once per allele of each expansion
+            return self._b_leaders[allele]
         row = self._keyed_rows(B_LEADER_TABLE).get(allele.strip().removeprefix("HLA-"))
-        if row is None:
-            return None
-        return BLeaderRecord(
+        found = None if row is None else BLeaderRecord(
             allele=row[0], protein=row[1], expressed=row[2] == "true", residue=row[3] or None,
             leader=row[4] or None, source=row[5], note=row[6],
         )  # fmt: skip
+        self._b_leaders[allele] = found
+        return found
 
     def b_leader(self, name: str) -> tuple[str | None, str]:
         """HLA-B leader residue -21 (``"M"``, ``"T"`` or ``None``) and its source.
@@ -1272,6 +1283,7 @@ class _AlleleTable:
     g_members: dict[str, list[str]]
     p_members: dict[str, list[str]]
     cache: dict[str, HLAAlleleInfo] = dataclasses.field(default_factory=dict)
+    groups: dict[str, tuple[HLAAlleleInfo, ...]] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
