@@ -126,12 +126,14 @@ class _WarningCells:
     (:attr:`Engine.usets`). Every distinct warning text has an id. An unknown
     set is a bitmask (a bit per distinct unknown warning), so a row's unknown
     warnings are the OR of its models' masks; rows with the same person sets
-    and mask share a cell. Each such combination's text ids (its person sets'
-    and its mask's) are then put in text order and deduplicated at once: as a
-    row of booleans over the texts when the chunk's combinations times the
-    texts are few enough (:data:`_DENSE_WARNINGS`; identical rows then share
-    one cell), else by sorting (combination, rank of text) pairs. Arrow joins
-    each cell's texts.
+    and mask share a cell. A cell is a head and a tail: the tail is the mask's
+    texts that sort after every person text of the chunk (the many
+    ``unknown(...)`` warnings), joined once per distinct tail; the head is the
+    rest, each combination's text ids put in text order and deduplicated at
+    once: as a row of booleans over the texts when the chunk's combinations
+    times the texts are few enough (:data:`_DENSE_WARNINGS`; identical rows
+    share a head), else by sorting (combination, rank of text) pairs. Arrow
+    joins the texts.
     """
 
     __slots__ = ("_bits", "_masked", "_masks", "_order", "_people", "dense_limit", "texts",
@@ -192,6 +194,32 @@ class _WarningCells:
             self._order = (size, rank, pa.array([items[i] for i in order], pa.string()))
         return self._order[1], self._order[2]
 
+    def _heads(self, count: int, group: np.ndarray, at: np.ndarray, size: int,
+               texts: pa.Array) -> tuple[np.ndarray, pa.Array]:
+        """Each of ``count`` combinations' texts (ranks ``at`` of combination
+        ``group``, duplicates allowed) in text order and joined: a code per
+        combination into the joined texts (combinations with the same texts
+        share one; none joins as ``""``). As rows of booleans when few enough
+        (:data:`_DENSE_WARNINGS`), else by sorting the pairs."""
+        if count * size <= self.dense_limit:
+            cells = np.zeros((count, size), bool)
+            cells[group, at] = True
+            same, rows = _distinct_rows(cells)     # identical rows share a code
+        else:
+            pairs = np.unique(group * size + at)     # by combination, then in text order
+            offsets = np.zeros(count + 1, np.int64)
+            np.cumsum(np.bincount(pairs // size, minlength=count), out=offsets[1:])
+            joined = pc.binary_join(pa.LargeListArray.from_arrays(
+                pa.array(offsets), texts.take(pa.array(pairs % size))), ";")
+            encoded = joined.dictionary_encode()
+            return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), \
+                encoded.dictionary
+        group, at = np.divmod(np.flatnonzero(rows), size)      # in text order
+        offsets = np.zeros(len(rows) + 1, np.int64)
+        np.cumsum(np.bincount(group, minlength=len(rows)), out=offsets[1:])
+        return same, pc.binary_join(
+            pa.LargeListArray.from_arrays(pa.array(offsets), texts.take(pa.array(at))), ";")
+
     def column(self, n: int, okr: np.ndarray, people: list[tuple[str, np.ndarray]],
                unknown: list[np.ndarray]) -> pa.DictionaryArray:
         """The warnings of ``n`` rows: rows ``okr`` have, per role, a person warning
@@ -227,48 +255,61 @@ class _WarningCells:
             starts = np.repeat(offsets[:-1][where.ravel()] - np.cumsum(sizes) + sizes, sizes)
             groups.append(np.repeat(np.arange(count), sizes))
             ids.append(flat[starts + np.arange(int(sizes.sum()))])
-        # ... and its mask's
-        mask = np.stack([np.asarray(values, np.uint64)[distinct[:, len(people) + w]]
-                         for w, (_, values) in enumerate(coded)], axis=1)
-        bits = np.unpackbits(mask.astype("<u8").view(np.uint8), axis=1, bitorder="little")
-        group, bit = np.nonzero(bits)
-        groups.append(group)
-        ids.append(np.asarray(self._bits.items, np.int64)[bit])
         rank, texts = self._sorted()
         size = len(rank)
-        group, at = np.concatenate(groups), rank[np.concatenate(ids)]
-        if count * size <= self.dense_limit:
-            cells = np.zeros((count, size), bool)
-            cells[group, at] = True
-            # combinations with the same warnings share a cell: one per distinct
-            # row of booleans (packed), in order of first appearance; code 0 is ""
-            packed = np.ascontiguousarray(np.packbits(cells, axis=1))
-            _, first, same = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(),
-                                       return_index=True, return_inverse=True)
-            by_first = np.argsort(first, kind="stable")
-            rows_of = cells[first[by_first]]
-            nonempty = rows_of.any(axis=1)
-            code = np.zeros(len(first), np.int64)        # unique row (sorted) -> cell code
-            code[by_first[nonempty]] = np.arange(1, int(nonempty.sum()) + 1)
-            group, at = np.divmod(np.flatnonzero(rows_of[nonempty]), size)   # in text order
-            offsets = np.zeros(int(nonempty.sum()) + 1, np.int64)
-            np.cumsum(np.bincount(group, minlength=len(offsets) - 1), out=offsets[1:])
-            joined = pc.binary_join(
-                pa.LargeListArray.from_arrays(pa.array(offsets), texts.take(pa.array(at))), ";")
-            dictionary = pa.concat_arrays([pa.array([""], joined.type), joined])
-            local = code[same.ravel()]
-        else:
-            pairs = np.unique(group * size + at)     # by combination, then in text order
-            offsets = np.zeros(count + 1, np.int64)
-            np.cumsum(np.bincount(pairs // size, minlength=count), out=offsets[1:])
-            joined = pc.binary_join(pa.LargeListArray.from_arrays(
-                pa.array(offsets), texts.take(pa.array(pairs % size))), ";")
-            encoded = pa.concat_arrays([pa.array([""], joined.type), joined]).dictionary_encode()
-            dictionary = encoded.dictionary
-            local = encoded.indices.to_numpy(zero_copy_only=False)[1:]
+        # ... and its mask's. The mask's texts after every person text of the
+        # chunk in text order (the "unknown(...)" warnings, mostly) end every
+        # cell in the same order: they are joined once per distinct tail and
+        # appended; only the rest (the head) is put in order per combination.
+        last = max((int(rank[x].max()) for x in ids if len(x)), default=-1)
+        bit_ids = np.asarray(self._bits.items, np.int64)
+        in_tail = rank[bit_ids] > last
+        mask = np.stack([np.asarray(values, np.uint64)[distinct[:, len(people) + w]]
+                         for w, (_, values) in enumerate(coded)], axis=1)
+        bits = np.unpackbits(mask.astype("<u8").view(np.uint8), axis=1,
+                             bitorder="little")[:, :len(bit_ids)].astype(bool)
+        group, bit = np.nonzero(bits[:, ~in_tail])
+        groups.append(group)
+        ids.append(bit_ids[~in_tail][bit])
+        tail_ids = bit_ids[in_tail]
+        tail_ids = tail_ids[np.argsort(rank[tail_ids])]          # in text order
+        tails = bits[:, in_tail][:, np.argsort(rank[bit_ids[in_tail]])]
+        tail_code, tail_rows = _distinct_rows(tails)
+        items = self.texts.items
+        tail_texts = pa.array([";".join(items[i] for i in tail_ids[row].tolist())
+                               for row in tail_rows], pa.string())
+        head_code, head_texts = self._heads(count, np.concatenate(groups),
+                                            rank[np.concatenate(ids)], size, texts)
+        # each distinct (head, tail) is one cell, "" first
+        pair, both = _factorize(head_code, tail_code)
+        first = np.array(both, np.int64).reshape(len(both), 2)
+        with_head = pc.binary_length(head_texts).to_numpy(zero_copy_only=False)[first[:, 0]] > 0
+        with_tail = tail_rows.any(axis=1)[first[:, 1]]
+        nonempty = with_head | with_tail
+        sep = np.where((with_head & with_tail)[nonempty], ";", "")
+        joined = pc.binary_join_element_wise(
+            head_texts.take(pa.array(first[nonempty, 0])), pa.array(sep, pa.string()),
+            tail_texts.take(pa.array(first[nonempty, 1])), "")
+        dictionary = pa.concat_arrays([pa.array([""], joined.type), joined])
+        code = np.zeros(len(first), np.int64)
+        code[nonempty] = np.arange(1, int(nonempty.sum()) + 1)
+        local = code[pair]
         out = np.zeros(n, np.int32)
         out[okr] = local[inv]
         return pa.DictionaryArray.from_arrays(pa.array(out, pa.int32()), dictionary)
+
+
+def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes for the distinct rows of a boolean matrix, in order of first
+    appearance, and those rows."""
+    packed = np.ascontiguousarray(np.packbits(rows, axis=1)) if rows.shape[1] else \
+        np.zeros((len(rows), 1), np.uint8)
+    _, first, same = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(),
+                               return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")       # sorted code -> first-appearance code
+    code = np.empty(len(first), np.int64)
+    code[order] = np.arange(len(first))
+    return code[same.ravel()], rows[first[order]]
 
 
 def _factorize(*arrays: np.ndarray) -> tuple[np.ndarray, list[tuple[int, ...]]]:

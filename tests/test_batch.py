@@ -471,12 +471,16 @@ def test_warning_cells_are_the_sorted_union_of_their_sets(dense_limit: int) -> N
     wsets.code(frozenset())
     usets.code(frozenset())
     cells = _WarningCells(wsets, usets, dense_limit)
-    pool = [f"ambiguous_typing({WHO} A*{i:02d}:XX: C1;C2)" for i in range(30)] + \
-        [f"unknown(col{i}: ambiguous_typing)" for i in range(90)] + ["not_haploidentical(donor)"]
+    # person warnings; unknown warnings, some shared with people, some sorting
+    # before or among theirs, most after (as "unknown(...)" does)
+    persons = [f"ambiguous_typing({WHO} A*{i:02d}:XX: C1;C2)" for i in range(30)] + \
+        ["not_haploidentical(donor)", f"zz_last({WHO} KIR)"]
+    unknowns = [f"unknown(col{i}: ambiguous_typing)" for i in range(90)] + \
+        ["not_haploidentical(donor)", "gene_level_kir(donor KIR2DL1)", "b_first(x)"]
     for chunk in range(4):
         for _ in range(12):           # new sets between chunks
-            wsets.code(frozenset(rng.sample(pool[:30] + pool[-1:], rng.randint(0, 4))))
-            usets.code(frozenset(rng.sample(pool[30 + 20 * chunk:], rng.randint(0, 10))))
+            wsets.code(frozenset(rng.sample(persons, rng.randint(0, 4))))
+            usets.code(frozenset(rng.sample(unknowns[20 * chunk:], rng.randint(0, 10))))
         n = 200
         okr = np.array(sorted(rng.sample(range(n), 150)), np.int64)
         people = [(role, np.array([rng.randrange(len(wsets.items)) for _ in okr], np.int32))
