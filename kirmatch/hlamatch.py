@@ -421,22 +421,23 @@ def _classes(c: Cand[tuple[str, str]]) -> _Readings:
     (``class_of``): identities that share one have the same partners in ``c``.
 
     For readings formed from slots, an identity's class is the set of slots
-    that hold it (its partners are the other slot's identities of each: two
-    identities in the same slots have the same partners; the classes may be
-    finer than needed, which only keeps a few more representatives). Otherwise
-    the partners themselves are compared."""
+    that hold it, found by splitting the identities by each slot in set
+    operations (which also fills ``groups``). Its partners are the other
+    slot's identities of each, so two identities in the same slots have the
+    same partners (the classes may be finer than needed, which only keeps a
+    few more representatives). Otherwise the partners themselves are compared."""
     rd = _readings(c)
     if rd.class_of is None:
-        if rd.slots is not None:
-            where: defaultdict[str, list[int]] = defaultdict(list)
-            for j, (first, second) in enumerate(rd.slots):
-                for x in first:
-                    where[x].append(2 * j)
-                for x in second:
-                    where[x].append(2 * j + 1)
-            signatures: dict[tuple[int, ...], int] = {}
-            rd.class_of = {x: signatures.setdefault(tuple(w), len(signatures))
-                           for x, w in where.items() if x != ABSENT}
+        if rd.slots is not None:    # split the identities by each slot, in set operations
+            parts = [frozenset().union(*(s for pair in rd.slots for s in pair)) - {ABSENT}]
+            for pair in rd.slots:
+                for slot in pair:
+                    parts = [q for p in parts for q in (p & slot, p - slot) if q]
+            class_of: dict[str, int] = {}
+            for k, members in enumerate(parts):
+                class_of.update(dict.fromkeys(members, k))
+            rd.groups = (tuple(parts), frozenset(class_of))
+            rd.class_of = class_of
         else:
             kinds: dict[frozenset[str], int] = {}
             rd.class_of = {x: kinds.setdefault(frozenset(p), len(kinds))
@@ -495,10 +496,11 @@ def _reduced(r: Cand[tuple[str, str]], d: Cand[tuple[str, str]]) -> tuple[Any, A
     if len(rmem) * len(dmem) <= 64:     # few classes (typings): set operations
         for a in rmem:
             for b in dmem:
-                keep.update(islice(a & b, 4))
-            keep.update(islice(a - dids, 4))
+                small, big = (a, b) if len(a) <= len(b) else (b, a)
+                keep.update(islice((x for x in small if x in big), 4))
+            keep.update(islice((x for x in a if x not in dids), 4))
         for b in dmem:
-            keep.update(islice(b - rids, 4))
+            keep.update(islice((x for x in b if x not in rids), 4))
     else:                               # many: one pass over the identities
         seen: dict[tuple[int, int], int] = {}
         for x in rids | dids:
