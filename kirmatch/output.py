@@ -806,10 +806,9 @@ def _quote_text(arr: pa.Array, delimiter: str) -> pa.Array:
     need = pc.match_substring_regex(arr, pattern)
     # quotes inside are doubled; most texts that need quoting (a comma) have none
     escaped = pc.replace_substring(arr, '"', '""') if _QUOTE.search(data) else arr
-    quoted = pc.binary_join_element_wise(
-        pa.scalar('"', pa.large_string()), escaped,
-        pa.scalar('"', pa.large_string()), pa.scalar("", pa.large_string()))
-    return pc.if_else(need, quoted, arr)
+    # one pass: each cell between two marks, '"' where it needs quoting, else ""
+    mark = pc.if_else(need, pa.scalar('"', pa.large_string()), pa.scalar("", pa.large_string()))
+    return pc.binary_join_element_wise(mark, escaped, mark, pa.scalar("", pa.large_string()))
 
 
 #: Rows whose line pieces are built at once (the plain columns' text of a block
@@ -871,13 +870,13 @@ def _vocabulary(arr: pa.DictionaryArray, name: str, first_row: int, delimiter: s
     if hit is not None and hit[0] == key:
         vocab = hit[2]
     else:
-        vocab = pa.concat_arrays([_encoded_cells(dictionary, name, first_row, delimiter),
-                                  pa.array([""], pa.large_string())])
+        vocab = _encoded_cells(dictionary, name, first_row, delimiter)
         cache[("vocab", name)] = (key, dictionary, vocab)
     indices = arr.indices
     if not (pa.types.is_int32(indices.type) or pa.types.is_int64(indices.type)):
         indices = indices.cast(pa.int64())     # int8 (pandas categorical), unsigned ...
-    if arr.null_count:
+    if arr.null_count:     # a null is "", appended (copying the entries only then)
+        vocab = pa.concat_arrays([vocab, pa.array([""], pa.large_string())])
         indices = pc.fill_null(indices, len(vocab) - 1)
     return vocab, indices.to_numpy(zero_copy_only=False)
 
