@@ -286,11 +286,14 @@ class _WarningCells:
         with_head = pc.binary_length(head_texts).to_numpy(zero_copy_only=False)[first[:, 0]] > 0
         with_tail = tail_rows.any(axis=1)[first[:, 1]]
         nonempty = with_head | with_tail
+        # the dictionary: "" (an empty head and tail appended), then each cell
+        heads = pa.concat_arrays([head_texts, pa.array([""], head_texts.type)])
+        tails = pa.concat_arrays([tail_texts, pa.array([""], tail_texts.type)])
         sep = np.where((with_head & with_tail)[nonempty], ";", "")
-        joined = pc.binary_join_element_wise(
-            head_texts.take(pa.array(first[nonempty, 0])), pa.array(sep, pa.string()),
-            tail_texts.take(pa.array(first[nonempty, 1])), "")
-        dictionary = pa.concat_arrays([pa.array([""], joined.type), joined])
+        dictionary = pc.binary_join_element_wise(
+            heads.take(pa.array(np.concatenate([[len(heads) - 1], first[nonempty, 0]]))),
+            pa.array(np.concatenate([[""], sep]), pa.string()),
+            tails.take(pa.array(np.concatenate([[len(tails) - 1], first[nonempty, 1]]))), "")
         code = np.zeros(len(first), np.int64)
         code[nonempty] = np.arange(1, int(nonempty.sum()) + 1)
         local = code[pair]
