@@ -343,6 +343,8 @@ class LigandResolver:
         self.options = options or Options()
         self.pyard = pyard
         self._cache: dict[tuple[str, str], AlleleCall] = {}
+        # each expressed protein's call (rule 1.5), None without residues 76-83
+        self._protein_features: dict[str, AlleleFeature | None] = {}
 
     # -- universal feature sets (an untyped or uncoverable allele could be any of these)
     @cached_property
@@ -536,25 +538,29 @@ class LigandResolver:
     def _from_records(self, t: HLATyping, who: str,
                       recs: Iterable[HLAAlleleRecord]) -> AlleleCall:
         """Collapse an expansion to distinct expressed 2-field proteins (rule 2.3-2.4)."""
-        by_protein: dict[str, list[HLAAlleleRecord]] = {}
+        expressed: dict[str, bool] = {}     # protein -> has an expressed member
         any_null = False
         for r in recs:
-            by_protein.setdefault(r.protein, []).append(r)
-            any_null = any_null or not r.expressed
+            if r.expressed:
+                expressed[r.protein] = True
+            else:
+                any_null = True
+                expressed.setdefault(r.protein, False)
         warnings: list[str] = []
         if any_null:
             warnings.append(f"null_in_expansion({who} {t.name})")
         feats: dict[str, AlleleFeature] = {}
-        uncovered = []
-        for protein, members in by_protein.items():
-            if not any(m.expressed for m in members):
+        known = self._protein_features
+        for protein, has in expressed.items():
+            if not has:
                 continue  # null-only proteins are left out of the agreement test
-            rep = self.tables.protein_call(protein)
-            f = _feature(rep, null=False) if rep is not None else None
-            if f is None:
-                uncovered.append(protein)
-                continue
-            feats[protein] = f
+            if protein in known:
+                f = known[protein]
+            else:       # the same for every typing that expands to the protein
+                rep = self.tables.protein_call(protein)
+                f = known[protein] = _feature(rep, null=False) if rep is not None else None
+            if f is not None:
+                feats[protein] = f
         if not feats:
             return self._unknown(t, who, reason="no_sequence_coverage",
                                  note="no expressed candidate has residues 76-83",
