@@ -213,3 +213,18 @@ def test_tabulated_equals_evaluate_all(data: st.DataObject) -> None:
     for _ in range(data.draw(st.integers(1, 3))):        # the table is kept between calls
         combos = data.draw(st.lists(st.tuples(*[cand] * n_in), min_size=1, max_size=6))
         assert tab.evaluate_many(combos) == [evaluate_all(fn, 2, *c) for c in combos]
+
+
+def test_tabulated_outcome_none_takes_the_first_reason() -> None:
+    """§A.0 via ``Tabulated``: an output that is ``None`` for some combinations
+    is unknown with the reason of the first varying input (as evaluate_all
+    decides it), even when only a later input makes it ``None``."""
+    from kirmatch.propagation import Cand, Tabulated, evaluate_all
+
+    def fn(x: int, y: int) -> tuple[Any, ...]:
+        return (None if y == 0 else 1, x + y)
+
+    x = Cand(frozenset({0, 1}), "reason_x")
+    y = Cand(frozenset({0, 1}), "reason_y")
+    got = Tabulated(fn, 2).evaluate_many([(x, y)])
+    assert got == [evaluate_all(fn, 2, x, y)] == [[(None, "reason_x"), (None, "reason_x")]]
