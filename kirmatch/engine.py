@@ -278,12 +278,15 @@ class _WarningCells:
         items = self.texts.items
         tail_texts = pa.array([";".join(items[i] for i in tail_ids[row].tolist())
                                for row in tail_rows], pa.string())
-        head_code, head_texts = self._heads(count, np.concatenate(groups),
-                                            rank[np.concatenate(ids)], size, texts)
+        group = np.concatenate(groups)
+        head_code, head_texts = self._heads(count, group, rank[np.concatenate(ids)], size,
+                                            texts)
         # each distinct (head, tail) is one cell, "" first
         pair, both = _factorize(head_code, tail_code)
         first = np.array(both, np.int64).reshape(len(both), 2)
-        with_head = pc.binary_length(head_texts).to_numpy(zero_copy_only=False)[first[:, 0]] > 0
+        has_head = np.zeros(len(head_texts), bool)   # a head with texts (even an empty one)
+        has_head[head_code] = np.bincount(group, minlength=count) > 0
+        with_head = has_head[first[:, 0]]
         with_tail = tail_rows.any(axis=1)[first[:, 1]]
         nonempty = with_head | with_tail
         # the dictionary: "" (an empty head and tail appended), then each cell
@@ -651,7 +654,7 @@ class Engine:
         known = self._decided.setdefault(m.name, {})
         results = []
         for decided in evaluator.evaluate_many(combos):
-            key = tuple(decided)
+            key = tuple((type(v), v, reason) for v, reason in decided)   # 1 is not True
             hit = known.get(key)
             if hit is not None:
                 results.append(hit)

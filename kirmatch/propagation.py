@@ -137,17 +137,24 @@ def evaluate_all(fn: Callable[..., Any], n: int, *cands: Cand[Any]
     return decided
 
 
+#: Most entries (combinations of values) :meth:`Tabulated.evaluate_many` forms
+#: at once; more are done in several batches (memory stays bounded).
+_BATCH_ENTRIES = 1 << 20
+
+
 class Tabulated:
     """:func:`evaluate_all` of one function over many combinations of candidate
     sets at once, the function called once per distinct combination of values.
 
-    Each input position interns its values (*atoms*); a combination of
-    candidate sets becomes the product of their atoms, formed for every
-    combination together in numpy, and each distinct product entry is looked
-    up in a table of the function's outcomes (filled on first use). Whether a
-    column's outcomes agree, hold ``None``, or vary (and along which input)
-    is then read from the outcome codes, group by group. The results are
-    exactly :func:`evaluate_all`'s; a combination the table cannot hold (no
+    Each input position interns its values (*atoms*, by type and value: ``1``
+    and ``True`` stay apart); a combination of candidate sets becomes the
+    product of their atoms, formed for many combinations together in numpy,
+    and each distinct product entry is looked up in a table of the function's
+    outcomes (filled on first use). Whether a column's outcomes agree, hold
+    ``None``, or vary (and along which input) is then read from the outcome
+    codes, group by group; an agreed value is the one of the group's first
+    entry, as :func:`evaluate_all` keeps it. The results are exactly
+    :func:`evaluate_all`'s; a combination the table cannot hold (no inputs, no
     values, too many, too many atoms to code) is passed to it.
 
     >>> t = Tabulated(lambda x, y: (x + y > 2, x + y), 2)
@@ -161,32 +168,34 @@ class Tabulated:
 
     def __init__(self, fn: Callable[..., Any], n: int) -> None:
         self.fn, self.n = fn, n
-        self._atoms: list[dict[Any, int]] = []          # per input: value -> atom code
+        self._atoms: list[dict[tuple[type, Any], int]] = []   # per input: value -> atom
         self._values: list[list[Any]] = []              # per input: atom code -> value
-        self._arrays: dict[tuple[int, Cand[Any]], Any] = {}   # its atoms, in value order
+        # per input and candidate set: the set and its atoms, in value order
+        self._arrays: dict[tuple[int, Cand[Any]], tuple[Cand[Any], Any]] = {}
         self._codes: list[dict[Any, int]] = [{} for _ in range(n)]   # per column
         self._outcomes: list[list[Any]] = [[] for _ in range(n)]
-        self._table: dict[tuple[int, ...], tuple[int, ...]] = {}   # atoms -> outcome codes
+        # atoms -> outcome codes and the function's own result
+        self._table: dict[tuple[int, ...], tuple[tuple[int, ...], Any]] = {}
         # the same as sorted coded keys and their outcome codes, per arity
         self._coded: dict[int, tuple[Any, Any]] = {}
 
     def _atoms_of(self, i: int, c: Cand[Any]) -> Any:
         key = (i, c)
-        got = self._arrays.get(key)
-        if got is None:
+        hit = self._arrays.get(key)
+        if hit is None or hit[0] is not c:     # an equal set may hold 1 where c holds True
             while len(self._atoms) <= i:
                 self._atoms.append({})
                 self._values.append([])
             atoms, values = self._atoms[i], self._values[i]
             codes = []
             for v in tuple(c.values):       # the order evaluate_all's product uses
-                a = atoms.get(v)
+                a = atoms.get((type(v), v))
                 if a is None:
-                    a = atoms[v] = len(values)
+                    a = atoms[type(v), v] = len(values)
                     values.append(v)
                 codes.append(a)
-            got = self._arrays[key] = np.array(codes, np.int64)
-        return got
+            hit = self._arrays[key] = (c, np.array(codes, np.int64))
+        return hit[1]
 
     def _outcome(self, atoms: tuple[int, ...]) -> tuple[int, ...]:
         got = self._table.get(atoms)
@@ -195,13 +204,13 @@ class Tabulated:
             codes = []
             for k in range(self.n):
                 v = out if isinstance(out, Unknown) else out[k]
-                c = self._codes[k].get(v)
+                c = self._codes[k].get(v)    # equal outcomes share a code, as a set would
                 if c is None:
                     c = self._codes[k][v] = len(self._outcomes[k])
                     self._outcomes[k].append(v)
                 codes.append(c)
-            got = self._table[atoms] = tuple(codes)
-        return got
+            got = self._table[atoms] = (tuple(codes), out)
+        return got[0]
 
     def _lookup(self, keys: Any, k: int, width: int) -> Any:
         """The outcome codes of each coded atom combination in ``keys`` (sorted,
@@ -215,9 +224,8 @@ class Tabulated:
         out[found] = codes[at[found]]
         new = keys[~found]
         if len(new):
-            mask = (1 << width) - 1
-            fresh = np.array([self._outcome(tuple((x >> (width * i)) & mask for i in range(k)))
-                              for x in new.tolist()], np.int64).reshape(len(new), self.n)
+            fresh = np.array([self._outcome(_atoms(x, k, width)) for x in new.tolist()],
+                             np.int64).reshape(len(new), self.n)
             out[~found] = fresh
             merged = np.concatenate([known, new])
             order = np.argsort(merged, kind="stable")
@@ -229,6 +237,7 @@ class Tabulated:
         """``[evaluate_all(fn, n, *c) for c in combos]``, computed together."""
         results: list[list[tuple[Any, str | None]] | None] = [None] * len(combos)
         todo: list[int] = []
+        entries = 0
         for j, cands in enumerate(combos):
             unknowable = next((c for c in cands if None in c.values), None)
             if unknowable is not None:
@@ -237,19 +246,29 @@ class Tabulated:
             total = 1
             for c in cands:
                 total *= len(c.values)
-            if total == 0 or total > _MAX_COMBOS or len(cands) > 6:
+            if total == 0 or total > _MAX_COMBOS or not 0 < len(cands) <= 6:
                 results[j] = evaluate_all(self.fn, self.n, *cands)
-            else:
-                todo.append(j)
-        if not todo:
-            return results  # type: ignore[return-value]
+                continue
+            if todo and (entries + total > _BATCH_ENTRIES
+                         or len(cands) != len(combos[todo[0]])):
+                self._batch(combos, todo, results)
+                todo, entries = [], 0
+            todo.append(j)
+            entries += total
+        if todo:
+            self._batch(combos, todo, results)
+        return results  # type: ignore[return-value]
+
+    def _batch(self, combos: Sequence[tuple[Cand[Any], ...]], todo: list[int],
+               results: list[Any]) -> None:
+        """Fill ``results[j]`` for each ``j`` of ``todo`` (same number of inputs)."""
         k = len(combos[todo[0]])
-        width = 62 // max(k, 1)
+        width = 62 // k
         arrays = [[self._atoms_of(i, combos[j][i]) for j in todo] for i in range(k)]
         if any(len(v) >= (1 << width) for v in self._values[:k]):   # pragma: no cover
             for j in todo:
                 results[j] = evaluate_all(self.fn, self.n, *combos[j])
-            return results  # type: ignore[return-value]
+            return
         sizes = np.array([[len(a) for a in per] for per in arrays], np.int64).T   # (groups, k)
         totals = sizes.prod(axis=1)
         starts = np.concatenate([[0], np.cumsum(totals)[:-1]])
@@ -270,14 +289,19 @@ class Tabulated:
         high = np.maximum.reduceat(grid, starts, axis=0)
         nones = np.array([self._codes[c].get(None, -1) for c in range(self.n)], np.int64)
         has_none = np.maximum.reduceat(grid == nones, starts, axis=0)
+        firsts = key[starts].tolist()           # each group's first entry
         for g, j in enumerate(todo):
             cands = combos[j]
             decided: list[tuple[Any, str | None]] = []
+            first = None
             for c in range(self.n):
                 if has_none[g, c]:
                     decided.append((None, _first_reason(cands)))
-                elif low[g, c] == high[g, c]:
-                    decided.append(_decided(self._outcomes[c][int(low[g, c])], cands))
+                elif low[g, c] == high[g, c]:   # the first entry's value, as a set keeps it
+                    if first is None:
+                        first = self._table[_atoms(firsts[g], k, width)][1]
+                    decided.append(_decided(first if isinstance(first, Unknown) else first[c],
+                                            cands))
                 else:
                     varying = [x for x in cands if len(x.values) > 1]
                     if len(varying) == 1:
@@ -286,7 +310,12 @@ class Tabulated:
                         cells = grid[starts[g]: starts[g] + totals[g], c]   # product order
                         decided.append((None, _varying_reason(cands, cells.tolist())))
             results[j] = decided
-        return results  # type: ignore[return-value]
+
+
+def _atoms(key: int, k: int, width: int) -> tuple[int, ...]:
+    """The atom codes packed in ``key`` (``width`` bits each, input 0 lowest)."""
+    mask = (1 << width) - 1
+    return tuple((key >> (width * i)) & mask for i in range(k))
 
 
 def _decided(value: Any, cands: tuple[Cand[Any], ...]) -> tuple[Any, str | None]:

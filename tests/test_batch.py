@@ -500,6 +500,21 @@ def test_warning_cells_are_the_sorted_union_of_their_sets(dense_limit: int) -> N
     assert empty.cast(pa.string()).to_pylist() == ["", "", ""]
 
 
+def test_warning_cells_keep_an_empty_warning() -> None:
+    """A cell's head that holds only an empty warning text is still a head: the
+    sorted union {"", "u"} is ";u" (as the definition joins it)."""
+    from kirmatch.engine import _Interner, _WarningCells
+
+    wsets, usets = _Interner(), _Interner()
+    for interner, item in ((wsets, ""), (usets, "u")):
+        interner.code(frozenset())
+        interner.code(frozenset({item}))
+    got = _WarningCells(wsets, usets).column(
+        2, np.array([0, 1]), [("donor", np.array([1, 0], np.int32))],
+        [np.array([1, 1], np.int32)])
+    assert got.cast(pa.string()).to_pylist() == [";u", "u"]
+
+
 # ---------------------------------------------------------------------------
 # Golden file
 # ---------------------------------------------------------------------------

@@ -228,3 +228,26 @@ def test_tabulated_outcome_none_takes_the_first_reason() -> None:
     y = Cand(frozenset({0, 1}), "reason_y")
     got = Tabulated(fn, 2).evaluate_many([(x, y)])
     assert got == [evaluate_all(fn, 2, x, y)] == [[(None, "reason_x"), (None, "reason_x")]]
+
+
+def test_tabulated_keeps_types_batches_and_no_inputs(monkeypatch: Any) -> None:
+    """``Tabulated`` keeps values that are equal but typed differently apart
+    (``True`` is written "true", ``1`` is "1"), across calls, as evaluate_all
+    sees each combination on its own; splits a large call into batches; and
+    hands a combination without inputs to evaluate_all."""
+    import kirmatch.propagation as prop
+    from kirmatch.propagation import Cand, Tabulated, evaluate_all
+
+    def fn(x: Any) -> tuple[Any, ...]:
+        return (True if x == "a" else 1, x)
+
+    combos = [(Cand.of("a"),), (Cand.of("b"),), (Cand.of(1),), (Cand.of(True),),
+              (Cand(frozenset({"a", "b"}), "r"),), (Cand(frozenset({1, 2}), "r"),)]
+    want = [evaluate_all(fn, 2, *c) for c in combos]
+    got = Tabulated(fn, 2).evaluate_many(combos)
+    assert got == want      # (True == 1, so the types are checked apart)
+    assert [type(d[0][0]) for d in got[:2]] == [type(d[0][0]) for d in want[:2]] == [bool, int]
+    assert [type(d[1][0]) for d in got[2:4]] == [int, bool]
+    monkeypatch.setattr(prop, "_BATCH_ENTRIES", 2)      # a batch per one or two entries
+    assert Tabulated(fn, 2).evaluate_many(combos) == want
+    assert Tabulated(lambda: (1,), 1).evaluate_many([()]) == [evaluate_all(lambda: (1,), 1)]
