@@ -290,13 +290,14 @@ class _WarningCells:
         with_tail = tail_rows.any(axis=1)[first[:, 1]]
         nonempty = with_head | with_tail
         # the dictionary: "" (an empty head and tail appended), then each cell
-        heads = pa.concat_arrays([head_texts, pa.array([""], head_texts.type)])
-        tails = pa.concat_arrays([tail_texts, pa.array([""], tail_texts.type)])
+        head_all = pa.concat_arrays([head_texts, pa.array([""], head_texts.type)])
+        tail_all = pa.concat_arrays([tail_texts, pa.array([""], tail_texts.type)])
         sep = np.where((with_head & with_tail)[nonempty], ";", "")
         dictionary = pc.binary_join_element_wise(
-            heads.take(pa.array(np.concatenate([[len(heads) - 1], first[nonempty, 0]]))),
+            head_all.take(pa.array(np.concatenate([[len(head_all) - 1], first[nonempty, 0]]))),
             pa.array(np.concatenate([[""], sep]), pa.string()),
-            tails.take(pa.array(np.concatenate([[len(tails) - 1], first[nonempty, 1]]))), "")
+            tail_all.take(pa.array(np.concatenate([[len(tail_all) - 1], first[nonempty, 1]]))),
+            "")
         code = np.zeros(len(first), np.int64)
         code[nonempty] = np.arange(1, int(nonempty.sum()) + 1)
         local = code[pair]
