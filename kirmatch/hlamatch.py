@@ -455,19 +455,13 @@ def _compare_with_one(many: Cand[tuple[str, str]], one: tuple[str, str], *,
     ``many`` lacks is one class), whether it is absent, and whether ``one`` is
     homozygous. (A homozygous ``one`` is kept apart; two different alleles of
     one class map onto any two others of it.)"""
-    return _with_one(_classes(many), one, recipient_varies)
-
-
-def _with_one(cls: _Readings, one: tuple[str, str], recipient_varies: bool
-              ) -> Cand[LocusComparison]:
-    """:func:`_compare_with_one` given the record of the many side (with its classes)."""
+    cls = _classes(many)
     assert cls.class_of is not None
     x, y = one
     key = (-2 if x == ABSENT else cls.class_of.get(x, -1),
            -2 if y == ABSENT else cls.class_of.get(y, -1), x == y, recipient_varies)
     hit = cls.ones.get(key)
     if hit is None:
-        many = cls.cand
         hit = cls.ones[key] = Cand.any_of(
             _compare_one(many, one, recipient_varies=recipient_varies), many.reason)
     return hit
@@ -573,15 +567,14 @@ _OUTCOME = tuple(LocusComparison(c // 6, c % 6 // 2, bool(c % 2)) for c in range
 _KNOWN = tuple(Cand.of(x) for x in _OUTCOME)
 
 
-def _kind(c: Cand[tuple[str, str]]) -> tuple[int, int] | _Readings | None:
-    """The coded alleles of ``c``'s only reading; for over 64 known readings
-    their record with its classes (:func:`_classes`); else ``None``."""
-    if len(c.values) == 1:
-        reading = next(iter(c.values))
-        return None if reading is None else (_code(reading[0]), _code(reading[1]))
-    if 64 < len(c.values) <= MAX_COMBINATIONS and None not in c.values:
-        return _classes(c)
-    return None
+def _single(c: Cand[tuple[str, str]]) -> tuple[int, int] | None:
+    """The coded alleles of ``c``'s only reading (``None``: several or unknown)."""
+    if len(c.values) != 1:
+        return None
+    reading = next(iter(c.values))
+    if reading is None:
+        return None
+    return _code(reading[0]), _code(reading[1])
 
 
 def compare_many(recipients: list[Cand[tuple[str, str]]], donors: list[Cand[tuple[str, str]]],
@@ -595,22 +588,16 @@ def compare_many(recipients: list[Cand[tuple[str, str]]], donors: list[Cand[tupl
     out: list[Cand[Any]] = []
     at: list[int] = []
     coded: list[tuple[int, int, int, int]] = []
-    # each side once per candidate object (the lists keep them alive): its
-    # coded single reading, or the record of over 64 readings (compared with
-    # a single reading per class, as compare_locus would), or None
-    kinds = {id(c): _kind(c) for c in {id(c): c for c in (*recipients, *donors)}.values()}
+    # each side's reading, once per candidate object (the lists keep them alive)
+    singles = {id(c): _single(c) for c in {id(c): c for c in (*recipients, *donors)}.values()}
     for i, (r, d) in enumerate(zip(recipients, donors, strict=True)):
-        x, y = kinds[id(r)], kinds[id(d)]
-        if type(x) is tuple and type(y) is tuple:
+        x, y = singles[id(r)], singles[id(d)]
+        if x is None or y is None:
+            out.append(compare(r, d))
+        else:
             out.append(_KNOWN[0])
             at.append(i)
             coded.append((*x, *y))
-        elif type(x) is tuple and type(y) is _Readings:
-            out.append(_with_one(y, next(iter(r.values)), False))
-        elif type(x) is _Readings and type(y) is tuple:
-            out.append(_with_one(x, next(iter(d.values)), True))
-        else:
-            out.append(compare(r, d))
     if coded:
         a = np.array(coded, np.int64)
         for i, c in zip(at, _outcomes(a[:, 0], a[:, 1], a[:, 2], a[:, 3]).tolist(), strict=True):
