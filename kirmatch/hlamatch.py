@@ -308,11 +308,11 @@ class _Readings:
     partners: dict[str, set[str]] | None = None
     absents: dict[int, int] | None = None
     #: identity (absent left out) -> class: identities with the same partners
-    #: share one (filled by :func:`_classes`)
+    #: share one (filled by :func:`_classes`, with ``groups``)
     class_of: dict[str, int] | None = None
     #: the comparison against one reading, per class key (see :func:`_compare_with_one`)
     ones: dict[tuple[Any, ...], Cand[LocusComparison]] = field(default_factory=dict)
-    #: the identities of each class, and all of them (filled by :func:`_reduced`)
+    #: the identities of each class, and all of them (filled by :func:`_classes`)
     groups: tuple[tuple[frozenset[str], ...], frozenset[str]] | None = None
 
 
@@ -422,10 +422,10 @@ def _classes(c: Cand[tuple[str, str]]) -> _Readings:
 
     For readings formed from slots, an identity's class is the set of slots
     that hold it, found by splitting the identities by each slot in set
-    operations (which also fills ``groups``). Its partners are the other
-    slot's identities of each, so two identities in the same slots have the
-    same partners (the classes may be finer than needed, which only keeps a
-    few more representatives). Otherwise the partners themselves are compared."""
+    operations. Its partners are the other slot's identities of each, so two
+    identities in the same slots have the same partners (the classes may be
+    finer than needed, which only keeps a few more representatives). Otherwise
+    the partners themselves are compared. ``groups`` is filled with them."""
     rd = _readings(c)
     if rd.class_of is None:
         if rd.slots is not None:    # split the identities by each slot, in set operations
@@ -440,8 +440,13 @@ def _classes(c: Cand[tuple[str, str]]) -> _Readings:
             rd.class_of = class_of
         else:
             kinds: dict[frozenset[str], int] = {}
-            rd.class_of = {x: kinds.setdefault(frozenset(p), len(kinds))
-                           for x, p in _partners(rd).items() if x != ABSENT}
+            class_of = {x: kinds.setdefault(frozenset(p), len(kinds))
+                        for x, p in _partners(rd).items() if x != ABSENT}
+            members: dict[int, set[str]] = {}
+            for x, k in class_of.items():
+                members.setdefault(k, set()).add(x)
+            rd.groups = (tuple(frozenset(m) for m in members.values()), frozenset(class_of))
+            rd.class_of = class_of
     return rd
 
 
@@ -481,14 +486,6 @@ def _reduced(r: Cand[tuple[str, str]], d: Cand[tuple[str, str]]) -> tuple[Any, A
     (Four is a safe bound, not the least one.)
     """
     rcls, dcls = _classes(r), _classes(d)
-    for cls in (rcls, dcls):
-        if cls.groups is None:
-            assert cls.class_of is not None
-            members: dict[int, set[str]] = {}
-            for x, k in cls.class_of.items():
-                members.setdefault(k, set()).add(x)
-            cls.groups = (tuple(frozenset(m) for m in members.values()),
-                          frozenset(cls.class_of))
     assert rcls.groups is not None and dcls.groups is not None
     assert rcls.class_of is not None and dcls.class_of is not None
     (rmem, rids), (dmem, dids) = rcls.groups, dcls.groups
