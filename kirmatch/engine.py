@@ -638,23 +638,22 @@ class Engine:
                 local[u] = hit
         if todo:
             combos = [rows[u] for u in todo]
-            items = [(self.pair_vocab[f] if role == "pair" else self.fact_vocab[f]).items
-                     for role, f in m.inputs]
-            got = self._evaluate(m, [tuple(map(list.__getitem__, items, combo))
-                                     for combo in combos])
-            for u, combo, codes in zip(todo, combos, got, strict=True):
+            for u, combo, codes in zip(todo, combos, self._evaluate(m, combos), strict=True):
                 local[u] = cache[combo] = codes
         return [local[inv, k] for k in range(len(m.columns))], local[inv, -1]
 
-    def _evaluate(self, m: Model, combos: list[tuple[Any, ...]]) -> list[tuple[int, ...]]:
-        """Cell codes of each column of ``m`` for each combination of input values,
-        then the code of its set of unknown and value warnings."""
+    def _evaluate(self, m: Model, combos: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+        """Cell codes of each column of ``m`` for each combination of its inputs'
+        codes, then the code of its set of unknown and value warnings."""
         evaluator = self._evaluators.get(m.name)
         if evaluator is None:
             evaluator = self._evaluators[m.name] = ModelEvaluator(m, self.options)
+        items = [(self.pair_vocab[f] if role == "pair" else self.fact_vocab[f]).items
+                 for role, f in m.inputs]
         known = self._decided.setdefault(m.name, {})
         results = []
-        for decided in evaluator.evaluate_many(combos):
+        for decided in evaluator.evaluate_many(
+                [tuple(map(list.__getitem__, items, combo)) for combo in combos]):
             key = tuple((type(v), v, reason) for v, reason in decided)   # 1 is not True
             hit = known.get(key)
             if hit is not None:
@@ -702,9 +701,7 @@ class Engine:
             return
         munk = self._unknown_table(m)
         _, rows = _factorize(*(i[missing] for i in idx))
-        items = [self.fact_vocab[f].items for _, f in m.inputs]
-        combos = [tuple(map(list.__getitem__, items, combo)) for combo in rows]
-        for combo, got in zip(rows, self._evaluate(m, combos), strict=True):
+        for combo, got in zip(rows, self._evaluate(m, rows), strict=True):
             for k in range(len(m.columns)):
                 self._table(m, k).cells[combo] = got[k]
             munk[combo] = got[-1]
