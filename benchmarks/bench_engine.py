@@ -411,10 +411,11 @@ def _at_least_one(text: str) -> int:
     return n
 
 
-def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The run of median CPU, with every run's CPU seconds beside it."""
-    ordered = sorted(runs, key=lambda r: r["cpu_s"])
-    return {**ordered[(len(ordered) - 1) // 2], "cpu_s_runs": [r["cpu_s"] for r in runs]}
+def _median_run(runs: list[dict[str, Any]], key: str = "cpu_s") -> dict[str, Any]:
+    """The run of median ``key`` (CPU seconds by default), with every run's
+    ``key`` beside it (as ``<key>_runs``)."""
+    ordered = sorted(runs, key=lambda r: r[key])
+    return {**ordered[(len(ordered) - 1) // 2], f"{key}_runs": [r[key] for r in runs]}
 
 
 def run_a_b(g: Path, p: Path, work: Path, results: dict[str, Any], *, fmt: str,
@@ -476,12 +477,6 @@ def run_d(args: argparse.Namespace, g: Path, p: Path, work: Path, results: dict[
         _report_profile("d", prof, results)
 
 
-def _median_wall(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The run of median wall time, with every run's wall seconds beside it."""
-    ordered = sorted(runs, key=lambda r: r["wall_s"])
-    return {**ordered[(len(ordered) - 1) // 2], "wall_s_runs": [r["wall_s"] for r in runs]}
-
-
 #: Workers of the benchmark's LocalCluster.
 DASK_WORKERS = 2
 
@@ -509,7 +504,7 @@ def run_e(args: argparse.Namespace, g: Path, work: Path, results: dict[str, Any]
         dasks.append(_child("dask", str(g), str(p4), str(dask_out), "--blocksize",
                             _blocksize(args.blocksize, p4, args.block_target)))
     equal, digest = compare_outputs(one_out, dask_out)
-    one, dsk = _median_wall(ones), _median_wall(dasks)
+    one, dsk = _median_run(ones, "wall_s"), _median_run(dasks, "wall_s")
     results["e"] = {"pairs": args.dask_pairs, "one_process": one, "dask": dsk,
                     "rows_equal": equal, "digest": digest,
                     "ratio": _verdict("e", dsk["wall_s"] / one["wall_s"])}
