@@ -116,6 +116,10 @@ class _Interner:
 #: built with; above it they are sorted as (combination, text) pairs instead.
 _DENSE_WARNINGS = 1 << 24
 
+#: Most characters of built warnings cells kept for later chunks (each distinct
+#: cell is built once while they fit; then they are dropped and built again).
+_HELD_WARNINGS = 1 << 27
+
 
 class _WarningCells:
     """The warnings column (DOMAIN.md §A.17: a row's warnings, sorted and
@@ -127,22 +131,27 @@ class _WarningCells:
     set is a bitmask (a bit per distinct unknown warning), so a row's unknown
     warnings are the OR of its models' masks; rows with the same person sets
     and mask share a cell. A cell is a head and a tail: the tail is the mask's
-    texts that sort after every person text of the chunk (the many
+    texts that sort after every person text of the combinations built (the many
     ``unknown(...)`` warnings), joined once per distinct tail; the head is the
     rest, each combination's text ids put in text order and deduplicated at
     once: as a row of booleans over the texts when the chunk's combinations
     times the texts are few enough (:data:`_DENSE_WARNINGS`; identical rows
     share a head), else by sorting (combination, rank of text) pairs. Arrow
-    joins the texts.
+    joins the texts. A cell once built is kept for later chunks (up to
+    :data:`_HELD_WARNINGS` characters), so each is built once in a run.
     """
 
-    __slots__ = ("_bits", "_masked", "_masks", "_order", "_people", "dense_limit", "texts",
-                 "usets", "wsets")
+    __slots__ = ("_bits", "_cell_ids", "_cell_texts", "_cells", "_held", "_masked", "_masks",
+                 "_order", "_people", "dense_limit", "held_limit", "texts", "usets", "wsets")
 
     def __init__(self, wsets: _Interner, usets: _Interner,
-                 dense_limit: int = _DENSE_WARNINGS) -> None:
+                 dense_limit: int = _DENSE_WARNINGS, held_limit: int = _HELD_WARNINGS) -> None:
         self.wsets, self.usets = wsets, usets
-        self.dense_limit = dense_limit
+        self.dense_limit, self.held_limit = dense_limit, held_limit
+        self._cells: dict[tuple[tuple[str, ...], int], dict[tuple[int, ...], int]] = {}
+        self._cell_texts: list[str] = [""]      # cell id -> text
+        self._cell_ids: dict[str, int] = {"": 0}
+        self._held = 0                          # characters of the cells built
         self.texts = _Interner()                # warning text -> id
         self._people: dict[str, dict[int, list[int]]] = {}   # role -> set code -> text ids
         self._bits = _Interner()                # text id of an unknown warning -> bit
@@ -224,7 +233,8 @@ class _WarningCells:
                unknown: list[np.ndarray]) -> pa.DictionaryArray:
         """The warnings of ``n`` rows: rows ``okr`` have, per role, a person warning
         set code (``people``) and, per model, an unknown-set code (``unknown``);
-        other rows are empty."""
+        other rows are empty. The dictionary is ``""`` then the rows' cells in
+        order of first appearance."""
         k = len(okr)
         if k == 0:
             return Vocab().array(np.zeros(n, np.int32))
@@ -245,11 +255,54 @@ class _WarningCells:
         coded = [pd.factorize(word, sort=False) for word in words]
         inv, rows = _factorize(*(c for _, c in people), *(c for c, _ in coded))
         distinct = np.array(rows, np.int64).reshape(len(rows), -1)
-        count = len(distinct)
+        sets = distinct[:, :len(people)]
+        mask = np.stack([np.asarray(values, np.uint64)[distinct[:, len(people) + w]]
+                         for w, (_, values) in enumerate(coded)], axis=1)
+        # cells built for an earlier chunk are looked up, the others built
+        known = self._built(tuple(role for role, _ in people), mask.shape[1])
+        keys = list(zip(*(sets[:, j].tolist() for j in range(sets.shape[1])),
+                        *(mask[:, w].tolist() for w in range(mask.shape[1])), strict=True))
+        cell = [known.get(key, -1) for key in keys]
+        new = [i for i, c in enumerate(cell) if c < 0]
+        if new:
+            ids, store = self._cell_ids, self._cell_texts
+            for i, text in zip(new, self._build(people, sets[new], mask[new]), strict=True):
+                c = ids.get(text)
+                if c is None:
+                    c = ids[text] = len(store)
+                    store.append(text)
+                    self._held += len(text)
+                cell[i] = known[keys[i]] = c
+        # the chunk's dictionary: "" (cell 0) first, then in order of first appearance
+        codes, used = pd.factorize(np.array([0, *cell], np.int64), sort=False)
+        out = np.zeros(n, np.int32)
+        out[okr] = codes[1:][inv]
+        store = self._cell_texts
+        return pa.DictionaryArray.from_arrays(
+            pa.array(out, pa.int32()), pa.array([store[c] for c in used.tolist()], pa.string()))
+
+    def _built(self, roles: tuple[str, ...], words: int) -> dict[tuple[int, ...], int]:
+        """The cells built so far for people with ``roles`` and masks of ``words``
+        words: (set codes ..., mask words ...) -> cell id (an index into the
+        texts; 0 is ``""``). Emptied with the texts when they hold more than
+        :attr:`held_limit` characters (memory stays bounded however many
+        distinct cells a run has) or when masks gain a word."""
+        if self._held > self.held_limit or any(w != words for _, w in self._cells):
+            self._cells.clear()
+            self._cell_texts[1:] = []
+            self._cell_ids = {"": 0}
+            self._held = 0
+        return self._cells.setdefault((roles, words), {})
+
+    def _build(self, people: list[tuple[str, np.ndarray]], sets: np.ndarray,
+               mask: np.ndarray) -> list[str]:
+        """The cell of each combination: person set codes ``sets`` (a column per
+        role of ``people``) and unknown-warning mask ``mask`` (a row of words)."""
+        count = len(sets)
         # every combination's text ids: its person sets' ...
         groups, ids = [], []
         for j, (role, _) in enumerate(people):
-            codes, where = np.unique(distinct[:, j], return_inverse=True)
+            codes, where = np.unique(sets[:, j], return_inverse=True)
             offsets, flat = self._person(role, codes)
             sizes = (offsets[1:] - offsets[:-1])[where.ravel()]
             starts = np.repeat(offsets[:-1][where.ravel()] - np.cumsum(sizes) + sizes, sizes)
@@ -257,16 +310,14 @@ class _WarningCells:
             ids.append(flat[starts + np.arange(int(sizes.sum()))])
         rank, texts = self._sorted()
         size = len(rank)
-        # ... and its mask's. The mask's texts after every person text of the
-        # chunk in text order (the "unknown(...)" warnings, mostly) end every
-        # cell in the same order: they are joined once per distinct tail and
-        # appended; only the rest (the head) is put in order per combination.
+        # ... and its mask's. The mask's texts after every person text of these
+        # combinations in text order (the "unknown(...)" warnings, mostly) end
+        # every cell in the same order: they are joined once per distinct tail
+        # and appended; only the rest (the head) is put in order per combination.
         last = max((int(rank[x].max()) for x in ids if len(x)), default=-1)
         bit_ids = np.asarray(self._bits.items, np.int64)
         in_tail = rank[bit_ids] > last
-        mask = np.stack([np.asarray(values, np.uint64)[distinct[:, len(people) + w]]
-                         for w, (_, values) in enumerate(coded)], axis=1)
-        bits = np.unpackbits(mask.astype("<u8").view(np.uint8), axis=1,
+        bits = np.unpackbits(np.ascontiguousarray(mask).astype("<u8").view(np.uint8), axis=1,
                              bitorder="little")[:, :len(bit_ids)].astype(bool)
         group, bit = np.nonzero(bits[:, ~in_tail])
         groups.append(group)
@@ -276,34 +327,18 @@ class _WarningCells:
         tails = bits[:, in_tail][:, np.argsort(rank[bit_ids[in_tail]])]
         tail_code, tail_rows = _distinct_rows(tails)
         items = self.texts.items
-        tail_texts = pa.array([";".join(items[i] for i in tail_ids[row].tolist())
-                               for row in tail_rows], pa.string())
+        tail_texts = [";".join(items[i] for i in tail_ids[row].tolist()) for row in tail_rows]
+        with_tail = tail_rows.any(axis=1)[tail_code].tolist()
         group = np.concatenate(groups)
         head_code, head_texts = self._heads(count, group, rank[np.concatenate(ids)], size,
                                             texts)
-        # each distinct (head, tail) is one cell, "" first
-        pair, both = _factorize(head_code, tail_code)
-        first = np.array(both, np.int64).reshape(len(both), 2)
-        has_head = np.zeros(len(head_texts), bool)   # a head with texts (even an empty one)
-        has_head[head_code] = np.bincount(group, minlength=count) > 0
-        with_head = has_head[first[:, 0]]
-        with_tail = tail_rows.any(axis=1)[first[:, 1]]
-        nonempty = with_head | with_tail
-        # the dictionary: "" (an empty head and tail appended), then each cell
-        head_all = pa.concat_arrays([head_texts, pa.array([""], head_texts.type)])
-        tail_all = pa.concat_arrays([tail_texts, pa.array([""], tail_texts.type)])
-        sep = np.where((with_head & with_tail)[nonempty], ";", "")
-        dictionary = pc.binary_join_element_wise(
-            head_all.take(pa.array(np.concatenate([[len(head_all) - 1], first[nonempty, 0]]))),
-            pa.array(np.concatenate([[""], sep]), pa.string()),
-            tail_all.take(pa.array(np.concatenate([[len(tail_all) - 1], first[nonempty, 1]]))),
-            "")
-        code = np.zeros(len(first), np.int64)
-        code[nonempty] = np.arange(1, int(nonempty.sum()) + 1)
-        local = code[pair]
-        out = np.zeros(n, np.int32)
-        out[okr] = local[inv]
-        return pa.DictionaryArray.from_arrays(pa.array(out, pa.int32()), dictionary)
+        heads = head_texts.to_pylist()
+        # a head with texts, even an empty one, is joined to its tail with ";"
+        with_head = (np.bincount(group, minlength=count) > 0).tolist()
+        return [(heads[h] + ";" + tail_texts[t] if tl else heads[h]) if hd else
+                (tail_texts[t] if tl else "")
+                for h, t, hd, tl in zip(head_code.tolist(), tail_code.tolist(), with_head,
+                                        with_tail, strict=True)]
 
 
 def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

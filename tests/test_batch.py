@@ -455,22 +455,27 @@ def test_factorize_matches_a_plain_grouping() -> None:
         assert all(type(x) is int for row in rows for x in row)
 
 
-@pytest.mark.parametrize("dense_limit", [1 << 24, 0])
-def test_warning_cells_are_the_sorted_union_of_their_sets(dense_limit: int) -> None:
+@pytest.mark.parametrize(("dense_limit", "held_limit"), [(1 << 24, 1 << 27), (0, 1 << 27),
+                                                       (1 << 24, 0)])
+def test_warning_cells_are_the_sorted_union_of_their_sets(dense_limit: int,
+                                                          held_limit: int) -> None:
     """The warnings column is built from bitmasks and text ids put in text order
     (``_WarningCells``: as rows of booleans, or, for chunks with too many
     combinations times texts, by sorting); each cell must be the definition
     (§A.17): the row's person sets with the role for ``{who}`` and its models'
     unknown sets, as one set of texts (``;`` inside a warning as ``,``), sorted,
     ``;``-joined; error rows empty. Sets and texts keep appearing between
-    chunks, and more than 64 unknown warnings need several mask words."""
+    chunks, and more than 64 unknown warnings need several mask words. Each
+    chunk is given twice: the second time its cells are the ones built the
+    first time (none is built again), unless the built cells may hold no
+    characters (``held_limit`` 0: dropped before every chunk)."""
     from kirmatch.engine import WHO, _Interner, _WarningCells
 
     rng = random.Random(5)
     wsets, usets = _Interner(), _Interner()
     wsets.code(frozenset())
     usets.code(frozenset())
-    cells = _WarningCells(wsets, usets, dense_limit)
+    cells = _WarningCells(wsets, usets, dense_limit, held_limit)
     # person warnings; unknown warnings, some shared with people, some sorting
     # before or among theirs, most after (as "unknown(...)" does)
     persons = [f"ambiguous_typing({WHO} A*{i:02d}:XX: C1;C2)" for i in range(30)] + \
@@ -487,14 +492,22 @@ def test_warning_cells_are_the_sorted_union_of_their_sets(dense_limit: int) -> N
                   for role in ("recipient", "donor")]
         unknown = [np.array([rng.choice([0, rng.randrange(len(usets.items))]) for _ in okr],
                             np.int32) for _ in range(3)]
-        got = cells.column(n, okr, people, unknown).cast(pa.string()).to_pylist()
         want = [""] * n
         for j, row in enumerate(okr.tolist()):
             texts = {w.replace(WHO, role).replace(";", ",")
                      for role, codes in people for w in wsets.items[codes[j]]}
             texts |= {w.replace(";", ",") for u in unknown for w in usets.items[u[j]]}
             want[row] = ";".join(sorted(texts))
-        assert got == want
+        for again in (False, True):
+            built = cells._held
+            column = cells.column(n, okr, people, unknown)
+            assert column.cast(pa.string()).to_pylist() == want
+            # the dictionary: "" first, then each distinct cell once
+            assert column.dictionary.to_pylist() == list(dict.fromkeys(["", *want]))
+            if again and held_limit:
+                assert cells._held == built
+            elif any(want):
+                assert cells._held > (0 if held_limit == 0 else built)
     assert len(cells._bits.items) > 64
     empty = cells.column(3, np.zeros(0, np.int64), [("person", np.zeros(0, np.int32))], [])
     assert empty.cast(pa.string()).to_pylist() == ["", "", ""]

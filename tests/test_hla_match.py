@@ -369,6 +369,45 @@ def test_compare_many_equals_one_comparison_per_pair(data: st.DataObject) -> Non
 
 @settings(max_examples=100, deadline=None)
 @given(st.data())
+def test_compare_many_one_reading_against_many(data: st.DataObject) -> None:
+    """A single reading against a typing of more than 64 readings, as
+    ``compare_many`` meets them (``_compare_with_one``: outcomes kept per class
+    key of the reading in the typing, shared by the pairs of one typing). Each
+    result must be every outcome of comparing the typing's readings with the
+    reading (brute force), in either direction, with the typing's reason when
+    it varies; typings as slots and as plain sets, readings inside and outside
+    them, absent and homozygous."""
+    from kirmatch.hlamatch import ReadingSet, _compare, compare_many
+    from kirmatch.propagation import Cand
+
+    pool = ["", *(f"A*{i:02d}:01" for i in range(1, 20))]
+    subsets = st.frozensets(st.sampled_from(pool), min_size=12, max_size=20)
+
+    def typing(reason: str) -> Cand[tuple[str, str]]:
+        slots = tuple((data.draw(subsets), data.draw(subsets))
+                      for _ in range(data.draw(st.integers(1, 2))))
+        values = ReadingSet.of(slots)
+        if data.draw(st.booleans()):
+            values = frozenset(values)
+        return Cand(values, reason)
+
+    typings = [typing(f"ambiguous_typing{k}") for k in range(data.draw(st.integers(1, 3)))]
+    assert all(len(t.values) > 64 for t in typings)
+    reading = st.one_of(st.tuples(st.sampled_from(pool), st.sampled_from(pool)),
+                        st.sampled_from(pool).map(lambda x: (x, x))).map(
+        lambda p: Cand.of(tuple(sorted(p))))
+    pairs = data.draw(st.lists(st.tuples(st.sampled_from(typings), reading, st.booleans()),
+                               min_size=1, max_size=40))
+    rs = [t if varies else one for t, one, varies in pairs]
+    ds = [one if varies else t for t, one, varies in pairs]
+    got = compare_many(rs, ds)
+    for (t, _, _), r, d, cand in zip(pairs, rs, ds, got, strict=True):
+        want = Cand.any_of({_compare(x, y) for x in r.values for y in d.values}, t.reason)
+        assert cand == want, (r, d)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
 def test_comparisons_with_one_reading_kept_per_class(data: st.DataObject) -> None:
     """A typing with many readings compared with many single readings: the
     outcomes are kept per class of the single reading's alleles
