@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kirmatch.dsa import Antibody, DSAScreen, PanelScreen, flow_crossmatch_column
-from kirmatch.engine import EMPTY, NOT_FOUND, Engine, EngineResult
+from kirmatch.engine import EMPTY, NOT_FOUND, Engine, EngineResult, collector_paused
 from kirmatch.errors import InputSchemaError, KirmatchError, UsageError
 from kirmatch.grammar import ID_NAMES
 from kirmatch.io import ColumnMap, count_rows, file_sha256, read_column_map
@@ -476,7 +476,10 @@ def run_batch(
     input checksums and how they were read, the command line, row counts and
     wall time. ``progress`` receives :class:`~kirmatch.progress.Progress` events
     of the stages ``inputs`` (reading the genotypes and antibodies), ``people``
-    (resolving each distinct typing once) and ``pairs``.
+    (resolving each distinct typing once) and ``pairs``. Python's automatic
+    cyclic garbage collection is paused during the run (young generations are
+    collected after each chunk) and restored after it
+    (:func:`~kirmatch.engine.collector_paused`).
 
     Raises
     ------
@@ -509,7 +512,8 @@ def run_batch(
     # The plan refuses an output over any input (or two outputs on one file) before
     # anything is read, and makes output, errors and run record appear together.
     with OutputPlan({"output": o_path, "errors": e_path, "provenance": prov_path},
-                    inputs=[*g_paths, p_path, column_map, a_path]) as plan:
+                    inputs=[*g_paths, p_path, column_map, a_path]) as plan, \
+            collector_paused() as collect_young:
         stages = Stages(progress)
         people, cmap, panels, a_reader = read_inputs(stages, genotypes, g_paths, column_map,
                                                        a_path, t, opts, pyard)
@@ -551,6 +555,7 @@ def run_batch(
             rows_err += res.n_error
             codes.update(res.error_codes)
             stages.update(rows_in)
+            collect_young()
         stages.finish(rows_in)
         assert schema is not None
         out_w.close(empty=schema)

@@ -52,7 +52,7 @@ from kirmatch.batch import (
     read_inputs,
     write_run_record,
 )
-from kirmatch.engine import Engine
+from kirmatch.engine import Engine, collector_paused
 from kirmatch.options import Options
 from kirmatch.output import OutputPlan
 from kirmatch.people import People
@@ -226,7 +226,7 @@ def run_persons(
     g_paths = genotype_paths(genotypes, genotype_files)
     prov_path = o_path.with_name(o_path.name + ".provenance.json")
     with OutputPlan({"output": o_path, "errors": e_path, "provenance": prov_path},
-                    inputs=[*g_paths, column_map]) as plan:
+                    inputs=[*g_paths, column_map]) as plan, collector_paused() as collect_young:
         stages = Stages(progress)
         people, _, _, _ = read_inputs(stages, genotypes, g_paths, column_map, None, t, opts,
                                       pyard)
@@ -250,6 +250,7 @@ def run_persons(
             rows_err += len(bad)
             codes.update(chunk_codes)
             stages.update(rows_out)
+            collect_young()
         stages.finish(rows_out)
         schema = pa.schema([pa.field(c, pa.string()) for c in PERSON_COLUMNS])
         out_w.close(empty=schema)

@@ -513,6 +513,66 @@ def test_warning_cells_are_the_sorted_union_of_their_sets(dense_limit: int,
     assert empty.cast(pa.string()).to_pylist() == ["", "", ""]
 
 
+def test_collector_paused_restores_the_collector() -> None:
+    """The engine pauses automatic cyclic garbage collection while it works
+    (``collector_paused``); the collector's state must come back however the
+    block ends, nested blocks and a collector the caller disabled must be left
+    alone, and the yielded function must free cycles made meanwhile."""
+    import gc
+    import weakref
+
+    from kirmatch.engine import collector_paused
+
+    class Node:
+        pass
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("boom")
+    assert gc.isenabled()
+    with collector_paused() as collect_young:
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()          # the inner block did not re-enable it
+        node = Node()
+        node.self = node                   # type: ignore[attr-defined]
+        alive = weakref.ref(node)
+        del node
+        assert alive() is not None         # a cycle: only the collector frees it
+        collect_young()
+        assert alive() is None
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused() as collect_young:
+            node = Node()
+            node.self = node               # type: ignore[attr-defined]
+            alive = weakref.ref(node)
+            del node
+            collect_young()                # the caller's choice: no collection
+            assert alive() is not None
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.collect()
+
+
+def test_run_batch_leaves_the_collector_on(tmp_path: Path) -> None:
+    """run_batch pauses the collector for its run and turns it back on, after a
+    run and after a failed one."""
+    import gc
+
+    g, p = write_inputs(tmp_path)
+    run_batch(g, p, tmp_path / "out.csv")
+    assert gc.isenabled()
+    bad = tmp_path / "bad_pairs.csv"
+    bad.write_text("recipient,donor\nR1,D1\n", encoding="utf-8")
+    with pytest.raises(InputSchemaError):
+        run_batch(g, bad, tmp_path / "out2.csv")
+    assert gc.isenabled()
+
+
 def test_warning_cells_keep_an_empty_warning() -> None:
     """A cell's head that holds only an empty warning text is still a head: the
     sorted union {"", "u"} is ";u" (as the definition joins it)."""
