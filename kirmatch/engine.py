@@ -34,6 +34,7 @@ from __future__ import annotations
 import functools
 import gc
 import itertools
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -75,6 +76,12 @@ ROLES = ("recipient", "donor")
 NOT_FOUND, EMPTY = -1, -2
 
 
+#: Blocks of :func:`collector_paused` active in this process (any thread), and
+#: the lock that guards the count and the collector's switch.
+_PAUSES = [0]
+_PAUSES_LOCK = threading.Lock()
+
+
 @contextmanager
 def collector_paused() -> Iterator[Callable[[], None]]:
     """Python's automatic cyclic garbage collection paused for the block.
@@ -83,10 +90,13 @@ def collector_paused() -> Iterator[Callable[[], None]]:
     are long-lived and hold many containers; each automatic full collection
     scans them all again, for nothing: the engine makes no cyclic garbage. The
     block yields a function that collects the young generations (a run calls it
-    between chunks, so cycles made meanwhile, by other threads too, are still
-    freed at once). The collector's state is restored on leaving, error or not.
-    Nested blocks, and a collector the caller already disabled, are left alone
-    (the yielded function then does nothing).
+    between chunks, so cycles that are garbage by then, other threads' too,
+    are still freed). The switch is the whole process's: blocks are counted
+    (nested ones, and those of other threads), and the collector is turned back
+    on when the last one is left, error or not. A collector that was already
+    off when the first block began is left alone (the yielded function then
+    does nothing); one turned off by other code during a block is on again
+    after it.
 
     >>> import gc
     >>> with collector_paused() as collect_young:
@@ -95,18 +105,28 @@ def collector_paused() -> Iterator[Callable[[], None]]:
     >>> gc.isenabled()
     True
     """
-    if not gc.isenabled():
-        yield lambda: None
-        return
-    gc.disable()
+    entered = False
     try:
-        yield _collect_young
+        with _PAUSES_LOCK:
+            if _PAUSES[0] or gc.isenabled():
+                gc.disable()
+                _PAUSES[0] += 1
+                entered = True
+        yield _collect_young if entered else _no_collection
     finally:
-        gc.enable()
+        if entered:
+            with _PAUSES_LOCK:
+                _PAUSES[0] -= 1
+                if not _PAUSES[0]:
+                    gc.enable()
 
 
 def _collect_young() -> None:
     gc.collect(1)
+
+
+def _no_collection() -> None:
+    pass
 
 
 class Vocab:
@@ -157,9 +177,13 @@ class _Interner:
 #: built with; above it they are sorted as (combination, text) pairs instead.
 _DENSE_WARNINGS = 1 << 24
 
-#: Most characters of built warnings cells kept for later chunks (each distinct
-#: cell is built once while they fit; then they are dropped and built again).
-_HELD_WARNINGS = 1 << 27
+#: Most bytes (estimated) of built warnings cells kept for later chunks: each
+#: distinct cell is built once while they fit; then they are dropped and built
+#: again. A cell is estimated as its characters plus :data:`_CELL_BYTES` (the
+#: Python string, its list slot and its entry in the text index), a lookup key
+#: as :data:`_KEY_BYTES` (its tuple of integers and dictionary entry).
+_HELD_WARNINGS = 1 << 28
+_CELL_BYTES, _KEY_BYTES = 350, 200
 
 
 class _WarningCells:
@@ -177,9 +201,10 @@ class _WarningCells:
     rest, each combination's text ids put in text order and deduplicated at
     once: as a row of booleans over the texts when the chunk's combinations
     times the texts are few enough (:data:`_DENSE_WARNINGS`; identical rows
-    share a head), else by sorting (combination, rank of text) pairs. Arrow
-    joins the texts. A cell once built is kept for later chunks (up to
-    :data:`_HELD_WARNINGS` characters), so each is built once in a run.
+    share a head), else by sorting (combination, rank of text) pairs; Arrow
+    joins each head's texts, and a cell is its head and tail joined. A cell
+    once built is kept for later chunks (up to :data:`_HELD_WARNINGS` bytes),
+    so each is built once in a run.
     """
 
     __slots__ = ("_bits", "_cell_ids", "_cell_texts", "_cells", "_held", "_masked", "_masks",
@@ -192,7 +217,7 @@ class _WarningCells:
         self._cells: dict[tuple[tuple[str, ...], int], dict[tuple[int, ...], int]] = {}
         self._cell_texts: list[str] = [""]      # cell id -> text
         self._cell_ids: dict[str, int] = {"": 0}
-        self._held = 0                          # characters of the cells built
+        self._held = 0                          # bytes of the cells and keys kept
         self.texts = _Interner()                # warning text -> id
         self._people: dict[str, dict[int, list[int]]] = {}   # role -> set code -> text ids
         self._bits = _Interner()                # text id of an unknown warning -> bit
@@ -300,49 +325,52 @@ class _WarningCells:
         mask = np.stack([np.asarray(values, np.uint64)[distinct[:, len(people) + w]]
                          for w, (_, values) in enumerate(coded)], axis=1)
         # cells built for an earlier chunk are looked up, the others built
-        known = self._built(tuple(role for role, _ in people), mask.shape[1])
+        roles = tuple(role for role, _ in people)
+        known = self._built(roles, mask.shape[1])
         keys = list(zip(*(sets[:, j].tolist() for j in range(sets.shape[1])),
                         *(mask[:, w].tolist() for w in range(mask.shape[1])), strict=True))
         cell = [known.get(key, -1) for key in keys]
         new = [i for i, c in enumerate(cell) if c < 0]
+        ids, store = self._cell_ids, self._cell_texts
         if new:
-            ids, store = self._cell_ids, self._cell_texts
-            for i, text in zip(new, self._build(people, sets[new], mask[new]), strict=True):
+            for i, text in zip(new, self._build(roles, sets[new], mask[new]), strict=True):
                 c = ids.get(text)
                 if c is None:
                     c = ids[text] = len(store)
                     store.append(text)
-                    self._held += len(text)
+                    self._held += len(text) + _CELL_BYTES
                 cell[i] = known[keys[i]] = c
+            self._held += len(new) * _KEY_BYTES
         # the chunk's dictionary: "" (cell 0) first, then in order of first appearance
         codes, used = pd.factorize(np.array([0, *cell], np.int64), sort=False)
         out = np.zeros(n, np.int32)
         out[okr] = codes[1:][inv]
-        store = self._cell_texts
         return pa.DictionaryArray.from_arrays(
             pa.array(out, pa.int32()), pa.array([store[c] for c in used.tolist()], pa.string()))
 
     def _built(self, roles: tuple[str, ...], words: int) -> dict[tuple[int, ...], int]:
         """The cells built so far for people with ``roles`` and masks of ``words``
         words: (set codes ..., mask words ...) -> cell id (an index into the
-        texts; 0 is ``""``). Emptied with the texts when they hold more than
-        :attr:`held_limit` characters (memory stays bounded however many
-        distinct cells a run has) or when masks gain a word."""
-        if self._held > self.held_limit or any(w != words for _, w in self._cells):
+        texts; 0 is ``""``). All are dropped, texts too, when they hold more
+        than :attr:`held_limit` bytes (memory stays bounded however many
+        distinct cells a run has); the keys of shorter masks when masks gain a
+        word (they are never looked up again)."""
+        if self._held > self.held_limit:
             self._cells.clear()
-            self._cell_texts[1:] = []
+            self._cell_texts = [""]
             self._cell_ids = {"": 0}
             self._held = 0
+        for key in [k for k in self._cells if k[1] != words]:
+            self._held -= len(self._cells.pop(key)) * _KEY_BYTES
         return self._cells.setdefault((roles, words), {})
 
-    def _build(self, people: list[tuple[str, np.ndarray]], sets: np.ndarray,
-               mask: np.ndarray) -> list[str]:
+    def _build(self, roles: tuple[str, ...], sets: np.ndarray, mask: np.ndarray) -> list[str]:
         """The cell of each combination: person set codes ``sets`` (a column per
-        role of ``people``) and unknown-warning mask ``mask`` (a row of words)."""
+        role of ``roles``) and unknown-warning mask ``mask`` (a row of words)."""
         count = len(sets)
         # every combination's text ids: its person sets' ...
         groups, ids = [], []
-        for j, (role, _) in enumerate(people):
+        for j, role in enumerate(roles):
             codes, where = np.unique(sets[:, j], return_inverse=True)
             offsets, flat = self._person(role, codes)
             sizes = (offsets[1:] - offsets[:-1])[where.ravel()]
@@ -449,7 +477,8 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _paused(method: _F) -> _F:
-    """``method`` run with the garbage collector paused (:func:`collector_paused`)."""
+    """``method`` run with the garbage collector paused (:func:`collector_paused`);
+    for plain methods only (a generator's body would run after the block)."""
 
     @functools.wraps(method)
     def run(*args: Any, **kwargs: Any) -> Any:

@@ -455,22 +455,32 @@ def test_factorize_matches_a_plain_grouping() -> None:
         assert all(type(x) is int for row in rows for x in row)
 
 
-@pytest.mark.parametrize(("dense_limit", "held_limit"), [(1 << 24, 1 << 27), (0, 1 << 27),
+@pytest.mark.parametrize(("dense_limit", "held_limit"), [(1 << 24, 1 << 28), (0, 1 << 28),
                                                        (1 << 24, 0)])
-def test_warning_cells_are_the_sorted_union_of_their_sets(dense_limit: int,
-                                                          held_limit: int) -> None:
+def test_warning_cells_are_the_sorted_union_of_their_sets(
+        dense_limit: int, held_limit: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """The warnings column is built from bitmasks and text ids put in text order
     (``_WarningCells``: as rows of booleans, or, for chunks with too many
     combinations times texts, by sorting); each cell must be the definition
     (§A.17): the row's person sets with the role for ``{who}`` and its models'
     unknown sets, as one set of texts (``;`` inside a warning as ``,``), sorted,
     ``;``-joined; error rows empty. Sets and texts keep appearing between
-    chunks, and more than 64 unknown warnings need several mask words. Each
-    chunk is given twice: the second time its cells are the ones built the
-    first time (none is built again), unless the built cells may hold no
-    characters (``held_limit`` 0: dropped before every chunk)."""
+    chunks, and more than 64 unknown warnings need several mask words. One
+    instance serves pairs (recipient, donor) and single people (``person``), as
+    the engine's does, and a single role of another name (keys of the same
+    shape, texts not). Each chunk is given twice: the second time no cell is
+    built again, unless the built cells may hold nothing (``held_limit`` 0:
+    all are dropped before the next chunk)."""
     from kirmatch.engine import WHO, _Interner, _WarningCells
 
+    built: list[int] = []
+    build = _WarningCells._build
+
+    def counted(self: Any, roles: Any, sets: Any, mask: Any) -> Any:
+        built.append(len(sets))
+        return build(self, roles, sets, mask)
+
+    monkeypatch.setattr(_WarningCells, "_build", counted)
     rng = random.Random(5)
     wsets, usets = _Interner(), _Interner()
     wsets.code(frozenset())
@@ -488,26 +498,30 @@ def test_warning_cells_are_the_sorted_union_of_their_sets(dense_limit: int,
             usets.code(frozenset(rng.sample(unknowns[20 * chunk:], rng.randint(0, 10))))
         n = 200
         okr = np.array(sorted(rng.sample(range(n), 150)), np.int64)
-        people = [(role, np.array([rng.randrange(len(wsets.items)) for _ in okr], np.int32))
-                  for role in ("recipient", "donor")]
-        unknown = [np.array([rng.choice([0, rng.randrange(len(usets.items))]) for _ in okr],
-                            np.int32) for _ in range(3)]
-        want = [""] * n
-        for j, row in enumerate(okr.tolist()):
-            texts = {w.replace(WHO, role).replace(";", ",")
-                     for role, codes in people for w in wsets.items[codes[j]]}
-            texts |= {w.replace(";", ",") for u in unknown for w in usets.items[u[j]]}
-            want[row] = ";".join(sorted(texts))
-        for again in (False, True):
-            built = cells._held
-            column = cells.column(n, okr, people, unknown)
-            assert column.cast(pa.string()).to_pylist() == want
-            # the dictionary: "" first, then each distinct cell once
-            assert column.dictionary.to_pylist() == list(dict.fromkeys(["", *want]))
-            if again and held_limit:
-                assert cells._held == built
-            elif any(want):
-                assert cells._held > (0 if held_limit == 0 else built)
+        for roles in (("recipient", "donor"), ("person",), ("donor",)):
+            people = [(role, np.array([rng.randrange(len(wsets.items)) for _ in okr], np.int32))
+                      for role in roles]
+            unknown = [np.array([rng.choice([0, rng.randrange(len(usets.items))]) for _ in okr],
+                                np.int32) for _ in range(3)]
+            want = [""] * n
+            for j, row in enumerate(okr.tolist()):
+                texts = {w.replace(WHO, role).replace(";", ",")
+                         for role, codes in people for w in wsets.items[codes[j]]}
+                texts |= {w.replace(";", ",") for u in unknown for w in usets.items[u[j]]}
+                want[row] = ";".join(sorted(texts))
+            for again in (False, True):
+                built.clear()
+                column = cells.column(n, okr, people, unknown)
+                assert column.cast(pa.string()).to_pylist() == want
+                # the dictionary: "" first, then each distinct cell once
+                assert column.dictionary.to_pylist() == list(dict.fromkeys(["", *want]))
+                if again and held_limit:
+                    assert built == []
+                elif again:     # every distinct (person sets, unknown texts) again
+                    assert sum(built) == len({
+                        (*(int(c[j]) for _, c in people),
+                         frozenset().union(*(usets.items[u[j]] for u in unknown)))
+                        for j in range(len(okr))})
     assert len(cells._bits.items) > 64
     empty = cells.column(3, np.zeros(0, np.int64), [("person", np.zeros(0, np.int32))], [])
     assert empty.cast(pa.string()).to_pylist() == ["", "", ""]
@@ -516,8 +530,9 @@ def test_warning_cells_are_the_sorted_union_of_their_sets(dense_limit: int,
 def test_collector_paused_restores_the_collector() -> None:
     """The engine pauses automatic cyclic garbage collection while it works
     (``collector_paused``); the collector's state must come back however the
-    block ends, nested blocks and a collector the caller disabled must be left
-    alone, and the yielded function must free cycles made meanwhile."""
+    block ends, only when the last of overlapping blocks is left; a collector
+    the caller disabled must be left alone, and the yielded function must free
+    cycles that are garbage by then."""
     import gc
     import weakref
 
@@ -543,6 +558,15 @@ def test_collector_paused_restores_the_collector() -> None:
         collect_young()
         assert alive() is None
     assert gc.isenabled()
+    # blocks that overlap without nesting (as two threads' do): the collector
+    # stays off until the last one is left
+    first, second = collector_paused(), collector_paused()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert not gc.isenabled()
+    second.__exit__(None, None, None)
+    assert gc.isenabled()
     gc.disable()
     try:
         with collector_paused() as collect_young:
@@ -559,12 +583,14 @@ def test_collector_paused_restores_the_collector() -> None:
 
 
 def test_run_batch_leaves_the_collector_on(tmp_path: Path) -> None:
-    """run_batch pauses the collector for its run and turns it back on, after a
-    run and after a failed one."""
+    """run_batch pauses the collector for its run (its progress events see it
+    off) and turns it back on, after a run and after a failed one."""
     import gc
 
     g, p = write_inputs(tmp_path)
-    run_batch(g, p, tmp_path / "out.csv")
+    during: list[bool] = []
+    run_batch(g, p, tmp_path / "out.csv", progress=lambda _: during.append(gc.isenabled()))
+    assert during and not any(during)       # paused while it ran
     assert gc.isenabled()
     bad = tmp_path / "bad_pairs.csv"
     bad.write_text("recipient,donor\nR1,D1\n", encoding="utf-8")

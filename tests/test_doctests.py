@@ -18,7 +18,6 @@ import kirmatch
 #: Modules with nothing to show in an example (each with the reason).
 NO_EXAMPLES = {
     "kirmatch.facts": "resolution of one person; shown through kirmatch.pair",
-    "kirmatch.engine": "batch engine; its examples would be whole cohorts (tests/test_batch)",
     "kirmatch.pyard_backend": "needs a py-ard database (tests/test_pyard)",
     "kirmatch.report": "HTML output (tests/test_rank renders it in Chromium)",
     "kirmatch.kir_history": "reads the shipped history table (tests/test_kir_history)",
