@@ -734,10 +734,10 @@ class ModelEvaluator:
     later calls); a model with its own ``evaluator`` is evaluated combination
     by combination."""
 
-    __slots__ = ("_mapped", "_table", "model")
+    __slots__ = ("_mapped", "_table", "model", "options")
 
     def __init__(self, model: Model, options: Options) -> None:
-        self.model = model
+        self.model, self.options = model, options
         self._table = None if model.evaluator is not None else Tabulated(
             lambda *values: model.fn(*values, options), len(model.columns))
         self._mapped: dict[Cand[Any], Cand[Any]] = {}
@@ -746,9 +746,8 @@ class ModelEvaluator:
                       ) -> list[list[tuple[Any, str | None]]]:
         """``[evaluate_model(model, c, options) for c in combos]``."""
         m = self.model
-        if self._table is None:
-            assert m.evaluator is not None
-            return [[m.evaluator(k, c) for k in range(len(m.columns))] for c in combos]
+        if self._table is None:         # the model's own evaluator
+            return [evaluate_model(m, c, self.options) for c in combos]
         if m.project is not None:
             project, mapped = m.project, self._mapped
             combos = [tuple(mapped.get(c) or mapped.setdefault(c, c.map(project)) for c in cands)

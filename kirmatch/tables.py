@@ -523,9 +523,7 @@ class ReferenceTables:
     def _records(self, key: str, rows: Iterable[list[str]]) -> tuple[HLAAlleleRecord, ...]:
         found = self._hla_group_cache.get(key)
         if found is None:
-            cache = self._hla_cache
-            found = self._hla_group_cache[key] = tuple(cache.get(row[0]) or self._record(row)
-                                                       for row in rows)
+            found = self._hla_group_cache[key] = tuple(self._record(row) for row in rows)
         return found
 
     def hla_record(self, allele: str) -> HLAAlleleRecord | None:
@@ -571,13 +569,14 @@ class ReferenceTables:
             return self._protein_calls[protein]
         found = None
         match = _HLA_NAME.match(protein.strip())
-        fields = match.group(2).split(":") if match else []
-        if len(fields) >= 2:
-            assert match is not None
-            for row in self._hla_protein_rows.get(_fields_key(match.group(1), fields[:2]), ()):
-                if row[4] == "true":
-                    found = self._record(row)
-                    break
+        if match:
+            locus, fields_text, _suffix = match.groups()
+            fields = fields_text.split(":")
+            if len(fields) >= 2:
+                for row in self._hla_protein_rows.get(_fields_key(locus, fields[:2]), ()):
+                    if row[4] == "true":
+                        found = self._record(row)
+                        break
         self._protein_calls[protein] = found
         return found
 
@@ -676,9 +675,7 @@ class ReferenceTables:
             return ()
         got = alleles.groups.get(found[0])     # kept per prefix, as hla_records_with_prefix
         if got is None:
-            cache = alleles.cache
-            got = alleles.groups[found[0]] = tuple(cache.get(row[0]) or self._allele_info(row)
-                                                   for row in found[1])
+            got = alleles.groups[found[0]] = tuple(self._allele_info(row) for row in found[1])
         return got
 
     def g_group_members(self, name: str) -> tuple[HLAAlleleInfo, ...]:
