@@ -431,20 +431,29 @@ class LigandResolver:
         if t.kind == TypingKind.ALLELE:
             return self._resolve_allele(t, who)
         if t.kind in (TypingKind.G_GROUP, TypingKind.P_GROUP):
+            # The group's members (hla_nom_g.txt / hla_nom_p.txt, DOMAIN.md §A.3
+            # item 2): a name that is no group of the release is unknown (item 6),
+            # even when an allele has its fields (C*02:02:01 is in no G group).
+            members = (self.tables.g_group_members if t.kind == TypingKind.G_GROUP
+                       else self.tables.p_group_members)(t.name)
+            if not members:
+                raise UnknownAlleleError(t.name, HLA_RELEASE)
             protein = t.protein or ""
-            if not self.tables.hla_records_with_prefix(
-                f"{t.locus}*{':'.join(t.fields)}"
-            ):
-                raise UnknownAlleleError(t.name, HLA_RELEASE)
-            rec = self.tables.protein_call(protein)
-            if rec is None:
-                raise UnknownAlleleError(t.name, HLA_RELEASE)
+            expressed = any(a.expressed for a in members)
+            if expressed and self.tables.protein_call(protein) is None:
+                # named after a null allele, with expressed members (A*11:403:01G
+                # holds A*11:441): their proteins' calls (§A.3 item 3)
+                return self._from_records(
+                    t, who, [r for a in members if (r := self.tables.hla_record(a.allele))])
             # Residues 76-83 lie in exon 2, inside both G and P groupings: the
             # group's expressed members share the call of its named protein
-            # (DOMAIN.md §A.3 item 5). Only null members can differ.
+            # (§A.3 item 5); a group of null alleles only (B*44:23:01G) is a null
+            # allele, as its named protein is. Null members are left out, with a
+            # warning when the group has any (§A.3 item 3: a P group never has;
+            # a G group's may be other proteins', as C*02:150N in C*02:02:02G).
             base = self._resolve_allele(parse_hla_typing(protein), who)
             warns = base.warnings
-            if any(not r.expressed for r in self.tables.hla_records_for_protein(protein)):
+            if expressed and any(not a.expressed for a in members):
                 warns = (*warns, f"null_in_expansion({who} {t.name})")
             return _replace(base, typing=t.name, kind=t.kind.value, warnings=warns)
         if t.kind in (TypingKind.ONE_FIELD, TypingKind.XX):

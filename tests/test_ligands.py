@@ -98,6 +98,58 @@ def test_g_and_p_groups(resolver) -> None:
     assert resolver.resolve_typing(parse_hla_typing("B*57:01P")).call == "Bw4-80I"
 
 
+@pytest.mark.parametrize(("typing", "has_null"), [
+    ("C*02:02:02G", True),    # holds C*02:150N, C*02:193N, C*02:218N (other proteins)
+    ("A*02:01:01G", True),    # holds A*02:43N, A*02:83N ... ; protein A*02:01 has no null
+    ("A*01:01:01G", True),    # holds A*01:01:01:02N
+    ("A*01:01P", False),      # a P group has expressed members only (hla_nom_p.txt)
+    ("C*02:02P", False),
+])
+def test_group_null_warning_follows_its_members(resolver, tables, typing: str,
+                                                has_null: bool) -> None:
+    """Rule 2 (§A.3 items 2-3): a G or P group expands to its members in
+    hla_nom_g.txt / hla_nom_p.txt; nulls among them are left out with
+    ``null_in_expansion``, and only then (not the named protein's nulls)."""
+    members = (tables.g_group_members if typing.endswith("G") else
+               tables.p_group_members)(typing)
+    assert any(not a.expressed for a in members) is has_null   # the table's fact
+    call = resolver.resolve_typing(parse_hla_typing(typing), "recipient")
+    assert call.status == "resolved"
+    assert (f"null_in_expansion(recipient {typing})" in call.warnings) is has_null
+
+
+def test_groups_named_after_a_null_allele(resolver, tables) -> None:
+    """G groups named after a null allele are groups of the release (rule-16
+    expansion takes them): with an expressed member (A*11:403:01G holds
+    A*11:403N and A*11:441) the call is the expressed proteins' (rule 2.3),
+    nulls left out with ``null_in_expansion``; of null alleles only
+    (B*44:23:01G), the typing is a null allele (rule 1)."""
+    mixed = tables.g_group_members("A*11:403:01G")
+    assert {a.allele: a.expressed for a in mixed} == {"A*11:403N": False, "A*11:441": True}
+    call = resolver.resolve_typing(parse_hla_typing("A*11:403:01G"), "donor")
+    want = resolver.resolve_typing(parse_hla_typing("A*11:441"), "donor")
+    assert (call.status, call.call, call.proteins) == ("resolved", want.call, ("A*11:441",))
+    assert "null_in_expansion(donor A*11:403:01G)" in call.warnings
+    assert not any(a.expressed for a in tables.g_group_members("B*44:23:01G"))
+    null = resolver.resolve_typing(parse_hla_typing("B*44:23:01G"), "donor")
+    assert (null.status, null.call, null.expression) == ("resolved", "null", "null")
+    assert not any(w.startswith("null_in_expansion") for w in null.warnings)
+
+
+@pytest.mark.parametrize("typing", ["C*02:02:01G", "A*01:01:99G", "A*01:04P"])
+def test_a_group_the_release_lacks_is_unknown(resolver, tables, typing: str) -> None:
+    """Rule 2 item 6: a well-formed group name that is no group of 3.58.0 is
+    ``unknown_allele``, even when alleles have its fields (C*02:02:01 is in no G
+    group; A*01:04 is null, so in no P group), as expanding it for rule 16 says."""
+    from kirmatch.expand import expand_typing
+
+    assert tables.hla_alleles_with_prefix(typing[:-1])     # the fields exist
+    with pytest.raises(UnknownAlleleError, match=r"not in IPD-IMGT/HLA 3\.58\.0"):
+        resolver.resolve_typing(parse_hla_typing(typing))
+    with pytest.raises(UnknownAlleleError):
+        expand_typing(parse_hla_typing(typing), tables)
+
+
 def test_v2_names(resolver) -> None:
     assert resolver.resolve_typing(parse_hla_typing("A*2402")).call == "Bw4-80I"
     assert resolver.resolve_typing(parse_hla_typing("Cw*0702")).call == "C1"
