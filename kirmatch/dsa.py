@@ -56,7 +56,7 @@ from kirmatch.errors import (
     UnknownAlleleError,
     UnknownAntigenError,
 )
-from kirmatch.expand import expand_typing
+from kirmatch.expand import expand_typing, slot_alternatives
 from kirmatch.hla import (
     HLAGenotype,
     HLALocusTyping,
@@ -560,7 +560,9 @@ class DSAScreen:
         for alt in lt.alternatives:
             states = []
             for slot in alt:
-                s = _all_or_none(self.typing_status(atom, t) for t in slot.alternatives)
+                # an allele list's null alternatives are left out (§A.14, rule 2)
+                s = _all_or_none(self.typing_status(atom, t)
+                                 for t in slot_alternatives(slot, self.tables, self.pyard))
                 if s == MAYBE:
                     whys.append(str(slot))
                 states.append(s)

@@ -33,7 +33,7 @@ from kirmatch.hla import HLALocusTyping, HLASlot, HLATyping, TypingKind, parse_h
 from kirmatch.propagation import Cand
 from kirmatch.tables import HLAAlleleInfo, ReferenceTables
 
-__all__ = ["Expansion", "TypingCache", "b_leader_genotype", "expand_typing"]
+__all__ = ["Expansion", "TypingCache", "b_leader_genotype", "expand_typing", "slot_alternatives"]
 
 HLA_RELEASE = "IPD-IMGT/HLA 3.58.0"
 
@@ -173,6 +173,26 @@ def _v2(t: HLATyping, tables: ReferenceTables, pyard: Any) -> HLATyping:
         except LookupError as exc:
             raise UnknownAlleleError(t.raw, HLA_RELEASE) from exc
     raise UnknownAlleleError(t.raw, HLA_RELEASE)
+
+
+def slot_alternatives(slot: HLASlot, tables: ReferenceTables, pyard: Any = None
+                      ) -> tuple[HLATyping, ...]:
+    """A ``/`` allele list's alternatives as rule 2 reads it (DOMAIN.md §A.3
+    item 3: nulls are left out of the agreement; §A.14 and §A.19 expand an
+    allele list the same way): an alternative that stands for null alleles
+    only is left out, unless every alternative does. An absent gene
+    (``DRB4*NNNN``) is a reading, not a null allele, and a typing that cannot
+    be expanded (a MAC without MAC data) is kept.
+
+    Raises :class:`~kirmatch.errors.UnknownAlleleError` for an alternative the
+    release lacks.
+    """
+    if len(slot.alternatives) == 1:
+        return slot.alternatives
+    kept = tuple(t for t in slot.alternatives
+                 if t.kind == TypingKind.ABSENT
+                 or (exp := expand_typing(t, tables, pyard)).unknown or exp.expressed)
+    return kept or slot.alternatives
 
 
 #: The HLA-B leader genotypes (residue -21: Met or Thr), rule 16.

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from itertools import islice, product
 from typing import Any
 
-from kirmatch.expand import TypingCache, expand_typing
+from kirmatch.expand import TypingCache, expand_typing, slot_alternatives
 from kirmatch.hla import HLALocusTyping, HLASlot
 from kirmatch.options import Options
 from kirmatch.propagation import Cand
@@ -159,7 +159,10 @@ def _slot_ids(slot: HLASlot, tables: ReferenceTables, pyard: Any, who: str,
     """The ARS identities a slot may stand for (``""`` for a null allele);
     ``None`` when it cannot be expanded (a MAC code without MAC data)."""
     out: set[str] = set()
-    for t in slot.alternatives:
+    alternatives = slot_alternatives(slot, tables, pyard)
+    if len(alternatives) < len(slot.alternatives):      # null alleles left out (rule 2)
+        warnings.append(f"null_in_expansion({who} {slot})")
+    for t in alternatives:
         got = _typing_ids(t, tables, pyard)
         if got.ids is None:
             warnings.append(f"{got.unknown}({who} {t.name})")

@@ -449,6 +449,29 @@ def test_self_antigen_option(tables) -> None:
     assert bead.tier == "high"
 
 
+def test_an_allele_list_leaves_its_null_alleles_out(tables) -> None:
+    """§A.14: allele lists are expanded as in rule 2, nulls left out; the typing
+    hits when every expressed candidate does. ``A*24:02/A*24:09N`` carries A24
+    as ``A*24:02`` and its G group ``A*24:02:01G`` (which holds A*24:09N) do; a
+    null alternative made it only 'possible' (and, on the recipient's side, an
+    anti-A24 no longer self: a false 'high')."""
+    s = DSAScreen(tables)
+    ab = [parse_antibody("A24", 8000)]
+    for typed in ("A*24:02", "A*24:02:01G", "A*24:02/A*24:09N", "A*11:403N/A*24:02"):
+        donor = s.assess(ab, parse_hla_genotype(f"A*01:01+{typed}"))
+        assert (donor.tier, donor.hits_text, donor.possible_text) == ("high", "A24 8000", ""), \
+            typed
+        self_ = s.assess(ab, parse_hla_genotype("A*24:02+A*01:01"),
+                         parse_hla_genotype(f"A*02:01+{typed}"))
+        assert (self_.tier, self_.warnings) == ("none", ("self_antigen_antibody(A24)",)), typed
+    # only null alleles: nothing carried
+    assert s.assess(ab, parse_hla_genotype("A*01:01+A*24:09N/A*11:403N")).tier == "none"
+    # an absent gene is a reading: DR53 (DRB4) on DRB4*01:01/DRB4*NNNN stays possible
+    dr53 = s.assess([parse_antibody("DR53", 6000)],
+                    parse_hla_genotype("DRB1*04:01+DRB1*15:01^DRB4*01:01/DRB4*NNNN"))
+    assert (dr53.tier, dr53.hits_text) == (None, "")
+
+
 def test_flow_crossmatch(tables) -> None:
     s = DSAScreen(tables)
     donor = parse_hla_genotype("B*07:02+B*08:01")

@@ -161,6 +161,29 @@ def test_expansion_and_propagation() -> None:
         s["warnings"]
 
 
+def test_an_allele_list_leaves_its_null_alleles_out() -> None:
+    """§A.19 expands a typing below the allele as rule 2 does, and rule 2
+    (§A.3 item 3) leaves nulls out: ``B*07:02/B*07:44N`` reads as B*07:02 (as
+    the B leader and the ligands read it, and as its G group B*07:02:01G, which
+    holds B*07:44N, does), with ``null_in_expansion``. Only null alleles:
+    absent. An absent gene (NNNN) stays a reading (see the DRB3 tests)."""
+    typed = "^A*02:01+A*01:01^C*07:02+C*05:01^DRB1*15:01+DRB1*04:01^DQB1*06:02+DQB1*03:02"
+    rec = "B*07:02+B*44:02" + typed
+    for donor in ("B*07:02/B*07:44N+B*44:02", "B*07:02:01G+B*44:02"):
+        row = _row(rec, donor + typed)
+        assert (row["hla_mm_gvh_B"], row["hla_mm_hvg_B"], row["hla_relation"]) == \
+            ("0", "0", "identical"), donor
+    listed = _row(rec, "B*07:02/B*07:44N+B*44:02" + typed)
+    assert listed["donor_b_leader"] == "M/T" and listed["b_leader_match"] == "true"
+    # class II: the warning names the list (§A.17), as the ligands' does at class I
+    d = _row("DRB1*15:01+DRB1*04:01", "DRB1*15:01/DRB1*15:17N+DRB1*04:01")
+    assert (d["hla_mm_gvh_DRB1"], d["hla_mm_hvg_DRB1"]) == ("0", "0")
+    assert "null_in_expansion(donor DRB1*15:01/DRB1*15:17N)" in d["warnings"].split(";")
+    # a list of null alleles only is absent: nothing to mismatch on that slot
+    nulls = _row("DRB1*15:01+DRB1*04:01", "DRB1*15:17N/DRB1*15:50N+DRB1*04:01")
+    assert (nulls["hla_mm_gvh_DRB1"], nulls["hla_mm_hvg_DRB1"]) == ("1", "0")
+
+
 def test_optional_loci_compared_only_when_typed() -> None:
     both = _row("DRB3*01:01+DRB3*02:02", "DRB3*01:01+DRB3*01:01")
     assert (both["hla_mm_gvh_DRB3"], both["hla_mm_hvg_DRB3"]) == ("1", "0")
