@@ -65,7 +65,8 @@ HLA_TYPING: tuple[Form, ...] = (
          "v2 names without colons"),
     Form("lower resolution", "A*02:XX, A*02:AB, A*02:01:01G, A*24:02P",
          "first field (XX), NMDP MAC codes (need the py-ard database), G and P groups"),
-    Form("serology", "A2+A24^B44^Cw4", "WHO antigens; read through rel_dna_ser.txt"),
+    Form("serology", "A2+A24^B44^Cw4", "WHO antigens, associated ones too (B5102, A2403); "
+         "read through rel_dna_ser.txt"),
 )
 
 #: How a KIR typing is written (a cell of the ``kir`` column, ``--donor-kir``).

@@ -67,8 +67,10 @@ _SEROLOGY_LOCUS = {"A": "A", "B": "B", "CW": "C", "C": "C", "DR": "DRB1", "DQ": 
 _DR_SPECIAL = {"51": "DRB5", "52": "DRB3", "53": "DRB4"}
 
 _ALLELE_RE = re.compile(r"^(?:HLA-)?(?P<locus>[A-Z]+[0-9]?)\*(?P<body>.*)$", re.IGNORECASE)
-_SEROLOGY_RE = re.compile(r"^(?:HLA-)?(?P<prefix>CW|DR|DQ|DP|A|B|C)(?P<num>[0-9]{1,3})$",
-                          re.IGNORECASE)
+#: A serologic antigen: 1-3 digits, or 4 for the associated antigens of
+#: rel_ser_ser.txt (A2403, B5102, DR1403 ...; none has a leading zero).
+_SEROLOGY_RE = re.compile(
+    r"^(?:HLA-)?(?P<prefix>CW|DR|DQ|DP|A|B|C)(?P<num>[0-9]{1,3}|[1-9][0-9]{3})$", re.IGNORECASE)
 _DIGITS = re.compile(r"^[0-9]{2,4}$")
 _MAC = re.compile(r"^[A-Z]{2,5}$")
 _NAMESPACE_RE = re.compile(r"^(?P<ns>[a-z]+)#(?P<version>[0-9.]+)#(?P<body>.*)$", re.IGNORECASE)

@@ -150,6 +150,21 @@ def test_a_group_the_release_lacks_is_unknown(resolver, tables, typing: str) -> 
         expand_typing(parse_hla_typing(typing), tables)
 
 
+@pytest.mark.parametrize(("antigen", "call"), [("B5102", "Bw4-80I"), ("A2403", "Bw4-80I"),
+                                               ("B3901", "Bw6")])
+def test_four_digit_serologic_antigens(resolver, tables, antigen: str, call: str) -> None:
+    """§A.3: a serology typing expands to the alleles mapped to the antigen
+    (rel_dna_ser.txt): the associated antigens with four digits (A*24:03 is
+    A2403 there) are typings too, as they are antibody specificities."""
+    from kirmatch.expand import expand_typing
+
+    t = parse_hla_typing(antigen)
+    assert (t.name, t.kind.value) == (antigen, "serology")
+    assigned = tables.alleles_assigned(antigen)
+    assert assigned and [a.allele for a in expand_typing(t, tables).alleles] == list(assigned)
+    assert resolver.resolve_typing(t).call == call
+
+
 def test_v2_names(resolver) -> None:
     assert resolver.resolve_typing(parse_hla_typing("A*2402")).call == "Bw4-80I"
     assert resolver.resolve_typing(parse_hla_typing("Cw*0702")).call == "C1"
