@@ -42,6 +42,7 @@ KIR gene per column       ``KIR2DL1``, ``2DL1``, ``kir_2DL1``,   ``POS``/``NEG``
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -476,10 +477,14 @@ def kir_from_cells(layout: Layout, values: Mapping[str, str], tables: ReferenceT
     for col, gene, alias in layout.kir_genes:
         cell = values.get(col, "")
         try:
+            # a blank or not-tested cell is unknown, read through the column's
+            # gene name as a typed cell is: a 2DS4N column's copies are
+            # deletion variants whatever the cell holds
             if is_blank(cell):  # the one definition of blank (NULL included): untyped
-                typing = KIRGeneTyping(gene, GeneState.UNKNOWN, None, "untyped")
+                typing = parse_kir_value(alias, "", tables, raw=f"{col}=")
             elif str(cell).strip().upper() == "N" and not yes_no:
-                typing = KIRGeneTyping(gene, GeneState.UNKNOWN, None, "not_tested")
+                typing = dataclasses.replace(parse_kir_value(alias, "", tables, raw=str(cell)),
+                                             reason="not_tested")
             else:
                 typing = parse_kir_value(alias, cell, tables, raw=str(cell))
         except KirmatchError as exc:

@@ -767,6 +767,32 @@ def test_wide_forms_equal_long_form(t: ReferenceTables, style: str) -> None:
     assert_frame_equal(got, exp)
 
 
+@pytest.mark.parametrize("cell", ["", "NA", "n"])
+def test_wide_form_blank_deletion_variant_column(t: ReferenceTables, cell: str) -> None:
+    """A blank (or not-tested) ``KIR2DS4N`` cell is read as the string form's
+    ``KIR2DS4N=NA``: unknown copies of the deletion variant, which are never
+    full length (§A.20: KIR2DS4 counts only with a full-length allele). With
+    KIR2DS4*006 (a deletion allele) every reading has no full-length KIR2DS4, so
+    the Krieger scores are known (§A.0), in both forms."""
+    kir = {"KIR2DL1": "NEG", "KIR2DL2": "NEG", "KIR2DL3": "POS", "KIR3DL1": "NEG",
+           "KIR3DL2": "POS", "KIR2DS1": "NEG", "KIR2DS2": "NEG", "KIR2DS5": "NEG",
+           "KIR2DS4": "006"}
+    rec = "A*11:01+A*02:01^B*57:01+B*51:01^C*06:02+C*15:02"
+    don = "A*02:01+A*11:01^B*07:02+B*35:01^C*07:02+C*04:01"
+    pairs = pd.DataFrame({"recipient_id": ["R"], "donor_id": ["D"]}, dtype="str")
+    text = ";".join(f"{g}={v}" for g, v in kir.items()) + f";KIR2DS4N={cell or 'NA'}"
+    long = pd.DataFrame({"sample_id": ["R", "D"], "hla": [rec, don], "kir": ["", text]},
+                        dtype="str")
+    wide = pd.DataFrame([{"sample_id": "R", "hla": rec, **dict.fromkeys(kir, ""),
+                          "KIR2DS4N": ""},
+                         {"sample_id": "D", "hla": don, **kir, "KIR2DS4N": cell}], dtype="str")
+    scores = ["kir_l_score", "imkir_score", "wkir_score"]
+    got = assess_pairs(wide, pairs, tables=t).loc[0]
+    exp = assess_pairs(long, pairs, tables=t).loc[0]
+    assert [got[c] for c in scores] == [exp[c] for c in scores] == ["0", "2", "1.79"]
+    assert got["warnings"] == exp["warnings"]
+
+
 def test_wide_form_errors_name_the_column(t: ReferenceTables) -> None:
     wide = pd.DataFrame({"sample_id": ["R1", "D1"], "A_1": ["02:01", "0x:01"],
                          "A_2": ["", ""], "KIR2DL1": ["POS", "POS"], "KIR3DL1": ["POS", "999"]},
