@@ -18,7 +18,6 @@ import pyarrow as pa
 import typer
 
 from kirmatch.errors import UsageError
-from kirmatch.options import OPTION_HELP
 from kirmatch.output import OutputPlan
 from kirmatch.progress import Stages
 
@@ -26,12 +25,16 @@ from .options import (
     READER_PANEL,
     HlaFormat,
     HlaFormatOpt,
+    HlaimpMinPosteriorOpt,
     HlaOpt,
     KirFormat,
     KirFormatOpt,
+    KirimpMinPosteriorOpt,
     KirOpt,
     OutputOpt,
     QuietOpt,
+    T1kMinQualityOpt,
+    build_options,
 )
 from .progress import showing_progress
 
@@ -61,15 +64,9 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
             "--kir-copy-number", help="PING copy-number frame to use (default: the "
             "manual/predicted frame beside the calls).", exists=True, dir_okay=False,
             rich_help_panel=READER_PANEL)] = None,
-        t1k_min_quality: Annotated[float, typer.Option(
-            "--t1k-min-quality", help=OPTION_HELP["t1k_min_quality"],
-            rich_help_panel=READER_PANEL)] = 0.0,
-        kirimp_min_posterior: Annotated[float, typer.Option(
-            "--kirimp-min-posterior", help=OPTION_HELP["kirimp_min_posterior"],
-            rich_help_panel=READER_PANEL)] = 0.5,
-        hlaimp_min_posterior: Annotated[float, typer.Option(
-            "--hlaimp-min-posterior", help=OPTION_HELP["hlaimp_min_posterior"],
-            rich_help_panel=READER_PANEL)] = 0.5,
+        t1k_min_quality: T1kMinQualityOpt = 0.0,
+        kirimp_min_posterior: KirimpMinPosteriorOpt = 0.5,
+        hlaimp_min_posterior: HlaimpMinPosteriorOpt = 0.5,
         hla_sample: Annotated[str | None, typer.Option(
             "--hla-sample", help="OptiType *_result.tsv: the sample id (default: the file "
             "name without _result.tsv).", rich_help_panel=READER_PANEL)] = None,
@@ -80,7 +77,6 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
         warning, go to stderr, so that a lab can check what was understood before
         ranking.
         """
-        from kirmatch.options import Options
         from kirmatch.readers import (
             GENOTYPES_TABLE_COLUMNS,
             genotypes_table,
@@ -96,9 +92,7 @@ def register(app: typer.Typer, handle_errors: Callable[..., Any]) -> None:
         if hla_sample is not None and hla is None:
             raise UsageError("--hla-sample needs --hla")
         with OutputPlan({"output": output}, inputs=[kir, hla, kir_copy_number]) as plan:
-            options = Options(t1k_min_quality=t1k_min_quality,
-                              kirimp_min_posterior=kirimp_min_posterior,
-                              hlaimp_min_posterior=hlaimp_min_posterior)
+            options = build_options(**locals())
             kir_result = hla_result = None
             with showing_progress(quiet) as display:
                 stages = Stages(display)

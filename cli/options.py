@@ -97,6 +97,18 @@ WkirWeightsOpt = Annotated[str, typer.Option(
     "--wkir-weights", metavar="I,A,M", help=OPTION_HELP["wkir_weights"] + " Comma-separated.",
     rich_help_panel=MODEL_PANEL)]
 
+# -- reader settings (the genotyper files of --hla / --kir) ---------------------
+
+T1kMinQualityOpt = Annotated[float, typer.Option(
+    "--t1k-min-quality", help=OPTION_HELP["t1k_min_quality"],
+    rich_help_panel=READER_PANEL)]
+KirimpMinPosteriorOpt = Annotated[float, typer.Option(
+    "--kirimp-min-posterior", help=OPTION_HELP["kirimp_min_posterior"],
+    rich_help_panel=READER_PANEL)]
+HlaimpMinPosteriorOpt = Annotated[float, typer.Option(
+    "--hlaimp-min-posterior", help=OPTION_HELP["hlaimp_min_posterior"],
+    rich_help_panel=READER_PANEL)]
+
 # -- files ----------------------------------------------------------------------
 
 GenotypesOpt = Annotated[Path | None, typer.Option(
@@ -161,7 +173,9 @@ def build_options(*, ambiguity: Ambiguity = Ambiguity.strict, hla_a_bw4: bool = 
                   dsa_low_mfi: float = 1000.0, dsa_moderate_mfi: float = 2000.0,
                   dsa_high_mfi: float = 5000.0, dsa_very_high_mfi: float = 20000.0,
                   dsa_count_self: bool = False, ranking_policy: str = "kir-first",
-                  wkir_weights: str = "0.80,0.14,0.99", **_: object) -> Options:
+                  wkir_weights: str = "0.80,0.14,0.99", t1k_min_quality: float = 0.0,
+                  kirimp_min_posterior: float = 0.5, hlaimp_min_posterior: float = 0.5,
+                  **_: object) -> Options:
     """Options from a command's parameters (pass ``**locals()``; others are ignored)."""
     return Options(
         ambiguity_policy=ambiguity.value, hla_a_bw4=hla_a_bw4, a25_bw4=a25_bw4,
@@ -170,6 +184,8 @@ def build_options(*, ambiguity: Ambiguity = Ambiguity.strict, hla_a_bw4: bool = 
         dsa_low_mfi=dsa_low_mfi, dsa_moderate_mfi=dsa_moderate_mfi, dsa_high_mfi=dsa_high_mfi,
         dsa_very_high_mfi=dsa_very_high_mfi, dsa_count_self=dsa_count_self,
         ranking_policy=ranking_policy, wkir_weights=parse_weights(wkir_weights),
+        t1k_min_quality=t1k_min_quality, kirimp_min_posterior=kirimp_min_posterior,
+        hlaimp_min_posterior=hlaimp_min_posterior,
     )
 
 

@@ -670,7 +670,7 @@ def genotype_source_from_readers(
     if hla is None and kir is None:
         raise UsageError("give --genotypes, or --hla and/or --kir")
     t = tables or load_reference_tables()
-    h = read_hla(hla, hla_format) if hla is not None else None
+    h = read_hla(hla, hla_format, options=options) if hla is not None else None
     k = read_kir(kir, kir_format, tables=t, options=options) if kir is not None else None
     people = people_from_results(h, k)
     parts = [f"{what}: {len(res.genotypes)} samples read as {res.format}"

@@ -822,6 +822,43 @@ def test_convert_reader_options(tmp_path: Path) -> None:
     assert "KIR2DS2=POS" in p1 and "KIR3DS1=NEG" in p1
 
 
+@pytest.mark.parametrize("command", ["persons", "batch", "rank"])
+def test_reader_settings_of_every_command(tmp_path: Path, command: str) -> None:
+    """The reader settings (DOMAIN.md §A.1: every option settable from the CLI)
+    apply to ``--kir``/``--hla`` of batch, rank and persons as to ``convert``:
+    reading the genotyper files directly equals converting them first with the
+    same settings (KIR*IMP at posterior 0.4 calls KIR2DS2 present for P1, which
+    0.5 leaves unknown; HLA*IMP at 0.4 keeps H2's HLA-C)."""
+    kirimp = DATA / "imputations.csv"
+
+    def run(*args: str) -> list[dict[str, str]]:
+        out = tmp_path / f"out{len(list(tmp_path.iterdir()))}.csv"
+        extra = [] if command == "persons" else ["--pairs", str(pairs)]
+        r = runner.invoke(app, [command, *args, *extra, "--output", str(out), "--quiet"])
+        assert r.exit_code == 0, r.output
+        return read_csv(out)
+
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("recipient_id,donor_id\nP1,P2\nP2,P1\n", encoding="utf-8")
+    converted = tmp_path / "converted.csv"
+    r = runner.invoke(app, ["convert", "--kir", str(kirimp), "--kirimp-min-posterior", "0.4",
+                            "--output", str(converted)])
+    assert r.exit_code == 0, r.output
+    assert "KIR2DS2=POS" in {row["sample_id"]: row["kir"] for row in read_csv(converted)}["P1"]
+    direct = run("--kir", str(kirimp), "--kirimp-min-posterior", "0.4")
+    assert direct == run("-g", str(converted))
+    assert direct != run("--kir", str(kirimp))            # 0.5: another reading
+    if command == "persons":                              # HLA*IMP the same way
+        hlaimp = DATA / "hlaimp_imputations.csv"
+        converted_hla = tmp_path / "converted_hla.csv"
+        r = runner.invoke(app, ["convert", "--hla", str(hlaimp), "--hlaimp-min-posterior",
+                                "0.4", "--output", str(converted_hla)])
+        assert r.exit_code == 0, r.output
+        direct = run("--hla", str(hlaimp), "--hlaimp-min-posterior", "0.4")
+        assert direct == run("-g", str(converted_hla))
+        assert direct != run("--hla", str(hlaimp))
+
+
 def test_convert_hml_hla_only(tmp_path: Path) -> None:
     out = tmp_path / "o.csv"
     r = runner.invoke(app, ["convert", "--hla", str(DATA / "two_samples.hml"),
