@@ -1224,8 +1224,9 @@ def antibodies_by_recipient(columns: Sequence[str], rows: Sequence[Mapping[str, 
 
     A bad row makes its recipient's entry the error it raised (naming file, row
     and column), so that only that recipient fails. Rows are data rows, 1-based.
-    A row that could not be read at all (``row_errors``: its recipient is not
-    known) is an error for the whole file. A column the reader does not know is
+    A row whose recipient is not known (it could not be read at all,
+    ``row_errors``, or its ``recipient_id`` is empty) is an error for the whole
+    file: any recipient's screen could miss it. A column the reader does not know is
     an error too (nothing is dropped silently).
 
     Raises
@@ -1269,6 +1270,15 @@ def _antibodies_of_cells(columns: Sequence[str], cells: Mapping[str, Sequence[An
     k_rid = low.get("recipient_id")
     k_spec, k_mfi, k_c1q = low["specificity"], low["mfi"], low.get("c1q")
     rids = [str(x or "").strip() for x in cells[k_rid]] if k_rid is not None else [""] * n
+    if k_rid is not None and "" in rids:
+        # whose antibodies these are is not known: no recipient can be checked
+        # without them (a false "none"), and guessing one (the row above) is not
+        # ours to do
+        i = rids.index("")
+        raise InputSchemaError(
+            f"{source}: recipient_id is empty in row {first_row + i}: every antibody row "
+            "must name its recipient (fill the id in on each row)", raw=source,
+            row=first_row + i, column=str(k_rid))
     # Each distinct cell is read once (a panel file repeats specificities, MFIs
     # and C1q values): the same checks as parse_antibody, per distinct value.
     spec_cells = ["" if x is None else str(x) for x in cells[k_spec]]
@@ -1295,8 +1305,6 @@ def _antibodies_of_cells(columns: Sequence[str], cells: Mapping[str, Sequence[An
             group.append(Antibody(spec.name, value, c1, spec))
             continue
         try:
-            if k_rid is not None and not rid:
-                raise InputSchemaError("recipient_id is empty", column="recipient_id")
             spec = _got(specs, sc, lambda x: parse_specificity(x, t))
             if spec.kind == "none" and (mc is None or (isinstance(mc, str) and not mc.strip())):
                 value = 0.0

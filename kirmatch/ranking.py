@@ -51,6 +51,7 @@ from typing import Any, NamedTuple
 
 from kirmatch.api import check_mapping, check_path, check_sequence, check_type
 from kirmatch.errors import InputSchemaError, UsageError
+from kirmatch.options import Options
 from kirmatch.progress import ProgressCallback, Stages
 from kirmatch.tabular import is_blank
 
@@ -97,6 +98,15 @@ _ABO_ANTIGENS = {"O": frozenset(), "A": frozenset("A"), "B": frozenset("B"),
                  "AB": frozenset("AB")}
 
 
+def _finite_float(x: float) -> bool:
+    """True when ``x`` is a finite number as a float too (an integer of 400
+    digits is not: it overflows)."""
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:
+        return False
+
+
 def _check_policy(criteria: Sequence[str], direction: Mapping[str, Any],
                   bands: Mapping[str, Any]) -> tuple[tuple[str, ...], dict[str, str],
                                                      dict[str, tuple[float, ...]]]:
@@ -129,7 +139,7 @@ def _check_policy(criteria: Sequence[str], direction: Mapping[str, Any],
                 isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
             raise UsageError(f"[policy.bands] {k} = {v!r}: must be a non-empty list of numbers",
                              raw=str(v))
-        bad = next((x for x in v if not math.isfinite(x)), None)
+        bad = next((x for x in v if not _finite_float(x)), None)
         if bad is not None:
             raise UsageError(f"[policy.bands] {k} = {list(v)!r}: must be finite numbers, not "
                              f"{bad!r}", raw=str(bad))
@@ -446,6 +456,30 @@ _CLINICAL_WORDS: dict[str, Mapping[str, str]] = {
 }
 
 
+def _dsa_detail(hits: str, tier: str, options: Options) -> str:
+    """The definite DSA behind a donor's ``dsa_tier``, for ``rank_reason``
+    (§A.15: ``dsa_tier: high (B51, MFI 8000) vs none``): the first of ``hits``
+    (``dsa_hits``: descending MFI) whose own tier is ``tier``; ``flow crossmatch
+    pos`` when none is (rule 13: only a positive crossmatch raises a tier
+    otherwise); ``""`` for tier ``none`` or unknown.
+
+    >>> _dsa_detail("A2 4000;B7 3000 C1q+", "high", Options())
+    'B7 3000 C1q+'
+    >>> _dsa_detail("A2 4000", "high", Options()), _dsa_detail("", "high", Options())
+    ('flow crossmatch pos', 'flow crossmatch pos')
+    """
+    from kirmatch.dsa import TIERS, antibody_tier
+
+    if tier not in TIERS or tier == "none":
+        return ""
+    for hit in hits.split(";") if hits else ():
+        parts = hit.split(" ")            # "<specificity> <MFI>[ C1q+]"
+        c1q = parts[-1] == "C1q+"
+        if antibody_tier(float(parts[-2] if c1q else parts[-1]), c1q, options) == tier:
+            return hit
+    return "flow crossmatch pos"
+
+
 def _clinical_cell(column: str, v: object) -> float | int | str | None:
     """One clinical cell of a pairs row, validated (None: blank, unknown).
 
@@ -469,14 +503,17 @@ def _clinical_cell(column: str, v: object) -> float | int | str | None:
         return age
     if column == "donor_parity":
         try:
-            parity = int(float(str(v).strip()))
+            number = float(str(v).strip())
         except ValueError:
+            number = math.nan
+        # a whole number >= 0 ("2" or "2.0"; 1.7, inf and nan are not parities)
+        if not (math.isfinite(number) and number.is_integer()):
             raise InputSchemaError(f"donor_parity must be a whole number, not {v!r}",
-                                   raw=str(v), column="donor_parity") from None
-        if parity < 0:
+                                   raw=str(v), column="donor_parity")
+        if number < 0:
             raise InputSchemaError("donor_parity must not be negative", raw=str(v),
                                    column="donor_parity")
-        return parity
+        return int(number)
     allowed = _CLINICAL_WORDS[column]
     key = str(v).strip().lower()
     if key not in allowed:
@@ -1203,10 +1240,19 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
         by_recipient.setdefault(rid, []).append(j)
     stages.finish(pairs.num_rows)
     stages.start("ranking", total=len(by_recipient), unit="recipients")
-    # the strongest definite DSA, as listed first in dsa_hits ("B7 12500 C1q+"),
-    # once per distinct dsa_hits cell
-    detail_of = [(h or "").split(";")[0] for h in cells.decoded["dsa_hits"]]
-    hit_codes = cells.codes["dsa_hits"]
+    # the definite DSA that sets the tier ("B7 12500 C1q+"), once per distinct
+    # (dsa_hits, dsa_tier) cells
+    details: dict[tuple[int, int], str] = {}
+    hit_codes, tier_codes = cells.codes["dsa_hits"], cells.codes["dsa_tier"]
+    hit_texts, tier_texts = cells.decoded["dsa_hits"], cells.decoded["dsa_tier"]
+
+    def detail(j: int) -> str:
+        key = (int(hit_codes[j]), int(tier_codes[j]))
+        got = details.get(key)
+        if got is None:
+            got = details[key] = _dsa_detail(hit_texts[key[0]] or "", tier_texts[key[1]] or "",
+                                            options)
+        return got
     values = [_RowValues(cells, j) for j in range(n)]
     ranks: list[tuple[int | None, str]] = [(None, "")] * n
     clinical_unknown: dict[int, tuple[str, ...]] = {}
@@ -1219,7 +1265,7 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
                 continue
             index_of[d_ids[i]] = i  # unique: duplicates were made error rows
             cands.append(Candidate(d_ids[i], values[i], clinical_of[i],  # type: ignore[arg-type]
-                                   detail_of[hit_codes[i]]))
+                                   detail(i)))
         for rd in rank_donors(cands, policy):
             i = index_of[rd.donor_id]
             ranks[i] = (rd.rank, rd.rank_reason)

@@ -141,6 +141,59 @@ def test_policy_file_errors_exit_2(tmp_path) -> None:
     pol.write_text('[policy]\nname = "x"\ncriteria = ["dsa_tier", "eye_colour"]\n')
     res = rank("--policy", str(pol))
     assert res.exit_code == 2 and "eye_colour" in res.output
+    # a band too large for a number is a usage error, not a crash (exit 4)
+    pol.write_text('[policy]\nname = "x"\ncriteria = ["dsa_tier", "donor_age_band"]\n'
+                   f'[policy.bands]\ndonor_age_band = [{"9" * 400}]\n')
+    res = rank("--policy", str(pol))
+    assert res.exit_code == 2 and "must be finite numbers" in res.output
+
+
+@pytest.mark.pyard
+@pytest.mark.parametrize("parity", ["inf", "1e400", "1.7", "-0.5"])
+def test_donor_parity_that_is_no_whole_number_is_a_row_error(env, tmp_path,
+                                                              parity: str) -> None:
+    """§A.17: a cell that cannot be read makes its row an error naming the value
+    and the column; the other rows are ranked (inf and 1e400 stopped the run
+    with an internal error; 1.7 was read as 1, -0.5 as 0)."""
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("recipient_id,donor_id,donor_sex,recipient_sex,donor_parity\n"
+                     f"P1,P1-sister,F,M,{parity}\nP1,P1-son,M,M,\nP1,P1-father,M,M,0\n")
+    out = _json(rank("--json", pairs=pairs))["results"]
+    assert [r["status"] for r in out] == ["error", "ok", "ok"]
+    assert "donor_parity" in out[0]["error"] and parity in out[0]["error"]
+    assert sorted(r["rank"] for r in out[1:]) == ["1", "2"]
+
+
+@pytest.mark.pyard
+def test_antibody_row_without_recipient_is_a_file_error(env, tmp_path) -> None:
+    """An antibody row with an empty recipient_id belongs to no recipient: kept
+    aside, a donor carrying its antigen ranked with no DSA (a false 'none',
+    rule 13's worst error). The whole file is refused, naming row and column."""
+    ab = tmp_path / "ab.csv"
+    ab.write_text("recipient_id,specificity,mfi,c1q\nP1,A11,800,neg\n,B57,12000,neg\n")
+    res = rank("--json", antibodies=ab)
+    assert res.exit_code == 1, res.output
+    assert "recipient_id is empty in row 2" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.pyard
+def test_rank_reason_names_the_antibody_that_sets_the_tier(env, tmp_path) -> None:
+    """§A.15 ``dsa_tier: high (B51, MFI 8000) vs none``: the DSA behind the
+    tier. A2 at 4000 MFI is moderate; B7 C1q-positive at 3000 is high (rule 13),
+    so the reason names B7, not the higher-MFI A2."""
+    geno = tmp_path / "g.csv"
+    geno.write_text("sample_id,hla,kir\n"
+                    "R,A*01:01+A*03:01^B*08:01+B*44:02^C*07:01+C*05:01,KIR2DL1+KIR2DL3\n"
+                    "D1,A*01:01+A*02:01^B*08:01+B*07:02^C*07:01+C*07:02,KIR2DL1+KIR2DL3\n"
+                    "D2,A*01:01+A*03:01^B*08:01+B*44:02^C*07:01+C*05:01,KIR2DL1+KIR2DL3\n")
+    pairs = tmp_path / "p.csv"
+    pairs.write_text("recipient_id,donor_id\nR,D1\nR,D2\n")
+    ab = tmp_path / "ab.csv"
+    ab.write_text("recipient_id,specificity,mfi,c1q\nR,A2,4000,neg\nR,B7,3000,pos\n")
+    out = {r["donor_id"]: r for r in _json(rank("--json", genotypes=geno, pairs=pairs,
+                                                antibodies=ab))["results"]}
+    assert out["D1"]["dsa_hits"] == "A2 4000;B7 3000 C1q+"
+    assert out["D1"]["rank_reason"] == "dsa_tier: high (B7 3000 C1q+) vs none"
 
 
 @pytest.mark.pyard
