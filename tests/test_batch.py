@@ -791,6 +791,21 @@ def test_wide_form_blank_deletion_variant_column(t: ReferenceTables, cell: str) 
     exp = assess_pairs(long, pairs, tables=t).loc[0]
     assert [got[c] for c in scores] == [exp[c] for c in scores] == ["0", "2", "1.79"]
     assert got["warnings"] == exp["warnings"]
+    # without the KIR2DS4 column nothing says whether a full-length copy exists:
+    # the untyped deletion-variant part leaves the scores that count KIR2DS4
+    # unknown (§A.0), in both forms ("n" is not-tested only in a gene column;
+    # in the string form it is absent)
+    if cell == "n":
+        return
+    del kir["KIR2DS4"]
+    text = ";".join(f"{g}={v}" for g, v in kir.items()) + f";KIR2DS4N={cell or 'NA'}"
+    long = pd.DataFrame({"sample_id": ["R", "D"], "hla": [rec, don], "kir": ["", text]},
+                        dtype="str")
+    wide = wide.drop(columns="KIR2DS4")
+    got = assess_pairs(wide, pairs, tables=t).loc[0]
+    exp = assess_pairs(long, pairs, tables=t).loc[0]
+    assert [got[c] for c in scores] == [exp[c] for c in scores] == ["", "2", ""]
+    assert "unknown(kir_l_score: kir_gene_unknown)" in got["warnings"].split(";")
 
 
 def test_wide_form_errors_name_the_column(t: ReferenceTables) -> None:
