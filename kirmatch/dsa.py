@@ -792,10 +792,6 @@ class DSAResult:
             return dict.fromkeys(COLUMNS, "no_antibody_data")
         return {"dsa_tier": self.reason or "ambiguous_typing"} if self.tier is None else {}
 
-    def detail(self) -> str:
-        """The strongest definite hit (``B7 12500 C1q+``), for ranking reasons."""
-        return self.hits[0].text() if self.hits else ""
-
 
 NO_ANTIBODY_DATA = DSAResult(None, None, None, None, reason="no_antibody_data", no_data=True)
 
@@ -1269,7 +1265,9 @@ def _antibodies_of_cells(columns: Sequence[str], cells: Mapping[str, Sequence[An
     t = tables if tables is not None else load_reference_tables()
     k_rid = low.get("recipient_id")
     k_spec, k_mfi, k_c1q = low["specificity"], low["mfi"], low.get("c1q")
-    rids = [str(x or "").strip() for x in cells[k_rid]] if k_rid is not None else [""] * n
+    # an id is its text (0 is "0"); None and NaN are empty
+    rids = ["" if x is None or (isinstance(x, float) and x != x) else str(x).strip()
+            for x in cells[k_rid]] if k_rid is not None else [""] * n
     if k_rid is not None and "" in rids:
         # whose antibodies these are is not known: no recipient can be checked
         # without them (a false "none"), and guessing one (the row above) is not

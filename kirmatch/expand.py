@@ -28,7 +28,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kirmatch.errors import KirmatchError, PyardUnavailableError, UnknownAlleleError, UsageError
+from kirmatch.errors import (
+    KirmatchError,
+    PyardUnavailableError,
+    UnknownAlleleError,
+    UnknownAntigenError,
+    UsageError,
+)
 from kirmatch.hla import HLALocusTyping, HLASlot, HLATyping, TypingKind, parse_hla_typing
 from kirmatch.propagation import Cand
 from kirmatch.tables import HLAAlleleInfo, ReferenceTables
@@ -141,7 +147,7 @@ def _expand(t: HLATyping, tables: ReferenceTables, pyard: Any) -> Expansion:
     if kind == TypingKind.SEROLOGY:
         names = tables.alleles_assigned(t.name)
         if not names:
-            raise UnknownAlleleError(t.name, HLA_RELEASE)
+            raise UnknownAntigenError(t.name, HLA_RELEASE)
         infos = tuple(info for n in names if (info := tables.hla_allele(n)) is not None)
         return Expansion(t.name, t.locus, infos)
     if kind == TypingKind.MAC:

@@ -22,7 +22,12 @@ from functools import cached_property
 from importlib import resources
 
 from kirmatch.api import check_type
-from kirmatch.errors import HLAParseError, PyardUnavailableError, UnknownAlleleError
+from kirmatch.errors import (
+    HLAParseError,
+    PyardUnavailableError,
+    UnknownAlleleError,
+    UnknownAntigenError,
+)
 from kirmatch.hla import (
     CLASS_I_LOCI,
     HLAGenotype,
@@ -477,7 +482,7 @@ class LigandResolver:
             names = self.tables.alleles_assigned(t.name)
             recs = [r for n in names if (r := self.tables.hla_record(n)) is not None]
             if not recs:
-                raise UnknownAlleleError(t.name, HLA_RELEASE)
+                raise UnknownAntigenError(t.name, HLA_RELEASE)
             return self._from_records(t, who, recs)
         raise HLAParseError(t.raw, f"unsupported typing kind {t.kind.value}")  # pragma: no cover
 

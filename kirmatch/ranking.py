@@ -456,28 +456,34 @@ _CLINICAL_WORDS: dict[str, Mapping[str, str]] = {
 }
 
 
-def _dsa_detail(hits: str, tier: str, options: Options) -> str:
+def _dsa_detail(hits: str, tier: str, options: Options, flow: bool = False) -> str:
     """The definite DSA behind a donor's ``dsa_tier``, for ``rank_reason``
     (§A.15: ``dsa_tier: high (B51, MFI 8000) vs none``): the first of ``hits``
-    (``dsa_hits``: descending MFI) whose own tier is ``tier``; ``flow crossmatch
-    pos`` when none is (rule 13: only a positive crossmatch raises a tier
-    otherwise); ``""`` for tier ``none`` or unknown.
+    (``dsa_hits``: descending MFI) whose own tier is ``tier``; else ``flow
+    crossmatch pos`` when the pair's crossmatch is (rule 13: it raises the tier
+    to high), else the first hit (an MFI printed rounded, at a threshold);
+    ``""`` for tier ``none`` or unknown.
 
     >>> _dsa_detail("A2 4000;B7 3000 C1q+", "high", Options())
     'B7 3000 C1q+'
-    >>> _dsa_detail("A2 4000", "high", Options()), _dsa_detail("", "high", Options())
-    ('flow crossmatch pos', 'flow crossmatch pos')
+    >>> _dsa_detail("A2 4000", "high", Options(), flow=True), _dsa_detail("", "high", Options())
+    ('flow crossmatch pos', '')
+    >>> _dsa_detail("B7 5000", "moderate", Options())    # 4999.999... printed as 5000
+    'B7 5000'
     """
     from kirmatch.dsa import TIERS, antibody_tier
 
     if tier not in TIERS or tier == "none":
         return ""
-    for hit in hits.split(";") if hits else ():
+    listed = hits.split(";") if hits else []
+    for hit in listed:
         parts = hit.split(" ")            # "<specificity> <MFI>[ C1q+]"
         c1q = parts[-1] == "C1q+"
         if antibody_tier(float(parts[-2] if c1q else parts[-1]), c1q, options) == tier:
             return hit
-    return "flow crossmatch pos"
+    if flow:
+        return "flow crossmatch pos"
+    return listed[0] if listed else ""
 
 
 def _clinical_cell(column: str, v: object) -> float | int | str | None:
@@ -1181,7 +1187,7 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     import numpy as np
 
     from kirmatch.batch import assess_chunk, lookup_ids, prepare_engine
-    from kirmatch.dsa import NO_ANTIBODY_DATA, PanelScreen, shared_screen
+    from kirmatch.dsa import NO_ANTIBODY_DATA, PanelScreen, parse_flow_crossmatch, shared_screen
     from kirmatch.errors import KirmatchError
     from kirmatch.pair import PairAssessment, error_row, run_record
     from kirmatch.registry import COLUMNS
@@ -1242,16 +1248,18 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     stages.start("ranking", total=len(by_recipient), unit="recipients")
     # the definite DSA that sets the tier ("B7 12500 C1q+"), once per distinct
     # (dsa_hits, dsa_tier) cells
-    details: dict[tuple[int, int], str] = {}
+    details: dict[tuple[int, int, bool], str] = {}
     hit_codes, tier_codes = cells.codes["dsa_hits"], cells.codes["dsa_tier"]
     hit_texts, tier_texts = cells.decoded["dsa_hits"], cells.decoded["dsa_tier"]
+    flows = texts.get("flow_crossmatch")
 
     def detail(j: int) -> str:
-        key = (int(hit_codes[j]), int(tier_codes[j]))
+        flow = flows is not None and parse_flow_crossmatch(flows[j]) is True  # ok rows only
+        key = (int(hit_codes[j]), int(tier_codes[j]), flow)
         got = details.get(key)
         if got is None:
             got = details[key] = _dsa_detail(hit_texts[key[0]] or "", tier_texts[key[1]] or "",
-                                            options)
+                                            options, flow)
         return got
     values = [_RowValues(cells, j) for j in range(n)]
     ranks: list[tuple[int | None, str]] = [(None, "")] * n

@@ -472,6 +472,21 @@ def test_an_allele_list_leaves_its_null_alleles_out(tables) -> None:
     assert (dr53.tier, dr53.hits_text) == (None, "")
 
 
+def test_antibody_ids_through_the_library(tables) -> None:
+    """antibodies_by_recipient takes rows from any source: an id is its text
+    (0 is "0"); a missing one (None, NaN: a pandas blank) refuses the file, as
+    an empty cell does, rather than filing the row under "nan"."""
+    cols = ["recipient_id", "specificity", "mfi"]
+    got = antibodies_by_recipient(cols, [{"recipient_id": 0, "specificity": "B7", "mfi": 9000}],
+                                  source="ab", tables=tables)
+    assert list(got) == ["0"]
+    for missing in (None, float("nan"), " "):
+        rows = [{"recipient_id": "R1", "specificity": "B7", "mfi": 9000},
+                {"recipient_id": missing, "specificity": "A2", "mfi": 9000}]
+        with pytest.raises(InputSchemaError, match="recipient_id is empty in row 2"):
+            antibodies_by_recipient(cols, rows, source="ab", tables=tables)
+
+
 def test_flow_crossmatch(tables) -> None:
     s = DSAScreen(tables)
     donor = parse_hla_genotype("B*07:02+B*08:01")

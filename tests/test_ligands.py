@@ -165,6 +165,21 @@ def test_four_digit_serologic_antigens(resolver, tables, antigen: str, call: str
     assert resolver.resolve_typing(t).call == call
 
 
+def test_a_four_digit_name_that_is_no_antigen(resolver, tables) -> None:
+    """``A2402`` (an allele written without ``*``) is read as a serologic name
+    and is no antigen of the release: unknown_allele, saying it is no antigen
+    (not that the reference tables are too old)."""
+    from kirmatch.errors import UnknownAntigenError
+    from kirmatch.expand import expand_typing
+
+    t = parse_hla_typing("A2402")
+    for expand in (resolver.resolve_typing, lambda x: expand_typing(x, tables)):
+        with pytest.raises(UnknownAntigenError, match=r"unknown antigen 'A2402': not an HLA "
+                                                      r"antigen") as err:
+            expand(t)
+        assert err.value.code == "unknown_allele"
+
+
 def test_v2_names(resolver) -> None:
     assert resolver.resolve_typing(parse_hla_typing("A*2402")).call == "Bw4-80I"
     assert resolver.resolve_typing(parse_hla_typing("Cw*0702")).call == "C1"
