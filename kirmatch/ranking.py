@@ -1247,8 +1247,8 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     stages.finish(pairs.num_rows)
     stages.start("ranking", total=len(by_recipient), unit="recipients")
     # the definite DSA that sets the tier ("B7 12500 C1q+"), once per distinct
-    # (dsa_hits, dsa_tier) cells
-    details: dict[tuple[int, int, bool], str] = {}
+    # (dsa_hits, dsa_tier, crossmatch positive)
+    tier_setters: dict[tuple[int, int, bool], str] = {}
     hit_codes, tier_codes = cells.codes["dsa_hits"], cells.codes["dsa_tier"]
     hit_texts, tier_texts = cells.decoded["dsa_hits"], cells.decoded["dsa_tier"]
     flows = texts.get("flow_crossmatch")
@@ -1256,11 +1256,12 @@ def rank_cohort(people: Any, pairs: Any, *, policy: Policy, options: Any, tables
     def detail(j: int) -> str:
         flow = flows is not None and parse_flow_crossmatch(flows[j]) is True  # ok rows only
         key = (int(hit_codes[j]), int(tier_codes[j]), flow)
-        got = details.get(key)
+        got = tier_setters.get(key)
         if got is None:
-            got = details[key] = _dsa_detail(hit_texts[key[0]] or "", tier_texts[key[1]] or "",
-                                            options, flow)
+            got = tier_setters[key] = _dsa_detail(hit_texts[key[0]] or "",
+                                                  tier_texts[key[1]] or "", options, flow)
         return got
+
     values = [_RowValues(cells, j) for j in range(n)]
     ranks: list[tuple[int | None, str]] = [(None, "")] * n
     clinical_unknown: dict[int, tuple[str, ...]] = {}
