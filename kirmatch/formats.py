@@ -79,7 +79,8 @@ KIR_TYPING: tuple[Form, ...] = (
     Form("per gene (DKMS)", "2DL1=POS;2DS1=NEG;3DL1=001/002+004;2DS5=NA",
          "POS present, NEG absent, NA/blank unknown, alleles as 001+004 with '/' "
          "and '|' alternatives, 003|NEG present-or-absent, 001A/006B for KIR2DL5A/B; "
-         "genes not listed are unknown"),
+         "genes not listed are unknown, and so is the rest of a gene typed in part "
+         "(2DL5A alone: KIR2DL5B; 2DS4N alone: full-length KIR2DS4)"),
     Form("GL string", "kir#2.13.0#KIR2DL1*001+KIR2DL1*002^KIR3DL1*001",
          "a KIR GL string with its namespace; genes not listed are unknown"),
 )

@@ -67,6 +67,7 @@ from kirmatch.kir import (
     merge_gene_typings,
     parse_kir_genotype,
     parse_kir_value,
+    unstated_parts,
 )
 from kirmatch.tables import ReferenceTables
 from kirmatch.tabular import is_blank
@@ -474,6 +475,7 @@ def kir_from_cells(layout: Layout, values: Mapping[str, str], tables: ReferenceT
     if not layout.kir_genes:
         return None
     parts: dict[str, list[KIRGeneTyping]] = {}
+    named: dict[str, list[str]] = {}      # gene -> its columns' gene names
     for col, gene, alias in layout.kir_genes:
         cell = values.get(col, "")
         try:
@@ -490,7 +492,9 @@ def kir_from_cells(layout: Layout, values: Mapping[str, str], tables: ReferenceT
         except KirmatchError as exc:
             raise exc.located(column=col) from None
         parts.setdefault(gene, []).append(typing)
-    states = {g: merge_gene_typings(g, ps) for g, ps in parts.items()}
+        named.setdefault(gene, []).append(alias)
+    states = {g: merge_gene_typings(g, [*ps, *unstated_parts(g, named[g], tables)])
+              for g, ps in parts.items()}
     genotype = kir_genotype_from_states(
         states, ";".join(f"{c}={values.get(c, '')}" for c, _, _ in layout.kir_genes))
     if all(g.state is GeneState.UNKNOWN and g.reason == "untyped" for g in genotype.genes):

@@ -70,6 +70,7 @@ __all__ = [
     "merge_gene_typings",
     "parse_kir_genotype",
     "parse_kir_value",
+    "unstated_parts",
 ]
 
 #: Canonical KIR genes, in the order of DOMAIN.md §A.0.
@@ -266,8 +267,19 @@ class KIRGenotype:
                 for c in g.genotypes[0]:
                     parts.append("/".join(c) if c else g.gene)
             return "+".join(parts)
-        return ";".join(f"{p.alias}={p.value_string(paralog_letters=True)}"
+        return ";".join(_key_value(p, whole=not g.parts)
                         for g in self.genes for p in (g.parts or (g,)))
+
+
+def _key_value(t: KIRGeneTyping, *, whole: bool) -> str:
+    """``GENE=VALUE`` of one typing or part. A whole typing of one variant
+    (the list form's ``2DS4N``: present, every copy a deletion) is written
+    under the gene's own name (``KIR2DS4=2DS4N``), which covers the gene: under
+    the variant's name it would say nothing of full-length copies
+    (:func:`unstated_parts`)."""
+    if whole and t.variant and t.state is GeneState.PRESENT and not t.genotypes:
+        return f"{t.gene}={t.gene.removeprefix('KIR')}{_VARIANT_SUFFIX[t.variant]}"
+    return f"{t.alias}={t.value_string(paralog_letters=True)}"
 
 
 def untyped_kir(raw: str = "") -> KIRGenotype:
@@ -646,9 +658,42 @@ def kir_genotype_from_states(states: dict[str, KIRGeneTyping], raw: str = "",
     return KIRGenotype(raw, tuple(genes), own)
 
 
+def unstated_parts(gene: str, names: Iterable[str], tables: ReferenceTables
+                   ) -> list[KIRGeneTyping]:
+    """Unknown parts for the copies of ``gene`` that the typed ``names`` (the
+    gene names of its parts: columns, ``GENE=`` keys, T1K lines) say nothing
+    of: ``KIR2DL5A`` alone says nothing of KIR2DL5B; ``2DS4N`` (the deletion
+    variant) alone nothing of full-length copies, ``2DS4FL`` nothing of
+    deletion ones. A name of the whole gene (``KIR2DL5``, ``2DS4``) covers it.
+    (§A.0: what was not typed is unknown, never absent.)
+
+    >>> from kirmatch.tables import load_reference_tables
+    >>> t = load_reference_tables()
+    >>> [(p.gene, p.state.value, p.variant) for p in unstated_parts("KIR2DL5", ["2DL5A"], t)]
+    [('KIR2DL5', 'unknown', '')]
+    >>> [p.variant for p in unstated_parts("KIR2DS4", ["KIR2DS4N"], t)]
+    ['full_length']
+    >>> unstated_parts("KIR2DS4", ["2DS4", "2DS4N"], t), unstated_parts("KIR2DL1", ["2DL1"], t)
+    ([], [])
+    """
+    resolved = [_gene_name(n, tables, n) for n in names]
+    if not resolved or any(not r.paralog and not r.variant for r in resolved):
+        return []
+    typed_paralogs = {r.paralog for r in resolved if r.paralog}
+    out = [parse_kir_value(p, "", tables) for p in _PARALOGS.get(gene, ())
+           if typed_paralogs and p not in typed_paralogs]
+    variants = {r.variant for r in resolved if r.variant}
+    if variants == {"deletion"}:
+        out.append(parse_kir_value(f"{gene}FL", "", tables))
+    elif variants == {"full_length"}:
+        out.append(parse_kir_value(f"{gene}N", "", tables))
+    return out
+
+
 def _parse_per_gene(raw: str, s: str, offset: int, tables: ReferenceTables,
                     warnings: list[str]) -> KIRGenotype:
     parts: dict[str, list[KIRGeneTyping]] = {}
+    named: dict[str, list[str]] = {}
     seen: dict[tuple[str, str, str], str] = {}
     for word, wpos in _words(re.sub(r"[;,]", " ", s), offset):
         if "=" not in word:
@@ -663,7 +708,9 @@ def _parse_per_gene(raw: str, s: str, offset: int, tables: ReferenceTables,
         seen[name.key] = gene.upper()
         typing = parse_kir_value(gene, value, tables, raw=raw, position=wpos + len(gene) + 1)
         parts.setdefault(typing.gene, []).append(typing)
-    states = {g: merge_gene_typings(g, p) for g, p in parts.items()}
+        named.setdefault(typing.gene, []).append(gene)
+    states = {g: merge_gene_typings(g, [*p, *unstated_parts(g, named[g], tables)])
+              for g, p in parts.items()}
     return kir_genotype_from_states(states, raw, default=GeneState.UNKNOWN,
                                     warnings=tuple(warnings))
 

@@ -324,6 +324,40 @@ def test_t1k_quality_threshold_option(tables: ReferenceTables) -> None:
 T1K_GOOD = "KIR2DL1\t2\tKIR2DL1*00302\t120.5\t60\tKIR2DL1*004\t98.2\t60\n"
 
 
+@pytest.mark.parametrize("form", ["file", "consolidated", "matrix"])
+def test_a_missing_paralog_or_variant_is_unknown(tables: ReferenceTables, tmp_path: Path,
+                                                 form: str) -> None:
+    """§C.13 T1K: "a gene missing from the file is unknown"; §A.0: KIR2DL5A and
+    KIR2DL5B count as KIR2DL5, and unknown is never absent. KIR2DL5A absent
+    with no KIR2DL5B line (or column) says nothing of KIR2DL5B: KIR2DL5 is
+    unknown, warned, and the B-content models stay unknown; so is KIR2DS4 from
+    a lone 2DS4N (deletion-variant) column."""
+    if form == "file":
+        path = tmp_path / "R1_genotype.tsv"
+        path.write_text(T1K_GOOD + "KIR2DL5A\t0\t.\t0\t-1\t.\t0\t-1\n"
+                        "KIR2DS4\t1\tKIR2DS4*001\t70\t60\t.\t0\t-1\n", encoding="utf-8")
+    elif form == "consolidated":
+        path = tmp_path / "t1k.csv"
+        path.write_text("sample_id,kir_gene,allele_count,abundance,quality_score\n"
+                        "R1,KIR2DL1,2,100,60\nR1,KIR2DL5A,0,0,-1\nR1,KIR2DS4,1,50,60\n",
+                        encoding="utf-8")
+    else:
+        path = tmp_path / "kir.csv"
+        path.write_text("ID,KIR2DL1,KIR2DL5A,KIR2DS4N\nR1,1,0,0\n", encoding="utf-8")
+    res = read_kir(path, "matrix" if form == "matrix" else "t1k", tables=tables)
+    g = res.genotypes["R1"]
+    assert g.gene("KIR2DL5").state is GeneState.UNKNOWN
+    assert "kir_gene_unknown(R1 KIR2DL5)" in res.warnings["R1"]
+    assert g.gene("KIR2DS4").state is (GeneState.UNKNOWN if form == "matrix"
+                                       else GeneState.PRESENT)
+    # with both paralogs (or the gene's own column) it is decided as before
+    if form == "matrix":
+        path.write_text("ID,KIR2DL1,KIR2DL5A,KIR2DL5B,KIR2DS4,KIR2DS4N\nR1,1,0,0,0,0\n",
+                        encoding="utf-8")
+        both = read_kir(path, "matrix", tables=tables).genotypes["R1"]
+        assert both.gene("KIR2DL5").state is both.gene("KIR2DS4").state is GeneState.ABSENT
+
+
 @pytest.mark.parametrize(("text", "exc", "match"), [
     (T1K_GOOD + "KIR2DL2\t1\tKIR2DL2*999\t80\t45\t.\t0\t-1\n", UnknownAlleleError,
      r"S9_genotype\.tsv: unknown allele 'KIR2DL2\*999'.*\[row 2, column 'allele_1'\]"),

@@ -73,7 +73,7 @@ from pathlib import Path
 
 from kirmatch.errors import InputSchemaError, KirmatchError, KIRParseError
 from kirmatch.hla import HLAGenotype
-from kirmatch.kir import Copy, GeneState, KIRGeneTyping, KIRGenotype
+from kirmatch.kir import Copy, GeneState, KIRGeneTyping, KIRGenotype, unstated_parts
 from kirmatch.readers import (
     ReadResult,
     SubjectSamples,
@@ -207,6 +207,7 @@ def read_t1k_file(path: Path, tables: ReferenceTables, *, min_quality: float = 0
     text = read_text(path)
     own: list[str] = []
     rows: dict[str, list[KIRGeneTyping]] = {}
+    named: dict[str, list[str]] = {}      # gene -> its lines' gene names
     seen: dict[str, int] = {}
     for line, raw_line in enumerate(text.splitlines(), start=1):
         if not raw_line.strip():
@@ -224,7 +225,11 @@ def read_t1k_file(path: Path, tables: ReferenceTables, *, min_quality: float = 0
                                    raw=ipd, row=line, column=COLUMNS[0])
         seen[ipd] = line
         rows.setdefault(typing.gene, []).append(typing)
-    states = {g: merge_typings(g, parts) for g, parts in rows.items()}
+        named.setdefault(typing.gene, []).append(ipd)
+    # a gene of two lines (KIR2DL5A, KIR2DL5B) with one missing: that one is
+    # unknown, not absent (a gene missing from the file is unknown)
+    states = {g: merge_typings(g, [*parts, *unstated_parts(g, named[g], tables)])
+              for g, parts in rows.items()}
     genotype, warns = build_kir(sid, states, source, own)
     return sid, genotype, warns
 
@@ -311,7 +316,8 @@ def read_t1k_consolidated(path: Path, tables: ReferenceTables, *,
                 _gene_call(sid, ipd, gene, n, quality, min_quality, own))
         if (note := subjects.note("t1k", sid)) is not None:
             own.append(note)
-        states = {g: merge_typings(g, ps) for g, ps in parts.items()}
+        states = {g: merge_typings(g, [*ps, *unstated_parts(
+            g, [i for i in genes if genes[i][0] == g], tables)]) for g, ps in parts.items()}
         genotypes[sid], warnings[sid] = build_kir(sid, states, f"{src}:{sid}", own)
     return ReadResult("t1k", genotypes, warnings, (str(path),), ignored)
 
