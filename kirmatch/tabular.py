@@ -58,7 +58,9 @@ __all__ = [
     "Chunk",
     "Dialect",
     "TableReader",
+    "decode_text",
     "is_blank",
+    "is_table_file",
     "read_table_arrow",
 ]
 
@@ -263,6 +265,46 @@ def _sniff_encoding(head: bytes) -> tuple[str, int]:
         raise ValueError("the file looks like UTF-16 text without a byte-order mark; save it "
                          "as UTF-8 (or UTF-16 with a byte-order mark)")
     return "utf-8", 0
+
+
+def is_table_file(head: bytes) -> bool:
+    """True for Parquet or XLSX (zip) content, which is no text."""
+    return head.startswith((_PARQUET_MAGIC, _ZIP_MAGIC))
+
+
+def decode_text(data: bytes, name: str) -> str:
+    """A whole text file's bytes as text, decoded as :class:`TableReader`
+    decodes text: gzip by content; UTF-8, or UTF-8/UTF-16 with a byte-order mark.
+
+    >>> decode_text("a,b\\n".encode("utf-16"), "x.csv")
+    'a,b\\n'
+
+    Raises
+    ------
+    InputSchemaError
+        Empty, broken gzip, binary (a NUL byte in UTF-8) or undecodable; the
+        message names the file and the line.
+    """
+    if data.startswith(_GZIP_MAGIC):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise InputSchemaError(f"{name}: broken gzip data ({exc})") from None
+    if not data.strip():
+        raise InputSchemaError(f"{name}: empty file")
+    try:
+        encoding, bom = _sniff_encoding(data[:4096])
+    except ValueError as exc:
+        raise InputSchemaError(f"{name}: {exc}", row=1) from None
+    if not encoding.startswith("utf-16") and b"\x00" in data:
+        line = data[:data.index(b"\x00")].count(b"\n") + 1
+        raise InputSchemaError(f"{name}: binary content (NUL byte), not a text file", row=line)
+    try:
+        return data[bom:].decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise InputSchemaError(f"{name}: undecodable bytes (not {encoding.upper()}) at byte "
+                               f"{exc.start}; save the file as UTF-8", row=line) from None
 
 
 def _newline(text: str) -> str | None:

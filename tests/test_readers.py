@@ -324,6 +324,37 @@ def test_t1k_quality_threshold_option(tables: ReferenceTables) -> None:
 T1K_GOOD = "KIR2DL1\t2\tKIR2DL1*00302\t120.5\t60\tKIR2DL1*004\t98.2\t60\n"
 
 
+@pytest.mark.parametrize("shape", ["gzip", "utf-16", "parquet"])
+@pytest.mark.parametrize(("name", "kind"), [("midas_kir.csv", "kir"), ("hla_columns.csv", "hla"),
+                                           ("t1k_consolidated.csv", "kir")])
+def test_genotyper_tables_in_every_table_form(tables: ReferenceTables, tmp_path: Path,
+                                              name: str, kind: str, shape: str) -> None:
+    """The guide ("Text files"): every table kirmatch reads, the genotyper files
+    too, may be gzip, UTF-16 with a byte-order mark or Parquet. Detecting the
+    format (and telling a T1K consolidated table) read them as UTF-8 text and
+    refused them ("binary content"); each now reads as the plain file does."""
+    import gzip
+
+    import pandas as pd
+
+    plain = DATA / name
+    if shape == "gzip":
+        path = tmp_path / (name + ".gz")
+        path.write_bytes(gzip.compress(plain.read_bytes()))
+    elif shape == "utf-16":
+        path = tmp_path / name
+        path.write_bytes(plain.read_text(encoding="utf-8").encode("utf-16"))   # with a BOM
+    else:
+        path = tmp_path / name.replace(".csv", ".parquet")
+        pd.read_csv(plain, dtype=str, keep_default_na=False).to_parquet(path)
+    read = (lambda p: read_kir(p, tables=tables)) if kind == "kir" else read_hla
+    want, got = read(plain), read(path)
+    assert got.format == want.format
+    assert {k: str(v) for k, v in got.genotypes.items()} == \
+        {k: str(v) for k, v in want.genotypes.items()}
+    assert got.warnings == want.warnings
+
+
 @pytest.mark.parametrize("form", ["file", "consolidated", "matrix"])
 def test_a_missing_paralog_or_variant_is_unknown(tables: ReferenceTables, tmp_path: Path,
                                                  form: str) -> None:

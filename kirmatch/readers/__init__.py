@@ -421,14 +421,21 @@ def _first_imputed_locus(text: str, header: Sequence[str], rows: int = 200) -> s
 # ---------------------------------------------------------------------------
 
 def read_text(path: Path) -> str:
-    """Read a UTF-8 text file (a BOM is allowed).
+    """A genotyper file's text, read as every table is (the guide's "Text
+    files"): Parquet and XLSX through the table reader, as CSV text (header and
+    rows); other files decoded as the table reader decodes text
+    (:func:`kirmatch.tabular.decode_text`: gzip, UTF-8, UTF-16 with a BOM).
 
     Raises
     ------
     InputSchemaError
-        The file is missing, empty, binary or not UTF-8; the message names the
-        file and the line of the first bad byte.
+        The file is missing, empty, binary or not decodable; the message names
+        the file and the line of the first bad byte.
     """
+    import io
+
+    from kirmatch.tabular import TableReader, decode_text, is_table_file
+
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -437,18 +444,14 @@ def read_text(path: Path) -> str:
         raise InputSchemaError(f"{path}: is a folder, not a file") from None
     except OSError as exc:
         raise InputSchemaError(f"{path}: cannot read ({exc.strerror})") from None
-    if not data.strip():
-        raise InputSchemaError(f"{path.name}: empty file")
-    if b"\x00" in data:
-        line = data[:data.index(b"\x00")].count(b"\n") + 1
-        raise InputSchemaError(f"{path.name}: binary content (NUL byte), not a text file",
-                               row=line)
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise InputSchemaError(f"{path.name}: undecodable bytes (not UTF-8) at byte "
-                               f"{exc.start}; save the file as UTF-8", row=line) from None
+    if is_table_file(data):
+        chunk = TableReader(path, what="genotyper").read()
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(chunk.columns)
+        writer.writerows(zip(*(chunk.texts(c) for c in chunk.columns), strict=True))
+        return out.getvalue()
+    return decode_text(data, path.name)
 
 
 def header_cells(text: str) -> list[str]:
