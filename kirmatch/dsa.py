@@ -66,7 +66,7 @@ from kirmatch.hla import (
 )
 from kirmatch.options import Options
 from kirmatch.pyard_backend import PyardBackend
-from kirmatch.tables import ReferenceTables, load_reference_tables
+from kirmatch.tables import AntigenRecord, ReferenceTables, load_reference_tables
 
 if TYPE_CHECKING:
     from kirmatch.people import People
@@ -481,6 +481,14 @@ ABSENT = Carriage(NO)
 PRESENT = Carriage(YES)
 
 
+def _state(atom: Atom, rec: AntigenRecord | None) -> int:
+    """Does an allele with antigen record ``rec`` carry ``atom`` (YES, MAYBE for
+    an antigen it only possibly carries, NO)?"""
+    if rec is None:
+        return NO
+    return YES if atom.token in rec.carries else MAYBE if atom.token in rec.possible else NO
+
+
 def _all_or_none(statuses: Iterable[int]) -> int:
     """YES if all are YES, NO if all are NO, else MAYBE (empty: NO)."""
     seen = set(statuses)
@@ -534,14 +542,27 @@ class DSAScreen:
             if exp.ars_identical:      # a G/P group matches a bead of any member
                 return YES if atom.token in proteins else NO
             return YES if proteins == {atom.token} else (MAYBE if atom.token in proteins else NO)
-        states = []
-        for a in cands:
-            rec = self.tables.antigens_of(a.allele)
-            states.append(NO if rec is None else YES if atom.token in rec.carries
-                          else MAYBE if atom.token in rec.possible else NO)
-        if exp.ars_identical:          # every expressed member carries the group's antigens
-            return max(states)
-        return _all_or_none(states)
+        if exp.ars_identical:
+            # Every expressed member carries the group's antigens (§A.14; one
+            # ARS): those of the allele it is named after. A rare member's own
+            # assignment in rel_dna_ser.txt (often only assumed: B*15:104 is
+            # "B15/70" in B*15:01:01G, whose B*15:01:01:01 is B62) neither widens
+            # nor narrows them; a B62 recipient typed B*15:01:01G does not
+            # carry B70. A group named after no expressed allele: every member.
+            named = self._named_record(t)
+            if named is not None:
+                return _state(atom, named)
+        return _all_or_none(_state(atom, self.tables.antigens_of(a.allele)) for a in cands)
+
+    def _named_record(self, t: HLATyping) -> AntigenRecord | None:
+        """The antigens of the allele (or protein) a G or P group is named after
+        (``B*15:01:01G``: B*15:01:01; ``B*15:01P``: B*15:01); ``None`` when it
+        is null, unknown or its alleles carry different antigens."""
+        try:
+            rec = self.tables.antigens_of(t.name[:-1])
+        except AmbiguityError:
+            return None
+        return rec if rec is not None and rec.carries else None
 
     # -- one locus -----------------------------------------------------------
     def locus_carriage(self, atom: Atom, locus: str, lt: HLALocusTyping | None) -> Carriage:

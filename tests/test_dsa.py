@@ -472,6 +472,29 @@ def test_an_allele_list_leaves_its_null_alleles_out(tables) -> None:
     assert (dr53.tier, dr53.hits_text) == (None, "")
 
 
+def test_a_group_carries_the_antigens_of_its_named_allele(tables) -> None:
+    """§A.14: every expressed member of a G/P group carries the group's antigens
+    (one ARS); they are those of the allele the group is named after, not the
+    union of every member's own assignment. rel_dna_ser.txt has B*15:01:01:01
+    as B62 but B*15:104, a member of B*15:01:01G and B*15:01P, only as an
+    assumed 'B15/70': a B*15:01:01G recipient does not carry B70, so anti-B70
+    against a B72 donor (B*15:03) is a DSA, as for a B*15:01 recipient (it was
+    left out as self: a false 'none'); and a B*15:01:01G donor does not carry
+    B70 (a false 'high')."""
+    s = DSAScreen(tables)
+    b70 = [parse_antibody("B70", 9000)]
+    for recipient in ("B*15:01:01G+B*08:01", "B*15:01P+B*08:01", "B*15:01+B*08:01"):
+        res = s.assess(b70, parse_hla_genotype("B*15:03:01+B*08:01"),
+                       parse_hla_genotype(recipient))
+        assert (res.tier, res.hits_text, res.warnings) == ("high", "B70 9000", ()), recipient
+    for donor in ("B*15:01:01G+B*08:01", "B*15:01+B*08:01"):
+        assert s.assess(b70, parse_hla_genotype(donor),
+                        parse_hla_genotype("B*07:02+B*08:01")).tier == "none", donor
+        b62 = s.assess([parse_antibody("B62", 9000)], parse_hla_genotype(donor),
+                       parse_hla_genotype("B*07:02+B*08:01"))
+        assert (b62.tier, b62.hits_text) == ("high", "B62 9000"), donor
+
+
 def test_antibody_ids_through_the_library(tables) -> None:
     """antibodies_by_recipient takes rows from any source: an id is its text
     (0 is "0"); a missing one (None, NaN: a pandas blank) refuses the file, as
