@@ -331,7 +331,10 @@ def _print_tables(ranked: Any) -> None:
         table.add_column("age/sex/rel", overflow="fold")
         table.add_column("why not higher", overflow="fold", ratio=1, min_width=10)
         ordered = sorted(rows, key=lambda x: (x.rank is None, x.rank or 0))
-        for r in ordered[:MAX_ROWS]:
+        # the first MAX_ROWS ranked donors, then every error row (never hidden)
+        ranked = [r for r in ordered if r.assessment.status != "error"]
+        shown = ranked[:MAX_ROWS] + [r for r in ordered if r.assessment.status == "error"]
+        for r in shown:
             a = r.assessment
             if a.status == "error":
                 table.add_row("-", escape(a.donor_id), "", "", "", "",
@@ -342,15 +345,16 @@ def _print_tables(ranked: Any) -> None:
             clin = "/".join("?" if x in (None, "") else str(x) for x in (
                 f"{c.donor_age:g}" if c and c.donor_age is not None else None,
                 c.donor_sex if c else None, c.relationship if c else None))
-            dsa = v["dsa_tier"] or ("not checked" if a.unknown.get("dsa_tier") ==
-                                    "no_antibody_data" else "unknown")
+            dsa = v["dsa_tier"] or (
+                "not checked" if a.unknown.get("dsa_tier") == "no_antibody_data" else
+                f"unknown (worst {v['dsa_tier_worst']})" if v["dsa_tier_worst"] else "unknown")
             table.add_row(str(r.rank), escape(a.donor_id), dsa,
                           str(v["cf_ikir"]) if v["cf_ikir"] != "" else "?",
                           _RELATION.get(v["hla_relation"], "?"), escape(clin),
                           escape(r.rank_reason))
         console.print(table)
-        if len(ordered) > MAX_ROWS:
-            console.print(f"… and {len(ordered) - MAX_ROWS:,} more donor(s) of "
+        if len(ranked) > MAX_ROWS:
+            console.print(f"… and {len(ranked) - MAX_ROWS:,} more ranked donor(s) of "
                           f"{escape(rid)}: --output or --report lists them all.")
     console.print("Research and decision support, not a medical device. Unknown values "
                   "show as '?'; --output/--json/--report carry every column.")

@@ -107,6 +107,18 @@ def _with_src(ligs: str, src: dict[str, list[str]]) -> str:
     return ", ".join(f"{x} ({', '.join(src.get(x, [])) or '?'})" for x in ligs.split(";"))
 
 
+def _listed(res: PairAssessment, col: str, src: dict[str, list[str]] | None = None) -> str:
+    """A list column as computed: ``unknown (<reason>)`` when it is unknown,
+    ``none`` when it is known to be empty, else its items (with the typings
+    they come from, given ``src``)."""
+    if col in res.unknown:
+        return f"unknown ({res.unknown[col]})"
+    value = res.to_dict()[col]
+    if not value:
+        return "none"
+    return _with_src(value, src) if src is not None else value
+
+
 def render_pair(res: PairAssessment, r: Person, d: Person, tables: ReferenceTables,
                 opts: Options) -> str:
     from kirmatch.ligands import LigandResolver
@@ -124,19 +136,19 @@ def render_pair(res: PairAssessment, r: Person, d: Person, tables: ReferenceTabl
     lines = [
         f"Pair {res.recipient_id} (recipient) <- {res.donor_id} (donor)",
         f"  Recipient: HLA-C {_v(v['recipient_c_group'])}, HLA-B {_v(v['recipient_b_class'])},"
-        f" ligands {_with_src(v['recipient_ligands'], rs) if v['recipient_ligands'] else _v('')}",
+        f" ligands {_listed(res, 'recipient_ligands', rs)}",
         f"  Donor:     HLA-C {_v(v['donor_c_group'])}, HLA-B {_v(v['donor_b_class'])},"
-        f" ligands {_with_src(v['donor_ligands'], ds) if v['donor_ligands'] else _v('')}",
+        f" ligands {_listed(res, 'donor_ligands', ds)}",
         "",
         "KIR-ligand mismatch [" + _cite("gvh_ligand_mismatch") + "]",
     ]
     if v["gvh_ligand_mismatch"] is True:
-        lines.append(f"  GvH mismatch: donor {_with_src(v['gvh_mismatched_ligands'], ds)} "
+        lines.append(f"  GvH mismatch: donor {_listed(res, 'gvh_mismatched_ligands', ds)} "
                      f"absent in recipient ({rc})")
     else:
         lines.append(f"  GvH mismatch: {_v(v['gvh_ligand_mismatch'])}")
     if v["hvg_ligand_mismatch"] is True:
-        lines.append(f"  HvG mismatch: recipient {_with_src(v['hvg_mismatched_ligands'], rs)} "
+        lines.append(f"  HvG mismatch: recipient {_listed(res, 'hvg_mismatched_ligands', rs)} "
                      "absent in donor")
     else:
         lines.append(f"  HvG mismatch: {_v(v['hvg_ligand_mismatch'])}")
@@ -146,9 +158,9 @@ def render_pair(res: PairAssessment, r: Person, d: Person, tables: ReferenceTabl
         + (f": recipient lacks {v['missing_ligands']} for the donor's iKIR"
            if v["missing_ligands"] else ""),
         "Receptor-ligand mismatch [" + _cite("receptor_ligand_mismatches") + "]",
-        f"  {v['receptor_ligand_mismatches'] or ('none' if v['missing_ligand_count'] != '' else 'unknown')}",
+        f"  {_listed(res, 'receptor_ligand_mismatches')}",
         "Gene-gene mismatch [" + _cite("gene_gene_mismatches") + "]",
-        f"  {v['gene_gene_mismatches'] or ('unknown' if 'gene_gene_mismatches' in res.unknown else 'none')}",
+        f"  {_listed(res, 'gene_gene_mismatches')}",
         "CF-iKIR [" + _cite("cf_ikir") + "]",
         f"  cf_ikir (recipient ligands) {_v(v['cf_ikir'])}; with donor's own ligands "
         f"{_v(v['cf_ikir_donor_ligands'])}; weighted {_v(v['ikir_score_weighted'])}",

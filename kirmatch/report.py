@@ -131,10 +131,11 @@ def _tier_cell(v: Mapping[str, Any]) -> str:
 
 
 def _donor_picture(donor_id: str, donor_genes: frozenset[str] | None,
-                   recipient_ligands: str) -> str:
+                   recipient_ligands: str | None) -> str:
     """Inline SVG: one row per donor iKIR with its ligand and what the donor cells
-    see. A missing ligand is the alloreactive direction (blue), not a fault."""
-    rlig = set(recipient_ligands.split(";")) if recipient_ligands else None
+    see. A missing ligand is the alloreactive direction (blue), not a fault.
+    ``recipient_ligands`` is ``None`` when unknown (``""``: known, none)."""
+    rlig = None if recipient_ligands is None else set(filter(None, recipient_ligands.split(";")))
     rows = []
     for i, (gene, lig) in enumerate(_IKIR):
         y = 28 + i * 24
@@ -199,7 +200,8 @@ def _hla_table(group: Sequence[Any]) -> str:
             v = r.assessment.to_dict()
             typing = _typing_html(_locus_typing(r.assessment.facts.get("donor_hla"), loc))
             g, h = v[f"hla_mm_gvh_{loc}"], v[f"hla_mm_hvg_{loc}"]
-            if g == "" and h == "":
+            unknown = any(f"hla_mm_{d}_{loc}" in r.assessment.unknown for d in ("gvh", "hvg"))
+            if g == "" and h == "" and not unknown:      # not compared (optional locus)
                 mark = ""
             else:
                 mark = f"<br><small>GvH {_v(g)} · HvG {_v(h)}</small>"
@@ -380,9 +382,12 @@ def render_report(rows: Sequence[Any], *, policy: Mapping[str, Any],
         if first_ok is not None:
             v = first_ok.assessment.to_dict()
             rkir = first_ok.assessment.facts.get("recipient_kir")
+            unknown = first_ok.assessment.unknown
+            ligands = (f"unknown ({unknown['recipient_ligands']})" if "recipient_ligands"
+                       in unknown else _v(v["recipient_ligands"]) if v["recipient_ligands"]
+                       else "none")
             parts.append(f'<p>HLA-C {_v(v["recipient_c_group"])}, HLA-B '
-                         f'{_v(v["recipient_b_class"])}, KIR ligands '
-                         f'{_v(v["recipient_ligands"]) if v["recipient_ligands"] else "none or unknown"}'
+                         f'{_v(v["recipient_b_class"])}, KIR ligands {escape(ligands)}'
                          f"; KIR typing {escape(str(rkir)) if rkir else 'not given'}</p>")
         parts.append("<table><tr><th>Rank</th><th>Donor</th><th>DSA tier</th><th>CF-iKIR</th>"
                      "<th>GvH ligand mismatch</th><th>HLA mismatches GvH / HvG</th>"
@@ -401,7 +406,9 @@ def render_report(rows: Sequence[Any], *, policy: Mapping[str, Any],
                     f"{c.donor_age:g}" if c.donor_age is not None else None,
                     c.donor_sex, c.relationship))
             gvh = v["gvh_ligand_mismatch"]
-            gvh_txt = (f"yes ({escape(v['gvh_mismatched_ligands'])})" if gvh is True
+            which = (f"which: unknown, {a.unknown['gvh_mismatched_ligands']}"
+                     if "gvh_mismatched_ligands" in a.unknown else v["gvh_mismatched_ligands"])
+            gvh_txt = (f"yes ({escape(which)})" if gvh is True
                        else ("no" if gvh is False else _v("")))
             parts.append(
                 f"<tr><td>{r.rank}</td><td>{escape(a.donor_id)}</td>{_tier_cell(v)}"
@@ -423,7 +430,8 @@ def render_report(rows: Sequence[Any], *, policy: Mapping[str, Any],
             cand = a.facts.get("donor_ikir")
             genes = next(iter(cand.values)) if cand is not None and len(cand.values) == 1 \
                 else None
-            parts.append(_donor_picture(a.donor_id, genes, a.to_dict()["recipient_ligands"]))
+            parts.append(_donor_picture(a.donor_id, genes, None if "recipient_ligands" in
+                                        a.unknown else a.to_dict()["recipient_ligands"]))
         parts.append(_dsa_section(group))
         parts.append(_models_table(group))
         parts.append(_warnings_section(group))

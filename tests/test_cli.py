@@ -94,6 +94,32 @@ def test_pair_text_explains() -> None:
     assert "not a medical device" in res.output
 
 
+def test_pair_text_shows_unknown_as_unknown() -> None:
+    """§A.16: an empty cell with an ``unknown(...)`` warning is unknown, never an
+    empty list; the text view said "none" for an unknown list of mismatched
+    ligands and of receptor-ligand mismatches, and "unknown" for a known-empty
+    ligand set (a recipient of two null HLA-C alleles and Bw6)."""
+    rec = "A*01:01+A*02:01^B*08:01+B*15:01^C*07:01+C*03:04"
+    res = runner.invoke(app, ["pair", "--recipient-hla", rec, "--donor-hla",
+                              "A*02:XX+A*03:01^B*44:XX+B*08:01^C*07:01+C*05:01",
+                              "--donor-kir", "2DL1=POS;2DL2=NA;2DL3=POS;3DL1=POS;2DS1=NEG"])
+    assert res.exit_code == 0, res.output
+    assert "GvH mismatch: donor unknown (ambiguous_typing) absent in recipient" in res.output
+    res = runner.invoke(app, ["pair", "--recipient-hla", rec, "--donor-hla",
+                              "A*11:01+A*03:01^B*44:02+B*08:01^C*07:01+C*05:01",
+                              "--donor-kir", "2DL1=POS;2DL2=NEG;2DL3=POS;3DL1=POS;2DS1=NEG",
+                              "--include-a3a11"])
+    assert res.exit_code == 0, res.output
+    block = res.output.split("Receptor-ligand mismatch")[1].split("Gene-gene mismatch")[0]
+    value = block.rsplit("]", 1)[1].strip()          # after the citation
+    assert value == "unknown (kir_gene_unknown)"
+    res = runner.invoke(app, ["pair", "--recipient-hla",
+                              "A*01:01+A*02:01^B*08:01+B*08:01^C*04:09N+C*04:09N",
+                              "--donor-hla", rec, "--donor-kir", "KIR2DL1+KIR2DL3+KIR3DL1"])
+    assert res.exit_code == 0, res.output
+    assert "Recipient: HLA-C -/-, HLA-B Bw6, ligands none" in res.output
+
+
 def test_pair_errors() -> None:
     res = runner.invoke(app, ["pair", "--recipient-hla", "A*01:01", "--donor-hla", "B*07:0x"])
     assert res.exit_code == 1 and "B*07:0x" in res.output

@@ -339,6 +339,43 @@ def test_summary_line_says_when_dsa_was_not_checked(env, tmp_path) -> None:
     assert "not checked" not in tables.output[tables.output.index("Recipient P2"):]
 
 
+def test_displays_show_unknown_as_unknown(tmp_path) -> None:
+    """What a clinician reads must be what was computed (§A.16: an unknown is
+    unknown, with its reason). The report said "yes ()" for a GvH mismatch
+    whose ligands are unknown and left a locus whose mismatch is unknown
+    unmarked (read as matched); the terminal table said a bare "unknown" for a
+    DSA tier whose worst case is known, and hid error rows after 25 donors."""
+    rec = "A*01:01+A*02:01^B*08:01+B*15:01^C*07:01+C*03:04"
+    donors = {"DA": "A*02:XX+A*03:01^B*44:XX+B*08:01^C*07:01+C*05:01"}
+    donors.update({f"D{i:02d}": "A*01:01+A*02:01^B*08:01+B*15:01^C*07:01+C*03:04"
+                   for i in range(26)})
+    geno = tmp_path / "g.csv"
+    geno.write_text("sample_id,hla,kir\n" + f"R,{rec},KIR2DL1+KIR2DL3+KIR3DL1\n" + "".join(
+        f"{d},{h},KIR2DL1+KIR2DL2+KIR2DL3+KIR3DL1\n" for d, h in donors.items()))
+    pairs = tmp_path / "p.csv"
+    pairs.write_text("recipient_id,donor_id\n" + "".join(f"R,{d}\n" for d in donors)
+                     + "R,NOBODY\n")
+    ab = tmp_path / "a.csv"
+    ab.write_text("recipient_id,specificity,mfi\nR,B45,15000\n")
+    html = tmp_path / "r.html"
+    res = rank("--report", str(html), genotypes=geno, pairs=pairs, antibodies=ab)
+    assert res.exit_code == 0, res.output
+    text = html.read_text()
+    assert "yes (which: unknown, ambiguous_typing)" in text and "yes ()" not in text
+    unknown = '<span class="unknown">unknown</span>'
+    assert f"GvH {unknown} · HvG {unknown}" in text      # DA's HLA-A (A*02:XX)
+    res = runner.invoke(app, ["rank", "-g", str(geno), "-p", str(pairs), "-a", str(ab)])
+    assert res.exit_code == 0, res.output
+    assert "NOBODY" in res.output and "person_not_found" in res.output   # after 25 rows
+    assert "… and 2 more ranked donor(s) of R" in res.output
+    few = tmp_path / "few.csv"
+    few.write_text("recipient_id,donor_id\nR,DA\nR,D00\n")
+    res = runner.invoke(app, ["rank", "-g", str(geno), "-p", str(few), "-a", str(ab)],
+                        env={"COLUMNS": "200"})            # one line per row
+    assert res.exit_code == 0, res.output
+    assert "unknown (worst high)" in res.output
+
+
 @pytest.mark.pyard
 def test_ranked_table_is_to_row(env, tables, tmp_path) -> None:
     """The output table, built column by column, holds each row's to_row over its
