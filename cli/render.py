@@ -107,13 +107,14 @@ def _with_src(ligs: str, src: dict[str, list[str]]) -> str:
     return ", ".join(f"{x} ({', '.join(src.get(x, [])) or '?'})" for x in ligs.split(";"))
 
 
-def _listed(res: PairAssessment, col: str, src: dict[str, list[str]] | None = None) -> str:
-    """A list column as computed: ``unknown (<reason>)`` when it is unknown,
-    ``none`` when it is known to be empty, else its items (with the typings
-    they come from, given ``src``)."""
+def _listed(res: PairAssessment, v: dict[str, Any], col: str,
+            src: dict[str, list[str]] | None = None) -> str:
+    """A list column as computed (``v``: the pair's row): ``unknown (<reason>)``
+    when it is unknown, ``none`` when it is known to be empty, else its items
+    (with the typings they come from, given ``src``)."""
     if col in res.unknown:
         return f"unknown ({res.unknown[col]})"
-    value = res.to_dict()[col]
+    value = v[col]
     if not value:
         return "none"
     return _with_src(value, src) if src is not None else value
@@ -136,19 +137,19 @@ def render_pair(res: PairAssessment, r: Person, d: Person, tables: ReferenceTabl
     lines = [
         f"Pair {res.recipient_id} (recipient) <- {res.donor_id} (donor)",
         f"  Recipient: HLA-C {_v(v['recipient_c_group'])}, HLA-B {_v(v['recipient_b_class'])},"
-        f" ligands {_listed(res, 'recipient_ligands', rs)}",
+        f" ligands {_listed(res, v, 'recipient_ligands', rs)}",
         f"  Donor:     HLA-C {_v(v['donor_c_group'])}, HLA-B {_v(v['donor_b_class'])},"
-        f" ligands {_listed(res, 'donor_ligands', ds)}",
+        f" ligands {_listed(res, v, 'donor_ligands', ds)}",
         "",
         "KIR-ligand mismatch [" + _cite("gvh_ligand_mismatch") + "]",
     ]
     if v["gvh_ligand_mismatch"] is True:
-        lines.append(f"  GvH mismatch: donor {_listed(res, 'gvh_mismatched_ligands', ds)} "
+        lines.append(f"  GvH mismatch: donor {_listed(res, v, 'gvh_mismatched_ligands', ds)} "
                      f"absent in recipient ({rc})")
     else:
         lines.append(f"  GvH mismatch: {_v(v['gvh_ligand_mismatch'])}")
     if v["hvg_ligand_mismatch"] is True:
-        lines.append(f"  HvG mismatch: recipient {_listed(res, 'hvg_mismatched_ligands', rs)} "
+        lines.append(f"  HvG mismatch: recipient {_listed(res, v, 'hvg_mismatched_ligands', rs)} "
                      "absent in donor")
     else:
         lines.append(f"  HvG mismatch: {_v(v['hvg_ligand_mismatch'])}")
@@ -158,9 +159,9 @@ def render_pair(res: PairAssessment, r: Person, d: Person, tables: ReferenceTabl
         + (f": recipient lacks {v['missing_ligands']} for the donor's iKIR"
            if v["missing_ligands"] else ""),
         "Receptor-ligand mismatch [" + _cite("receptor_ligand_mismatches") + "]",
-        f"  {_listed(res, 'receptor_ligand_mismatches')}",
+        f"  {_listed(res, v, 'receptor_ligand_mismatches')}",
         "Gene-gene mismatch [" + _cite("gene_gene_mismatches") + "]",
-        f"  {_listed(res, 'gene_gene_mismatches')}",
+        f"  {_listed(res, v, 'gene_gene_mismatches')}",
         "CF-iKIR [" + _cite("cf_ikir") + "]",
         f"  cf_ikir (recipient ligands) {_v(v['cf_ikir'])}; with donor's own ligands "
         f"{_v(v['cf_ikir_donor_ligands'])}; weighted {_v(v['ikir_score_weighted'])}",

@@ -1084,13 +1084,7 @@ def kir_features(g: KIRGenotype | None, tables: ReferenceTables,
     kir3dl1_class, kir3dl1_functional, kir3dl1_classes = _kir3dl1(g, tables, who, warnings)
     kir2dl1_245 = _kir2dl1_245(g.gene("KIR2DL1"), tables, who, warnings)
     ds4 = g.gene("KIR2DS4")
-    values = _ds4_full_length(ds4)
-    if all(p.state is GeneState.UNKNOWN and not p.genotypes for p in ds4.parts or (ds4,)):
-        # nothing of KIR2DS4 typed: an untyped 2DS4N (deletion-variant) part
-        # says its copies, if any, are deletions, not that no full-length one
-        # exists (§A.0: unknown is never absent)
-        values = frozenset({True, False})
-    full_length = Cand.any_of(values, _ds4_reason(ds4))
+    full_length = Cand.any_of(_ds4_full_length(ds4), _ds4_reason(ds4))
     return KIRFeatures(typed, present, kir3dl1_class, kir3dl1_functional, kir2dl1_245,
                        full_length, tuple(dict.fromkeys(warnings)), kir3dl1_classes)
 
